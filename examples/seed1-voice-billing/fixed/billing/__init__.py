@@ -1,0 +1,1 @@
+"""Post-call billing for the voice-assistant platform (one database per reseller tenant)."""

@@ -1,0 +1,1 @@
+"""Email enricher daemon: verifies job-ad contact addresses against an external API."""

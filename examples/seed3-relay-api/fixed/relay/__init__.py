@@ -1,0 +1,1 @@
+"""relay-api: the HTTP API of a music relay, on Neon PostgreSQL (Fly machines)."""

@@ -1,0 +1,1 @@
+"""CoderDen: coding-practice API (Flask) and its periodic jobs (Celery beat)."""

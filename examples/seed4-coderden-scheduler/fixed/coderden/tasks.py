@@ -1,0 +1,98 @@
+"""Periodic jobs. Each one holds a pooled connection for as long as it runs, so each one
+returns it on every path and skips its run when the previous run of the same job is still
+going (a transaction-scoped advisory lock, released at commit or rollback)."""
+
+from __future__ import annotations
+
+import logging
+
+from psycopg2.extensions import cursor as PgCursor
+
+from coderden.celery_app import celery_app
+from coderden.db import connection, get_conn, put_conn
+
+logger = logging.getLogger(__name__)
+
+
+def _single_flight(cur: PgCursor, job: str) -> bool:
+    """True when no other run of ``job`` holds the lock; the lock lasts until commit/rollback."""
+    cur.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (job,))
+    row = cur.fetchone()
+    if not (row and row[0]):
+        logger.info("%s: previous run still in progress; skipping", job)
+        return False
+    return True
+
+
+@celery_app.task(name="coderden.process_notifications")
+def process_notifications() -> int:
+    """Turn new events (follows, accepted solutions, replies) into in-app notifications."""
+    with connection() as conn, conn.cursor() as cur:
+        if not _single_flight(cur, "process_notifications"):
+            return 0
+        cur.execute(
+            "WITH batch AS (UPDATE events SET notified_at = now() "
+            "WHERE notified_at IS NULL RETURNING id, recipient_id, kind, payload) "
+            "INSERT INTO notifications (recipient_id, event_id, kind, payload) "
+            "SELECT recipient_id, id, kind, payload FROM batch"
+        )
+        return cur.rowcount
+
+
+@celery_app.task(name="coderden.sync_contest_standings")
+def sync_contest_standings() -> int:
+    """Recompute the standings of every running contest."""
+    with connection() as conn, conn.cursor() as cur:
+        if not _single_flight(cur, "sync_contest_standings"):
+            return 0
+        cur.execute("SELECT id FROM contests WHERE now() BETWEEN starts_at AND ends_at")
+        contest_ids = [row[0] for row in cur.fetchall()]
+        if not contest_ids:
+            return 0
+        for contest_id in contest_ids:
+            cur.execute("SELECT recompute_contest_standings(%s)", (contest_id,))
+    return len(contest_ids)
+
+
+@celery_app.task(name="coderden.update_problem_stats")
+def update_problem_stats() -> None:
+    with connection() as conn, conn.cursor() as cur:
+        if not _single_flight(cur, "update_problem_stats"):
+            return
+        cur.execute(
+            "INSERT INTO problem_stats (problem_id, attempts, accepted, acceptance_rate) "
+            "SELECT problem_id, count(*), count(*) FILTER (WHERE verdict = 'AC'), "
+            "round(avg((verdict = 'AC')::int), 4) FROM submissions GROUP BY problem_id "
+            "ON CONFLICT (problem_id) DO UPDATE SET attempts = EXCLUDED.attempts, "
+            "accepted = EXCLUDED.accepted, acceptance_rate = EXCLUDED.acceptance_rate"
+        )
+
+
+@celery_app.task(name="coderden.recompute_streaks")
+def recompute_streaks() -> None:
+    with connection() as conn, conn.cursor() as cur:
+        if not _single_flight(cur, "recompute_streaks"):
+            return
+        cur.execute("SELECT recompute_daily_streaks(current_date)")
+
+
+@celery_app.task(name="coderden.refresh_leaderboard")
+def refresh_leaderboard() -> None:
+    with connection() as conn, conn.cursor() as cur:
+        if not _single_flight(cur, "refresh_leaderboard"):
+            return
+        cur.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY global_leaderboard")
+    logger.info("Leaderboard refreshed")
+
+
+@celery_app.task(name="coderden.purge_expired_sessions")
+def purge_expired_sessions() -> int:
+    conn = get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM user_sessions WHERE expires_at < now() - interval '1 day'")
+            purged = cur.rowcount
+        conn.commit()
+    finally:
+        put_conn(conn)
+    return purged

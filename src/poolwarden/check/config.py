@@ -1,0 +1,137 @@
+"""``[tool.poolwarden.check]`` (pyproject.toml) or ``[check]`` (poolwarden.toml) settings.
+
+Recognised keys: ``select``, ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
+globs relative to the config file's directory), ``cache-dir``. An unknown key, a value of the
+wrong type or an unknown rule code is a :class:`ConfigError`, so a typo never silently
+disables a rule.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from poolwarden.errors import UsageError
+
+_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir")
+
+
+class ConfigError(UsageError):
+    """The configuration file is malformed."""
+
+
+@dataclass
+class CheckConfig:
+    """Resolved settings of a check run."""
+
+    select: list[str] = field(default_factory=lambda: ["PW"])
+    ignore: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    cache_dir: str = ".poolwarden_cache"
+    root: Path = field(default_factory=Path.cwd)
+    source: Path | None = None
+
+    def ignored_codes(self, path: str) -> frozenset[str]:
+        """Codes that ``per-file-ignores`` turns off for ``path``."""
+        if not self.per_file_ignores:
+            return frozenset()
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            rel = Path(path).as_posix()
+        out: set[str] = set()
+        for pattern, codes in self.per_file_ignores.items():
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
+                out.update(_expand(codes))
+        return frozenset(out)
+
+
+def _expand(codes: list[str]) -> set[str]:
+    from poolwarden.check.registry import expand_codes
+
+    return expand_codes(codes)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest poolwarden.toml, or pyproject.toml with a [tool.poolwarden] table, upwards from ``start``."""
+    start = start.resolve()
+    for directory in [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]:
+        candidate = directory / "poolwarden.toml"
+        if candidate.is_file():
+            return candidate
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return candidate  # let load_config report it
+            if "poolwarden" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def load_config(path: Path | None) -> CheckConfig:
+    """Read the check settings from ``path`` (None: defaults). Raises :class:`ConfigError`."""
+    if path is None:
+        return CheckConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table: Any = data.get("tool", {}).get("poolwarden", {})
+        where = "[tool.poolwarden.check]"
+    else:
+        table = data
+        where = "[check]"
+    section = table.get("check", {}) if isinstance(table, dict) else None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: {where} must be a table")
+    config = CheckConfig(root=path.parent, source=path)
+    for key, value in section.items():
+        if key not in _KEYS:
+            raise ConfigError(f"{path}: {where}: unknown key '{key}' (expected one of: {', '.join(_KEYS)})")
+        if key == "per-file-ignores":
+            if not isinstance(value, dict) or not all(_is_str_list(v) for v in value.values()):
+                raise ConfigError(f"{path}: {where}: 'per-file-ignores' must map globs to lists of codes")
+            for codes in value.values():
+                _validate_codes(codes, path, where)
+            config.per_file_ignores = dict(value)
+        elif key == "cache-dir":
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: {where}: 'cache-dir' must be a string")
+            config.cache_dir = str(path.parent / value)
+        else:
+            if not _is_str_list(value):
+                raise ConfigError(f"{path}: {where}: '{key}' must be a list of strings")
+            if key in ("select", "ignore"):
+                _validate_codes(value, path, where)
+            setattr(config, key, list(value))
+    return config
+
+
+def _is_str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _validate_codes(codes: list[str], path: Path, where: str) -> None:
+    from poolwarden.check.registry import UnknownCodeError, expand_codes
+
+    try:
+        expand_codes(codes)
+    except UnknownCodeError as exc:
+        raise ConfigError(f"{path}: {where}: {exc}") from None

@@ -1,0 +1,423 @@
+"""The state a rule sees while the file is walked: scopes, kinds of values, held connections.
+
+:class:`FileContext` performs the one AST pass of a file (see :mod:`poolwarden.check.walk`)
+and answers the questions rules ask about the node being visited:
+
+* :meth:`FileContext.call` — what a call does (DB operation, I/O, acquisition, release, …);
+* :meth:`FileContext.kind_of` — what kind of value an expression holds (engine, session, …);
+* :attr:`FileContext.held` — the transactions and checked-out connections open right now;
+* :attr:`FileContext.function` — the enclosing function scope and its facts.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from poolwarden.check import knowledge as K
+from poolwarden.check.finding import Finding, Pending, Span
+from poolwarden.check.summary import FunctionFacts, ModuleSummary
+
+if TYPE_CHECKING:
+    from poolwarden.check.rule import Rule
+
+_STDLIB_ROOTS = frozenset(getattr(__import__("sys"), "stdlib_module_names", ())) | {"builtins"}
+_LIBRARY_ROOTS = _STDLIB_ROOTS | K.DB_MODULES | {
+    "httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
+    "fastapi", "starlette", "pydantic", "flask", "redis", "kombu", "urllib3", "structlog",
+    "sentry_sdk", "typer", "click", "numpy", "pandas", "attr", "attrs",
+}
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What one call does, as far as the file alone can tell."""
+
+    text: str  # how the callee is spelled, e.g. "db.execute"
+    target: str | None = None  # qualified library name, e.g. "sqlalchemy.create_engine"
+    db: bool = False  # runs SQL or talks to the server
+    io: str | None = None  # kind of external I/O ("HTTP", "a sleep", …)
+    effect: str | None = None  # "tx" / "hold" / "acquire" / "lazy" / "release" / "end"
+    result: str | None = None  # kind of the value returned
+    ref: str | None = None  # dotted name of a possible project function
+    receiver: str | None = None  # variable name the method is called on
+    released: str | None = None  # variable a release call gives back
+    pooled: bool = False  # an acquisition from a pool (a slot, not a socket)
+    awaited: bool = False
+
+    def describe(self, line: int) -> str:
+        return f"{self.text}() at line {line}"
+
+
+@dataclass(slots=True)
+class Held:
+    """A transaction or checked-out connection open at this point of the walk."""
+
+    what: str  # e.g. "the transaction of engine.begin()"
+    line: int
+    var: str | None = None
+    active: bool = True  # a lazy session becomes active at its first statement
+    depth: int = 0  # scope depth it belongs to: a nested function does not run inside it
+
+
+@dataclass(slots=True)
+class Acquisition:
+    """``var = <acquire>`` inside a function: a connection the function must give back."""
+
+    var: str
+    stmt: ast.stmt
+    call: ast.Call
+    desc: str
+    pooled: bool
+    ref: str | None = None  # set when the acquirer is a project function (decided later)
+
+
+@dataclass(slots=True)
+class TryFrame:
+    """DB operations and project calls made inside one ``try`` body."""
+
+    db_sites: list[str] = field(default_factory=list)
+    refs: list[tuple[str, str]] = field(default_factory=list)  # (ref, "name() at line N")
+
+
+@dataclass(slots=True)
+class Scope:
+    """One function being walked."""
+
+    node: ast.FunctionDef | ast.AsyncFunctionDef | None
+    qualname: str
+    facts: FunctionFacts | None
+    class_name: str | None = None
+    self_name: str | None = None
+    kinds: dict[str, str] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # var -> project class ref
+    params: frozenset[str] = frozenset()
+    globals: set[str] = field(default_factory=set)
+    locals: set[str] = field(default_factory=set)
+    acquisitions: list[Acquisition] = field(default_factory=list)
+    receivers: set[str] = field(default_factory=set)  # names used as DB handles here
+    decorators: tuple[str, ...] = ()
+
+    @property
+    def is_celery_task(self) -> bool:
+        return any(
+            d.endswith((".task", ".periodic_task")) or d in {"task", "shared_task", "periodic_task"}
+            or d.endswith(".shared_task")
+            for d in self.decorators
+        )
+
+
+class FileContext:
+    """Everything rules may ask while one file is walked; built by :func:`walk.analyze`."""
+
+    def __init__(self, path: str, module: str, is_package: bool, root: str = "") -> None:
+        self.path = path
+        self.module = module
+        self.root = root
+        self.package = module if is_package else module.rpartition(".")[0]
+        self.summary = ModuleSummary(module=module, path=path, root=root)
+        self.imports = self.summary.imports
+        self.module_kinds: dict[str, str] = {}
+        self.constants: dict[str, str] = {}  # module-level string constants (URLs, DSNs)
+        self.module_defs: set[str] = set()
+        self.db_aware = False
+        self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
+        self.classes: list[str] = []
+        self.held: list[Held] = []
+        self.try_frames: list[TryFrame] = []
+        self.frames_by_node: dict[int, TryFrame] = {}
+        self.calls: dict[int, CallInfo] = {}
+        self.findings: list[Finding] = []
+        self.pendings: list[Pending] = []
+        self.rule: Rule | None = None
+        self.awaited: set[int] = set()
+        self.last_scope: Scope | None = None  # the function scope just left (for Rule.leave)
+
+    # -- reporting ----------------------------------------------------------------------------
+    def report(self, node: ast.AST, message: str, span: Span | None = None) -> None:
+        """Report a finding of the rule being run, anchored on ``node`` (or ``span``)."""
+        assert self.rule is not None
+        span = span or Span.of(node)
+        self.findings.append(
+            Finding(
+                path=self.path, line=span.line, col=span.col, code=self.rule.CODE,
+                end_line=span.end_line, end_col=span.end_col, name=self.rule.NAME,
+                message=message, severity=self.rule.SEVERITY,
+            )
+        )
+
+    def defer(self, node: ast.AST, *data: object, span: Span | None = None) -> None:
+        """Leave a possible finding for :meth:`Rule.resolve`, once the project index exists."""
+        assert self.rule is not None
+        self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), tuple(data)))
+
+    def holding(self) -> Held | None:
+        """The innermost transaction or connection held at this point of the current function."""
+        depth = len(self.scopes)
+        for held in reversed(self.held):
+            if held.depth == depth and held.active:
+                return held
+        return None
+
+    # -- scopes -----------------------------------------------------------------------------
+    @property
+    def function(self) -> Scope:
+        """The innermost scope (the module scope has ``node is None``)."""
+        return self.scopes[-1]
+
+    @property
+    def in_function(self) -> bool:
+        return self.scopes[-1].node is not None
+
+    def frame_of(self, node: ast.Try) -> TryFrame | None:
+        """DB operations and project calls seen in the body of ``node`` (after it was walked)."""
+        return self.frames_by_node.get(id(node))
+
+    # -- names --------------------------------------------------------------------------------
+    def qualname(self, expr: ast.expr) -> str | None:
+        """The dotted name ``expr`` refers to, resolved through imports, or None."""
+        if isinstance(expr, ast.Name):
+            name = expr.id
+            for scope in reversed(self.scopes):
+                if scope.node is None:
+                    break
+                if name in scope.locals and name not in scope.globals:
+                    return scope.types.get(name)
+            target = self.imports.get(name)
+            if target is not None:
+                return target
+            if name in self.module_defs:
+                return f"{self.module}.{name}" if self.module else name
+            return None
+        if isinstance(expr, ast.Attribute):
+            value = expr.value
+            scope = self.scopes[-1]
+            if (
+                isinstance(value, ast.Name) and value.id == scope.self_name
+                and scope.class_name is not None
+            ):
+                return f"{self.module}.{scope.class_name}.{expr.attr}"
+            base = self.qualname(value)
+            return None if base is None else f"{base}.{expr.attr}"
+        return None
+
+    def is_project_ref(self, dotted: str) -> bool:
+        return dotted.partition(".")[0] not in _LIBRARY_ROOTS
+
+    # -- kinds ----------------------------------------------------------------------------------
+    def kind_of(self, expr: ast.expr) -> str | None:
+        """The kind of value ``expr`` holds (see :mod:`knowledge`), or None when unknown."""
+        if isinstance(expr, ast.Name):
+            name = expr.id
+            for scope in reversed(self.scopes):
+                if scope.node is None:
+                    break
+                kind = scope.kinds.get(name)
+                if kind is not None:
+                    return kind
+                if name in scope.locals and name not in scope.globals:
+                    return None
+            kind = self.module_kinds.get(name)
+            if kind is not None:
+                return kind
+            if name in self.imports:
+                return self._hint(name) if self._imported_from_project(name) else None
+            return self._hint(name)
+        if isinstance(expr, ast.Attribute):
+            base = self.kind_of(expr.value)
+            if base in (K.LLM, K.BOTO):
+                return base
+            if base == K.DBANY and expr.attr == "session":
+                return K.SESSION
+            if base is None and isinstance(expr.value, ast.Name):
+                return self._hint(expr.attr)
+            return None
+        if isinstance(expr, ast.Call):
+            return self.call(expr).result
+        if isinstance(expr, ast.Await):
+            return self.kind_of(expr.value)
+        return None
+
+    def _imported_from_project(self, name: str) -> bool:
+        target = self.imports.get(name, "")
+        return self.is_project_ref(target)
+
+    def _hint(self, name: str) -> str | None:
+        if not self.db_aware:
+            return None
+        return K.NAME_HINTS.get(name.lstrip("_").lower())
+
+    def annotation_kind(self, ann: ast.expr | None) -> str | None:
+        """The kind an annotation such as ``AsyncSession`` or ``asyncpg.Pool`` declares."""
+        if ann is None:
+            return None
+        if isinstance(ann, ast.Subscript):  # Optional[X], Annotated[X, ...]
+            inner = ann.slice
+            if isinstance(inner, ast.Tuple) and inner.elts:
+                inner = inner.elts[0]
+            return self.annotation_kind(inner)
+        if isinstance(ann, ast.BinOp):  # X | None
+            return self.annotation_kind(ann.left) or self.annotation_kind(ann.right)
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                return self.annotation_kind(ast.parse(ann.value, mode="eval").body)
+            except SyntaxError:
+                return None
+        dotted = self.qualname(ann)
+        if dotted is None:
+            return None
+        if dotted in K.IO_ANNOTATIONS:
+            return K.IO_ANNOTATIONS[dotted]
+        if dotted.partition(".")[0] in K.DB_MODULES:
+            return K.ANNOTATIONS.get(dotted.rpartition(".")[2])
+        return None
+
+    # -- calls ----------------------------------------------------------------------------------
+    def call(self, node: ast.Call) -> CallInfo:
+        """What ``node`` does; computed once per call node."""
+        info = self.calls.get(id(node))
+        if info is None:
+            info = self._compute_call(node)
+            info.awaited = id(node) in self.awaited
+            self.calls[id(node)] = info
+        return info
+
+    def _compute_call(self, node: ast.Call) -> CallInfo:
+        func = node.func
+        text = dotted_text(func)
+        info = CallInfo(text=text)
+        if isinstance(func, ast.Attribute):
+            attr = func.attr
+            recv = func.value
+            if isinstance(recv, ast.Name):
+                info.receiver = recv.id
+            kind = self.kind_of(recv)
+            if kind is not None:
+                self._method_effects(info, kind, attr, node)
+                if info.db or info.io or info.effect or info.result:
+                    info.target = f"{kind}.{attr}"
+                    return info
+            if attr in K.QUEUE_METHODS:
+                info.io = f"a task enqueue ({text}())"
+                return info
+            if (
+                isinstance(recv, ast.Attribute) and recv.attr == "objects"
+                or isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute)
+                and _chain_has_objects(recv)
+            ) and self.db_aware:
+                info.db = True
+                return info
+        dotted = self.qualname(func)
+        if dotted is None:
+            if isinstance(func, ast.Name):
+                kind = self.kind_of(func)
+                if kind == K.SESSIONMAKER:
+                    info.result = K.SESSION
+                    info.effect = "lazy"
+            return info
+        info.target = dotted
+        result = K.FACTORIES.get(dotted)
+        if result is not None:
+            info.result = result
+            if result == K.CONNECTION:
+                info.db = True
+                info.effect = "acquire"
+            elif result == K.SESSION:
+                info.effect = "lazy"
+            elif result == K.SMTP:
+                info.io = "SMTP"
+            return info
+        io = K.IO_FUNCTIONS.get(dotted)
+        if io is not None:
+            if io == "a sleep" and _is_zero_sleep(node):
+                return info
+            info.io = f"{io} ({dotted}())" if io != "a sleep" else f"a sleep ({dotted}())"
+            return info
+        if dotted == "django.db.transaction.atomic":
+            info.effect = "tx"
+            return info
+        if dotted.endswith(".objects") or ".objects." in dotted:
+            info.db = self.db_aware
+            return info
+        if self.is_project_ref(dotted):
+            info.ref = dotted if ":" in dotted else f"{self.root}:{dotted}"
+            kind = self.kind_of(func) if isinstance(func, ast.Name) else None
+            if kind == K.SESSIONMAKER:
+                info.result = K.SESSION
+                info.effect = "lazy"
+        return info
+
+    def _method_effects(self, info: CallInfo, kind: str, attr: str, node: ast.Call) -> None:
+        if kind in K.DB_KINDS:
+            effect = K.METHOD_EFFECTS.get((kind, attr))
+            info.result = K.METHOD_RESULTS.get((kind, attr))
+            if kind == K.SESSIONMAKER and attr not in ("begin", "configure", "kw"):
+                return
+            if effect is not None:
+                info.effect = effect
+                info.db = True
+                info.pooled = kind in (K.POOL, K.ENGINE, K.DBANY)
+            elif attr in K.CLEANUP_METHODS:
+                info.effect = "release"
+                if attr in ("putconn", "release") and node.args and isinstance(node.args[0], ast.Name):
+                    info.released = node.args[0].id
+                else:
+                    info.released = info.receiver
+                if attr == "rollback":
+                    info.effect = "end"
+            elif attr == "commit":
+                info.db = True
+                info.effect = "end"
+            elif attr in K.DB_METHODS:
+                info.db = True
+            elif kind == K.SESSION and attr in ("get", "add_all", "delete", "get_one"):
+                info.db = attr in ("get", "get_one")
+            elif kind == K.CONNECTION and attr == "cursor":
+                info.result = K.CURSOR
+            return
+        if kind == K.HTTP and attr in K.HTTP_METHODS:
+            info.io = f"HTTP ({info.text}())"
+        elif kind == K.SMTP and attr in K.SMTP_METHODS:
+            info.io = f"SMTP ({info.text}())"
+        elif kind == K.BOTO and attr not in ("get_paginator", "meta", "exceptions"):
+            info.io = f"an AWS call ({info.text}())"
+        elif kind == K.LLM and attr in ("create", "parse", "stream", "generate"):
+            info.io = f"an LLM API call ({info.text}())"
+
+
+def dotted_text(expr: ast.expr) -> str:
+    """``a.b.c`` for a Name/Attribute chain; calls and subscripts collapse to ``(...)``/``[...]``."""
+    parts: list[str] = []
+    while True:
+        if isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        elif isinstance(expr, ast.Name):
+            parts.append(expr.id)
+            break
+        elif isinstance(expr, ast.Call):
+            parts.append(dotted_text(expr.func) + "(...)")
+            break
+        elif isinstance(expr, ast.Subscript):
+            parts.append(dotted_text(expr.value) + "[...]")
+            break
+        else:
+            parts.append("<expr>")
+            break
+    return ".".join(reversed(parts))
+
+
+def _chain_has_objects(expr: ast.expr) -> bool:
+    while isinstance(expr, (ast.Call, ast.Attribute)):
+        if isinstance(expr, ast.Attribute):
+            if expr.attr == "objects":
+                return True
+            expr = expr.value
+        else:
+            expr = expr.func
+    return False
+
+
+def _is_zero_sleep(node: ast.Call) -> bool:
+    return bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0

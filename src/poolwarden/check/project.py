@@ -1,0 +1,171 @@
+"""The project-wide index: per-file summaries joined across modules.
+
+Answers, for a ref such as ``billing.services.get_plan``: which function it is (through
+imports, re-exports, module aliases, class bases and ``self`` methods), whether it reaches a
+database operation or external I/O through any chain of calls, and whether it hands back a
+connection its caller must release. Each answer carries the chain that proves it, for messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from poolwarden.check.summary import FunctionFacts, ModuleSummary
+
+_MAX_DEPTH = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How a function reaches a DB operation or I/O: ``via`` is the call chain, outermost first."""
+
+    site: str  # e.g. "db.execute() at line 14"
+    path: str  # file of the site
+    via: tuple[str, ...]  # function names from the one asked about to the one holding the site
+
+    def describe(self) -> str:
+        chain = " → ".join(f"{v}()" for v in self.via)
+        return f"{chain} → {self.site} in {self.path}" if chain else f"{self.site} in {self.path}"
+
+
+class ProjectIndex:
+    """Joins the :class:`ModuleSummary` of every checked file.
+
+    Modules are keyed ``root:module``: two trees holding a package of the same name (an app's
+    ``buggy/`` and ``fixed/`` variants) never see each other's functions.
+    """
+
+    def __init__(self, summaries: Iterable[ModuleSummary]) -> None:
+        self.modules: dict[str, ModuleSummary] = {}
+        self.functions: dict[str, tuple[FunctionFacts, ModuleSummary]] = {}
+        by_last: dict[str, list[ModuleSummary]] = {}
+        for summary in summaries:
+            self.modules[f"{summary.root}:{summary.module}"] = summary
+            for qual, facts in summary.functions.items():
+                self.functions[_join(summary, qual)] = (facts, summary)
+            by_last.setdefault(summary.module.rpartition(".")[2], []).append(summary)
+        self._by_last = by_last
+        self._resolved: dict[str, str | None] = {}
+        self._db: dict[str, Reach | None] = {}
+        self._io: dict[str, Reach | None] = {}
+        self._acq: dict[str, Reach | None] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+    def resolve(self, ref: str) -> str | None:
+        """The key of the project function ``ref`` (``root:dotted.name``) names, or None."""
+        if ref in self._resolved:
+            return self._resolved[ref]
+        self._resolved[ref] = None  # cycle guard
+        found = self._resolve(ref, 0)
+        self._resolved[ref] = found
+        return found
+
+    def _resolve(self, ref: str, depth: int) -> str | None:
+        if depth > _MAX_DEPTH:
+            return None
+        if ref in self.functions:
+            return ref
+        root, _, dotted = ref.rpartition(":")
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            mod = ".".join(parts[:cut])
+            summary = self.modules.get(f"{root}:{mod}") or self._find_module(root, mod)
+            if summary is None:
+                continue
+            rest = parts[cut:]
+            head = rest[0]
+            target = summary.imports.get(head) or summary.aliases.get(head)
+            if target is not None:
+                nxt = f"{summary.root}:{'.'.join([target, *rest[1:]])}"
+                return None if nxt == ref else self._resolve(nxt, depth + 1)
+            if head in summary.classes and len(rest) == 2:
+                return self._method(summary, head, rest[1], depth)
+            if head in summary.classes and len(rest) == 1:
+                init = _join(summary, f"{head}.__init__")
+                return init if init in self.functions else None
+            key = _join(summary, ".".join(rest))
+            return key if key in self.functions else None
+        return None
+
+    def _method(self, summary: ModuleSummary, cls: str, name: str, depth: int) -> str | None:
+        key = _join(summary, f"{cls}.{name}")
+        if key in self.functions:
+            return key
+        for base in summary.classes.get(cls, ()):
+            found = self._resolve(f"{summary.root}:{base}.{name}", depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def _find_module(self, root: str, mod: str) -> ModuleSummary | None:
+        """``mod`` under another name: in the same root by suffix, else in exactly one other root."""
+        candidates = [
+            s for s in self._by_last.get(mod.rpartition(".")[2], ())
+            if s.module == mod or s.module.endswith("." + mod)
+        ]
+        same_root = [s for s in candidates if s.root == root]
+        if len(same_root) == 1:
+            return same_root[0]
+        exact = [s for s in candidates if s.module == mod]
+        return exact[0] if len(exact) == 1 else None
+
+    # -- reachability -------------------------------------------------------------------------
+    def reaches_db(self, ref: str) -> Reach | None:
+        """The first DB operation ``ref`` performs, directly or through its callees."""
+        return self._reach(ref, self._db, "db")
+
+    def reaches_io(self, ref: str) -> Reach | None:
+        """The first external I/O ``ref`` performs, directly or through its callees."""
+        return self._reach(ref, self._io, "io")
+
+    def returns_connection(self, ref: str) -> Reach | None:
+        """Whether ``ref`` returns a connection it checked out (directly or from a callee)."""
+        key = self.resolve(ref)
+        if key is None:
+            return None
+        if key in self._acq:
+            return self._acq[key]
+        self._acq[key] = None
+        facts, summary = self.functions[key]
+        found: Reach | None = None
+        if facts.returns_acquired:
+            found = Reach(facts.returns_acquired, summary.path, (_short(key),))
+        else:
+            for callee in facts.return_refs:
+                inner = self.returns_connection(callee)
+                if inner is not None:
+                    found = Reach(inner.site, inner.path, (_short(key), *inner.via))
+                    break
+        self._acq[key] = found
+        return found
+
+    def _reach(self, ref: str, memo: dict[str, Reach | None], attr: str) -> Reach | None:
+        key = self.resolve(ref)
+        if key is None:
+            return None
+        if key in memo:
+            return memo[key]
+        memo[key] = None  # cycle guard: a recursion adds nothing new
+        facts, summary = self.functions[key]
+        site = getattr(facts, attr)
+        found: Reach | None = None
+        if site:
+            found = Reach(site, summary.path, (_short(key),))
+        else:
+            for callee, _line in facts.calls:
+                inner = self._reach(callee, memo, attr)
+                if inner is not None:
+                    found = Reach(inner.site, inner.path, (_short(key), *inner.via))
+                    break
+        memo[key] = found
+        return found
+
+
+def _join(summary: ModuleSummary, qual: str) -> str:
+    return f"{summary.root}:{summary.module}.{qual}" if summary.module else f"{summary.root}:{qual}"
+
+
+def _short(key: str) -> str:
+    parts = key.rpartition(":")[2].split(".")
+    return ".".join(parts[-2:]) if len(parts) > 1 and parts[-2][:1].isupper() else parts[-1]

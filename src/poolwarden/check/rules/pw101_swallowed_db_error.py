@@ -1,0 +1,413 @@
+"""PW101 swallowed-db-error: an ``except`` that turns a database outage into a normal answer."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from poolwarden.check import knowledge as K
+from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.finding import Pending, Span
+from poolwarden.check.rule import Rule, example
+
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
+
+_RAISING_CALLS = frozenset({"retry", "abort", "exit", "_exit", "fail", "raise_for_status"})
+_LOG_METHODS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "capture_exception",
+     "capture_message", "print", "print_exc", "add_note"}
+)
+_HTTP_5XX = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
+                       "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
+                       "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
+_ADVICE = ("callers cannot tell 'no' from 'could not check'; re-raise transient errors "
+           "(`raise_if_transient(exc)` or `if is_transient(exc): raise`)")
+
+
+class SwallowedDbError(Rule):
+    CODE = "PW101"
+    NAME = "swallowed-db-error"
+    SUMMARY = "An `except` turns a database failure into a normal return, `pass`, a default or a log line."
+    WHAT = """
+Flags an `except` clause that catches a database outage — a broad `except Exception` / bare
+`except:` or a driver error such as `OperationalError` — around code that touches the database
+(directly, or through any chain of calls across modules), and then carries on as if nothing
+failed: `return None`, `pass`, a default value, `continue`, or only a log line.
+
+Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
+one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
+`if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, a narrow
+`except` of a non-database error (`ValueError`, `KeyError`) or of a business outcome
+(`IntegrityError`, `NoResultFound`), retry loops, and health checks (whose job is to say "down").
+"""
+    WHY = """
+During an outage the database raises ("FATAL: sorry, too many clients already"). A handler that
+returns `None` makes that indistinguishable from "no row": in the seed incident, customers were
+told they had no subscription. The same value must never mean both "the answer is no" and
+"I failed to get the answer". Swallows come in ecosystems: the service layer above the
+selector often catches the re-raised error again, which is why this rule follows calls across
+modules.
+"""
+    EXAMPLE = """
+async def get_active_subscription(db, organization_id):
+    try:
+        result = await db.execute(select(PlanSubscription).where(...))
+        return result.scalar_one_or_none()
+    except Exception:
+        logger.warning("Failed to fetch subscription")
+        return None
+"""
+    USE_INSTEAD = """
+from poolwarden.runtime.errors import raise_if_transient
+
+async def get_active_subscription(db, organization_id):
+    try:
+        result = await db.execute(select(PlanSubscription).where(...))
+        return result.scalar_one_or_none()
+    except Exception as exc:
+        raise_if_transient(exc)  # an outage propagates: 503 / retry upstream
+        logger.warning("Failed to fetch subscription", exc_info=exc)
+        return None
+"""
+    NODES = (ast.Try, getattr(ast, "TryStar", ast.Try), ast.While, ast.For, ast.AsyncFor,
+             ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)
+
+    VALID = [
+        example("""
+import logging
+from sqlalchemy import select
+log = logging.getLogger(__name__)
+
+async def get_sub(db, org_id):
+    try:
+        return (await db.execute(select(Sub).where(Sub.org == org_id))).scalar_one_or_none()
+    except Exception:
+        log.exception("lookup failed")
+        raise
+"""),
+        example("""
+from sqlalchemy import select
+from poolwarden.runtime.errors import raise_if_transient
+
+async def get_sub(db, org_id):
+    try:
+        return (await db.execute(select(Sub))).scalar_one_or_none()
+    except Exception as exc:
+        raise_if_transient(exc)
+        return None
+"""),
+        example("""
+from sqlalchemy import select
+from .errors import is_transient_db_error
+
+async def get_sub(db, org_id):
+    try:
+        return (await db.execute(select(Sub))).scalar_one_or_none()
+    except Exception as exc:
+        if is_transient_db_error(exc):
+            raise
+        return None
+""", errors="def is_transient_db_error(exc):\n    return True\n"),
+        example("""
+import json
+import sqlalchemy
+
+def parse_settings(raw):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {}
+""", note="near miss: a narrow except of a non-DB error, no database in the try body"),
+        example("""
+from sqlalchemy.exc import IntegrityError
+
+def create_user(session, user):
+    try:
+        session.add(user)
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return None
+    return user
+""", note="near miss: a unique violation is a business outcome, not an outage"),
+        example("""
+from sqlalchemy import text
+
+async def health(db):
+    try:
+        await db.execute(text("SELECT 1"))
+        return {"db": "ok"}
+    except Exception:
+        return {"db": "down"}
+""", note="near miss: a health check's job is to report the failure"),
+        example("""
+from .repo import load_user
+
+def handler(user_id):
+    try:
+        return load_user(user_id)
+    except Exception:
+        return {"error": "unavailable"}, 503
+""", repo="import psycopg2\n\ndef load_user(uid):\n    with psycopg2.connect('dbname=x connect_timeout=3') as c:\n        return c.cursor().execute('select 1')\n"),
+    ]
+    INVALID = [
+        example("""
+import logging
+from sqlalchemy import select
+logger = logging.getLogger(__name__)
+
+async def get_active_subscription(db, organization_id):
+    try:
+        result = await db.execute(select(PlanSubscription))
+        return result.scalar_one_or_none()
+    except Exception:  # error
+        logger.warning("Failed to fetch subscription")
+        return None
+"""),
+        example("""
+from .selectors import get_active_subscription
+
+async def can_place_call(db, org_id):
+    try:
+        sub = await get_active_subscription(db, org_id)
+    except Exception:  # error
+        return False
+    return sub is not None
+""", note="cross-module: the DB call lives in another module",
+            selectors="from sqlalchemy import select\n\nasync def get_active_subscription(db, org_id):\n    result = await db.execute(select(Sub))\n    return result.scalar_one_or_none()\n"),
+        example("""
+import asyncpg
+
+async def count_users(pool):
+    try:
+        return await pool.fetchval("SELECT count(*) FROM users")
+    except asyncpg.PostgresError:  # error
+        return 0
+"""),
+        example("""
+import psycopg2
+
+def mark_paid(conn, invoice_id):
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE invoice SET paid = true WHERE id = %s", (invoice_id,))
+        conn.commit()
+    except:  # error
+        pass
+"""),
+        example("""
+from .services import bill_call
+
+def process_usage(call_ids):
+    for call_id in call_ids:
+        try:
+            bill_call(call_id)
+        except Exception:  # error
+            continue
+""", note="two hops across modules; skipping an item is swallowing it",
+            services="from .repo import save_usage\n\ndef bill_call(cid):\n    save_usage(cid)\n",
+            repo="from sqlalchemy import text\n\ndef save_usage(cid, session=None):\n    session.execute(text('insert into usage values (:c)'), {'c': cid})\n"),
+    ]
+
+    def __init__(self) -> None:
+        self.loops: list[list[ast.AST]] = [[]]
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.loops.append([])
+        elif isinstance(node, (ast.While, ast.For, ast.AsyncFor)):
+            self.loops[-1].append(node)
+        elif isinstance(node, ast.Module):
+            self.loops = [[]]
+
+    def leave(self, node: ast.AST, ctx: FileContext) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.loops.pop()
+            return
+        if isinstance(node, (ast.While, ast.For, ast.AsyncFor)):
+            self.loops[-1].pop()
+            return
+        if not isinstance(node, ast.Try) and type(node).__name__ != "TryStar":
+            return
+        frame = ctx.frame_of(node)  # type: ignore[arg-type]
+        if frame is None or not (frame.db_sites or frame.refs) or not ctx.in_function:
+            return
+        func = ctx.function.node
+        if func is not None and K.HEALTH_FUNCTION.search(func.name):
+            return
+        loop = self.loops[-1][-1] if self.loops[-1] else None
+        for handler in node.handlers:  # type: ignore[attr-defined]
+            caught = _catches_outage(handler.type, ctx)
+            if caught is None:
+                continue
+            outcome = _swallow(handler, loop)
+            if outcome is None:
+                continue
+            span = _header(handler)
+            if frame.db_sites:
+                ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
+                           f"{outcome}: {_ADVICE}", span=span)
+            else:
+                ctx.defer(handler, caught, outcome, tuple(frame.refs), span=span)
+
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        caught, outcome, refs = pending.data
+        for ref, desc in refs:
+            reach = index.reaches_db(ref)
+            if reach is not None:
+                return (f"{caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
+                        f"into {outcome}: {_ADVICE}")
+        return None
+
+
+def _header(handler: ast.ExceptHandler) -> Span:
+    end = handler.type if handler.type is not None else None
+    if end is None:
+        return Span(handler.lineno, handler.col_offset + 1, handler.lineno, handler.col_offset + 7)
+    end_node = handler
+    return Span(handler.lineno, handler.col_offset + 1, end.end_lineno or end_node.lineno,
+                (end.end_col_offset or 0) + 1)
+
+
+def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
+    if expr is None:
+        return "bare `except:`"
+    if isinstance(expr, ast.Tuple):
+        for elt in expr.elts:
+            if _catches_outage(elt, ctx) is not None:
+                return f"`except ({dotted_text(elt)}, ...)`" if len(expr.elts) > 1 else _catches_outage(elt, ctx)
+        return None
+    text = dotted_text(expr)
+    last = text.rpartition(".")[2]
+    if last in K.BROAD_EXCEPTIONS:
+        return f"`except {text}`"
+    if last in K.TRANSIENT_CAPABLE:
+        if last == "Error":
+            qual = ctx.qualname(expr) or text
+            if qual.partition(".")[0] not in K.DB_MODULES:
+                return None
+        return f"`except {text}`"
+    return None
+
+
+def _swallow(handler: ast.ExceptHandler, loop: ast.AST | None) -> str | None:
+    """How the handler carries on, or None when it propagates, classifies or answers 5xx."""
+    body = handler.body
+    if _always_raises(body):
+        return None
+    exc_name = handler.name
+    retry_loop = loop is not None and _is_retry_loop(loop)
+    for node in _walk_handler(body):
+        if isinstance(node, ast.Raise):
+            if retry_loop or _conditional_raise_ok(body, node, exc_name):
+                return None  # classifies the error, or gives up a retry loop by raising
+            return _describe(body)
+        if isinstance(node, ast.Call):
+            name = dotted_text(node.func).rpartition(".")[2]
+            if "transient" in name.lower() and not _is_test(node, body):
+                return None  # raise_if_transient(exc) and friends
+            if name in _RAISING_CALLS:
+                return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) and 500 <= node.value <= 599:
+            return None
+        if isinstance(node, ast.Attribute) and node.attr in _HTTP_5XX:
+            return None
+        if isinstance(node, ast.Name) and node.id in _HTTP_5XX:
+            return None
+    if retry_loop and not any(
+        isinstance(n, (ast.Return, ast.Break)) for n in _walk_handler(body)
+    ):
+        return None
+    return _describe(body)
+
+
+def _is_test(call: ast.Call, body: list[ast.stmt]) -> bool:
+    """Whether a ``*transient*`` call is only the test of an ``if`` that does not raise."""
+    for node in _walk_handler(body):
+        if isinstance(node, ast.If) and any(c is call for c in ast.walk(node.test)):
+            return not any(isinstance(n, ast.Raise) for n in _walk_handler(node.body))
+    return False
+
+
+def _conditional_raise_ok(body: list[ast.stmt], raise_node: ast.Raise, exc_name: str | None) -> bool:
+    """A raise under an ``if`` that inspects the error (``exc``, ``isinstance``, ``*transient*``)."""
+    if exc_name is not None and raise_node.cause is not None and any(
+        isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(raise_node.cause)
+    ):
+        return True  # raise Something(...) from exc: the error travels on
+    for node in _walk_handler(body):
+        if isinstance(node, ast.If) and any(n is raise_node for n in _walk_handler(node.body)):
+            for sub in ast.walk(node.test):
+                if isinstance(sub, ast.Name) and (sub.id == exc_name or sub.id == "isinstance"):
+                    return True
+                if isinstance(sub, ast.Call) and "transient" in dotted_text(sub.func).lower():
+                    return True
+            return False
+    return True  # an unconditional raise somewhere down a branch (e.g. after a log line)
+
+
+def _always_raises(stmts: list[ast.stmt]) -> bool:
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, ast.Raise):
+        return True
+    if isinstance(last, ast.If):
+        return _always_raises(last.body) and _always_raises(last.orelse)
+    if isinstance(last, (ast.With, ast.AsyncWith)):
+        return _always_raises(last.body)
+    if isinstance(last, ast.Try):
+        return _always_raises(last.body) or _always_raises(last.finalbody)
+    value = last.value if isinstance(last, ast.Expr) else None
+    if isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Call):
+        return dotted_text(value.func).rpartition(".")[2] in _RAISING_CALLS
+    return False
+
+
+def _walk_handler(stmts: list[ast.stmt]) -> list[ast.AST]:
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = list(reversed(stmts))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        out.append(node)
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+    return out
+
+
+def _is_retry_loop(loop: ast.AST) -> bool:
+    if isinstance(loop, ast.While):
+        return True
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        it = loop.iter
+        return isinstance(it, ast.Call) and dotted_text(it.func) in ("range", "itertools.count", "count")
+    return False
+
+
+def _describe(body: list[ast.stmt]) -> str:
+    last = body[-1] if body else None
+    if isinstance(last, ast.Return):
+        if last.value is None or (isinstance(last.value, ast.Constant) and last.value.value is None):
+            return "`return None`"
+        text = ast.unparse(last.value)
+        return f"`return {text if len(text) <= 40 else text[:37] + '...'}`"
+    if isinstance(last, ast.Pass) and len(body) == 1:
+        return "`pass`"
+    if isinstance(last, ast.Continue):
+        return "`continue` (the item is skipped)"
+    if isinstance(last, ast.Break):
+        return "`break`"
+    if all(_is_log(s) or isinstance(s, ast.Pass) for s in body):
+        return "a log line"
+    return "a normal return"
+
+
+def _is_log(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+    return isinstance(value, ast.Call) and dotted_text(value.func).rpartition(".")[2] in _LOG_METHODS

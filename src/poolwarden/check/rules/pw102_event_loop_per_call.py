@@ -1,0 +1,225 @@
+"""PW102 event-loop-per-call: a sync→async bridge or Celery task that builds a loop per call."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.rule import Rule, example
+
+_NEW_LOOP = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
+_RUN = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})
+_EXECUTOR_CALLS = frozenset({"submit", "run_in_executor", "Thread", "Process", "start_new_thread", "map"})
+_ADVICE = ("pooled async connections belong to the loop that opened them, so each call orphans "
+           "them; keep one persistent loop per process (`poolwarden.runtime.bridge.run_async`)")
+
+
+@dataclass
+class _Candidate:
+    node: ast.Call
+    func: ast.FunctionDef | ast.AsyncFunctionDef
+    message: str
+
+
+class EventLoopPerCall(Rule):
+    CODE = "PW102"
+    NAME = "event-loop-per-call"
+    SUMMARY = "A sync→async bridge or Celery task creates (and closes) an event loop on every call."
+    WHAT = """
+Flags `asyncio.new_event_loop()` inside a function that keeps the loop in a local variable
+(and typically closes it), and `asyncio.run(...)` inside a Celery task or inside a bridge
+function that runs a coroutine it was given. Not flagged: a loop kept in a module global or an
+attribute (the persistent-loop pattern), `asyncio.run` in an entry point such as `main()`, and
+a function handed to a thread or executor (`executor.submit(fn, coro)`) to isolate a coroutine
+when a loop is already running.
+"""
+    WHY = """
+Async database connections (asyncpg, psycopg async, SQLAlchemy's async engines) are bound to
+the event loop that opened them. A bridge that creates a loop, runs a coroutine and closes the
+loop on every Celery task leaves the pool's connections attached to a dead loop: PostgreSQL
+still sees the sockets, the pool cannot reuse them, and the worker becomes a connection
+factory. That was the leak behind "too many clients" in the seed incident.
+"""
+    EXAMPLE = """
+def run_async_in_celery(coro):
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+"""
+    USE_INSTEAD = """
+from poolwarden.runtime.bridge import run_async  # one persistent loop per process, fork-safe
+
+@app.task
+def process_call_usage(call_id):
+    return run_async(process_usage(call_id))
+"""
+    NODES = (ast.Call, ast.Module)
+
+    VALID = [
+        example("""
+import asyncio
+
+_loop = None
+
+def _get_loop():
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop
+
+def run_async(coro):
+    return _get_loop().run_until_complete(coro)
+"""),
+        example("""
+import asyncio
+import concurrent.futures
+
+def _run_in_isolated_loop(coro):
+    return asyncio.run(coro)
+
+def run_async(coro):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop().run_until_complete(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(_run_in_isolated_loop, coro).result()
+""", note="the seed's thread fallback"),
+        example("""
+import asyncio
+
+async def amain():
+    pass
+
+def main():
+    asyncio.run(amain())
+
+if __name__ == "__main__":
+    main()
+""", note="near miss: an entry point runs once"),
+        example("""
+import asyncio
+
+class Worker:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+"""),
+    ]
+    INVALID = [
+        example("""
+import asyncio
+
+def run_async_in_celery(coro):
+    loop = asyncio.new_event_loop()  # error
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+"""),
+        example("""
+import asyncio
+from celery import shared_task
+
+@shared_task
+def process_usage(call_id):
+    asyncio.run(bill(call_id))  # error
+"""),
+        example("""
+import asyncio
+
+def sync(fn):
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))  # error
+    return wrapper
+"""),
+        example("""
+import asyncio
+from .celery_app import app
+
+@app.task(bind=True)
+def refresh(self):
+    loop = asyncio.new_event_loop()  # error
+    loop.run_until_complete(do_refresh())
+    loop.close()
+""", celery_app="from celery import Celery\napp = Celery('x')\n"),
+    ]
+
+    def __init__(self) -> None:
+        self.candidates: list[_Candidate] = []
+        self.executor_targets: set[str] = set()
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if isinstance(node, ast.Module):
+            self.candidates = []
+            self.executor_targets = set()
+            return
+        assert isinstance(node, ast.Call)
+        name = dotted_text(node.func).rpartition(".")[2]
+        if name in _EXECUTOR_CALLS:
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                if isinstance(arg, (ast.Name, ast.Attribute)):
+                    self.executor_targets.add(dotted_text(arg).rpartition(".")[2])
+        if not ctx.in_function:
+            return
+        target = ctx.call(node).target
+        if target is None:
+            return
+        scope = ctx.function
+        func = scope.node
+        assert func is not None
+        if target in _NEW_LOOP:
+            var = _assigned_local(func, node)
+            if var is not None and var not in scope.globals:
+                self.candidates.append(_Candidate(node, func,
+                    f"`{dotted_text(node.func)}()` creates an event loop per call of `{func.name}()` "
+                    f"(kept in the local `{var}`): {_ADVICE}"))
+        elif target in _RUN:
+            if scope.is_celery_task:
+                why = f"the Celery task `{func.name}()`"
+            elif _runs_parameter(node, frozenset().union(*(s.params for s in ctx.scopes))):
+                why = f"the bridge `{func.name}()`"
+            else:
+                return
+            self.candidates.append(_Candidate(node, func,
+                f"`{dotted_text(node.func)}()` starts and closes an event loop on every call of {why}: {_ADVICE}"))
+
+    def leave(self, node: ast.AST, ctx: FileContext) -> None:
+        if not isinstance(node, ast.Module):
+            return
+        for cand in self.candidates:
+            if cand.func.name in self.executor_targets:
+                continue
+            ctx.report(cand.node, cand.message)
+        self.candidates = []
+
+
+def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and node.value is call:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                return target.id
+            return None
+        if isinstance(node, ast.withitem) and node.context_expr is call:
+            return "<with>"
+    return None
+
+
+def _runs_parameter(call: ast.Call, params: frozenset[str]) -> bool:
+    if not call.args:
+        return False
+    arg = call.args[0]
+    if isinstance(arg, ast.Name):
+        return arg.id in params
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name):
+        return arg.func.id in params
+    return False

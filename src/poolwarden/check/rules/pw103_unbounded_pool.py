@@ -1,0 +1,141 @@
+"""PW103 unbounded-pool: an engine or pool whose size, overflow or timeout is left to defaults."""
+
+from __future__ import annotations
+
+import ast
+
+from poolwarden.check import knowledge as K
+from poolwarden.check.args import has_splat, keyword, string_value
+from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.rule import Rule, example
+
+_SA_DEFAULTS = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
+
+
+class UnboundedPool(Rule):
+    CODE = "PW103"
+    NAME = "unbounded-pool"
+    SUMMARY = "An engine or pool leaves its size, overflow or checkout timeout to library defaults."
+    WHAT = """
+Flags `create_engine` / `create_async_engine` (SQLAlchemy, SQLModel) that do not set all of
+`pool_size`, `max_overflow` and `pool_timeout`, `asyncpg.create_pool` without `max_size`, and
+psycopg_pool `ConnectionPool` / `AsyncConnectionPool` without `max_size`. Engines using
+`NullPool` / `StaticPool` (e.g. behind PgBouncer), SQLite URLs, and calls whose arguments are
+hidden in `**kwargs` are not flagged. poolwarden's own `poolwarden.runtime.engine.create_engine`
+sets every bound and is never flagged.
+"""
+    WHY = """
+Defaults are chosen per pool, but connections are spent per deployment:
+processes × engines × (pool_size + max_overflow) must stay under the server's
+`max_connections`. With SQLAlchemy's defaults every engine may open 15 connections, and
+nobody added it up: in the seed incident, Celery workers × tenant engines × defaults exceeded
+the limit and PostgreSQL refused everyone. Explicit bounds make the math visible
+(`poolwarden budget` adds them up) and a short `pool_timeout` makes exhaustion fail fast.
+"""
+    EXAMPLE = """
+engine = create_async_engine(settings.DATABASE_URL)
+"""
+    USE_INSTEAD = """
+engine = create_async_engine(
+    settings.DATABASE_URL,
+    pool_size=5,        # steady connections per process
+    max_overflow=2,     # burst
+    pool_timeout=5,     # fail fast (503) instead of queueing for 30 s
+    pool_recycle=1800,
+    pool_pre_ping=True,
+)
+"""
+    NODES = (ast.Call,)
+
+    VALID = [
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_size=5, max_overflow=2, pool_timeout=5)
+"""),
+        example("""
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+engine = create_engine("postgresql+psycopg://pgbouncer/app?connect_timeout=5", poolclass=NullPool)
+""", note="PgBouncer mode: no pool in the process"),
+        example("""
+from sqlalchemy import create_engine
+
+engine = create_engine("sqlite:///local.db")
+""", note="near miss: SQLite has no server connection limit"),
+        example("""
+import asyncpg
+
+async def init():
+    return await asyncpg.create_pool("postgresql://db/app", min_size=1, max_size=10)
+"""),
+        example("""
+from sqlalchemy import create_engine
+
+def make_engine(url, **pool):
+    return create_engine(url, **pool)
+""", note="near miss: the bounds are passed in **pool"),
+        example("""
+from poolwarden.runtime.engine import create_engine
+
+engine = create_engine("postgresql+psycopg://db/app")
+""", note="poolwarden's wrapper sets every bound"),
+    ]
+    INVALID = [
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app")  # error
+"""),
+        example("""
+import sqlalchemy as sa
+
+engine = sa.create_engine(DATABASE_URL, pool_size=20)  # error
+"""),
+        example("""
+import asyncpg
+
+async def init():
+    return await asyncpg.create_pool("postgresql://db/app")  # error
+"""),
+        example("""
+from psycopg_pool import AsyncConnectionPool
+
+pool = AsyncConnectionPool("dbname=app connect_timeout=5", open=False)  # error
+"""),
+        example("""
+from sqlmodel import create_engine
+
+engine = create_engine(
+    settings.DATABASE_URL,  # error
+    pool_pre_ping=True,
+)
+"""),
+    ]
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        assert isinstance(node, ast.Call)
+        target = ctx.call(node).target
+        if target is None or has_splat(node):
+            return
+        if target in K.SQLALCHEMY_ENGINES:
+            poolclass = keyword(node, "poolclass")
+            if poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED:
+                return
+            if keyword(node, "pool") is not None or keyword(node, "creator") is not None and poolclass is not None:
+                return
+            url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
+            if url is not None and not url.startswith(("postgres", "{}")):
+                return
+            missing = [k for k in _SA_DEFAULTS if keyword(node, k) is None]
+            if missing:
+                left = ", ".join(f"{k}={_SA_DEFAULTS[k]}" for k in missing)
+                ctx.report(node, f"`{dotted_text(node.func)}()` leaves {left} to SQLAlchemy's defaults: "
+                           "set explicit bounds so processes × engines × (pool_size + max_overflow) "
+                           "stays under max_connections and exhaustion fails fast")
+        elif target in K.ASYNCPG_POOLS or target in K.SIZED_POOLS:
+            if keyword(node, "max_size") is None:
+                default = "10" if target in K.ASYNCPG_POOLS else "min_size (4)"
+                ctx.report(node, f"`{dotted_text(node.func)}()` leaves max_size to its default ({default}): "
+                           "set it explicitly so the deployment's connection math is visible")

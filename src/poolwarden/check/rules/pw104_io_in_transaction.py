@@ -1,0 +1,193 @@
+"""PW104 io-in-transaction: external I/O while a transaction or checked-out connection is held."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from poolwarden.check.context import FileContext
+from poolwarden.check.finding import Pending
+from poolwarden.check.rule import Rule, example
+
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
+
+_ADVICE = ("the connection sits idle in transaction for the whole wait; finish the transaction "
+           "first (read, commit, then call) and write back in a fresh, short transaction")
+
+
+class IoInTransaction(Rule):
+    CODE = "PW104"
+    NAME = "io-in-transaction"
+    SUMMARY = "External I/O (HTTP, sleep, subprocess, queue, SMTP, LLM…) while a transaction or connection is held."
+    WHAT = """
+Flags an awaited or blocking external call — HTTP (httpx, requests, aiohttp, urllib), an AWS
+call (boto3), SMTP, an OpenAI-style SDK call, a subprocess, `time.sleep` / `asyncio.sleep`, a
+Celery enqueue — made while a transaction or a checked-out connection is held: inside
+`engine.begin()`, `session.begin()`, `pool.acquire()`, `pool.connection()`, `conn.transaction()`,
+Django's `transaction.atomic()`, between `pool.getconn()` and `pool.putconn()`, or on a session
+that has run a statement and not yet committed. Calls to project functions that do such I/O,
+in any module and at any depth, are flagged at the call.
+"""
+    WHY = """
+While the code waits on the network, the connection does nothing but stays checked out and
+"idle in transaction": it holds its locks, its PgBouncer slot and its place in
+`max_connections`. Monitors that count active queries do not see it. In the seed incident, an
+enricher awaited an email-validation API 200 times inside `db.begin()`; twelve such daemons
+exhausted the PgBouncer pool and the whole backend answered 502.
+"""
+    EXAMPLE = """
+async def enrich_batch():
+    async with db.begin() as conn:
+        rows = await conn.execute(select_unverified)
+        for row in rows:
+            result = await validate_email(row.email)  # HTTP, 200-1200 ms
+            await conn.execute(update_row, {"v": result, "id": row.id})
+"""
+    USE_INSTEAD = """
+async def enrich_batch():
+    async with db.begin() as conn:
+        rows = (await conn.execute(select_unverified)).fetchall()
+    results = [(row.id, await validate_email(row.email)) for row in rows]
+    async with db.begin() as conn:
+        for rid, r in results:
+            await conn.execute(update_row, {"v": r, "id": rid})
+"""
+    NODES = (ast.Call,)
+
+    VALID = [
+        example("""
+import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_size=5, max_overflow=0, pool_timeout=5)
+
+async def enrich():
+    async with engine.begin() as conn:
+        rows = (await conn.execute(q)).fetchall()
+    async with httpx.AsyncClient() as client:
+        results = [await client.post("https://api/validate", json=r.email) for r in rows]
+    async with engine.begin() as conn:
+        await conn.execute(update, results)
+"""),
+        example("""
+import requests
+from sqlalchemy.orm import Session
+
+def sync_user(session: Session, user_id):
+    user = session.get(User, user_id)
+    session.commit()
+    profile = requests.get(f"https://api/users/{user_id}", timeout=5)
+    return user, profile
+""", note="near miss: the session committed before the HTTP call"),
+        example("""
+import asyncio
+import asyncpg
+
+async def poll(pool):
+    while True:
+        async with pool.acquire() as conn:
+            await conn.fetch("SELECT 1")
+        await asyncio.sleep(5)
+"""),
+        example("""
+import asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+async def work(engine: AsyncEngine):
+    async with engine.begin() as conn:
+        await conn.execute(q)
+        await asyncio.sleep(0)
+""", note="near miss: sleep(0) only yields to the loop"),
+        example("""
+from .notify import format_message
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+async def run(engine: AsyncEngine):
+    async with engine.begin() as conn:
+        await conn.execute(q)
+        msg = format_message("done")
+""", notify="def format_message(m):\n    return m.upper()\n"),
+    ]
+    INVALID = [
+        example("""
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+async def enrich(engine: AsyncEngine):
+    async with engine.begin() as conn:
+        rows = await conn.execute(q)
+        async with httpx.AsyncClient() as client:
+            for row in rows:
+                r = await client.post("https://api/validate", json=row.email)  # error
+                await conn.execute(update, {"v": r.json()})
+"""),
+        example("""
+from .validation import validate_email
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_size=5, max_overflow=0, pool_timeout=5)
+
+async def enrich_batch():
+    async with engine.begin() as conn:
+        rows = await conn.execute(q)
+        for row in rows:
+            result = await validate_email(row.email)  # error
+            await conn.execute(update, {"v": result})
+""", note="cross-module: the HTTP call lives in another module",
+            validation="import httpx\n\nasync def validate_email(email):\n    async with httpx.AsyncClient() as c:\n        return (await c.get('https://v/' + email)).json()\n"),
+        example("""
+import time
+import psycopg2.pool
+
+pool = psycopg2.pool.ThreadedConnectionPool(1, 5, "dbname=app connect_timeout=5")
+
+def refresh():
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE leaderboard SET stale = true")
+            time.sleep(30)  # error
+        conn.commit()
+    finally:
+        pool.putconn(conn)
+"""),
+        example("""
+import requests
+from sqlalchemy.orm import Session
+
+def sync_user(session: Session, user_id):
+    user = session.get(User, user_id)
+    profile = requests.get(f"https://api/users/{user_id}", timeout=5)  # error
+    user.name = profile.json()["name"]
+    session.commit()
+"""),
+        example("""
+from django.db import transaction
+from .tasks import send_receipt
+
+def pay(order):
+    with transaction.atomic():
+        order.paid = True
+        order.save()
+        send_receipt.delay(order.id)  # error
+""", tasks="from celery import shared_task\n\n@shared_task\ndef send_receipt(oid):\n    pass\n"),
+    ]
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        assert isinstance(node, ast.Call)
+        held = ctx.holding()
+        if held is None:
+            return
+        info = ctx.call(node)
+        if info.io is not None:
+            ctx.report(node, f"{info.io} while {held.what} is held: {_ADVICE}")
+        elif info.ref is not None and not info.db:
+            ctx.defer(node, info.ref, f"{info.text}()", held.what)
+
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        ref, text, what = pending.data
+        reach = index.reaches_io(ref)
+        if reach is None:
+            return None
+        return f"`{text}` does external I/O ({reach.describe()}) while {what} is held: {_ADVICE}"

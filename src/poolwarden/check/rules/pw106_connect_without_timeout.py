@@ -1,0 +1,141 @@
+"""PW106 connect-without-timeout: a libpq-family connect with no connect timeout."""
+
+from __future__ import annotations
+
+import ast
+
+from poolwarden.check import knowledge as K
+from poolwarden.check.args import dict_keys, has_splat, keyword, string_value
+from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.rule import Rule, example
+
+_ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
+           "(e.g. `connect_timeout=5`) and cap the total")
+
+
+class ConnectWithoutTimeout(Rule):
+    CODE = "PW106"
+    NAME = "connect-without-timeout"
+    SUMMARY = "A psycopg / psycopg2 connection, pool or engine without a connect timeout."
+    WHAT = """
+Flags `psycopg.connect`, `psycopg.AsyncConnection.connect`, `psycopg2.connect`, psycopg_pool
+and psycopg2 pools, and SQLAlchemy engines on a libpq driver (`postgresql://`,
+`postgresql+psycopg2://`, `postgresql+psycopg://`) that set no `connect_timeout`: not as a
+keyword, not in `connect_args` / `kwargs`, not in the DSN or URL. asyncpg is not flagged: it
+has its own 60 s default. URLs the code does not spell out (read from settings) are not
+flagged for engines, since their driver is unknown; a `**kwargs` splat is trusted.
+"""
+    WHY = """
+libpq's default connect timeout is infinite, and the timeout it has applies to each host or
+IP address in turn. In the seed incident, requests hung 24 minutes while psycopg retried 12
+Neon IP addresses, each with its own timeout, and only restarting the machines helped.
+A timeout turns a hang into an error the application can answer with 503 and retry.
+"""
+    EXAMPLE = """
+conn = psycopg.connect(settings.DATABASE_URL)
+"""
+    USE_INSTEAD = """
+conn = psycopg.connect(settings.DATABASE_URL, connect_timeout=5)
+"""
+    NODES = (ast.Call,)
+
+    VALID = [
+        example("""
+import psycopg
+
+conn = psycopg.connect(DATABASE_URL, connect_timeout=5)
+"""),
+        example("""
+import psycopg2
+
+conn = psycopg2.connect("host=db dbname=app connect_timeout=5")
+"""),
+        example("""
+from sqlalchemy import create_engine
+
+engine = create_engine(
+    "postgresql+psycopg://db/app",
+    connect_args={"connect_timeout": 5},
+    pool_size=5, max_overflow=0, pool_timeout=5,
+)
+"""),
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_size=5, max_overflow=0, pool_timeout=5)
+""", note="near miss: asyncpg has its own connect timeout"),
+        example("""
+from psycopg_pool import ConnectionPool
+
+pool = ConnectionPool("dbname=app", kwargs={"connect_timeout": 5}, max_size=10)
+"""),
+    ]
+    INVALID = [
+        example("""
+import psycopg
+
+conn = psycopg.connect(DATABASE_URL)  # error
+"""),
+        example("""
+import psycopg
+
+async def listen():
+    conn = await psycopg.AsyncConnection.connect(DATABASE_URL, autocommit=True)  # error
+    await conn.close()
+"""),
+        example("""
+from sqlalchemy import create_engine
+
+engine = create_engine(  # error
+    "postgresql+psycopg2://app@db/app",
+    pool_size=5, max_overflow=0, pool_timeout=5,
+)
+"""),
+        example("""
+import psycopg2.pool
+
+pool = psycopg2.pool.ThreadedConnectionPool(1, 10, "dbname=app")  # error
+"""),
+        example("""
+import os
+from sqlalchemy import create_engine
+
+URL = os.environ.get("DATABASE_URL", "postgresql://localhost/app")
+engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # error
+"""),
+    ]
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        assert isinstance(node, ast.Call)
+        target = ctx.call(node).target
+        if target is None or has_splat(node):
+            return
+        if target in K.LIBPQ_CONNECTS or target in K.LIBPQ_POOLS:
+            if keyword(node, "connect_timeout") is not None:
+                return
+            kwargs = keyword(node, "kwargs")
+            if kwargs is not None and (dict_keys(kwargs) is None or "connect_timeout" in (dict_keys(kwargs) or ())):
+                return
+            for arg in (*node.args, keyword(node, "dsn"), keyword(node, "conninfo")):
+                text = string_value(arg, ctx) if arg is not None else None
+                if text is not None and "connect_timeout" in text:
+                    return
+                if arg is not None and text is None and not isinstance(arg, ast.Constant):
+                    # an unknown DSN may carry the timeout only if it is the whole argument; flag anyway:
+                    pass
+            ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout: {_ADVICE}")
+        elif target in K.SQLALCHEMY_ENGINES:
+            url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
+            if url is None or not _libpq_url(url) or "connect_timeout" in url:
+                return
+            args = keyword(node, "connect_args")
+            if args is not None and (dict_keys(args) is None or "connect_timeout" in (dict_keys(args) or ())):
+                return
+            ctx.report(node, f"`{dotted_text(node.func)}()` on a libpq driver sets no connect timeout "
+                       f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}")
+
+
+def _libpq_url(url: str) -> bool:
+    scheme = url.partition("://")[0].lower()
+    return scheme in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg",
+                      "postgresql+psycopg2cffi", "postgresql+psycopg_async")

@@ -1,0 +1,51 @@
+"""Per-file facts that travel from a worker process to the project-wide index.
+
+Everything here pickles, because it crosses process boundaries and lives in the cache.
+A *ref* is ``root:dotted.name`` after import resolution (``/app/src:billing.selectors.get_sub``);
+the index decides later which refs are functions of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from poolwarden.check.finding import Finding, Pending
+
+
+@dataclass(slots=True)
+class FunctionFacts:
+    """What one function does by itself: its own DB and I/O sites and whom it calls."""
+
+    line: int
+    is_async: bool
+    db: str | None = None  # first direct DB operation, e.g. "db.execute() at line 12"
+    io: str | None = None  # first direct external I/O, e.g. "HTTP (httpx.AsyncClient.post) at line 9"
+    returns_acquired: str | None = None  # it returns a connection it checked out
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (ref, line)
+    return_refs: list[str] = field(default_factory=list)  # refs whose result it returns
+
+
+@dataclass(slots=True)
+class ModuleSummary:
+    """The exported facts of one module."""
+
+    module: str
+    path: str
+    root: str = ""  # the directory its top-level package lives in: modules are unique per root
+    imports: dict[str, str] = field(default_factory=dict)  # alias -> qualified target
+    functions: dict[str, FunctionFacts] = field(default_factory=dict)  # "f" / "Class.m"
+    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> base refs
+    aliases: dict[str, str] = field(default_factory=dict)  # module-level name -> ref
+
+
+@dataclass(slots=True)
+class FileResult:
+    """The outcome of analysing one file in isolation."""
+
+    path: str
+    lines: int
+    findings: list[Finding] = field(default_factory=list)
+    pendings: list[Pending] = field(default_factory=list)
+    summary: ModuleSummary | None = None
+    # line -> codes suppressed there (None: every code); only lines carrying a marker
+    suppressions: dict[int, frozenset[str] | None] = field(default_factory=dict)

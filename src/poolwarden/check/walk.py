@@ -1,0 +1,402 @@
+"""The one AST pass over a file: keeps scopes and held connections, dispatches to rules.
+
+Rules declare the node types they want (``Rule.NODES``); :class:`Walker` calls
+``rule.visit(node, ctx)`` before a node's children and ``rule.leave(node, ctx)`` after them.
+Every node is visited once; the walk also fills the module's :class:`ModuleSummary`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from poolwarden.check import knowledge as K
+from poolwarden.check.args import string_value
+from poolwarden.check.context import Acquisition, FileContext, Held, Scope, TryFrame
+from poolwarden.check.rule import Rule
+from poolwarden.check.summary import FunctionFacts
+
+_AST = ast.AST
+_HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | {"cursor", "transaction", "begin"}
+
+
+class Walker:
+    """Walks one module tree once for a set of rules."""
+
+    def __init__(self, ctx: FileContext, rules: Sequence[Rule]) -> None:
+        self.ctx = ctx
+        self.visits: dict[type, list[Rule]] = {}
+        self.leaves: dict[type, list[Rule]] = {}
+        for rule in rules:
+            for node_type in rule.NODES:
+                if type(rule).visit is not Rule.visit:
+                    self.visits.setdefault(node_type, []).append(rule)
+                if type(rule).leave is not Rule.leave:
+                    self.leaves.setdefault(node_type, []).append(rule)
+        self.special = {
+            ast.FunctionDef: self._function,
+            ast.AsyncFunctionDef: self._function,
+            ast.ClassDef: self._class,
+            ast.With: self._with,
+            ast.AsyncWith: self._with,
+            ast.Try: self._try,
+            ast.Assign: self._assign,
+            ast.AnnAssign: self._assign,
+            ast.Call: self._call,
+            ast.Await: self._await,
+            ast.Return: self._return,
+            ast.Global: self._global,
+            ast.Nonlocal: self._global,
+            ast.Import: self._import,
+            ast.Name: self._name,
+            ast.ImportFrom: self._import,
+        }
+        try_star = getattr(ast, "TryStar", None)
+        if try_star is not None:
+            self.special[try_star] = self._try
+
+    # -- entry ------------------------------------------------------------------------------------
+    def run(self, tree: ast.Module) -> None:
+        ctx = self.ctx
+        self._prescan_module(tree)
+        self.visit(tree)
+        ctx.rule = None
+
+    def _prescan_module(self, tree: ast.Module) -> None:
+        """Module-level names and imports are known before any function body is walked."""
+        ctx = self.ctx
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                self._import(stmt, recurse=False)
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ctx.module_defs.add(stmt.name)
+        ctx.db_aware = any(
+            t.partition(".")[0] in K.DB_MODULES or K.DB_MODULE_HINT.search(t) is not None
+            for t in ctx.imports.values()
+            if ctx.is_project_ref(t) or t.partition(".")[0] in K.DB_MODULES
+        )
+
+    # -- generic traversal --------------------------------------------------------------------------
+    def visit(self, node: _AST) -> None:
+        ctx = self.ctx
+        t = type(node)
+        rules = self.visits.get(t)
+        if rules is not None:
+            if t is ast.Call:
+                ctx.call(node)  # type: ignore[arg-type]
+            for rule in rules:
+                ctx.rule = rule
+                rule.visit(node, ctx)
+        special = self.special.get(t)
+        if special is not None:
+            special(node)
+        else:
+            self.children(node)
+        rules = self.leaves.get(t)
+        if rules is not None:
+            for rule in rules:
+                ctx.rule = rule
+                rule.leave(node, ctx)
+
+    def children(self, node: _AST) -> None:
+        visit = self.visit
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, _AST):
+                        visit(item)
+            elif isinstance(value, _AST):
+                visit(value)
+
+    def body(self, stmts: list[ast.stmt]) -> None:
+        for stmt in stmts:
+            self.visit(stmt)
+
+    # -- scopes ---------------------------------------------------------------------------------------
+    def _function(self, node: ast.AST) -> None:
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ctx = self.ctx
+        for dec in node.decorator_list:
+            self.visit(dec)
+        args = node.args
+        for default in (*args.defaults, *args.kw_defaults):
+            if default is not None:
+                self.visit(default)
+        outer = ctx.function
+        if outer.node is None:
+            qual = f"{ctx.classes[-1]}.{node.name}" if ctx.classes else node.name
+        else:
+            qual = f"{outer.qualname}.<locals>.{node.name}"
+        facts = FunctionFacts(line=node.lineno, is_async=isinstance(node, ast.AsyncFunctionDef))
+        all_args = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        if args.vararg:
+            all_args.append(args.vararg)
+        if args.kwarg:
+            all_args.append(args.kwarg)
+        names = [a.arg for a in all_args]
+        in_class = bool(ctx.classes) and outer.node is None
+        is_static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list)
+        scope = Scope(
+            node=node,
+            qualname=qual,
+            facts=facts,
+            class_name=ctx.classes[-1] if in_class else outer.class_name,
+            self_name=(names[0] if names and in_class and not is_static else outer.self_name),
+            params=frozenset(names),
+            decorators=tuple(filter(None, (_decorator_name(ctx, d) for d in node.decorator_list))),
+        )
+        scope.locals.update(names)
+        held_before = len(ctx.held)
+        ctx.scopes.append(scope)
+        for arg in all_args:
+            kind = ctx.annotation_kind(arg.annotation)
+            if kind is None and arg.annotation is None:
+                kind = ctx._hint(arg.arg)
+            if kind is not None:
+                scope.kinds[arg.arg] = kind
+                if kind == K.SESSION:
+                    ctx.held.append(_held(ctx, f"the session `{arg.arg}`", node.lineno, arg.arg, active=False))
+            elif arg.annotation is not None:
+                ref = ctx.qualname(arg.annotation)
+                if ref is not None and ctx.is_project_ref(ref):
+                    scope.types[arg.arg] = ref
+        self.body(node.body)
+        ctx.last_scope = scope
+        ctx.scopes.pop()
+        del ctx.held[held_before:]
+        ctx.summary.functions[qual] = facts
+        if outer.node is not None:
+            outer.locals.add(node.name)
+
+    def _class(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.ClassDef)
+        ctx = self.ctx
+        for dec in node.decorator_list:
+            self.visit(dec)
+        bases: list[str] = []
+        for base in (*node.bases, *(k.value for k in node.keywords)):
+            self.visit(base)
+            ref = ctx.qualname(base)
+            if ref is not None:
+                bases.append(ref)
+        if ctx.function.node is None and not ctx.classes:
+            ctx.summary.classes[node.name] = tuple(bases)
+        ctx.classes.append(node.name)
+        self.body(node.body)
+        ctx.classes.pop()
+
+    # -- statements ---------------------------------------------------------------------------------
+    def _import(self, node: ast.AST, recurse: bool = True) -> None:
+        ctx = self.ctx
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    ctx.imports[alias.asname] = alias.name
+                else:
+                    root = alias.name.partition(".")[0]
+                    ctx.imports.setdefault(root, root)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                pkg = ctx.package
+                for _ in range(node.level - 1):
+                    pkg = pkg.rpartition(".")[0]
+                base = f"{pkg}.{base}".strip(".") if base else pkg
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                ctx.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+
+    def _name(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.Name)
+        if type(node.ctx) is ast.Store:
+            self.ctx.function.locals.add(node.id)
+
+    def _global(self, node: ast.AST) -> None:
+        assert isinstance(node, (ast.Global, ast.Nonlocal))
+        self.ctx.function.globals.update(node.names)
+
+    def _assign(self, node: ast.AST) -> None:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign))
+        ctx = self.ctx
+        value = node.value
+        if value is not None:
+            self.visit(value)
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            self.visit(target)
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name):
+            return
+        name = targets[0].id
+        scope = ctx.function
+        kind = ctx.kind_of(value) if value is not None else None
+        if kind is None and isinstance(node, ast.AnnAssign):
+            kind = ctx.annotation_kind(node.annotation)
+        call = value.value if isinstance(value, ast.Await) else value
+        if scope.node is None:
+            if kind is not None:
+                ctx.module_kinds[name] = kind
+            text = string_value(value, ctx) if value is not None else None
+            if text is not None:
+                ctx.constants[name] = text
+            if isinstance(value, (ast.Name, ast.Attribute)):
+                ref = ctx.qualname(value)
+                if ref is not None:
+                    ctx.summary.aliases[name] = ref
+            return
+        if kind is not None:
+            scope.kinds[name] = kind
+        elif name in scope.kinds and name not in scope.globals:
+            del scope.kinds[name]
+        if isinstance(call, ast.Call):
+            info = ctx.call(call)
+            if info.ref is not None and info.result is None and _looks_like_class(call.func):
+                scope.types[name] = info.ref
+            if info.effect in ("acquire", "lazy") or (info.ref is not None and info.result is None):
+                pooled = info.pooled
+                desc = f"{info.text}()"
+                scope.acquisitions.append(
+                    Acquisition(name, node, call, desc, pooled,
+                                ref=info.ref if info.effect is None else None)
+                )
+                if info.effect == "acquire":
+                    ctx.held.append(_held(ctx, f"the connection from {desc} (line {node.lineno})", node.lineno, name))
+                elif info.effect == "lazy":
+                    ctx.held.append(_held(ctx, f"the session `{name}` (line {node.lineno})", node.lineno, name, active=False))
+
+    def _return(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.Return)
+        ctx = self.ctx
+        if node.value is not None:
+            self.visit(node.value)
+        facts = ctx.function.facts
+        if facts is None or node.value is None:
+            return
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        if isinstance(value, ast.Call):
+            info = ctx.call(value)
+            if info.effect == "acquire":
+                facts.returns_acquired = f"{info.text}() at line {node.lineno}"
+            elif info.ref is not None:
+                facts.return_refs.append(info.ref)
+        elif isinstance(value, ast.Name):
+            for acq in ctx.function.acquisitions:
+                if acq.var == value.id:
+                    if acq.ref is None:
+                        facts.returns_acquired = f"{acq.desc} at line {acq.stmt.lineno}"
+                    else:
+                        facts.return_refs.append(acq.ref)
+
+    def _with(self, node: ast.AST) -> None:
+        assert isinstance(node, (ast.With, ast.AsyncWith))
+        ctx = self.ctx
+        pushed = 0
+        for item in node.items:
+            expr = item.context_expr
+            self.visit(expr)
+            if item.optional_vars is not None:
+                self.visit(item.optional_vars)
+            var = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else None
+            kind = ctx.kind_of(expr)
+            held: Held | None = None
+            if isinstance(expr, ast.Call):
+                info = ctx.call(expr)
+                what = f"{info.text}()"
+                if info.effect == "tx":
+                    held = _held(ctx, f"the transaction of `{what}` (line {expr.lineno})", expr.lineno, var)
+                elif info.effect in ("hold", "acquire"):
+                    held = _held(ctx, f"the connection of `{what}` (line {expr.lineno})", expr.lineno, var)
+                elif info.effect == "lazy":
+                    held = _held(ctx, f"the session of `{what}` (line {expr.lineno})", expr.lineno, var, active=False)
+                if var is not None and kind == K.CONNECTION and info.effect == "acquire":
+                    pass
+            elif kind in (K.CONNECTION,) and isinstance(expr, ast.Name):
+                held = _held(ctx, f"the transaction of `with {expr.id}` (line {expr.lineno})", expr.lineno, expr.id)
+            if var is not None:
+                if kind is not None:
+                    ctx.function.kinds[var] = kind
+                if held is not None and kind is None:
+                    ctx.function.kinds[var] = K.CONNECTION
+            if held is not None:
+                ctx.held.append(held)
+                pushed += 1
+        self.body(node.body)
+        if pushed:
+            del ctx.held[len(ctx.held) - pushed:]
+
+    def _try(self, node: ast.AST) -> None:
+        assert isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try)))
+        ctx = self.ctx
+        frame = TryFrame()
+        ctx.try_frames.append(frame)
+        self.body(node.body)
+        ctx.try_frames.pop()
+        ctx.frames_by_node[id(node)] = frame
+        for handler in node.handlers:
+            self.visit(handler)
+        self.body(node.orelse)
+        self.body(node.finalbody)
+
+    # -- expressions --------------------------------------------------------------------------------
+    def _await(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.Await)
+        if isinstance(node.value, ast.Call):
+            self.ctx.awaited.add(id(node.value))
+        self.visit(node.value)
+
+    def _call(self, node: ast.AST) -> None:
+        assert isinstance(node, ast.Call)
+        ctx = self.ctx
+        self.children(node)
+        info = ctx.call(node)
+        scope = ctx.function
+        facts = scope.facts
+        line = node.lineno
+        if info.receiver is not None and (info.db or info.effect or node.func.attr in _HANDLE_METHODS  # type: ignore[union-attr]
+                                          if isinstance(node.func, ast.Attribute) else False):
+            scope.receivers.add(info.receiver)
+        if info.released is not None:
+            scope.receivers.add(info.released)
+        if info.db:
+            if info.effect != "release":
+                if facts is not None and facts.db is None:
+                    facts.db = info.describe(line)
+                for frame in ctx.try_frames:
+                    frame.db_sites.append(info.describe(line))
+            if info.receiver is not None:
+                for held in ctx.held:
+                    if held.var == info.receiver:
+                        held.active = info.effect != "end"
+        elif info.effect in ("release", "end") and info.released is not None:
+            for i in range(len(ctx.held) - 1, -1, -1):
+                held = ctx.held[i]
+                if held.var == info.released:
+                    if held.what.startswith("the session"):
+                        held.active = False
+                    elif info.effect == "release":
+                        del ctx.held[i]
+                    break
+        if info.io is not None and facts is not None and facts.io is None:
+            facts.io = f"{info.io} at line {line}"
+        if info.ref is not None:
+            desc = info.describe(line)
+            if facts is not None:
+                facts.calls.append((info.ref, line))
+            for frame in ctx.try_frames:
+                frame.refs.append((info.ref, desc))
+
+
+def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:
+    if isinstance(dec, ast.Call):
+        dec = dec.func
+    return ctx.qualname(dec) or (dec.attr if isinstance(dec, ast.Attribute) else None)
+
+
+def _looks_like_class(func: ast.expr) -> bool:
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name[:1].isupper()
+
+
+def _held(ctx: FileContext, what: str, line: int, var: str | None, active: bool = True) -> Held:
+    return Held(what, line, var, active=active, depth=len(ctx.scopes))

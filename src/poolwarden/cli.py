@@ -1,0 +1,134 @@
+"""The ``poolwarden`` command line: thin over the library (parse arguments, call, print).
+
+Exit codes everywhere: 0 clean, 1 findings, 2 usage or internal error — always with a
+one-line message on stderr, never a bare traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from poolwarden import __version__
+from poolwarden.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"poolwarden: error: {message}", err=True)
+    sys.exit(2)
+
+
+def _guarded(func: F) -> F:
+    """Turn bad input into a one-line error and exit 2, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("poolwarden: interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # poolwarden: ignore[PW101] -- the CLI boundary: report, exit 2
+            _fail(f"internal error: {type(exc).__name__}: {exc}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _codes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="poolwarden")
+def main() -> None:
+    """Keep PostgreSQL connection pools honest."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--select", help="Comma-separated rule codes or prefixes to enable (default: all).")
+@click.option("--ignore", help="Comma-separated rule codes or prefixes to disable.")
+@click.option("--diff", "diff_rev", metavar="REV", help="Report only findings on lines changed since REV.")
+@click.option("--no-cache", is_flag=True, help="Read and analyse every file, ignoring the cache.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="Config file (default: nearest poolwarden.toml or pyproject.toml with [tool.poolwarden]).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@_guarded
+def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None, diff_rev: str | None,
+          no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool) -> None:
+    """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
+    from poolwarden.check import check_paths, find_config, load_config
+    from poolwarden.check.diff import changed_lines
+    from poolwarden.check.registry import expand_codes
+    from poolwarden.check.report import render
+
+    targets = list(paths) or ["."]
+    for target in targets:
+        if not os.path.exists(target):
+            raise UsageError(f"{target}: no such file or directory")
+    config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
+    if select is not None:
+        config.select = _codes(select) or []
+        expand_codes(config.select)
+    if ignore is not None:
+        config.ignore = [*config.ignore, *(_codes(ignore) or [])]
+        expand_codes(config.ignore)
+    result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+    findings = result.findings
+    if diff_rev is not None:
+        changed = changed_lines(diff_rev)
+        kept = []
+        for f in findings:
+            lines = changed.get(os.path.abspath(f.path), set())
+            if lines is None or any(n in lines for n in range(f.line, f.end_line + 1)):
+                kept.append(f)
+        findings = kept
+    click.echo(render(fmt, findings, result.files))
+    sys.exit(1 if findings and not exit_zero else 0)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_guarded
+def rules(fmt: str) -> None:
+    """List the rules of `poolwarden check`."""
+    import json
+
+    from poolwarden.check.registry import ALL_RULES
+
+    if fmt == "json":
+        click.echo(json.dumps([{"code": r.CODE, "name": r.NAME, "summary": r.SUMMARY} for r in ALL_RULES], indent=2))
+        return
+    width = max(len(r.NAME) for r in ALL_RULES)
+    for r in ALL_RULES:
+        click.echo(f"{r.CODE}  {r.NAME:<{width}}  {r.SUMMARY}")
+
+
+@main.command()
+@click.argument("code")
+@_guarded
+def explain(code: str) -> None:
+    """Print the documentation of one rule, e.g. `poolwarden explain PW104`."""
+    from poolwarden.check.registry import BY_CODE
+
+    cls = BY_CODE.get(code.strip().upper())
+    if cls is None:
+        raise UsageError(f"unknown rule code '{code}' (see `poolwarden rules`)")
+    click.echo(cls.doc())
