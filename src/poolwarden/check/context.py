@@ -119,7 +119,8 @@ class FileContext:
         self.summary = ModuleSummary(module=module, path=path, root=root)
         self.imports = self.summary.imports
         self.module_kinds: dict[str, str] = {}
-        self.constants: dict[str, str] = {}  # module-level string constants (URLs, DSNs)
+        self.constants: dict[str, str] = {}
+        self.return_kinds: dict[str, str] = {}  # module-level function -> kind its annotation returns  # module-level string constants (URLs, DSNs)
         self.module_defs: set[str] = set()
         self.db_aware = False
         self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
@@ -217,7 +218,7 @@ class FileContext:
                 if kind is not None:
                     return kind
                 if name in scope.locals and name not in scope.globals:
-                    return None
+                    return self._hint(name) if name not in scope.types else None
             kind = self.module_kinds.get(name)
             if kind is not None:
                 return kind
@@ -234,7 +235,10 @@ class FileContext:
                 return self._hint(expr.attr)
             return None
         if isinstance(expr, ast.Call):
-            return self.call(expr).result
+            info = self.call(expr)
+            if info.result is None and isinstance(expr.func, ast.Name):
+                return self.return_kinds.get(expr.func.id)
+            return info.result
         if isinstance(expr, ast.Await):
             return self.kind_of(expr.value)
         return None
@@ -298,6 +302,12 @@ class FileContext:
                 if info.db or info.io or info.effect or info.result:
                     info.target = f"{kind}.{attr}"
                     return info
+            if attr == "getconn" and self.db_aware:
+                info.db, info.effect, info.pooled, info.result = True, "acquire", True, K.CONNECTION
+                return info
+            if attr == "putconn" and node.args and isinstance(node.args[0], ast.Name):
+                info.effect, info.released = "release", node.args[0].id
+                return info
             if attr in K.QUEUE_METHODS:
                 info.io = f"a task enqueue ({text}())"
                 return info

@@ -23,6 +23,7 @@ class Reach:
     site: str  # e.g. "db.execute() at line 14"
     path: str  # file of the site
     via: tuple[str, ...]  # function names from the one asked about to the one holding the site
+    pooled: bool = False  # for returned connections: checked out of a pool
 
     def describe(self) -> str:
         chain = " → ".join(f"{v}()" for v in self.via)
@@ -130,12 +131,12 @@ class ProjectIndex:
         facts, summary = self.functions[key]
         found: Reach | None = None
         if facts.returns_acquired:
-            found = Reach(facts.returns_acquired, summary.path, (_short(key),))
+            found = Reach(facts.returns_acquired, summary.path, (_short(key),), facts.returns_pooled)
         else:
             for callee in facts.return_refs:
                 inner = self.returns_connection(callee)
                 if inner is not None:
-                    found = Reach(inner.site, inner.path, (_short(key), *inner.via))
+                    found = Reach(inner.site, inner.path, (_short(key), *inner.via), inner.pooled)
                     break
         self._acq[key] = found
         return found

@@ -21,6 +21,7 @@ class FunctionFacts:
     db: str | None = None  # first direct DB operation, e.g. "db.execute() at line 12"
     io: str | None = None  # first direct external I/O, e.g. "HTTP (httpx.AsyncClient.post) at line 9"
     returns_acquired: str | None = None  # it returns a connection it checked out
+    returns_pooled: bool = False  # ... from a pool (a slot lost for good if never given back)
     calls: list[tuple[str, int]] = field(default_factory=list)  # (ref, line)
     return_refs: list[str] = field(default_factory=list)  # refs whose result it returns
 

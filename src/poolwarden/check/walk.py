@@ -70,6 +70,11 @@ class Walker:
                 self._import(stmt, recurse=False)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 ctx.module_defs.add(stmt.name)
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.returns is not None:
+                kind = ctx.annotation_kind(stmt.returns)
+                if kind is not None:
+                    ctx.return_kinds[stmt.name] = kind
         ctx.db_aware = any(
             t.partition(".")[0] in K.DB_MODULES or K.DB_MODULE_HINT.search(t) is not None
             for t in ctx.imports.values()
@@ -278,6 +283,7 @@ class Walker:
             info = ctx.call(value)
             if info.effect == "acquire":
                 facts.returns_acquired = f"{info.text}() at line {node.lineno}"
+                facts.returns_pooled = info.pooled
             elif info.ref is not None:
                 facts.return_refs.append(info.ref)
         elif isinstance(value, ast.Name):
@@ -285,6 +291,7 @@ class Walker:
                 if acq.var == value.id:
                     if acq.ref is None:
                         facts.returns_acquired = f"{acq.desc} at line {acq.stmt.lineno}"
+                        facts.returns_pooled = acq.pooled
                     else:
                         facts.return_refs.append(acq.ref)
 

@@ -403,6 +403,9 @@ def _describe(body: list[ast.stmt]) -> str:
         return "`break`"
     if all(_is_log(s) or isinstance(s, ast.Pass) for s in body):
         return "a log line"
+    if isinstance(last, (ast.Assign, ast.AnnAssign)):
+        text = ast.unparse(last)
+        return f"a default value (`{text if len(text) <= 40 else text[:37] + '...'}`)"
     return "a normal return"
 
 

@@ -107,8 +107,8 @@ pool = AsyncConnectionPool("dbname=app connect_timeout=5", open=False)  # error
         example("""
 from sqlmodel import create_engine
 
-engine = create_engine(
-    settings.DATABASE_URL,  # error
+engine = create_engine(  # error
+    settings.DATABASE_URL,
     pool_pre_ping=True,
 )
 """),

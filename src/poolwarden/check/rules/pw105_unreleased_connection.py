@@ -201,20 +201,31 @@ def export(path):
         for acq in scope.acquisitions:
             if acq.ref is not None and acq.var not in scope.receivers:
                 continue
-            leak = _find_leak(node, acq)
-            if leak is None:
+            if _escapes(node, acq):
                 continue
+            # Explicit paths (return, raise, end of function) first: they make the clearer message.
+            leak = _find_leak(node, acq, exceptions=False)
             if acq.ref is None:
-                ctx.report(acq.call, f"`{acq.desc}` acquires `{acq.var}`, but {leak.why} leaves it "
-                           f"unreleased: {_ADVICE}")
-            else:
-                ctx.defer(acq.call, acq.ref, acq.desc, acq.var, leak.why)
+                if leak is None and acq.pooled:
+                    leak = _find_leak(node, acq, exceptions=True)
+                if leak is not None:
+                    ctx.report(acq.call, f"`{acq.desc}` acquires `{acq.var}`, but {leak.why} leaves it "
+                               f"unreleased: {_ADVICE}")
+                continue
+            pooled_leak = _find_leak(node, acq, exceptions=True) if leak is None else None
+            if leak is not None or pooled_leak is not None:
+                ctx.defer(acq.call, acq.ref, acq.desc, acq.var,
+                          leak.why if leak else None, pooled_leak.why if pooled_leak else None)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        ref, desc, var, why = pending.data
+        ref, desc, var, why, pooled_why = pending.data
         reach = index.returns_connection(ref)
         if reach is None:
             return None
+        if why is None:
+            if not reach.pooled:
+                return None
+            why = pooled_why
         return (f"`{desc}` hands over a connection ({reach.describe()}), but {why} leaves `{var}` "
                 f"unreleased: {_ADVICE}")
 
@@ -224,10 +235,8 @@ _RELEASED = "released"
 _FALL = "fall"
 
 
-def _find_leak(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition) -> _Leak | None:
+def _find_leak(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition, exceptions: bool) -> _Leak | None:
     var = acq.var
-    if _escapes(func, acq):
-        return None
     chain = _locate(func.body, acq.stmt)
     if chain is None:
         return None
@@ -235,7 +244,7 @@ def _find_leak(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition) -
     for block, index, owner in reversed(chain):
         if isinstance(owner, ast.Try) and block is owner.body and _releases_any(owner.finalbody, var):
             return None
-        outcome = _scan(block[index + 1:], var, acq.pooled)
+        outcome = _scan(block[index + 1:], var, exceptions)
         if isinstance(outcome, _Leak):
             return outcome
         if outcome == _RELEASED:

@@ -180,6 +180,9 @@ class Tenants:
             name = holder.id
             if name in scope.globals:
                 return
+            holder = _cache_store(func, name) or holder
+        if isinstance(holder, ast.Name):
+            name = holder.id
             if _escapes(func, name):
                 return
             ctx.report(node, f"{what} creates an engine per call of `{func.name}()` (local `{name}`, neither "
@@ -206,6 +209,19 @@ def _placement(func: ast.AST, call: ast.Call) -> tuple[ast.AST | None, ast.expr 
                 return node, None
             return node, None
     return None, None
+
+
+def _cache_store(func: ast.AST, name: str) -> ast.Subscript | None:
+    """``cache[key] = name`` (or ``self.cache[key] = name``) somewhere in the function."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id == name:
+            for target in node.targets:
+                if isinstance(target, ast.Subscript):
+                    return target
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setdefault" \
+                and len(node.args) == 2 and isinstance(node.args[1], ast.Name) and node.args[1].id == name:
+            return ast.Subscript(value=node.func.value, slice=node.args[0], ctx=ast.Store())
+    return None
 
 
 def _escapes(func: ast.AST, name: str) -> bool:

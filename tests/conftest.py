@@ -1,0 +1,48 @@
+"""Shared helpers: run the analyzer on small trees written to a temporary directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poolwarden.check import CheckConfig, Finding, check_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_tree(base: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (relative path -> source) under ``base``; packages get ``__init__.py``."""
+    for rel, src in files.items():
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(src, encoding="utf-8")
+        parent = path.parent
+        while parent != base:
+            init = parent / "__init__.py"
+            if not init.exists():
+                init.write_text("")
+            parent = parent.parent
+    return base
+
+
+def run_check(paths: list[Path], **config: object) -> list[Finding]:
+    cfg = CheckConfig(**config)  # type: ignore[arg-type]
+    return check_paths([str(p) for p in paths], cfg, use_cache=False, jobs=1).findings
+
+
+def cli(*args: str, cwd: Path | None = None, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m poolwarden`` as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "poolwarden", *args], cwd=cwd or ROOT, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(files: dict[str, str]) -> Path:
+        return write_tree(tmp_path, files)
+
+    return make
