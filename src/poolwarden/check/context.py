@@ -334,7 +334,10 @@ class FileContext:
                 info.db = True
                 info.effect = "acquire"
             elif result == K.SESSION:
-                info.effect = "lazy"
+                bind = next((k.value for k in node.keywords if k.arg == "bind"), node.args[0] if node.args else None)
+                bound_to_connection = isinstance(bind, ast.Call) and dotted_text(bind.func).endswith("get_bind") or (
+                    bind is not None and self.kind_of(bind) == K.CONNECTION)
+                info.effect = None if bound_to_connection else "lazy"
             elif result == K.SMTP:
                 info.io = "SMTP"
             return info

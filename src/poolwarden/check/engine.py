@@ -99,7 +99,7 @@ def _pw000(path: str, exc: BaseException) -> Finding:
     if isinstance(exc, SyntaxError):
         line = exc.lineno or 1
         col = exc.offset or 1
-        message = f"cannot parse: {exc.msg}"
+        message = f"cannot parse (Python {sys.version_info[0]}.{sys.version_info[1]} grammar): {exc.msg}"
     elif isinstance(exc, ValueError) and "null bytes" in str(exc):
         message = "cannot parse: source contains null bytes"
     elif isinstance(exc, UnicodeDecodeError):

@@ -134,7 +134,7 @@ NAME_HINTS: Final[dict[str, str]] = {
     "db": DBANY, "database": DBANY,
     "conn": CONNECTION, "connection": CONNECTION, "con": CONNECTION, "db_conn": CONNECTION,
     "dbconn": CONNECTION, "pg_conn": CONNECTION, "pgconn": CONNECTION, "cnx": CONNECTION,
-    "tx": CONNECTION, "txn": CONNECTION,
+    "tx": CONNECTION, "txn": CONNECTION, "bind": CONNECTION,
     "cur": CURSOR, "cursor": CURSOR,
     "pool": POOL, "db_pool": POOL, "pg_pool": POOL, "pgpool": POOL, "conn_pool": POOL,
     "connection_pool": POOL,

@@ -35,6 +35,9 @@ Flags an `except` clause that catches a database outage — a broad `except Exce
 (directly, or through any chain of calls across modules), and then carries on as if nothing
 failed: `return None`, `pass`, a default value, `continue`, or only a log line.
 
+A handler that only logs or passes, around calls that reach the database two or more calls
+deep, is taken as a best-effort side step and not flagged, except in a Celery task.
+
 Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
 one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
 `if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, a narrow
@@ -249,13 +252,16 @@ def process_usage(call_ids):
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
                            f"{outcome}: {_ADVICE}", span=span)
             else:
-                ctx.defer(handler, caught, outcome, tuple(frame.refs), span=span)
+                # A handler that only logs (no value handed on) after a deep chain of calls is a
+                # best-effort side step; it is flagged when the DB is one call away or in a task.
+                strict = outcome not in ("a log line", "`pass`") or ctx.function.is_celery_task
+                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, span=span)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        caught, outcome, refs = pending.data
+        caught, outcome, refs, strict = pending.data
         for ref, desc in refs:
             reach = index.reaches_db(ref)
-            if reach is not None:
+            if reach is not None and (strict or len(reach.via) <= 1):
                 return (f"{caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
                         f"into {outcome}: {_ADVICE}")
         return None

@@ -20,6 +20,7 @@ class _Candidate:
     node: ast.Call
     func: ast.FunctionDef | ast.AsyncFunctionDef
     message: str
+    outer: str | None = None  # the decorator a nested bridge belongs to
 
 
 class EventLoopPerCall(Rule):
@@ -31,6 +32,7 @@ Flags `asyncio.new_event_loop()` inside a function that keeps the loop in a loca
 (and typically closes it), and `asyncio.run(...)` inside a Celery task or inside a bridge
 function that runs a coroutine it was given. Not flagged: a loop kept in a module global or an
 attribute (the persistent-loop pattern), `asyncio.run` in an entry point such as `main()`, and
+a decorator that only wraps CLI commands (`@app.command()`), and
 a function handed to a thread or executor (`executor.submit(fn, coro)`) to isolate a coroutine
 when a loop is already running.
 """
@@ -57,7 +59,7 @@ from poolwarden.runtime.bridge import run_async  # one persistent loop per proce
 def process_call_usage(call_id):
     return run_async(process_usage(call_id))
 """
-    NODES = (ast.Call, ast.Module)
+    NODES = (ast.Call, ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)
 
     VALID = [
         example("""
@@ -156,11 +158,20 @@ def refresh(self):
     def __init__(self) -> None:
         self.candidates: list[_Candidate] = []
         self.executor_targets: set[str] = set()
+        self.on_commands: set[str] = set()  # decorators applied to CLI commands
+        self.elsewhere: set[str] = set()  # decorators applied to anything else
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         if isinstance(node, ast.Module):
             self.candidates = []
             self.executor_targets = set()
+            self.on_commands, self.elsewhere = set(), set()
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = [dotted_text(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+            is_command = any(n.rpartition(".")[2] in ("command", "callback") for n in names)
+            for n in names:
+                (self.on_commands if is_command else self.elsewhere).add(n.rpartition(".")[2])
             return
         assert isinstance(node, ast.Call)
         name = dotted_text(node.func).rpartition(".")[2]
@@ -189,8 +200,10 @@ def refresh(self):
                 why = f"the bridge `{func.name}()`"
             else:
                 return
+            outer = ctx.scopes[-2].node if len(ctx.scopes) > 2 else None
             self.candidates.append(_Candidate(node, func,
-                f"`{dotted_text(node.func)}()` starts and closes an event loop on every call of {why}: {_ADVICE}"))
+                f"`{dotted_text(node.func)}()` starts and closes an event loop on every call of {why}: {_ADVICE}",
+                outer.name if outer is not None else None))
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
         if not isinstance(node, ast.Module):
@@ -198,6 +211,8 @@ def refresh(self):
         for cand in self.candidates:
             if cand.func.name in self.executor_targets:
                 continue
+            if cand.outer is not None and cand.outer in self.on_commands and cand.outer not in self.elsewhere:
+                continue  # a decorator that turns async CLI commands into sync ones: runs once
             ctx.report(cand.node, cand.message)
         self.candidates = []
 

@@ -9,6 +9,8 @@ from poolwarden.check.context import FileContext, dotted_text
 from poolwarden.check.rule import Rule, example
 
 _CREATORS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.LIBPQ_POOLS
+_ENTRY_POINTS = frozenset({"main", "cli", "run_migrations_online", "run_migrations_offline", "lifespan",
+                           "create_app", "init_db", "setup", "upgrade", "downgrade"})
 _BOUND_WORDS = ("popitem", "maxsize", "max_engines", "evict", "lru", "dispose", "close_all", "LRU")
 
 
@@ -23,7 +25,8 @@ kept in a local that is neither returned, stored nor disposed, used inline
 (`create_engine(url).connect()`), or put in a cache keyed per tenant (`engines[tenant] = ...`)
 in a module that never bounds or disposes that cache. Factories that return the engine,
 module-level singletons (`global engine`), attributes set once, and `lru_cache(maxsize=N)`
-factories are not flagged.
+factories are not flagged, nor entry points that run once per process (`main`, `cli`,
+Alembic's `run_migrations_online`, CLI commands, `lifespan`).
 """
     WHY = """
 Each engine owns a pool. An engine per call opens fresh connections every time and leaves the
@@ -163,6 +166,8 @@ class Tenants:
         scope = ctx.function
         func = scope.node
         assert func is not None
+        if func.name in _ENTRY_POINTS or any(d.endswith(("command", "callback")) for d in scope.decorators):
+            return  # runs once per process
         what = f"`{dotted_text(node.func)}()`"
         parent, holder = _placement(func, node)
         unbounded_cache = _unbounded_cache(func.decorator_list, ctx)
