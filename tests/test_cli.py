@@ -174,7 +174,8 @@ def test_check_imports_no_driver(tmp_path: Path) -> None:
         "import sys\nfrom poolwarden.cli import main\n"
         f"sys.argv = ['poolwarden', 'check', {str(tmp_path)!r}, '--no-cache', '-j', '1']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "bad = [m for m in ('sqlalchemy', 'asyncpg', 'psycopg', 'psycopg2', 'psycopg_pool', 'celery') if m in sys.modules]\n"
+        "drivers = ('sqlalchemy', 'asyncpg', 'psycopg', 'psycopg2', 'psycopg_pool', 'celery')\n"
+        "bad = [m for m in drivers if m in sys.modules]\n"
         "print('IMPORTED', bad)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -31,7 +31,9 @@ def string_value(expr: ast.expr | None, ctx: FileContext, depth: int = 0) -> str
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
     if isinstance(expr, ast.JoinedStr):
-        return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}" for v in expr.values)
+        return "".join(
+            v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}" for v in expr.values
+        )
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):
         left = string_value(expr.left, ctx, depth + 1)
         right = string_value(expr.right, ctx, depth + 1)

@@ -120,7 +120,7 @@ class FileContext:
         self.imports = self.summary.imports
         self.module_kinds: dict[str, str] = {}
         self.constants: dict[str, str] = {}
-        self.return_kinds: dict[str, str] = {}  # module-level function -> kind its annotation returns  # module-level string constants (URLs, DSNs)
+        self.return_kinds: dict[str, str] = {}  # module-level function -> kind its annotation returns
         self.module_defs: set[str] = set()
         self.db_aware = False
         self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
@@ -312,9 +312,9 @@ class FileContext:
                 info.io = f"a task enqueue ({text}())"
                 return info
             if (
-                isinstance(recv, ast.Attribute) and recv.attr == "objects"
-                or isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute)
-                and _chain_has_objects(recv)
+                (isinstance(recv, ast.Attribute) and recv.attr == "objects")
+                or (isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute)
+                and _chain_has_objects(recv))
             ) and self.db_aware:
                 info.db = True
                 return info
@@ -335,7 +335,7 @@ class FileContext:
                 info.effect = "acquire"
             elif result == K.SESSION:
                 bind = next((k.value for k in node.keywords if k.arg == "bind"), node.args[0] if node.args else None)
-                bound_to_connection = isinstance(bind, ast.Call) and dotted_text(bind.func).endswith("get_bind") or (
+                bound_to_connection = (isinstance(bind, ast.Call) and dotted_text(bind.func).endswith("get_bind")) or (
                     bind is not None and self.kind_of(bind) == K.CONNECTION)
                 info.effect = None if bound_to_connection else "lazy"
             elif result == K.SMTP:

@@ -272,7 +272,9 @@ def _finding(path: str, rule: Rule, span: Span, message: str) -> Finding:
                    rule.NAME, message, rule.SEVERITY)
 
 
-def _run_jobs(jobs_list: list[tuple[str, str, bool, bool, str]], codes: Sequence[str], jobs: int | None) -> list[FileResult]:
+def _run_jobs(
+    jobs_list: list[tuple[str, str, bool, bool, str]], codes: Sequence[str], jobs: int | None
+) -> list[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(jobs_list) < _PARALLEL_MIN_FILES:
         _WORKER_RULES[:] = [cls() for cls in ALL_RULES if cls.CODE in codes]

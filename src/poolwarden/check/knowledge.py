@@ -36,7 +36,10 @@ DB_MODULES: Final = frozenset(
     }
 )
 # Project modules whose names say they hold database code.
-DB_MODULE_HINT: Final = re.compile(r"(^|[._])(db|database|databases|models?|repos?|repositor\w*|session|sessions|dao|orm|crud|store|storage|persistence|queries|sql)($|[._])")
+DB_MODULE_HINT: Final = re.compile(
+    r"(^|[._])(db|database|databases|models?|repos?|repositor\w*|session|sessions|dao|orm|crud|store|storage"
+    r"|persistence|queries|sql)($|[._])"
+)
 
 # Raw-text pre-scan: a file that matches none of these can hold no DB code of its own.
 DB_TOKENS: Final = re.compile(
@@ -254,7 +257,7 @@ ASYNCPG_POOLS: Final = frozenset({"asyncpg.create_pool", "asyncpg.pool.create_po
 SIZED_POOLS: Final = frozenset(
     {"psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool"}
 )
-UNPOOLED: Final = frozenset({"NullPool", "StaticPool", "AssertionPool", "SingletonThreadPool", "AsyncAdaptedQueuePool_"})
+UNPOOLED: Final = frozenset({"NullPool", "StaticPool", "AssertionPool", "SingletonThreadPool"})
 
 # -- exceptions (PW101) ----------------------------------------------------------------------------
 BROAD_EXCEPTIONS: Final = frozenset({"Exception", "BaseException"})

@@ -268,7 +268,8 @@ class Walker:
                 if info.effect == "acquire":
                     ctx.held.append(_held(ctx, f"the connection from {desc} (line {node.lineno})", node.lineno, name))
                 elif info.effect == "lazy":
-                    ctx.held.append(_held(ctx, f"the session `{name}` (line {node.lineno})", node.lineno, name, active=False))
+                    what = f"the session `{name}` (line {node.lineno})"
+                    ctx.held.append(_held(ctx, what, node.lineno, name, active=False))
 
     def _return(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Return)
@@ -332,8 +333,8 @@ class Walker:
         if pushed:
             del ctx.held[len(ctx.held) - pushed:]
 
-    def _try(self, node: ast.AST) -> None:
-        assert isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try)))
+    def _try(self, any_node: ast.AST) -> None:
+        node: ast.Try = any_node  # type: ignore[assignment]  # ast.Try or ast.TryStar: same fields
         ctx = self.ctx
         frame = TryFrame()
         ctx.try_frames.append(frame)
@@ -360,8 +361,9 @@ class Walker:
         scope = ctx.function
         facts = scope.facts
         line = node.lineno
-        if info.receiver is not None and (info.db or info.effect or node.func.attr in _HANDLE_METHODS  # type: ignore[union-attr]
-                                          if isinstance(node.func, ast.Attribute) else False):
+        if info.receiver is not None and isinstance(node.func, ast.Attribute) and (
+            info.db or info.effect or node.func.attr in _HANDLE_METHODS
+        ):
             scope.receivers.add(info.receiver)
         if info.released is not None:
             scope.receivers.add(info.released)

@@ -123,7 +123,7 @@ engine = create_engine(  # error
             poolclass = keyword(node, "poolclass")
             if poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED:
                 return
-            if keyword(node, "pool") is not None or keyword(node, "creator") is not None and poolclass is not None:
+            if keyword(node, "pool") is not None or (keyword(node, "creator") is not None and poolclass is not None):
                 return
             url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
             if url is not None and not url.startswith(("postgres", "{}")):
@@ -134,8 +134,7 @@ engine = create_engine(  # error
                 ctx.report(node, f"`{dotted_text(node.func)}()` leaves {left} to SQLAlchemy's defaults: "
                            "set explicit bounds so processes × engines × (pool_size + max_overflow) "
                            "stays under max_connections and exhaustion fails fast")
-        elif target in K.ASYNCPG_POOLS or target in K.SIZED_POOLS:
-            if keyword(node, "max_size") is None:
-                default = "10" if target in K.ASYNCPG_POOLS else "min_size (4)"
-                ctx.report(node, f"`{dotted_text(node.func)}()` leaves max_size to its default ({default}): "
-                           "set it explicitly so the deployment's connection math is visible")
+        elif (target in K.ASYNCPG_POOLS or target in K.SIZED_POOLS) and keyword(node, "max_size") is None:
+            default = "10" if target in K.ASYNCPG_POOLS else "min_size (4)"
+            ctx.report(node, f"`{dotted_text(node.func)}()` leaves max_size to its default ({default}): "
+                       "set it explicitly so the deployment's connection math is visible")

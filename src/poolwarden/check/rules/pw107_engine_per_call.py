@@ -175,7 +175,7 @@ class Tenants:
             ctx.report(node, f"{what} in `{func.name}()` is cached by an unbounded `{unbounded_cache}`: "
                        "one pool per distinct argument, never disposed; bound the cache and dispose evicted engines")
             return
-        if isinstance(parent, ast.Return) or holder is None and isinstance(parent, (ast.Return, ast.Yield)):
+        if isinstance(parent, ast.Return) or (holder is None and isinstance(parent, (ast.Return, ast.Yield))):
             return
         if isinstance(parent, ast.Attribute) and isinstance(parent.value, ast.Call):
             ctx.report(node, f"{what} is created and used inline in `{func.name}()`: a new pool on every "
