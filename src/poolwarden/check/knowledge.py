@@ -37,8 +37,8 @@ DB_MODULES: Final = frozenset(
 )
 # Project modules whose names say they hold database code.
 DB_MODULE_HINT: Final = re.compile(
-    r"(^|[._])(db|database|databases|models?|repos?|repositor\w*|session|sessions|dao|orm|crud|store|storage"
-    r"|persistence|queries|sql)($|[._])"
+    r"(^|\.)(db|database|databases|models?|repos?|repositor\w*|session|sessions|dao|orm|crud|store|storage"
+    r"|persistence|queries|sql)($|\.)"
 )
 
 # Raw-text pre-scan: a file that matches none of these can hold no DB code of its own.

@@ -28,9 +28,10 @@ class EventLoopPerCall(Rule):
     NAME = "event-loop-per-call"
     SUMMARY = "A sync→async bridge or Celery task creates (and closes) an event loop on every call."
     WHAT = """
-Flags `asyncio.new_event_loop()` inside a function that keeps the loop in a local variable
-(and typically closes it), and `asyncio.run(...)` inside a Celery task or inside a bridge
-function that runs a coroutine it was given. Not flagged: a loop kept in a module global or an
+Flags `asyncio.new_event_loop()` kept in a local variable, and `asyncio.run(...)`, inside a
+Celery task or inside a bridge function that runs a coroutine it was given
+(`loop.run_until_complete(coro)`, `asyncio.run(fn(*args))`). Functions that make a loop for their
+own use, and test modules (`test_*.py`, `*_test.py`, `conftest.py`), are not flagged. Not flagged: a loop kept in a module global or an
 attribute (the persistent-loop pattern), `asyncio.run` in an entry point such as `main()`, and
 a decorator that only wraps CLI commands (`@app.command()`), and
 a function handed to a thread or executor (`executor.submit(fn, coro)`) to isolate a coroutine
@@ -179,7 +180,7 @@ def refresh(self):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 if isinstance(arg, (ast.Name, ast.Attribute)):
                     self.executor_targets.add(dotted_text(arg).rpartition(".")[2])
-        if not ctx.in_function:
+        if not ctx.in_function or _is_test_module(ctx.path):
             return
         target = ctx.call(node).target
         if target is None:
@@ -187,16 +188,17 @@ def refresh(self):
         scope = ctx.function
         func = scope.node
         assert func is not None
+        params = frozenset().union(*(s.params for s in ctx.scopes))
         if target in _NEW_LOOP:
             var = _assigned_local(func, node)
-            if var is not None and var not in scope.globals:
+            if var is not None and var not in scope.globals and (scope.is_celery_task or _is_bridge(func, params)):
                 self.candidates.append(_Candidate(node, func,
                     f"`{dotted_text(node.func)}()` creates an event loop per call of `{func.name}()` "
                     f"(kept in the local `{var}`): {_ADVICE}"))
         elif target in _RUN:
             if scope.is_celery_task:
                 why = f"the Celery task `{func.name}()`"
-            elif _runs_parameter(node, frozenset().union(*(s.params for s in ctx.scopes))):
+            elif _runs_parameter(node, params):
                 why = f"the bridge `{func.name}()`"
             else:
                 return
@@ -227,6 +229,20 @@ def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:
         if isinstance(node, ast.withitem) and node.context_expr is call:
             return "<with>"
     return None
+
+
+def _is_test_module(path: str) -> bool:
+    name = path.replace("\\", "/").rpartition("/")[2]
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def _is_bridge(func: ast.AST, params: frozenset[str]) -> bool:
+    """Whether ``func`` runs a coroutine it was given: ``loop.run_until_complete(coro)``."""
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "run_until_complete"
+        and _runs_parameter(n, params)
+        for n in ast.walk(func)
+    )
 
 
 def _runs_parameter(call: ast.Call, params: frozenset[str]) -> bool:
