@@ -134,6 +134,9 @@ class FileContext:
         self.rule: Rule | None = None
         self.awaited: set[int] = set()
         self.last_scope: Scope | None = None  # the function scope just left (for Rule.leave)
+        name = path.replace("\\", "/").rpartition("/")[2]
+        # Test modules: rules about production behaviour (PW101, PW102, PW104) stay quiet there.
+        self.is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
     # -- reporting ----------------------------------------------------------------------------
     def report(self, node: ast.AST, message: str, span: Span | None = None) -> None:
@@ -328,6 +331,11 @@ class FileContext:
             return info
         info.target = dotted
         result = K.FACTORIES.get(dotted)
+        if result == K.HTTP and any(
+            k.arg == "transport" and ("ASGITransport" in dotted_text(k.value) or "WSGITransport" in dotted_text(k.value))
+            for k in node.keywords
+        ):
+            return info  # an in-process test client, not network I/O
         if result is not None:
             info.result = result
             if result == K.CONNECTION:

@@ -42,7 +42,9 @@ Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `se
 one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
 `if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, a narrow
 `except` of a non-database error (`ValueError`, `KeyError`) or of a business outcome
-(`IntegrityError`, `NoResultFound`), retry loops, and health checks (whose job is to say "down").
+(`IntegrityError`, `NoResultFound`), a handler that goes to the database itself (it fails again
+during an outage), one that returns the error in an explicit slot (`return None, str(exc)`),
+retry and polling loops, health checks (whose job is to say "down"), and test modules.
 """
     WHY = """
 During an outage the database raises ("FATAL: sorry, too many clients already"). A handler that
@@ -234,31 +236,42 @@ def process_usage(call_ids):
         if not isinstance(node, ast.Try) and type(node).__name__ != "TryStar":
             return
         frame = ctx.frame_of(node)  # type: ignore[arg-type]
-        if frame is None or not (frame.db_sites or frame.refs) or not ctx.in_function:
+        if frame is None or not (frame.db_sites or frame.refs) or not ctx.in_function or ctx.is_test:
             return
         func = ctx.function.node
         if func is not None and K.HEALTH_FUNCTION.search(func.name):
             return
-        loop = self.loops[-1][-1] if self.loops[-1] else None
+        retry = any(_is_retry_loop(loop) for loop in self.loops[-1])
         for handler in node.handlers:  # type: ignore[attr-defined]
             caught = _catches_outage(handler.type, ctx)
             if caught is None:
                 continue
-            outcome = _swallow(handler, loop)
+            outcome = _swallow(handler, retry)
             if outcome is None:
                 continue
+            handler_calls = [ctx.call(n) for n in _walk_handler(handler.body) if isinstance(n, ast.Call)]
+            if any(c.db for c in handler_calls):
+                continue  # the handler itself goes to the database: during an outage it raises again
+            handler_refs = tuple(c.ref for c in handler_calls if c.ref is not None)
             span = _header(handler)
-            if frame.db_sites:
+            if frame.db_sites and not handler_refs:
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
                            f"{outcome}: {_ADVICE}", span=span)
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
                 strict = outcome not in ("a log line", "`pass`") or ctx.function.is_celery_task
-                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, span=span)
+                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span)
+                continue
+            if handler_refs:
+                ctx.defer(handler, caught, outcome, (), True, handler_refs, frame.db_sites[0], span=span)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        caught, outcome, refs, strict = pending.data
+        caught, outcome, refs, strict, handler_refs, *site = pending.data
+        if any(index.reaches_db(ref) for ref in handler_refs):
+            return None  # the handler itself goes to the database
+        if site:
+            return f"{caught} turns a database failure (`{site[0]}`) into {outcome}: {_ADVICE}"
         for ref, desc in refs:
             reach = index.reaches_db(ref)
             if reach is not None and (strict or len(reach.via) <= 1):
@@ -297,13 +310,18 @@ def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
     return None
 
 
-def _swallow(handler: ast.ExceptHandler, loop: ast.AST | None) -> str | None:
-    """How the handler carries on, or None when it propagates, classifies or answers 5xx."""
+def _swallow(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
+    """How the handler carries on, or None when it propagates, classifies, answers 5xx or
+    hands the error on in an explicit error slot (``return None, str(exc)``)."""
     body = handler.body
     if _always_raises(body):
         return None
     exc_name = handler.name
-    retry_loop = loop is not None and _is_retry_loop(loop)
+    for node in _walk_handler(body):
+        if isinstance(node, ast.Return) and node.value is not None and exc_name is not None and any(
+            isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
+        ):
+            return None  # the error travels on in the return value
     for node in _walk_handler(body):
         if isinstance(node, ast.Raise):
             if retry_loop or _conditional_raise_ok(body, node, exc_name):

@@ -180,7 +180,7 @@ def refresh(self):
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 if isinstance(arg, (ast.Name, ast.Attribute)):
                     self.executor_targets.add(dotted_text(arg).rpartition(".")[2])
-        if not ctx.in_function or _is_test_module(ctx.path):
+        if not ctx.in_function or ctx.is_test:
             return
         target = ctx.call(node).target
         if target is None:
@@ -229,11 +229,6 @@ def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:
         if isinstance(node, ast.withitem) and node.context_expr is call:
             return "<with>"
     return None
-
-
-def _is_test_module(path: str) -> bool:
-    name = path.replace("\\", "/").rpartition("/")[2]
-    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
 
 def _is_bridge(func: ast.AST, params: frozenset[str]) -> bool:
