@@ -332,7 +332,7 @@ class FileContext:
         info.target = dotted
         result = K.FACTORIES.get(dotted)
         if result == K.HTTP and any(
-            k.arg == "transport" and ("ASGITransport" in dotted_text(k.value) or "WSGITransport" in dotted_text(k.value))
+            k.arg == "transport" and dotted_text(k.value).endswith(("ASGITransport(...)", "WSGITransport(...)"))
             for k in node.keywords
         ):
             return info  # an in-process test client, not network I/O
