@@ -188,7 +188,7 @@ class FileContext:
                     break
                 if name in scope.locals and name not in scope.globals:
                     return scope.types.get(name)
-            target = self.imports.get(name)
+            target = self.imports.get(name) or self.summary.aliases.get(name)
             if target is not None:
                 return target
             if name in self.module_defs:
