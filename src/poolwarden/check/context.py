@@ -100,6 +100,13 @@ class Scope:
     decorators: tuple[str, ...] = ()
 
     @property
+    def runs_once(self) -> bool:
+        """An entry point that runs once per process: ``main``, Alembic's hooks, CLI commands."""
+        return self.node is not None and (
+            self.node.name in K.ENTRY_POINTS or any(d.endswith(("command", "callback")) for d in self.decorators)
+        )
+
+    @property
     def is_celery_task(self) -> bool:
         return any(
             d.endswith((".task", ".periodic_task")) or d in {"task", "shared_task", "periodic_task"}

@@ -277,3 +277,9 @@ TRANSIENT_CAPABLE: Final = frozenset(
 )
 
 HEALTH_FUNCTION: Final = re.compile(r"health|ping|alive|liveness|readiness|ready|heartbeat|probe", re.I)
+
+# Functions that run once per process: an engine or a default pool there is not multiplied.
+ENTRY_POINTS: Final = frozenset(
+    {"main", "cli", "run_migrations_online", "run_migrations_offline", "lifespan", "create_app", "init_db",
+     "setup", "upgrade", "downgrade"}
+)

@@ -339,9 +339,7 @@ def _swallow(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
             return None
         if isinstance(node, ast.Name) and node.id in _HTTP_5XX:
             return None
-    if retry_loop and not any(
-        isinstance(n, (ast.Return, ast.Break)) for n in _walk_handler(body)
-    ):
+    if retry_loop and not any(isinstance(n, ast.Return) for n in _walk_handler(body)):
         return None
     return _describe(body)
 

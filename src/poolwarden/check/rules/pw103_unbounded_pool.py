@@ -22,7 +22,8 @@ Flags `create_engine` / `create_async_engine` (SQLAlchemy, SQLModel) that do not
 psycopg_pool `ConnectionPool` / `AsyncConnectionPool` without `max_size`. Engines using
 `NullPool` / `StaticPool` (e.g. behind PgBouncer), SQLite URLs, and calls whose arguments are
 hidden in `**kwargs` are not flagged. poolwarden's own `poolwarden.runtime.engine.create_engine`
-sets every bound and is never flagged.
+sets every bound and is never flagged. Neither are engines made in entry points that run
+once per process (`main`, Alembic's `run_migrations_online`, CLI commands).
 """
     WHY = """
 Defaults are chosen per pool, but connections are spent per deployment:
@@ -119,6 +120,8 @@ engine = create_engine(  # error
         target = ctx.call(node).target
         if target is None or has_splat(node):
             return
+        if ctx.in_function and ctx.function.runs_once:
+            return  # migrations, CLI commands: a pool made once is not multiplied
         if target in K.SQLALCHEMY_ENGINES:
             poolclass = keyword(node, "poolclass")
             if poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED:

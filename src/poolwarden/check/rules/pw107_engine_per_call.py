@@ -9,9 +9,6 @@ from poolwarden.check.context import FileContext, dotted_text
 from poolwarden.check.rule import Rule, example
 
 _CREATORS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.LIBPQ_POOLS
-_ENTRY_POINTS = frozenset({"main", "cli", "run_migrations_online", "run_migrations_offline", "lifespan",
-                           "create_app", "init_db", "setup", "upgrade", "downgrade"})
-_BOUND_WORDS = ("popitem", "maxsize", "max_engines", "evict", "lru", "dispose", "close_all", "LRU")
 
 
 class EnginePerCall(Rule):
@@ -153,9 +150,6 @@ class Tenants:
 """),
     ]
 
-    def __init__(self) -> None:
-        self._module_text: tuple[int, str] | None = None
-
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         if not ctx.in_function:
@@ -166,8 +160,8 @@ class Tenants:
         scope = ctx.function
         func = scope.node
         assert func is not None
-        if func.name in _ENTRY_POINTS or any(d.endswith(("command", "callback")) for d in scope.decorators):
-            return  # runs once per process
+        if scope.runs_once:
+            return
         what = f"`{dotted_text(node.func)}()`"
         parent, holder = _placement(func, node)
         unbounded_cache = _unbounded_cache(func.decorator_list, ctx)
