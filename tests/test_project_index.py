@@ -32,7 +32,8 @@ def test_re_export_through_package_init(tmp_path: Path) -> None:
         "app/data/repo.py": REPO,
         "app/data/__init__.py": "from .repo import fetch_plan\n",
         "app/svc.py": "from app.data import fetch_plan\n\nasync def plan(db, org):\n"
-                      "    try:\n        return await fetch_plan(db, org)\n    except Exception:\n        return None\n",
+                      "    try:\n        return await fetch_plan(db, org)\n"
+                      "    except Exception:\n        return None\n",
     })
     assert _codes_at(run_check([tmp_path]), "svc.py") == {(6, "PW101")}
 
