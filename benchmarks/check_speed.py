@@ -199,9 +199,9 @@ def install_tools(log: Callable[[str], None]) -> None:
             log(f"  pip install {tool} failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
 
 
-def tool_version(exe: str, *args: str) -> str:
+def tool_version(exe: str, *args: str, env: dict[str, str] | None = None) -> str:
     try:
-        proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, env=env, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     out = (proc.stdout or proc.stderr).strip().splitlines()
@@ -295,22 +295,30 @@ class Bench:
         return self.files[::SAMPLE_EVERY]
 
     def slow_tool(self, key: str, name: str, build: Callable[[Sequence[Path]], list[str]], shown: str,
-                  budget: float, cwd: Path) -> None:
-        """Run a slow tool once: on a 1-in-10 sample first, on everything when that fits the budget."""
+                  budget: float, cwd: Path, env: dict[str, str] | None = None) -> None:
+        """Run a slow tool once: on a 1-in-10 sample first, on everything when that fits the budget.
+
+        The full run's time is estimated as start-up (the tool on one tiny file) plus the
+        sample's time beyond start-up, scaled by lines.
+        """
+        tiny = cwd / "tiny.py"
+        tiny.write_text("x = 1\n", encoding="utf-8")
+        self.log(f"{name}: start-up (one tiny file) ...")
+        startup = timed(build([tiny]), cwd, env=env).wall
         sample = self.sample()
         self.log(f"{name}: 1-in-{SAMPLE_EVERY} sample ({len(sample)} files) ...")
-        probe = timed(build(sample), cwd)
-        estimate = probe.wall * self.lines / max(self.lines_of(sample), 1)
+        probe = timed(build(sample), cwd, env=env)
+        estimate = startup + max(probe.wall - startup, 0.0) * self.lines / max(self.lines_of(sample), 1)
         if estimate <= budget:
             self.log(f"{name}: full tree (estimated {estimate:.0f} s) ...")
             row = self.row(key, name, shown)
-            row.runs.append(timed(build(self.files), cwd, timeout=max(4 * budget, 600)))
+            row.runs.append(timed(build(self.files), cwd, env=env, timeout=max(4 * budget, 600)))
+            row.note = f"start-up {startup:.1f} s"
         else:
             row = self.row(key, name, shown, sample)
             row.runs.append(probe)
             row.note = (f"1-in-{SAMPLE_EVERY} sample: {len(sample)} files, {row.lines:,} lines; "
-                        f"full tree estimated {estimate:.0f} s")
-        self.rows[key] = row
+                        f"start-up {startup:.1f} s; full tree estimated {estimate:.0f} s")
 
     def tools(self, install: bool, budget: float) -> None:
         if install:
@@ -355,7 +363,8 @@ class Bench:
         if semgrep is None:
             self.notes.append("semgrep: not installed, skipped")
         else:
-            self.facts["semgrep"] = tool_version(semgrep, "--version")
+            quiet_env = {**os.environ, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
+            self.facts["semgrep"] = tool_version(semgrep, "--version", env=quiet_env)
             rule = WORK / "semgrep_broad_except.yaml"
             rule.write_text(SEMGREP_RULE, encoding="utf-8")
             jobs = str(self.jobs or os.cpu_count() or 1)
@@ -366,11 +375,10 @@ class Bench:
 
             shown = f"semgrep scan --config {rule.relative_to(HERE.parent)} --metrics=off -j {jobs} --json FILES"
             try:
-                self.slow_tool("semgrep", "semgrep (1 local rule)",
-                               semgrep_cmd, shown, budget, cwd)
+                self.slow_tool("semgrep", "semgrep (1 local rule)", semgrep_cmd, shown, budget, cwd, quiet_env)
                 row = self.rows["semgrep"]
                 out = json.loads(row.best.stdout)
-                extra = f"{len(out.get('results', []))} matches, {len(out.get('errors', []))} errors"
+                extra = f"{len(out.get('results', []))} matches, {len(out.get('errors', []))} errors/skips"
                 row.note = f"{row.note}; {extra}" if row.note else extra
             except (BenchmarkError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
                 self.notes.append(f"semgrep failed: {str(exc).splitlines()[0]}")

@@ -317,8 +317,6 @@ class Walker:
                     held = _held(ctx, f"the connection of `{what}` (line {expr.lineno})", expr.lineno, var)
                 elif info.effect == "lazy":
                     held = _held(ctx, f"the session of `{what}` (line {expr.lineno})", expr.lineno, var, active=False)
-                if var is not None and kind == K.CONNECTION and info.effect == "acquire":
-                    pass
             elif kind in (K.CONNECTION,) and isinstance(expr, ast.Name):
                 held = _held(ctx, f"the transaction of `with {expr.id}` (line {expr.lineno})", expr.lineno, expr.id)
             if var is not None:

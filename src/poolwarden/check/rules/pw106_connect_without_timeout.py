@@ -120,9 +120,6 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
                 text = string_value(arg, ctx) if arg is not None else None
                 if text is not None and "connect_timeout" in text:
                     return
-                if arg is not None and text is None and not isinstance(arg, ast.Constant):
-                    # an unknown DSN may carry the timeout only if it is the whole argument; flag anyway:
-                    pass
             ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout: {_ADVICE}")
         elif target in K.SQLALCHEMY_ENGINES:
             url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
