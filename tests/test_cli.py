@@ -194,3 +194,9 @@ def test_docs_rules_are_generated_and_fresh() -> None:
 def test_pre_commit_hook_definition() -> None:
     text = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "id: poolwarden" in text and "entry: poolwarden check" in text
+
+
+def test_syntax_warnings_of_checked_code_are_not_printed(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app/w.py": 'x = "\\d"\nif x is 1:\n    pass\n'})
+    proc = cli("check", str(tmp_path), "--no-cache")
+    assert proc.returncode == 0 and proc.stderr == ""

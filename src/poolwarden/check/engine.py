@@ -16,6 +16,7 @@ import gc
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ def analyze_source(
     lines = source.count(b"\n") + (0 if source.endswith(b"\n") or not source else 1)
     result = FileResult(path=path, lines=lines)
     try:
-        tree = ast.parse(source, filename=path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are the user's compiler's business, not ours
+            tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
         result.findings.append(_pw000(path, exc))
         return result
