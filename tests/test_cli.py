@@ -200,3 +200,10 @@ def test_syntax_warnings_of_checked_code_are_not_printed(tmp_path: Path) -> None
     write_tree(tmp_path, {"app/w.py": 'x = "\\d"\nif x is 1:\n    pass\n'})
     proc = cli("check", str(tmp_path), "--no-cache")
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_severity_error_for_a_returned_lie_warning_for_lost_work(tmp_path: Path) -> None:
+    log_only = SWALLOW.replace("        return None\n", "        log.warning('lookup failed')\n")
+    write_tree(tmp_path, {"app/a.py": SWALLOW, "app/b.py": log_only})
+    data = json.loads(cli("check", str(tmp_path), "--format", "json", "--no-cache").stdout)
+    assert sorted((Path(d["path"]).name, d["severity"]) for d in data) == [("a.py", "error"), ("b.py", "warning")]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.finding import Finding, Pending, Span
+from poolwarden.check.finding import Finding, Pending, Severity, Span
 from poolwarden.check.summary import FunctionFacts, ModuleSummary
 
 if TYPE_CHECKING:
@@ -146,7 +146,9 @@ class FileContext:
         self.is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
 
     # -- reporting ----------------------------------------------------------------------------
-    def report(self, node: ast.AST, message: str, span: Span | None = None) -> None:
+    def report(
+        self, node: ast.AST, message: str, span: Span | None = None, severity: Severity | None = None
+    ) -> None:
         """Report a finding of the rule being run, anchored on ``node`` (or ``span``)."""
         assert self.rule is not None
         span = span or Span.of(node)
@@ -154,14 +156,16 @@ class FileContext:
             Finding(
                 path=self.path, line=span.line, col=span.col, code=self.rule.CODE,
                 end_line=span.end_line, end_col=span.end_col, name=self.rule.NAME,
-                message=message, severity=self.rule.SEVERITY,
+                message=message, severity=severity or self.rule.SEVERITY,
             )
         )
 
-    def defer(self, node: ast.AST, *data: object, span: Span | None = None) -> None:
+    def defer(
+        self, node: ast.AST, *data: object, span: Span | None = None, severity: Severity | None = None
+    ) -> None:
         """Leave a possible finding for :meth:`Rule.resolve`, once the project index exists."""
         assert self.rule is not None
-        self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), tuple(data)))
+        self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), tuple(data), severity))
 
     def holding(self) -> Held | None:
         """The innermost transaction or connection held at this point of the current function."""

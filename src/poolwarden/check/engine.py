@@ -27,7 +27,7 @@ from poolwarden.check.cache import Cache
 from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
 from poolwarden.check.files import discover
-from poolwarden.check.finding import Finding, Span
+from poolwarden.check.finding import Finding, Severity, Span
 from poolwarden.check.project import ProjectIndex
 from poolwarden.check.registry import ALL_RULES, select_rules
 from poolwarden.check.rule import Rule
@@ -258,7 +258,7 @@ def check_paths(
                 continue
             message = rule.resolve(pending, index)
             if message is not None:
-                found.append(_finding(res.path, rule, pending.span, message))
+                found.append(_finding(res.path, rule, pending.span, message, pending.severity))
         rel_ignores = config.ignored_codes(res.path)
         for f in found:
             if f.code in rel_ignores or (f.code != "PW000" and f.code not in codes):
@@ -270,9 +270,9 @@ def check_paths(
     return out
 
 
-def _finding(path: str, rule: Rule, span: Span, message: str) -> Finding:
+def _finding(path: str, rule: Rule, span: Span, message: str, severity: Severity | None) -> Finding:
     return Finding(path, span.line, span.col, rule.CODE, span.end_line, span.end_col,
-                   rule.NAME, message, rule.SEVERITY)
+                   rule.NAME, message, severity or rule.SEVERITY)
 
 
 def _run_jobs(

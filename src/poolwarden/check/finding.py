@@ -70,3 +70,4 @@ class Pending:
     code: str
     span: Span
     data: tuple[Any, ...]
+    severity: Severity | None = None  # None: the rule's SEVERITY

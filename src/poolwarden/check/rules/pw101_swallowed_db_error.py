@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext, dotted_text
-from poolwarden.check.finding import Pending, Span
+from poolwarden.check.finding import Pending, Severity, Span
 from poolwarden.check.rule import Rule, example
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ Flags an `except` clause that catches a database outage — a broad `except Exce
 `except:` or a driver error such as `OperationalError` — around code that touches the database
 (directly, or through any chain of calls across modules), and then carries on as if nothing
 failed: `return None`, `pass`, a default value, `continue`, or only a log line.
+
+Severity: `error` when the handler hands the caller a value (the lie), `warning` when it only
+logs, passes or skips the item (work silently lost).
 
 A handler that only logs or passes, around calls that reach the database two or more calls
 deep, is taken as a best-effort side step and not flagged, except in a Celery task.
@@ -254,17 +257,22 @@ def process_usage(call_ids):
                 continue  # the handler itself goes to the database: during an outage it raises again
             handler_refs = tuple(c.ref for c in handler_calls if c.ref is not None)
             span = _header(handler)
+            # Handing a wrong value to the caller is the seed's lie (error); skipping work with a
+            # log line is a silent loss the team may have chosen (warning).
+            severity: Severity = "warning" if outcome.startswith(("a log line", "`pass`", "`continue`")) else "error"
             if frame.db_sites and not handler_refs:
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
-                           f"{outcome}: {_ADVICE}", span=span)
+                           f"{outcome}: {_ADVICE}", span=span, severity=severity)
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
                 strict = outcome not in ("a log line", "`pass`") or ctx.function.is_celery_task
-                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span)
+                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span,
+                          severity=severity)
                 continue
             if handler_refs:
-                ctx.defer(handler, caught, outcome, (), True, handler_refs, frame.db_sites[0], span=span)
+                ctx.defer(handler, caught, outcome, (), True, handler_refs, frame.db_sites[0], span=span,
+                          severity=severity)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         caught, outcome, refs, strict, handler_refs, *site = pending.data
