@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
@@ -21,6 +23,7 @@ _LOG_METHODS = frozenset(
 _HTTP_5XX = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
                        "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
                        "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
+_ERROR_SLOT = re.compile(r"err|fail|exc", re.I)
 _ADVICE = ("callers cannot tell 'no' from 'could not check'; re-raise transient errors "
            "(`raise_if_transient(exc)` or `if is_transient(exc): raise`)")
 
@@ -158,6 +161,30 @@ def handler(user_id):
     except Exception:
         return {"error": "unavailable"}, 503
 """, repo="import psycopg2\n\ndef load_user(uid):\n    with psycopg2.connect('dbname=x connect_timeout=3') as c:\n        return c.cursor().execute('select 1')\n"),
+        example("""
+import psycopg2
+
+def run_query(conn, sql):
+    data, error = None, None
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            data = cur.fetchall()
+    except psycopg2.DatabaseError as e:
+        error = str(e)
+    return data, error
+""", note="near miss: the failure travels in an explicit error slot"),
+        example("""
+import requests
+from sqlalchemy import text
+
+def sync(session, url):
+    try:
+        session.execute(text("SELECT 1"))
+        return requests.get(url, timeout=5).json()
+    except requests.ConnectionError:
+        return None
+""", note="near miss: another library's ConnectionError is not a database outage"),
     ]
     INVALID = [
         example("""
@@ -310,12 +337,18 @@ def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
     if last in K.BROAD_EXCEPTIONS:
         return f"`except {text}`"
     if last in K.TRANSIENT_CAPABLE:
-        if last == "Error":
-            qual = ctx.qualname(expr) or text
-            if qual.partition(".")[0] not in K.DB_MODULES:
-                return None
+        qual = ctx.qualname(expr)
+        root = (qual or text).partition(".")[0]
+        if last == "Error" and root not in K.DB_MODULES:
+            return None
+        if qual is not None and root not in K.DB_MODULES and not _is_stdlib(root):
+            return None  # another library's error (trino's DatabaseError, requests' ConnectionError)
         return f"`except {text}`"
     return None
+
+
+def _is_stdlib(root: str) -> bool:
+    return root in sys.stdlib_module_names
 
 
 def _swallow(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
@@ -330,6 +363,10 @@ def _swallow(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
             isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
         ):
             return None  # the error travels on in the return value
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and _ERROR_SLOT.search(t.id) for t in targets):
+                return None  # an explicit error slot: `error = str(exc)`, later returned with the data
     for node in _walk_handler(body):
         if isinstance(node, ast.Raise):
             if retry_loop or _conditional_raise_ok(body, node, exc_name):
