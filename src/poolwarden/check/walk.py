@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
-from poolwarden.check.context import Acquisition, FileContext, Held, Scope, TryFrame
+from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule
+from poolwarden.check.scope import Acquisition, Held, Scope, TryFrame
 from poolwarden.check.summary import FunctionFacts
 
 _AST = ast.AST

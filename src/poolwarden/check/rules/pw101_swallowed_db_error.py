@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Pending, Severity, Span
+from poolwarden.check.handlers import is_retry_loop, swallow_outcome, walk_handler
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import dotted_text
 
 if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
 
-_RAISING_CALLS = frozenset({"retry", "abort", "exit", "_exit", "fail", "raise_for_status"})
-_LOG_METHODS = frozenset(
-    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "capture_exception",
-     "capture_message", "print", "print_exc", "add_note"}
-)
-_HTTP_5XX = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
-                       "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
-                       "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
-_ERROR_SLOT = re.compile(r"err|fail|exc", re.I)
 _ADVICE = ("callers cannot tell 'no' from 'could not check'; re-raise transient errors "
            "(`raise_if_transient(exc)` or `if is_transient(exc): raise`)")
 
@@ -271,15 +263,15 @@ def process_usage(call_ids):
         func = ctx.function.node
         if func is not None and K.HEALTH_FUNCTION.search(func.name):
             return
-        retry = any(_is_retry_loop(loop) for loop in self.loops[-1])
+        retry = any(is_retry_loop(loop) for loop in self.loops[-1])
         for handler in node.handlers:  # type: ignore[attr-defined]
             caught = _catches_outage(handler.type, ctx)
             if caught is None:
                 continue
-            outcome = _swallow(handler, retry)
+            outcome = swallow_outcome(handler, retry)
             if outcome is None:
                 continue
-            handler_calls = [ctx.call(n) for n in _walk_handler(handler.body) if isinstance(n, ast.Call)]
+            handler_calls = [ctx.call(n) for n in walk_handler(handler.body) if isinstance(n, ast.Call)]
             if any(c.db for c in handler_calls):
                 continue  # the handler itself goes to the database: during an outage it raises again
             handler_refs = tuple(c.ref for c in handler_calls if c.ref is not None)
@@ -349,135 +341,3 @@ def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
 
 def _is_stdlib(root: str) -> bool:
     return root in sys.stdlib_module_names
-
-
-def _swallow(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
-    """How the handler carries on, or None when it propagates, classifies, answers 5xx or
-    hands the error on in an explicit error slot (``return None, str(exc)``)."""
-    body = handler.body
-    if _always_raises(body):
-        return None
-    exc_name = handler.name
-    for node in _walk_handler(body):
-        if isinstance(node, ast.Return) and node.value is not None and exc_name is not None and any(
-            isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
-        ):
-            return None  # the error travels on in the return value
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and _ERROR_SLOT.search(t.id) for t in targets):
-                return None  # an explicit error slot: `error = str(exc)`, later returned with the data
-    for node in _walk_handler(body):
-        if isinstance(node, ast.Raise):
-            if retry_loop or _conditional_raise_ok(body, node, exc_name):
-                return None  # classifies the error, or gives up a retry loop by raising
-            return _describe(body)
-        if isinstance(node, ast.Call):
-            name = dotted_text(node.func).rpartition(".")[2]
-            if "transient" in name.lower() and not _is_test(node, body):
-                return None  # raise_if_transient(exc) and friends
-            if name in _RAISING_CALLS:
-                return None
-        if isinstance(node, ast.Constant) and isinstance(node.value, int) and 500 <= node.value <= 599:
-            return None
-        if isinstance(node, ast.Attribute) and node.attr in _HTTP_5XX:
-            return None
-        if isinstance(node, ast.Name) and node.id in _HTTP_5XX:
-            return None
-    if retry_loop and not any(isinstance(n, ast.Return) for n in _walk_handler(body)):
-        return None
-    return _describe(body)
-
-
-def _is_test(call: ast.Call, body: list[ast.stmt]) -> bool:
-    """Whether a ``*transient*`` call is only the test of an ``if`` that does not raise."""
-    for node in _walk_handler(body):
-        if isinstance(node, ast.If) and any(c is call for c in ast.walk(node.test)):
-            return not any(isinstance(n, ast.Raise) for n in _walk_handler(node.body))
-    return False
-
-
-def _conditional_raise_ok(body: list[ast.stmt], raise_node: ast.Raise, exc_name: str | None) -> bool:
-    """A raise under an ``if`` that inspects the error (``exc``, ``isinstance``, ``*transient*``)."""
-    if exc_name is not None and raise_node.cause is not None and any(
-        isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(raise_node.cause)
-    ):
-        return True  # raise Something(...) from exc: the error travels on
-    for node in _walk_handler(body):
-        if isinstance(node, ast.If) and any(n is raise_node for n in _walk_handler(node.body)):
-            for sub in ast.walk(node.test):
-                if isinstance(sub, ast.Name) and (sub.id == exc_name or sub.id == "isinstance"):
-                    return True
-                if isinstance(sub, ast.Call) and "transient" in dotted_text(sub.func).lower():
-                    return True
-            return False
-    return True  # an unconditional raise somewhere down a branch (e.g. after a log line)
-
-
-def _always_raises(stmts: list[ast.stmt]) -> bool:
-    if not stmts:
-        return False
-    last = stmts[-1]
-    if isinstance(last, ast.Raise):
-        return True
-    if isinstance(last, ast.If):
-        return _always_raises(last.body) and _always_raises(last.orelse)
-    if isinstance(last, (ast.With, ast.AsyncWith)):
-        return _always_raises(last.body)
-    if isinstance(last, ast.Try):
-        return _always_raises(last.body) or _always_raises(last.finalbody)
-    value = last.value if isinstance(last, ast.Expr) else None
-    if isinstance(value, ast.Await):
-        value = value.value
-    if isinstance(value, ast.Call):
-        return dotted_text(value.func).rpartition(".")[2] in _RAISING_CALLS
-    return False
-
-
-def _walk_handler(stmts: list[ast.stmt]) -> list[ast.AST]:
-    out: list[ast.AST] = []
-    stack: list[ast.AST] = list(reversed(stmts))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        out.append(node)
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
-    return out
-
-
-def _is_retry_loop(loop: ast.AST) -> bool:
-    if isinstance(loop, ast.While):
-        return True
-    if isinstance(loop, (ast.For, ast.AsyncFor)):
-        it = loop.iter
-        return isinstance(it, ast.Call) and dotted_text(it.func) in ("range", "itertools.count", "count")
-    return False
-
-
-def _describe(body: list[ast.stmt]) -> str:
-    last = body[-1] if body else None
-    if isinstance(last, ast.Return):
-        if last.value is None or (isinstance(last.value, ast.Constant) and last.value.value is None):
-            return "`return None`"
-        text = ast.unparse(last.value)
-        return f"`return {text if len(text) <= 40 else text[:37] + '...'}`"
-    if isinstance(last, ast.Pass) and len(body) == 1:
-        return "`pass`"
-    if isinstance(last, ast.Continue):
-        return "`continue` (the item is skipped)"
-    if isinstance(last, ast.Break):
-        return "`break`"
-    if all(_is_log(s) or isinstance(s, ast.Pass) for s in body):
-        return "a log line"
-    if isinstance(last, (ast.Assign, ast.AnnAssign)):
-        text = ast.unparse(last)
-        return f"a default value (`{text if len(text) <= 40 else text[:37] + '...'}`)"
-    return "a normal return"
-
-
-def _is_log(stmt: ast.stmt) -> bool:
-    if not isinstance(stmt, ast.Expr):
-        return False
-    value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
-    return isinstance(value, ast.Call) and dotted_text(value.func).rpartition(".")[2] in _LOG_METHODS

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import dotted_text
 
 _NEW_LOOP = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
 _RUN = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})

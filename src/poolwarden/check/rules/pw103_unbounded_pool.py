@@ -6,8 +6,9 @@ import ast
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import has_splat, keyword, string_value
-from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import dotted_text
 
 _SA_DEFAULTS = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
 

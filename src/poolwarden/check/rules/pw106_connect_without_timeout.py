@@ -6,8 +6,9 @@ import ast
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import dict_keys, has_splat, keyword, string_value
-from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import dotted_text
 
 _ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
            "(e.g. `connect_timeout=5`) and cap the total")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ast
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.context import FileContext, dotted_text
+from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import dotted_text
 
 _CREATORS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.LIBPQ_POOLS
 

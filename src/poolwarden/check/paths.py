@@ -1,0 +1,209 @@
+"""Does some path leave a connection unreleased? Structured path analysis for PW105.
+
+Given a function and the statement that acquires ``var``, follows the statements after it —
+branches, loops, ``try``/``finally``, ``with`` — outwards to the end of the function, and
+reports the first exit that does not release it: a ``return``, a ``raise``, the end of the
+function, a ``yield`` the caller may throw into, or (``exceptions=True``) any statement that can
+raise before an unprotected release.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from poolwarden.check.scope import Acquisition, dotted_text
+
+_RELEASE = frozenset({"close", "release", "putconn", "aclose", "dispose", "terminate"})
+
+
+@dataclass(frozen=True)
+class Leak:
+    line: int
+    why: str  # e.g. "the `return` at line 14"
+
+
+_RELEASED = "released"
+_FALL = "fall"
+
+
+def find_leak(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition, exceptions: bool) -> Leak | None:
+    var = acq.var
+    chain = _locate(func.body, acq.stmt)
+    if chain is None:
+        return None
+    # Scan what follows the acquisition, block by block outwards.
+    for block, index, owner in reversed(chain):
+        if isinstance(owner, ast.Try) and block is owner.body and _releases_any(owner.finalbody, var):
+            return None
+        outcome = _scan(block[index + 1:], var, exceptions)
+        if isinstance(outcome, Leak):
+            return outcome
+        if outcome == _RELEASED:
+            return None
+    end = func.body[-1]
+    return Leak(end.end_lineno or end.lineno, f"the end of `{func.name}()`")
+
+
+def _locate(
+    stmts: list[ast.stmt], target: ast.stmt, owner: ast.stmt | None = None
+) -> list[tuple[list[ast.stmt], int, ast.stmt | None]] | None:
+    """The chain of (block, index, owner statement) from the function body down to ``target``."""
+    for i, stmt in enumerate(stmts):
+        if stmt is target:
+            return [(stmts, i, owner)]
+        for block in _blocks(stmt):
+            found = _locate(block, target, stmt)
+            if found is not None:
+                return [(stmts, i, owner), *found]
+    return None
+
+
+def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    out: list[list[ast.stmt]] = []
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(stmt, name, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            out.append(block)
+    for handler in getattr(stmt, "handlers", ()):
+        out.append(handler.body)
+    for case in getattr(stmt, "cases", ()):
+        out.append(case.body)
+    return out
+
+
+def _scan(stmts: list[ast.stmt], var: str, pooled: bool) -> str | Leak:
+    for stmt in stmts:
+        outcome = _stmt(stmt, var, pooled)
+        if outcome != _FALL:
+            return outcome
+    return _FALL
+
+
+def _stmt(stmt: ast.stmt, var: str, pooled: bool) -> str | Leak:
+    if _releases(stmt, var):
+        return _RELEASED
+    if isinstance(stmt, ast.Return):
+        if stmt.value is not None and _mentions(stmt.value, var):
+            return _RELEASED
+        return Leak(stmt.lineno, f"the `return` at line {stmt.lineno}")
+    if isinstance(stmt, ast.Raise):
+        return Leak(stmt.lineno, f"the `raise` at line {stmt.lineno}")
+    if isinstance(stmt, ast.If):
+        return _branches([stmt.body, stmt.orelse], var, pooled)
+    if isinstance(stmt, ast.Match):
+        return _branches([c.body for c in stmt.cases] + [[]], var, pooled)
+    if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+        inner = _scan(stmt.body, var, pooled)
+        return inner if isinstance(inner, Leak) else _FALL
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        if pooled and any(_has_call(item.context_expr) for item in stmt.items):
+            return Leak(stmt.lineno, f"an exception at line {stmt.lineno}")
+        return _scan(stmt.body, var, pooled)
+    if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+        if _releases_any(stmt.finalbody, var):  # type: ignore[attr-defined]
+            return _RELEASED
+        body = _scan(stmt.body, var, pooled)  # type: ignore[attr-defined]
+        if isinstance(body, Leak):
+            return body
+        outcomes = [_scan(h.body, var, pooled) for h in stmt.handlers]  # type: ignore[attr-defined]
+        for outcome in outcomes:
+            if isinstance(outcome, Leak):
+                return outcome
+        if body == _RELEASED and all(o == _RELEASED for o in outcomes):
+            return _RELEASED
+        return _FALL
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return _FALL
+    if _has_yield(stmt):
+        return Leak(stmt.lineno, f"an exception thrown into the `yield` at line {stmt.lineno}")
+    if pooled and _has_call(stmt):
+        return Leak(stmt.lineno, f"an exception at line {stmt.lineno}")
+    return _FALL
+
+
+def _branches(blocks: list[list[ast.stmt]], var: str, pooled: bool) -> str | Leak:
+    outcomes = [_scan(b, var, pooled) for b in blocks]
+    for outcome in outcomes:
+        if isinstance(outcome, Leak):
+            return outcome
+    return _RELEASED if all(o == _RELEASED for o in outcomes) else _FALL
+
+
+def _releases(stmt: ast.stmt, var: str) -> bool:
+    if isinstance(stmt, (ast.Expr, ast.Assign)):
+        value = stmt.value
+        if isinstance(value, ast.Await):
+            value = value.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+            attr = value.func.attr
+            if attr in _RELEASE:
+                recv = value.func.value
+                if isinstance(recv, ast.Name) and recv.id == var:
+                    return True
+                if any(isinstance(a, ast.Name) and a.id == var for a in value.args):
+                    return True
+        if isinstance(value, ast.Call) and any(isinstance(a, ast.Name) and a.id == var for a in value.args):
+            name = dotted_text(value.func).rpartition(".")[2]
+            if any(w in name for w in ("put", "release", "close", "return")):
+                return True
+    return False
+
+
+def _releases_any(stmts: list[ast.stmt], var: str) -> bool:
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.stmt) and _releases(node, var):
+                return True
+    return False
+
+
+def escapes(func: ast.AST, acq: Acquisition) -> bool:
+    """Whether the connection is handed to someone else: stored, passed on, returned, context-managed."""
+    var = acq.var
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and _mentions_exact(node.value, var):
+            if any(not isinstance(t, ast.Name) for t in node.targets):
+                return True
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                expr = item.context_expr
+                if _mentions_exact(expr, var) or (
+                    isinstance(expr, ast.Call) and any(_mentions_exact(a, var) for a in expr.args)
+                ):
+                    return True
+        elif isinstance(node, ast.Call) and node is not acq.call:
+            name = dotted_text(node.func).rpartition(".")[2]
+            passes = any(_mentions_exact(a, var) for a in node.args) or any(
+                _mentions_exact(k.value, var) for k in node.keywords
+            )
+            if passes and not any(w in name for w in ("put", "release", "close")):
+                return True
+        elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
+            if isinstance(node, ast.Return) and _mentions(node.value, var) and not _mentions_exact(node.value, var):
+                return True  # returned inside a tuple / object
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)) and not isinstance(
+            getattr(node, "ctx", None), ast.Store
+        ):
+            values = node.values if isinstance(node, ast.Dict) else node.elts
+            if any(_mentions_exact(v, var) for v in values if v is not None):
+                return True
+    return False
+
+
+def _mentions_exact(expr: ast.AST | None, var: str) -> bool:
+    return isinstance(expr, ast.Name) and expr.id == var
+
+
+def _mentions(expr: ast.AST, var: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == var for n in ast.walk(expr))
+
+
+def _has_call(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Call, ast.Await)) for n in ast.walk(node))
+
+
+def _has_yield(node: ast.AST) -> bool:
+    return any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
