@@ -203,7 +203,10 @@ def test_syntax_warnings_of_checked_code_are_not_printed(tmp_path: Path) -> None
 
 
 def test_severity_error_for_a_returned_lie_warning_for_lost_work(tmp_path: Path) -> None:
-    log_only = SWALLOW.replace("        return None\n", "        log.warning('lookup failed')\n")
+    log_only = (  # returns nothing on any path: the work is lost, no value is made up
+        "from sqlalchemy import update\n\n\nasync def mark(db, org):\n    try:\n"
+        "        await db.execute(update(Org))\n    except Exception:\n        log.warning('mark failed')\n"
+    )
     write_tree(tmp_path, {"app/a.py": SWALLOW, "app/b.py": log_only})
     data = json.loads(cli("check", str(tmp_path), "--format", "json", "--no-cache").stdout)
     assert sorted((Path(d["path"]).name, d["severity"]) for d in data) == [("a.py", "error"), ("b.py", "warning")]

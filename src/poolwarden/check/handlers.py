@@ -32,8 +32,8 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
     for node in walk_handler(body):
         if isinstance(node, ast.Return) and node.value is not None and exc_name is not None and any(
             isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
-        ):
-            return None  # the error travels on in the return value
+        ) and not _statuses(node.value, 200, 499):
+            return None  # the error travels on in the return value (but not as a 2xx/4xx answer)
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and _ERROR_SLOT.search(t.id) for t in targets):
@@ -58,6 +58,37 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
     if retry_loop and not any(isinstance(n, ast.Return) for n in walk_handler(body)):
         return None
     return _describe(body)
+
+
+def hands_value(handler: ast.ExceptHandler, func: ast.AST | None) -> bool:
+    """Whether the caller receives a made-up value: an explicit ``return <value>``, a default
+    assigned for later, or an implicit ``None`` from a function that otherwise returns values."""
+    for node in walk_handler(handler.body):
+        if isinstance(node, ast.Return) and node.value is not None and not (
+            isinstance(node.value, ast.Constant) and node.value.value is None
+        ):
+            return True
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            return True
+    if func is None:
+        return False
+    stack: list[ast.AST] = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None and not (
+            isinstance(node.value, ast.Constant) and node.value.value is None
+        ):
+            return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _statuses(expr: ast.AST, low: int, high: int) -> bool:
+    return any(
+        isinstance(n, ast.Constant) and type(n.value) is int and low <= n.value <= high for n in ast.walk(expr)
+    )
 
 
 def _is_test(call: ast.Call, body: list[ast.stmt]) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Pending, Severity, Span
-from poolwarden.check.handlers import is_retry_loop, swallow_outcome, walk_handler
+from poolwarden.check.handlers import hands_value, is_retry_loop, swallow_outcome, walk_handler
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
@@ -30,8 +30,11 @@ Flags an `except` clause that catches a database outage — a broad `except Exce
 (directly, or through any chain of calls across modules), and then carries on as if nothing
 failed: `return None`, `pass`, a default value, `continue`, or only a log line.
 
-Severity: `error` when the handler hands the caller a value (the lie), `warning` when it only
-logs, passes or skips the item (work silently lost).
+Severity: `error` when the caller receives a made-up value (the lie): `return <value>`, a
+default assigned for later, or an implicit `None` from a function that otherwise returns values;
+`warning` when work is silently skipped (a log line, `pass`, `continue` in a function that
+returns nothing). A `return` that carries the error (`return None, str(exc)`) is accepted unless
+it answers 2xx/4xx (an outage is not the client's fault).
 
 A handler that only logs or passes, around calls that reach the database two or more calls
 deep, is taken as a best-effort side step and not flagged, except in a Celery task.
@@ -224,15 +227,17 @@ def mark_paid(conn, invoice_id):
         pass
 """),
         example("""
+from celery import shared_task
 from .services import bill_call
 
+@shared_task
 def process_usage(call_ids):
     for call_id in call_ids:
         try:
             bill_call(call_id)
         except Exception:  # error
             continue
-""", note="two hops across modules; skipping an item is swallowing it",
+""", note="a Celery task, two hops across modules: skipping the item loses the billing",
             services="from .repo import save_usage\n\ndef bill_call(cid):\n    save_usage(cid)\n",
             repo="from sqlalchemy import text\n\ndef save_usage(cid, session=None):\n    session.execute(text('insert into usage values (:c)'), {'c': cid})\n"),
     ]
@@ -278,14 +283,14 @@ def process_usage(call_ids):
             span = _header(handler)
             # Handing a wrong value to the caller is the seed's lie (error); skipping work with a
             # log line is a silent loss the team may have chosen (warning).
-            severity: Severity = "warning" if outcome.startswith(("a log line", "`pass`", "`continue`")) else "error"
+            severity: Severity = "error" if hands_value(handler, ctx.function.node) else "warning"
             if frame.db_sites and not handler_refs:
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
                            f"{outcome}: {_ADVICE}", span=span, severity=severity)
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
-                strict = outcome not in ("a log line", "`pass`") or ctx.function.is_celery_task
+                strict = severity == "error" or ctx.function.is_celery_task
                 ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span,
                           severity=severity)
                 continue
