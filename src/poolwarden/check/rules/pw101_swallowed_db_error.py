@@ -36,8 +36,9 @@ default assigned for later, or an implicit `None` from a function that otherwise
 returns nothing). A `return` that carries the error (`return None, str(exc)`) is accepted unless
 it answers 2xx/4xx (an outage is not the client's fault).
 
-A handler that only logs or passes, around calls that reach the database two or more calls
-deep, is taken as a best-effort side step and not flagged, except in a Celery task.
+A handler that neither returns nor assigns anything (it logs, passes or falls through), around calls that
+reach the database two or more calls deep, is taken as a best-effort side step and not flagged,
+except in a Celery task.
 
 Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
 one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
@@ -290,7 +291,8 @@ def process_usage(call_ids):
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
-                strict = severity == "error" or ctx.function.is_celery_task
+                explicit = any(isinstance(n, (ast.Return, ast.Assign, ast.AnnAssign)) for n in walk_handler(handler.body))
+                strict = explicit or ctx.function.is_celery_task
                 ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span,
                           severity=severity)
                 continue
