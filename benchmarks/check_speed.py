@@ -116,7 +116,6 @@ class Row:
     lines: int = 0
     files: int = 0
     note: str = ""
-    skipped: str = ""
 
     @property
     def best(self) -> Run:
@@ -159,7 +158,13 @@ def timed(cmd: Sequence[str], cwd: Path, ok: Callable[[int], bool] = lambda rc: 
     return Run(wall, cpu, proc.stdout)
 
 
+def poolwarden_ok(returncode: int) -> bool:
+    """``poolwarden check`` exits 0 (clean) or 1 (findings); anything else is a failure."""
+    return returncode in (0, 1)
+
+
 def fresh_dir(prefix: str) -> Path:
+    """A new empty directory under ``benchmarks/.work/``."""
     WORK.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=prefix, dir=WORK))
 
@@ -177,6 +182,7 @@ def finding_keys(run: Run) -> list[tuple[object, ...]]:
 
 # -- the comparison tools ---------------------------------------------------------------------
 def find_tool(name: str) -> str | None:
+    """The scratch venv's ``name``, else this interpreter's, else the one on PATH."""
     for directory in (TOOLS_VENV / "bin", Path(sys.executable).parent):
         candidate = directory / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -213,6 +219,8 @@ def tool_version(exe: str, *args: str, env: dict[str, str] | None = None) -> str
 # -- the benchmark ----------------------------------------------------------------------------
 @dataclass
 class Bench:
+    """One benchmark run over one tree: its file set, the rows measured so far and the facts."""
+
     tree: Path
     name: str
     files: list[Path]
@@ -255,19 +263,18 @@ class Bench:
         fill = self.row("fill", "poolwarden cache-cold (writes cache)",
                         f"poolwarden {short} --format json  (fresh cwd)")
         warm = self.row("warm", "poolwarden warm (cache hit)", f"poolwarden {short} --format json  (same cwd again)")
-        pw_ok: Callable[[int], bool] = lambda rc: rc in (0, 1)  # noqa: E731
         reference: list[tuple[object, ...]] | None = None
         for i in range(self.repeat):
             self.log(f"round {i + 1}/{self.repeat}: baseline ...")
             base.runs.append(timed(base_cmd, scratch))
             self.log(f"round {i + 1}/{self.repeat}: cold ...")
-            cold.runs.append(timed(self.poolwarden("--no-cache"), scratch, pw_ok))
+            cold.runs.append(timed(self.poolwarden("--no-cache"), scratch, poolwarden_ok))
             cache_cwd = fresh_dir("cache-")
             self.log(f"round {i + 1}/{self.repeat}: cache-cold, warm ...")
-            fill.runs.append(timed(self.poolwarden(), cache_cwd, pw_ok))
+            fill.runs.append(timed(self.poolwarden(), cache_cwd, poolwarden_ok))
             if not (cache_cwd / ".poolwarden_cache").exists():
                 self.notes.append(f"no .poolwarden_cache appeared in {cache_cwd}: the cache went elsewhere")
-            warm.runs.append(timed(self.poolwarden(), cache_cwd, pw_ok))
+            warm.runs.append(timed(self.poolwarden(), cache_cwd, poolwarden_ok))
             for run, label in ((cold.runs[-1], "cold"), (fill.runs[-1], "cache-cold"), (warm.runs[-1], "warm")):
                 keys = finding_keys(run)
                 if reference is None:

@@ -41,10 +41,12 @@ DB_MODULE_HINT: Final = re.compile(
     r"|persistence|queries|sql)($|\.)"
 )
 
-# Raw-text pre-scan: a file that matches none of these can hold no DB code of its own.
+# Raw-text pre-scan: a file that imports none of these can hold no DB code of its own (its
+# DB handles come from modules that do, which the import closure in engine.py follows).
 DB_TOKENS: Final = re.compile(
-    rb"sqlalchemy|sqlmodel|asyncpg|psycopg|django|flask_sqlalchemy|databases|tortoise|gino|"
-    rb"ormar|piccolo|peewee|aiopg|pg8000|\.objects\.|getconn|create_engine|sessionmaker"
+    rb"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|sqlmodel|asyncpg|psycopg|psycopg2|psycopg_pool|django|"
+    rb"flask_sqlalchemy|databases|tortoise|gino|ormar|piccolo|peewee|aiopg|pg8000|psycopg2cffi)\b",
+    re.M,
 )
 LOOP_TOKENS: Final = re.compile(rb"new_event_loop|asyncio|run_until_complete")
 
