@@ -133,7 +133,8 @@ def _work(job: tuple[str, str, bool, bool, str]) -> FileResult:
 
 # -- parent side -----------------------------------------------------------------------------------
 def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str]) -> set[Path]:
-    """The files worth walking: DB code, its importers (transitively), what they import, and loop code."""
+    """The files worth walking: DB code, its importers (transitively), what they import, and
+    event-loop code with its direct importers."""
     db_seed: set[Path] = set()
     loop: set[Path] = set()
     imports: dict[Path, set[str]] = {}
@@ -160,7 +161,9 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
                 imported.setdefault(path, set()).add(target)
     up = _closure(db_seed, importers)
     down = _closure(up, imported)
-    return down | loop
+    # Event-loop code plus its direct importers (where a bridge decorator gets applied).
+    loop_users = {user for path in loop for user in importers.get(path, ())}
+    return down | loop | loop_users
 
 
 def _closure(start: set[Path], edges: dict[Path, set[Path]]) -> set[Path]:

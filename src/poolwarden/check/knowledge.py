@@ -48,7 +48,11 @@ DB_TOKENS: Final = re.compile(
     rb"flask_sqlalchemy|databases|tortoise|gino|ormar|piccolo|peewee|aiopg|pg8000|psycopg2cffi)\b",
     re.M,
 )
-LOOP_TOKENS: Final = re.compile(rb"new_event_loop|asyncio|run_until_complete")
+# ... and one that matches none of these creates no event loop (PW102's constructs).
+LOOP_TOKENS: Final = re.compile(
+    rb"new_event_loop|run_until_complete|asyncio\.run\(|anyio\.run\(|async_to_sync|"
+    rb"from[ \t]+(?:asyncio|anyio)[ \t]+import[^\n]*\brun\b"
+)
 
 # -- constructors and factories: qualified name -> kind of the value they return -----------------
 FACTORIES: Final[dict[str, str]] = {

@@ -51,6 +51,7 @@ class ProjectIndex:
         self._db: dict[str, Reach | None] = {}
         self._io: dict[str, Reach | None] = {}
         self._acq: dict[str, Reach | None] = {}
+        self._decorator_uses: dict[str, list[bool]] | None = None
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -110,6 +111,19 @@ class ProjectIndex:
             return same_root[0]
         exact = [s for s in candidates if s.module == mod]
         return exact[0] if len(exact) == 1 else None
+
+    def decorator_uses(self, ref: str) -> list[bool]:
+        """For each place the decorator ``ref`` is applied: whether it decorates a CLI command."""
+        if self._decorator_uses is None:
+            uses: dict[str, list[bool]] = {}
+            for summary in self.modules.values():
+                for dec_ref, is_command in summary.decorated:
+                    key = self.resolve(dec_ref)
+                    if key is not None:
+                        uses.setdefault(key, []).append(is_command)
+            self._decorator_uses = uses
+        key = self.resolve(ref)
+        return self._decorator_uses.get(key, []) if key is not None else []
 
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:

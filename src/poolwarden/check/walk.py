@@ -153,6 +153,11 @@ class Walker:
             decorators=tuple(filter(None, (_decorator_name(ctx, d) for d in node.decorator_list))),
         )
         scope.locals.update(names)
+        is_command = any(d.endswith(("command", "callback")) for d in scope.decorators)
+        for dec in node.decorator_list:
+            ref = ctx.qualname(dec.func if isinstance(dec, ast.Call) else dec)
+            if ref is not None and ctx.is_project_ref(ref):
+                ctx.summary.decorated.append((ref if ":" in ref else f"{ctx.root}:{ref}", is_command))
         held_before = len(ctx.held)
         ctx.scopes.append(scope)
         for arg in all_args:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from poolwarden.check.context import FileContext
+from poolwarden.check.finding import Pending
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
+
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
 
 _NEW_LOOP = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
 _RUN = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})
@@ -116,6 +121,17 @@ class Worker:
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 """),
+        example("""
+import asyncio
+from functools import wraps
+
+def typer_async(f):
+    @wraps(f)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(f(*args, **kwargs))
+    return wrapper
+""", note="a decorator applied only to CLI commands, in other modules",
+            backfill="import typer\nfrom .example import typer_async\n\ncli = typer.Typer()\n\n@cli.command()\n@typer_async\nasync def backfill():\n    pass\n"),
     ]
     INVALID = [
         example("""
@@ -216,8 +232,20 @@ def refresh(self):
                 continue
             if cand.outer is not None and cand.outer in self.on_commands and cand.outer not in self.elsewhere:
                 continue  # a decorator that turns async CLI commands into sync ones: runs once
+            if cand.outer is not None and cand.outer not in self.on_commands | self.elsewhere:
+                # A decorator used in other modules: decide with the project index.
+                ctx.defer(cand.node, f"{ctx.root}:{ctx.module}.{cand.outer}", cand.message)
+                continue
             ctx.report(cand.node, cand.message)
         self.candidates = []
+
+
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        decorator, message = pending.data
+        uses = index.decorator_uses(decorator)
+        if uses and all(uses):
+            return None  # only ever applied to CLI commands
+        return str(message)
 
 
 def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:
