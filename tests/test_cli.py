@@ -210,3 +210,14 @@ def test_severity_error_for_a_returned_lie_warning_for_lost_work(tmp_path: Path)
     write_tree(tmp_path, {"app/a.py": SWALLOW, "app/b.py": log_only})
     data = json.loads(cli("check", str(tmp_path), "--format", "json", "--no-cache").stdout)
     assert sorted((Path(d["path"]).name, d["severity"]) for d in data) == [("a.py", "error"), ("b.py", "warning")]
+
+
+def test_cache_rewalks_a_file_when_an_import_turns_into_db_code(tmp_path: Path) -> None:
+    svc = ("from app.repo import load\n\n\ndef plan(org):\n    try:\n        return load(org)\n"
+           "    except Exception:\n        return None\n")
+    write_tree(tmp_path, {"app/svc.py": svc, "app/repo.py": "def load(org):\n    return org\n"})
+    assert json.loads(cli("check", ".", "--format", "json", cwd=tmp_path).stdout) == []
+    (tmp_path / "app" / "repo.py").write_text(
+        "from sqlalchemy import text\n\n\ndef load(org, session=None):\n    return session.execute(text('x'))\n")
+    data = json.loads(cli("check", ".", "--format", "json", cwd=tmp_path).stdout)
+    assert [(d["path"], d["line"], d["code"]) for d in data] == [("app/svc.py", 7, "PW101")]

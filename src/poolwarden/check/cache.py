@@ -50,7 +50,7 @@ class Cache:
         return (st.st_size, st.st_mtime_ns)
 
     def get(self, path: Path) -> FileResult | None:
-        entry = self.entries.get(str(path.resolve()))
+        entry = self.entries.get(os.path.abspath(path))
         if entry is None or entry[0] != self._key(path) or entry[1].path != str(path):
             return None
         return entry[1]
@@ -58,7 +58,7 @@ class Cache:
     def put(self, path: Path, result: FileResult) -> None:
         key = self._key(path)
         if key is not None:
-            self.entries[str(path.resolve())] = (key, result)
+            self.entries[os.path.abspath(path)] = (key, result)
             self.dirty = True
 
     def save(self) -> None:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import os
 import re
@@ -55,16 +56,25 @@ class CheckResult:
 def module_name(path: Path) -> tuple[str, bool, str]:
     """The dotted module name of ``path`` (climbing ``__init__.py`` packages), whether it is a
     package, and its root: the directory the top-level package lives in."""
-    path = path.resolve()
+    path = Path(os.path.abspath(path))
     is_package = path.stem == "__init__"
-    parts: list[str] = [] if is_package else [path.stem]
-    parent = path.parent
-    while (parent / "__init__.py").exists() or (parent / "__init__.pyi").exists():
-        parts.append(parent.name)
-        if parent.parent == parent:
-            break
-        parent = parent.parent
-    return ".".join(reversed(parts)), is_package, str(parent)
+    package, root = _package_of(str(path.parent))
+    parts = [p for p in (package, "" if is_package else path.stem) if p]
+    return ".".join(parts), is_package, root
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_of(directory: str) -> tuple[str, str]:
+    """(dotted package name, root) of a directory; memoised: siblings share the climb."""
+    if not (os.path.exists(os.path.join(directory, "__init__.py"))
+            or os.path.exists(os.path.join(directory, "__init__.pyi"))):
+        return "", directory
+    parent = os.path.dirname(directory)
+    if parent == directory:
+        return os.path.basename(directory), directory
+    package, root = _package_of(parent)
+    name = os.path.basename(directory)
+    return (f"{package}.{name}" if package else name), root
 
 
 def analyze_source(
@@ -217,11 +227,6 @@ def check_paths(
     files = list(discover(paths, config.exclude))
     rules = [cls() for cls in select_rules(config.select, config.ignore)]
     codes = tuple(r.CODE for r in rules)
-    modules: dict[Path, str] = {}
-    packages: dict[Path, bool] = {}
-    roots: dict[Path, str] = {}
-    for path in files:
-        modules[path], packages[path], roots[path] = module_name(path)
     cache = Cache.open(config.cache_dir, codes) if use_cache else None
 
     results: dict[Path, FileResult] = {}
@@ -234,7 +239,13 @@ def check_paths(
             todo.append(path)
     cached = len(files) - len(todo)
     if todo:
-        walk_set = _prescan(files, modules, roots) if len(todo) > 1 else set(todo)
+        modules: dict[Path, str] = {}
+        packages: dict[Path, bool] = {}
+        roots: dict[Path, str] = {}
+        for path in files:
+            modules[path], packages[path], roots[path] = module_name(path)
+        # One changed file can change which others must be walked (a new DB import): always pre-scan.
+        walk_set = _prescan(files, modules, roots) if len(files) > 1 else set(todo)
         if cache is not None:
             # A cached file that did not walk but now must (a new DB import elsewhere) is redone.
             for path, res in list(results.items()):

@@ -192,7 +192,8 @@ def refresh(self):
                 (self.on_commands if is_command else self.elsewhere).add(n.rpartition(".")[2])
             return
         assert isinstance(node, ast.Call)
-        name = dotted_text(node.func).rpartition(".")[2]
+        callee = node.func
+        name = callee.attr if isinstance(callee, ast.Attribute) else callee.id if isinstance(callee, ast.Name) else ""
         if name in _EXECUTOR_CALLS:
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 if isinstance(arg, (ast.Name, ast.Attribute)):
@@ -200,7 +201,7 @@ def refresh(self):
         if not ctx.in_function or ctx.is_test:
             return
         target = ctx.call(node).target
-        if target is None:
+        if target not in _NEW_LOOP and target not in _RUN:
             return
         scope = ctx.function
         func = scope.node

@@ -10,6 +10,7 @@ from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
+_TARGETS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.SIZED_POOLS
 _SA_DEFAULTS = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
 
 
@@ -119,7 +120,7 @@ engine = create_engine(  # error
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         target = ctx.call(node).target
-        if target is None or has_splat(node):
+        if target not in _TARGETS or has_splat(node):
             return
         if ctx.in_function and ctx.function.runs_once:
             return  # migrations, CLI commands: a pool made once is not multiplied

@@ -10,6 +10,7 @@ from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
+_TARGETS = K.LIBPQ_CONNECTS | K.LIBPQ_POOLS | K.SQLALCHEMY_ENGINES
 _ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
            "(e.g. `connect_timeout=5`) and cap the total")
 
@@ -109,7 +110,7 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         target = ctx.call(node).target
-        if target is None or has_splat(node):
+        if target not in _TARGETS or has_splat(node):
             return
         if target in K.LIBPQ_CONNECTS or target in K.LIBPQ_POOLS:
             if keyword(node, "connect_timeout") is not None:
