@@ -60,28 +60,43 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
     return _describe(body)
 
 
-def hands_value(handler: ast.ExceptHandler, func: ast.AST | None) -> bool:
+def hands_value(handler: ast.ExceptHandler, try_node: ast.AST, func: ast.AST | None) -> bool:
     """Whether the caller receives a made-up value: an explicit ``return <value>``, a default
-    assigned for later, or an implicit ``None`` from a function that otherwise returns values."""
+    for what the ``try`` was computing (``stats = None`` where the try set ``stats``), or an
+    implicit ``None`` — a bare ``return``, or falling off the end — from a function that
+    otherwise returns values."""
+    computed = {ast.unparse(t) for t in _assigned(getattr(try_node, "body", []))}
+    bare_return = False
     for node in walk_handler(handler.body):
-        if isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None
-        ):
+        if isinstance(node, ast.Return):
+            if node.value is not None and not (isinstance(node.value, ast.Constant) and node.value.value is None):
+                return True
+            bare_return = True
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and computed & {ast.unparse(t) for t in _assigned([node])}:
             return True
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            return True
-    if func is None:
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
-    stack: list[ast.AST] = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
+    falls_off_end = bool(func.body) and func.body[-1] is try_node
+    return (bare_return or falls_off_end) and _returns_values(func)
+
+
+def _assigned(stmts: list[ast.stmt]) -> list[ast.expr]:
+    """Targets assigned by the statements (not inside nested functions)."""
+    out: list[ast.expr] = []
+    for node in walk_handler(stmts):
+        if isinstance(node, ast.Assign):
+            out.extend(node.targets)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            out.append(node.target)
+    return out
+
+
+def _returns_values(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for node in walk_handler(func.body):
         if isinstance(node, ast.Return) and node.value is not None and not (
             isinstance(node.value, ast.Constant) and node.value.value is None
         ):
             return True
-        stack.extend(ast.iter_child_nodes(node))
     return False
 
 

@@ -31,7 +31,8 @@ Flags an `except` clause that catches a database outage — a broad `except Exce
 failed: `return None`, `pass`, a default value, `continue`, or only a log line.
 
 Severity: `error` when the caller receives a made-up value (the lie): `return <value>`, a
-default assigned for later, or an implicit `None` from a function that otherwise returns values;
+default for what the `try` was computing (`stats = None`), or an implicit `None` (a bare `return`,
+or falling off the end) from a function that otherwise returns values;
 `warning` when work is silently skipped (a log line, `pass`, `continue` in a function that
 returns nothing). A `return` that carries the error (`return None, str(exc)`) is accepted unless
 it answers 2xx/4xx (an outage is not the client's fault).
@@ -284,7 +285,7 @@ def process_usage(call_ids):
             span = _header(handler)
             # Handing a wrong value to the caller is the seed's lie (error); skipping work with a
             # log line is a silent loss the team may have chosen (warning).
-            severity: Severity = "error" if hands_value(handler, ctx.function.node) else "warning"
+            severity: Severity = "error" if hands_value(handler, node, ctx.function.node) else "warning"
             if frame.db_sites and not handler_refs:
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
                            f"{outcome}: {_ADVICE}", span=span, severity=severity)
