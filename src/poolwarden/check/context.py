@@ -147,13 +147,13 @@ class FileContext:
                 if kind is not None:
                     return kind
                 if name in scope.locals and name not in scope.globals:
-                    return self._hint(name) if name not in scope.types else None
+                    return self.hint(name) if name not in scope.types else None
             kind = self.module_kinds.get(name)
             if kind is not None:
                 return kind
             if name in self.imports:
-                return self._hint(name) if self._imported_from_project(name) else None
-            return self._hint(name)
+                return self.hint(name) if self._imported_from_project(name) else None
+            return self.hint(name)
         if isinstance(expr, ast.Attribute):
             base = self.kind_of(expr.value)
             if base in (K.LLM, K.BOTO):
@@ -161,7 +161,7 @@ class FileContext:
             if base == K.DBANY and expr.attr == "session":
                 return K.SESSION
             if base is None and isinstance(expr.value, ast.Name):
-                return self._hint(expr.attr)
+                return self.hint(expr.attr)
             return None
         if isinstance(expr, ast.Call):
             info = self.call(expr)
@@ -176,7 +176,8 @@ class FileContext:
         target = self.imports.get(name, "")
         return self.is_project_ref(target)
 
-    def _hint(self, name: str) -> str | None:
+    def hint(self, name: str) -> str | None:
+        """The kind a DB-looking name (``session``, ``conn``, ``pool``) suggests, in a DB-aware module."""
         if not self.db_aware:
             return None
         return K.NAME_HINTS.get(name.lstrip("_").lower())

@@ -68,7 +68,7 @@ class Walker:
         ctx = self.ctx
         for stmt in tree.body:
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                self._import(stmt, recurse=False)
+                self._import(stmt)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 ctx.module_defs.add(stmt.name)
         for stmt in tree.body:
@@ -163,7 +163,7 @@ class Walker:
         for arg in all_args:
             kind = ctx.annotation_kind(arg.annotation)
             if kind is None and arg.annotation is None:
-                kind = ctx._hint(arg.arg)
+                kind = ctx.hint(arg.arg)
             if kind is not None:
                 scope.kinds[arg.arg] = kind
                 if kind == K.SESSION:
@@ -198,7 +198,7 @@ class Walker:
         ctx.classes.pop()
 
     # -- statements ---------------------------------------------------------------------------------
-    def _import(self, node: ast.AST, recurse: bool = True) -> None:
+    def _import(self, node: ast.AST) -> None:
         ctx = self.ctx
         if isinstance(node, ast.Import):
             for alias in node.names:
