@@ -1,12 +1,13 @@
 """The result cache: an unchanged tree re-checks without reading or parsing a file.
 
-One pickle file per (poolwarden version, selected rules) under the cache directory; an entry
+One pickle file per (poolwarden version and source, selected rules) under the cache directory; an entry
 is keyed by the absolute path and valid while the file's size and mtime are unchanged. A
 damaged or foreign cache file is ignored, never trusted.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -19,6 +20,15 @@ from poolwarden.check.summary import FileResult
 _Key = tuple[int, int]
 
 
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the analyzer's own source: results cached by another build are never reused."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 class Cache:
     """Per-file :class:`FileResult` entries, keyed by path, size and mtime."""
 
@@ -29,7 +39,7 @@ class Cache:
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], codes: tuple[str, ...]) -> Cache:
-        salt = hashlib.sha256(f"{__version__}|{','.join(sorted(codes))}".encode()).hexdigest()[:16]
+        salt = hashlib.sha256(f"{__version__}|{_code_digest()}|{','.join(sorted(codes))}".encode()).hexdigest()[:16]
         file = Path(directory) / f"check-{salt}.pickle"
         entries: dict[str, tuple[_Key, FileResult]] = {}
         try:
@@ -74,5 +84,8 @@ class Cache:
             with os.fdopen(fd, "wb") as fh:
                 pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.file)
+            for stale in self.file.parent.glob("check-*.pickle"):
+                if stale != self.file:
+                    stale.unlink(missing_ok=True)  # written by another build or rule selection
         except OSError:
             return
