@@ -78,3 +78,34 @@ def test_stdlib_sample_with_broken_files_is_an_answer(tmp_path: Path) -> None:
     data = json.loads(proc.stdout)
     pw000 = {Path(d["path"]).name for d in data if d["code"] == "PW000"}
     assert {p.name for p in bad} <= pw000
+
+
+DB_OPERATIONS = {
+    "sqlalchemy_async_session": ("from sqlalchemy.ext.asyncio import AsyncSession", "db: AsyncSession",
+                                 "await db.execute(Q)"),
+    "sqlalchemy_orm_query": ("from sqlalchemy.orm import Session", "session: Session",
+                             "session.query(User).first()"),
+    "sqlalchemy_engine": ("import sqlalchemy", "engine: sqlalchemy.Engine",
+                          "engine.connect().execute(Q)"),
+    "asyncpg_pool": ("import asyncpg", "pool: asyncpg.Pool", "await pool.fetchrow(Q)"),
+    "asyncpg_connect": ("import asyncpg", "dsn", "await asyncpg.connect(dsn)"),
+    "psycopg3": ("import psycopg", "conn: psycopg.AsyncConnection", "await conn.execute(Q)"),
+    "psycopg2_cursor": ("import psycopg2", "conn", "conn.cursor().execute(Q)"),
+    "psycopg_pool": ("from psycopg_pool import ConnectionPool", "pool: ConnectionPool",
+                     "pool.getconn().execute(Q)"),
+    "django_orm": ("from django.db import models", "org_id", "Plan.objects.get(org_id=org_id)"),
+}
+
+
+@pytest.mark.parametrize("op", list(DB_OPERATIONS))
+@pytest.mark.parametrize(("caught", "flagged"), [
+    ("Exception", True), ("BaseException", True), ("OSError", True), ("sqlalchemy.exc.OperationalError", True),
+    ("ValueError", False), ("KeyError", False),
+])
+def test_swallowing_each_drivers_failure_is_pw101(tmp_path: Path, op: str, caught: str, flagged: bool) -> None:
+    d_import, param, call = DB_OPERATIONS[op]
+    source = (f"import sqlalchemy.exc\n{d_import}\n\nQ = 'SELECT 1'\n\n\nasync def lookup({param}):\n"
+              f"    try:\n        return {call}\n    except {caught}:  # here\n        return None\n")
+    write_tree(tmp_path, {"app/m.py": source})
+    found = {f.line for f in run_check([tmp_path]) if f.code == "PW101"}
+    assert found == ({10} if flagged else set()), source
