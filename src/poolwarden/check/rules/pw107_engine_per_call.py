@@ -170,8 +170,8 @@ class Tenants:
             ctx.report(node, f"{what} in `{func.name}()` is cached by an unbounded `{unbounded_cache}`: "
                        "one pool per distinct argument, never disposed; bound the cache and dispose evicted engines")
             return
-        if isinstance(parent, ast.Return) or (holder is None and isinstance(parent, (ast.Return, ast.Yield))):
-            return
+        if isinstance(parent, (ast.Return, ast.Yield)):
+            return  # a factory: whoever calls it decides how long the engine lives
         if isinstance(parent, ast.Attribute) and isinstance(parent.value, ast.Call):
             ctx.report(node, f"{what} is created and used inline in `{func.name}()`: a new pool on every "
                        "call, never disposed; create the engine once per process and reuse it")
@@ -188,7 +188,7 @@ class Tenants:
             ctx.report(node, f"{what} creates an engine per call of `{func.name}()` (local `{name}`, neither "
                        "returned, stored nor disposed); create it once per process and reuse it")
         elif isinstance(holder, ast.Subscript):
-            if _mentions_bound(func) or _class_or_module_bounds(ctx, func):
+            if _mentions_bound(func) or _module_cleans_up(ctx):
                 return
             ctx.report(node, f"{what} is cached per key in `{dotted_text(holder.value)}` with no bound and no "
                        "disposal: one pool per tenant for the life of the process; bound the cache (LRU) "
@@ -205,8 +205,6 @@ def _placement(func: ast.AST, call: ast.Call) -> tuple[ast.AST | None, ast.expr 
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 target = node.targets[0] if isinstance(node, ast.Assign) else node.target
                 return node, target
-            if isinstance(node, ast.withitem):
-                return node, None
             return node, None
     return None, None
 
@@ -258,8 +256,8 @@ def _mentions_bound(func: ast.AST) -> bool:
     return False
 
 
-def _class_or_module_bounds(ctx: FileContext, func: ast.AST) -> bool:
-    """Whether another function of this module disposes or evicts engines (a cleanup path)."""
+def _module_cleans_up(ctx: FileContext) -> bool:
+    """Whether a function of this module seen so far is a cleanup path (dispose, evict, shutdown…)."""
     facts = ctx.summary.functions
     return any(
         any(word in qual.lower() for word in ("dispose", "evict", "cleanup", "close_all", "shutdown"))
