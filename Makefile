@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test lint docs bench clean system-deps
 
 $(BIN)/poolwarden: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(BIN)/poolwarden: pyproject.toml
 demo: $(BIN)/poolwarden
 	$(BIN)/poolwarden check examples/
 
+## system-deps: the Debian packages the suite runs for real (PostgreSQL, PgBouncer, Redis), if missing
+system-deps:
+	./scripts/system-deps
+
 ## test: set up and run the whole test suite, plus ruff, mypy and poolwarden on its own source
-test: $(BIN)/poolwarden
+test: system-deps $(BIN)/poolwarden
 	$(BIN)/ruff check src tests $(wildcard benchmarks/*.py)
 	$(BIN)/mypy
 	$(BIN)/poolwarden check src/

@@ -1,0 +1,182 @@
+"""Telling a database outage from a real answer: ``classify``, ``is_transient``, ``raise_if_transient``.
+
+The decision is made by SQLSTATE first (psycopg's ``sqlstate``, psycopg2's ``pgcode``,
+asyncpg's ``sqlstate``), then by driver, pool and SQLAlchemy exception classes, walking
+SQLAlchemy's ``.orig`` and the ``__cause__`` / ``__context__`` chain. No driver is imported:
+classes are recognised by module and name, so this module is safe to import anywhere.
+
+Kinds:
+
+* :attr:`ErrorKind.CONNECTION` — the server refused, dropped or could not be reached, or a pool
+  could not hand out a connection in time. Retry later; answer 503.
+* :attr:`ErrorKind.RETRY_TRANSACTION` — serialization failure, deadlock, lock not available:
+  the transaction can be re-run as a whole.
+* :attr:`ErrorKind.AMBIGUOUS` — the outcome is unknown (the connection broke during COMMIT,
+  a statement was cancelled by ``statement_timeout``): do not assume it did or did not happen.
+* :attr:`ErrorKind.NOT_TRANSIENT` — everything else: bad SQL, constraint violations, bad
+  credentials, programming errors. Retrying will not help.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+__all__ = ["ErrorKind", "classify", "is_transient", "raise_if_transient", "sqlstate_of"]
+
+
+class ErrorKind(enum.Enum):
+    """What a failure means for the caller."""
+
+    CONNECTION = "connection"
+    RETRY_TRANSACTION = "retry-transaction"
+    AMBIGUOUS = "ambiguous"
+    NOT_TRANSIENT = "not-transient"
+
+
+# SQLSTATE -> kind; a two-character entry covers the whole class.
+_SQLSTATES: dict[str, ErrorKind] = {
+    "08": ErrorKind.CONNECTION,  # connection exception
+    "08007": ErrorKind.AMBIGUOUS,  # transaction resolution unknown
+    "53": ErrorKind.CONNECTION,  # insufficient resources (53300 too many connections)
+    "57P01": ErrorKind.CONNECTION,  # admin shutdown (also pg_terminate_backend)
+    "57P02": ErrorKind.CONNECTION,  # crash shutdown
+    "57P03": ErrorKind.CONNECTION,  # cannot connect now (starting up / shutting down)
+    "57P05": ErrorKind.CONNECTION,  # idle session timeout
+    "57014": ErrorKind.AMBIGUOUS,  # query canceled (statement_timeout)
+    "25P03": ErrorKind.CONNECTION,  # idle-in-transaction session timeout
+    "25P04": ErrorKind.CONNECTION,  # transaction timeout
+    "40001": ErrorKind.RETRY_TRANSACTION,  # serialization failure
+    "40P01": ErrorKind.RETRY_TRANSACTION,  # deadlock detected
+    "55P03": ErrorKind.RETRY_TRANSACTION,  # lock not available
+    "40003": ErrorKind.AMBIGUOUS,  # statement completion unknown
+}
+
+# (module root, class name) of exceptions that mean "no usable connection", when no SQLSTATE says more.
+_CONNECTION_CLASSES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("sqlalchemy", "TimeoutError"),  # QueuePool limit reached, connection timed out
+        ("sqlalchemy", "DisconnectionError"),
+        ("sqlalchemy", "InvalidatePoolError"),
+        ("psycopg_pool", "PoolTimeout"),
+        ("psycopg_pool", "PoolClosed"),
+        ("psycopg_pool", "TooManyRequests"),
+        ("psycopg", "OperationalError"),
+        ("psycopg", "InterfaceError"),
+        ("psycopg2", "OperationalError"),
+        ("psycopg2", "InterfaceError"),
+        ("asyncpg", "ConnectionDoesNotExistError"),
+        ("asyncpg", "ConnectionFailureError"),
+        ("asyncpg", "InterfaceError"),
+        ("asyncpg", "InternalClientError"),
+        ("asyncpg", "PostgresConnectionError"),
+        ("asyncpg", "TooManyConnectionsError"),
+        ("asyncpg", "CannotConnectNowError"),
+    }
+)
+_CONNECTION_BUILTINS = (ConnectionError, TimeoutError, EOFError)
+
+# PgBouncer's own errors carry SQLSTATE 08P01 (protocol violation); the texts name the cause.
+_PGBOUNCER_TEXTS = (
+    "no more connections allowed",
+    "query_wait_timeout",
+    "server login has been failing",
+    "pgbouncer cannot connect to server",
+    "server conn crashed",
+    "client_idle_timeout",
+    "idle transaction timeout",
+    "pooler error",
+)
+
+
+# Connection failures that are configuration, not outage: retrying will not help.
+_CONFIG_TEXTS = (
+    "password authentication failed",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # database "x" / role "x" does not exist
+    "invalid dsn",
+    "invalid connection option",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then SQLAlchemy's ``.orig``, causes and contexts, each once."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for attr in ("orig", "__cause__", "__context__"):
+            nxt = getattr(current, attr, None)
+            if isinstance(nxt, BaseException):
+                stack.append(nxt)
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The first SQLSTATE found along ``exc``'s chain, or None."""
+    for err in _chain(exc):
+        for attr in ("sqlstate", "pgcode"):
+            value = getattr(err, attr, None)
+            if isinstance(value, str) and len(value) == 5:
+                return value
+        diag = getattr(err, "diag", None)
+        value = getattr(diag, "sqlstate", None) if diag is not None else None
+        if isinstance(value, str) and len(value) == 5:
+            return value
+    return None
+
+
+def _by_class(err: BaseException) -> ErrorKind | None:
+    for cls in type(err).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if (root, cls.__name__) in _CONNECTION_CLASSES:
+            return ErrorKind.CONNECTION
+    if getattr(err, "connection_invalidated", False):  # SQLAlchemy DBAPIError after a disconnect
+        return ErrorKind.CONNECTION
+    if isinstance(err, _CONNECTION_BUILTINS):
+        return ErrorKind.CONNECTION
+    if isinstance(err, OSError) and err.errno is not None:
+        return ErrorKind.CONNECTION  # ECONNREFUSED, ENOENT on the socket path, EHOSTUNREACH …
+    return None
+
+
+def classify(exc: BaseException) -> ErrorKind:
+    """What ``exc`` means for the caller (see the module docstring)."""
+    state = sqlstate_of(exc)
+    if state is not None:
+        kind = _SQLSTATES.get(state) or _SQLSTATES.get(state[:2])
+        if kind is not None:
+            return kind
+        if not state.startswith(("08", "53", "57")):
+            return ErrorKind.NOT_TRANSIENT  # the server answered: SQL, data, auth … errors
+    for err in _chain(exc):
+        text = str(err).lower()
+        if any(marker in text for marker in _PGBOUNCER_TEXTS):
+            return ErrorKind.CONNECTION
+        if any(marker in text for marker in _CONFIG_TEXTS):
+            return ErrorKind.NOT_TRANSIENT
+    for err in _chain(exc):
+        kind = _by_class(err)
+        if kind is not None:
+            return kind
+    return ErrorKind.NOT_TRANSIENT
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is an outage or a conflict rather than an answer: never turn it into "no"."""
+    return classify(exc) is not ErrorKind.NOT_TRANSIENT
+
+
+def raise_if_transient(exc: BaseException) -> None:
+    """Re-raise ``exc`` when it is transient; return otherwise. Call it first in broad handlers::
+
+        except Exception as exc:
+            raise_if_transient(exc)
+            ...  # only real answers get here
+    """
+    if is_transient(exc):
+        raise exc

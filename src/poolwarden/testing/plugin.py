@@ -1,0 +1,140 @@
+"""The pytest plugin (entry point ``pytest11: poolwarden``): real PostgreSQL for tests.
+
+Fixtures:
+
+``postgres_cluster`` (session)
+    one throwaway server for the session, started on first use and torn down at the end,
+    also when tests fail.
+``postgres_factory`` (session)
+    ``postgres_factory(max_connections=10, idle_in_transaction_session_timeout="1s")`` starts
+    another cluster with those settings; every one is torn down at the end of the session.
+``postgres``
+    the DSN (``postgresql://…``) of a fresh database for this test, dropped afterwards. The
+    test fails if it leaves more backends in ``pg_stat_activity`` than it found.
+``pg_saturate``
+    ``with pg_saturate(cluster) as held: ...`` opens real connections until the server
+    refuses with its own "too many clients already"; all are closed on exit.
+``assert_no_connection_leaks``
+    ``with assert_no_connection_leaks(cluster): ...`` fails when backends are left behind,
+    naming their application_name and state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
+
+_COUNTER = itertools.count(1)
+_SETTLE_SECONDS = 10.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("poolwarden_pg_bin", "directory holding PostgreSQL's initdb and pg_ctl", default="")
+
+
+def _backends(cluster: PostgresCluster, dbname: str | None = None) -> list[tuple[str, str, str]]:
+    """Client backends other than our admin connection: (datname, application_name, state)."""
+    with cluster.admin() as conn:
+        rows = conn.execute(  # type: ignore[attr-defined]
+            "SELECT coalesce(datname, ''), coalesce(application_name, ''), coalesce(state, '') "
+            "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+            "AND application_name <> 'poolwarden-admin'" + (" AND datname = %s" if dbname else ""),
+            (dbname,) if dbname else (),
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+@contextlib.contextmanager
+def assert_no_connection_leaks(cluster: PostgresCluster, dbname: str | None = None,
+                               settle: float = _SETTLE_SECONDS) -> Iterator[None]:
+    """Fail if the block leaves more client backends than it found.
+
+    A close travels to the server asynchronously, so extra backends get up to ``settle``
+    seconds to disappear before the test fails."""
+    before = len(_backends(cluster, dbname))
+    yield
+    deadline = time.monotonic() + settle
+    while True:
+        after = _backends(cluster, dbname)
+        if len(after) <= before:
+            return
+        if time.monotonic() > deadline:
+            detail = ", ".join(f"{app or '(no application_name)'} [{state or 'no state'}] on {db}"
+                               for db, app, state in after)
+            pytest.fail(f"connection leak: {len(after) - before} backend(s) left behind: {detail}", pytrace=False)
+        time.sleep(0.1)  # closes travel to the server asynchronously; this is a bounded wait, not a race fix
+
+
+@pytest.fixture(scope="session")
+def postgres_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Callable[..., PostgresCluster]]:
+    bin_dir = find_pg_bin(str(request.config.getini("poolwarden_pg_bin")) or None)
+    clusters: list[PostgresCluster] = []
+
+    def make(**settings: Any) -> PostgresCluster:
+        cluster = PostgresCluster(bin_dir, settings)
+        clusters.append(cluster)
+        return cluster.start()
+
+    try:
+        yield make
+    finally:
+        for cluster in clusters:
+            cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(postgres_factory: Callable[..., PostgresCluster]) -> PostgresCluster:
+    return postgres_factory()
+
+
+@pytest.fixture
+def postgres(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    name = f"test_{next(_COUNTER)}"
+    with postgres_cluster.admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    try:
+        with assert_no_connection_leaks(postgres_cluster, name):
+            yield postgres_cluster.dsn(name)
+    finally:
+        with postgres_cluster.admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _saturate(cluster: PostgresCluster, application_name: str = "poolwarden-saturate") -> Iterator[list[Any]]:
+    import psycopg
+
+    held: list[Any] = []
+    try:
+        while True:
+            try:
+                held.append(psycopg.connect(cluster.dsn(), autocommit=True, connect_timeout=5,
+                                            application_name=application_name))
+            except psycopg.OperationalError as exc:
+                if "too many clients" in str(exc) or "reserved for" in str(exc):
+                    break
+                raise
+            if len(held) > 10_000:
+                raise RuntimeError("the server never refused a connection")
+        yield held
+    finally:
+        for conn in held:
+            conn.close()
+
+
+@pytest.fixture
+def pg_saturate() -> Callable[..., contextlib.AbstractContextManager[list[Any]]]:
+    return _saturate
+
+
+@pytest.fixture(name="assert_no_connection_leaks")
+def assert_no_connection_leaks_fixture() -> Callable[..., contextlib.AbstractContextManager[None]]:
+    return assert_no_connection_leaks
