@@ -31,6 +31,46 @@ class Driver:
     def close(self, conn: Any) -> None:
         raise NotImplementedError
 
+    def concurrently(self, a: Any, sql_a: str, b: Any, sql_b: str) -> list[BaseException]:
+        """Run two statements at once on two connections; the errors they raised."""
+        errors: list[BaseException] = []
+
+        def run(conn: Any, sql: str) -> None:
+            try:
+                self.execute(conn, sql)
+            except Exception as exc:
+                errors.append(exc)
+                with _quiet():
+                    self.execute(conn, "ROLLBACK")  # frees the other side's lock wait
+
+        thread = threading.Thread(target=run, args=(a, sql_a))
+        thread.start()
+        run(b, sql_b)
+        thread.join(timeout=30)
+        return errors
+
+
+class AsyncDriver(Driver):
+    """An async driver driven from sync code on one private loop (the loop outlives each call)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    async def aexecute(self, conn: Any, sql: str) -> Any:
+        raise NotImplementedError
+
+    def execute(self, conn: Any, sql: str) -> Any:
+        return self.run(self.aexecute(conn, sql))
+
+    def concurrently(self, a: Any, sql_a: str, b: Any, sql_b: str) -> list[BaseException]:
+        async def both() -> list[Any]:
+            return await asyncio.gather(self.aexecute(a, sql_a), self.aexecute(b, sql_b), return_exceptions=True)
+
+        return [r for r in self.run(both()) if isinstance(r, BaseException)]
+
 
 class Psycopg3(Driver):
     name = "psycopg"
@@ -64,35 +104,123 @@ class Psycopg2(Driver):
         conn.close()
 
 
-class Asyncpg(Driver):
-    """asyncpg driven from sync code on one private loop (the loop outlives each call)."""
-
+class Asyncpg(AsyncDriver):
     name = "asyncpg"
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
 
     def connect(self, dsn: str) -> Any:
         import asyncpg
 
         settings = {"application_name": "pw-test"}
-        return self.loop.run_until_complete(asyncpg.connect(dsn, timeout=5, server_settings=settings))
+        return self.run(asyncpg.connect(dsn, timeout=5, server_settings=settings))
 
-    def execute(self, conn: Any, sql: str) -> Any:
-        if sql.strip().upper().startswith(("BEGIN", "COMMIT", "SET", "UPDATE", "INSERT", "CREATE")):
-            return self.loop.run_until_complete(conn.execute(sql))
-        return self.loop.run_until_complete(conn.fetch(sql))
+    async def aexecute(self, conn: Any, sql: str) -> Any:
+        if sql.strip().upper().startswith(("SELECT", "SHOW")):
+            return await conn.fetch(sql)
+        return await conn.execute(sql)
 
     def close(self, conn: Any) -> None:
-        self.loop.run_until_complete(conn.close())
+        self.run(conn.close())
 
 
-DRIVERS: list[Callable[[], Driver]] = [Psycopg3, Psycopg2, Asyncpg]
+def _sa_statement(conn: Any, sql: str) -> tuple[str, str | None]:
+    """How SQLAlchemy runs our raw statements: it begins transactions itself."""
+    upper = sql.strip().upper()
+    if upper.startswith("BEGIN ISOLATION LEVEL"):
+        return "sql", "SET TRANSACTION " + sql.strip()[len("BEGIN "):]
+    if upper == "BEGIN":
+        return "noop", None
+    if upper in ("COMMIT", "ROLLBACK"):
+        return upper.lower(), None
+    return "sql", sql
 
 
-@pytest.fixture(params=DRIVERS, ids=lambda d: d.name)
+class SQLAlchemySync(Driver):
+    """SQLAlchemy's Engine over a sync driver (psycopg2 or psycopg 3)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.name = f"sqlalchemy+{dialect}"
+        self.engines: dict[int, Any] = {}
+
+    def engine(self, dsn: str, **kw: Any) -> Any:
+        import sqlalchemy
+
+        return sqlalchemy.create_engine(dsn.replace("postgresql://", f"postgresql+{self.dialect}://"),
+                                        connect_args={"connect_timeout": 5, "application_name": "pw-test"}, **kw)
+
+    def connect(self, dsn: str) -> Any:
+        from sqlalchemy.pool import NullPool
+
+        engine = self.engine(dsn, poolclass=NullPool)
+        conn = engine.connect()
+        self.engines[id(conn)] = engine
+        return conn
+
+    def execute(self, conn: Any, sql: str) -> Any:
+        what, statement = _sa_statement(conn, sql)
+        if what == "sql":
+            return conn.exec_driver_sql(statement)
+        if what != "noop":
+            getattr(conn, what)()
+        return None
+
+    def close(self, conn: Any) -> None:
+        conn.close()
+        self.engines.pop(id(conn)).dispose()
+
+
+class SQLAlchemyAsync(AsyncDriver):
+    """SQLAlchemy's AsyncEngine over an async driver (asyncpg or psycopg 3)."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__()
+        self.dialect = dialect
+        self.name = f"sqlalchemy-async+{dialect}"
+        self.engines: dict[int, Any] = {}
+
+    def engine(self, dsn: str, **kw: Any) -> Any:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        args: dict[str, Any] = ({"timeout": 5, "server_settings": {"application_name": "pw-test"}}
+                                if self.dialect == "asyncpg" else {"connect_timeout": 5, "application_name": "pw-test"})
+        return create_async_engine(dsn.replace("postgresql://", f"postgresql+{self.dialect}://"), connect_args=args,
+                                   **kw)
+
+    def connect(self, dsn: str) -> Any:
+        from sqlalchemy.pool import NullPool
+
+        engine = self.engine(dsn, poolclass=NullPool)
+        conn = self.run(engine.connect())
+        self.engines[id(conn)] = engine
+        return conn
+
+    async def aexecute(self, conn: Any, sql: str) -> Any:
+        what, statement = _sa_statement(conn, sql)
+        if what == "sql":
+            return await conn.exec_driver_sql(statement)
+        if what != "noop":
+            await getattr(conn, what)()
+        return None
+
+    def close(self, conn: Any) -> None:
+        self.run(conn.close())
+        self.run(self.engines.pop(id(conn)).dispose())
+
+
+DRIVERS: dict[str, Callable[[], Driver]] = {
+    "psycopg": Psycopg3,
+    "psycopg2": Psycopg2,
+    "asyncpg": Asyncpg,
+    "sqlalchemy+psycopg2": lambda: SQLAlchemySync("psycopg2"),
+    "sqlalchemy+psycopg": lambda: SQLAlchemySync("psycopg"),
+    "sqlalchemy-async+asyncpg": lambda: SQLAlchemyAsync("asyncpg"),
+    "sqlalchemy-async+psycopg": lambda: SQLAlchemyAsync("psycopg"),
+}
+
+
+@pytest.fixture(params=list(DRIVERS))
 def driver(request: pytest.FixtureRequest) -> Driver:
-    return request.param()  # type: ignore[no-any-return]
+    return DRIVERS[request.param]()
 
 
 def _raised(fn: Callable[[], object]) -> BaseException:
@@ -182,37 +310,14 @@ def test_serialization_failure(driver: Driver, postgres: str) -> None:
 def test_deadlock(driver: Driver, postgres: str) -> None:
     setup = driver.connect(postgres)
     a, b = driver.connect(postgres), driver.connect(postgres)
-    errors: list[BaseException] = []
     try:
         _autocommit(driver, setup, "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)")
         for conn in (a, b):
-            driver.execute(conn, "SET deadlock_timeout = '50ms'")
             driver.execute(conn, "BEGIN")
+            driver.execute(conn, "SET LOCAL deadlock_timeout = '50ms'")
         driver.execute(a, "UPDATE t SET v = 1 WHERE id = 1")
         driver.execute(b, "UPDATE t SET v = 1 WHERE id = 2")
-        if isinstance(driver, Asyncpg):
-            async def both() -> None:
-                results = await asyncio.gather(a.execute("UPDATE t SET v = 2 WHERE id = 2"),
-                                               b.execute("UPDATE t SET v = 2 WHERE id = 1"), return_exceptions=True)
-                errors.extend(r for r in results if isinstance(r, BaseException))
-            driver.loop.run_until_complete(both())
-        else:
-            def other() -> None:
-                try:
-                    driver.execute(a, "UPDATE t SET v = 2 WHERE id = 2")
-                except Exception as exc:
-                    errors.append(exc)
-
-            thread = threading.Thread(target=other)
-            thread.start()
-            try:
-                driver.execute(b, "UPDATE t SET v = 2 WHERE id = 1")
-            except Exception as exc:
-                errors.append(exc)
-            for conn in (a, b):  # the survivor waits on nothing once the victim rolled back
-                with _quiet():
-                    driver.execute(conn, "ROLLBACK")
-            thread.join(timeout=30)
+        errors = driver.concurrently(a, "UPDATE t SET v = 2 WHERE id = 2", b, "UPDATE t SET v = 2 WHERE id = 1")
     finally:
         for conn in (setup, a, b):
             _close_quietly(driver, conn)
@@ -230,6 +335,42 @@ def test_unique_violation_and_syntax_error(driver: Driver, postgres: str) -> Non
         _close_quietly(driver, conn)
     _check(dup, ErrorKind.NOT_TRANSIENT)
     _check(syntax, ErrorKind.NOT_TRANSIENT)
+
+
+@pytest.fixture(scope="module")
+def outage_cluster(postgres_factory: Any) -> PostgresCluster:
+    return postgres_factory()  # its own server: stopping it must not disturb other tests
+
+
+def test_server_shut_down(driver: Driver, outage_cluster: PostgresCluster, pg_outage: Any) -> None:
+    conn = driver.connect(outage_cluster.dsn())
+    try:
+        with pg_outage(outage_cluster):
+            exc = _raised(lambda: driver.execute(conn, "SELECT 1"))
+            refused = _raised(lambda: driver.connect(outage_cluster.dsn()))
+    finally:
+        _close_quietly(driver, conn)
+    _check(exc, ErrorKind.CONNECTION)
+    _check(refused, ErrorKind.CONNECTION)
+
+
+@pytest.mark.parametrize("name", [n for n in DRIVERS if n.startswith("sqlalchemy")])
+def test_pool_timeout(name: str, postgres: str) -> None:
+    driver = DRIVERS[name]()
+    assert isinstance(driver, (SQLAlchemySync, SQLAlchemyAsync))
+    engine = driver.engine(postgres, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    if isinstance(driver, SQLAlchemySync):
+        first = engine.connect()
+        exc = _raised(engine.connect)
+        first.close()
+        engine.dispose()
+    else:
+        first = driver.run(engine.connect())
+        exc = _raised(lambda: driver.run(engine.connect()))
+        driver.run(first.close())
+        driver.run(engine.dispose())
+    assert "QueuePool limit of size 1 overflow 0 reached" in str(exc)
+    _check(exc, ErrorKind.CONNECTION)
 
 
 def test_raise_if_transient_reraises_only_outages(postgres: str) -> None:
@@ -263,7 +404,7 @@ def _autocommit(driver: Driver, conn: Any, sql: str) -> None:
         if statement.strip():
             driver.execute(conn, statement)
     if not isinstance(driver, Asyncpg):
-        conn.commit()
+        driver.execute(conn, "COMMIT")
 
 
 def _wait_until_gone(cluster: PostgresCluster, application_name: str) -> None:

@@ -14,6 +14,10 @@ Fixtures:
 ``pg_saturate``
     ``with pg_saturate(cluster) as held: ...`` opens real connections until the server
     refuses with its own "too many clients already"; all are closed on exit.
+``pg_outage``
+    ``with pg_outage(cluster): ...`` shuts the server down (clients are disconnected, new
+    connections refused) and starts it again, on the same port, on exit; with
+    ``mode="terminate"`` it only ends every client backend (``pg_terminate_backend``).
 ``assert_no_connection_leaks``
     ``with assert_no_connection_leaks(cluster): ...`` fails when backends are left behind,
     naming their application_name and state.
@@ -133,6 +137,30 @@ def _saturate(cluster: PostgresCluster, application_name: str = "poolwarden-satu
 @pytest.fixture
 def pg_saturate() -> Callable[..., contextlib.AbstractContextManager[list[Any]]]:
     return _saturate
+
+
+@contextlib.contextmanager
+def _outage(cluster: PostgresCluster, mode: str = "stop") -> Iterator[PostgresCluster]:
+    if mode == "terminate":
+        with cluster.admin() as conn:
+            conn.execute(  # type: ignore[attr-defined]
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+        yield cluster
+        return
+    if mode != "stop":
+        raise ValueError(f"pg_outage mode must be 'stop' or 'terminate', not {mode!r}")
+    cluster.stop("fast")
+    try:
+        yield cluster
+    finally:
+        cluster.start()
+
+
+@pytest.fixture
+def pg_outage() -> Callable[..., contextlib.AbstractContextManager[PostgresCluster]]:
+    return _outage
 
 
 @pytest.fixture(name="assert_no_connection_leaks")
