@@ -14,6 +14,9 @@ Fixtures:
 ``pg_saturate``
     ``with pg_saturate(cluster) as held: ...`` opens real connections until the server
     refuses with its own "too many clients already"; all are closed on exit.
+``pgbouncer`` (session) / ``pgbouncer_factory``
+    a real PgBouncer in transaction mode in front of ``postgres_cluster``; the factory takes
+    other settings (``default_pool_size=1, query_wait_timeout=1``) and another cluster.
 ``pg_outage``
     ``with pg_outage(cluster): ...`` shuts the server down (clients are disconnected, new
     connections refused) and starts it again, on the same port, on exit; with
@@ -34,6 +37,7 @@ from typing import Any
 import pytest
 
 from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
+from poolwarden.testing.pgbouncer import PgBouncer
 
 _COUNTER = itertools.count(1)
 _SETTLE_SECONDS = 10.0
@@ -97,6 +101,27 @@ def postgres_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 @pytest.fixture(scope="session")
 def postgres_cluster(postgres_factory: Callable[..., PostgresCluster]) -> PostgresCluster:
     return postgres_factory()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_factory(postgres_cluster: PostgresCluster) -> Iterator[Callable[..., PgBouncer]]:
+    bouncers: list[PgBouncer] = []
+
+    def make(cluster: PostgresCluster | None = None, **settings: Any) -> PgBouncer:
+        bouncer = PgBouncer(cluster or postgres_cluster, settings)
+        bouncers.append(bouncer)
+        return bouncer.start()
+
+    try:
+        yield make
+    finally:
+        for bouncer in bouncers:
+            bouncer.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pgbouncer_factory: Callable[..., PgBouncer]) -> PgBouncer:
+    return pgbouncer_factory()
 
 
 @pytest.fixture
