@@ -1,0 +1,228 @@
+"""Engines with explicit bounds, made in one place: ``create_engine`` / ``create_async_engine``.
+
+Every engine made here has a bounded pool (``pool_size``, ``max_overflow``), fails fast when
+the pool is exhausted (``pool_timeout``), recycles old connections, pre-pings, and connects
+with a timeout — whatever the URL's driver (psycopg 3, psycopg2, asyncpg). One setting,
+``pgbouncer=True``, switches to PgBouncer transaction-pooling mode: no pool in the process
+(``NullPool``: PgBouncer is the pool) and no server-side prepared statements (asyncpg's
+statement caches off, psycopg's ``prepare_threshold=None``).
+
+Settings come from, later winning: :class:`PoolSettings` defaults, ``[tool.poolwarden.engine]``
+in pyproject.toml (or ``[engine]`` in poolwarden.toml), ``POOLWARDEN_*`` environment variables,
+and keyword arguments. Each engine registers its worst case (:func:`registered_engines`), so
+``poolwarden budget`` can add up what a process may open.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poolwarden.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["EngineRecord", "PoolSettings", "create_async_engine", "create_engine", "registered_engines"]
+
+_ENV_PREFIX = "POOLWARDEN_"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The pool and connect settings of an engine; every field has a safe, explicit default."""
+
+    pool_size: int = 5
+    max_overflow: int = 0
+    pool_timeout: float = 5.0  # seconds to wait for a pooled connection before failing (503)
+    pool_recycle: int = 1800  # seconds
+    pool_pre_ping: bool = True
+    connect_timeout: int = 5  # seconds, per host; libpq's default is to wait forever
+    pgbouncer: bool = False  # PgBouncer transaction mode: NullPool, no prepared statements
+    application_name: str | None = None
+
+    @property
+    def worst_case(self) -> int | None:
+        """Connections one engine may hold at once; None in PgBouncer mode (bounded by PgBouncer)."""
+        return None if self.pgbouncer else self.pool_size + self.max_overflow
+
+    @classmethod
+    def load(cls, *, config: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> PoolSettings:
+        """Defaults, then the config file, then ``POOLWARDEN_*`` variables, then ``overrides``.
+
+        Raises :class:`UsageError` for an unknown key or a value of the wrong type.
+        """
+        values: dict[str, Any] = {}
+        if config is not None:
+            values.update(_from_config(Path(config)))
+        values.update(_from_env(os.environ if env is None else env))
+        for key, value in overrides.items():
+            if key not in _FIELDS:
+                raise UsageError(f"unknown pool setting {key!r} (expected one of: {', '.join(_FIELDS)})")
+            values[key] = value
+        return cls(**{k: _coerce(k, v, "argument") for k, v in values.items()})
+
+    def engine_kwargs(self, url: str) -> dict[str, Any]:
+        """The keyword arguments for SQLAlchemy's ``create_engine`` / ``create_async_engine``."""
+        from sqlalchemy.engine import make_url
+
+        driver = make_url(url).get_driver_name()
+        connect_args: dict[str, Any] = {}
+        if driver == "asyncpg":
+            connect_args["timeout"] = self.connect_timeout
+            if self.application_name:
+                connect_args["server_settings"] = {"application_name": self.application_name}
+            if self.pgbouncer:
+                connect_args["statement_cache_size"] = 0
+                connect_args["prepared_statement_cache_size"] = 0
+        else:  # libpq drivers: psycopg 3 (sync and async), psycopg2
+            connect_args["connect_timeout"] = self.connect_timeout
+            if self.application_name:
+                connect_args["application_name"] = self.application_name
+            if self.pgbouncer and driver.startswith("psycopg") and driver != "psycopg2":
+                connect_args["prepare_threshold"] = None
+        kwargs: dict[str, Any] = {"connect_args": connect_args, "pool_pre_ping": self.pool_pre_ping}
+        if self.pgbouncer:
+            from sqlalchemy.pool import NullPool
+
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(pool_size=self.pool_size, max_overflow=self.max_overflow,
+                          pool_timeout=self.pool_timeout, pool_recycle=self.pool_recycle)
+        return kwargs
+
+
+_FIELDS = {f.name: f for f in fields(PoolSettings)}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    kind = _FIELDS[key].type
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return lowered in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return None if value is None else str(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{source}: {key} = {value!r} is not a valid {kind}") from None
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in _FIELDS:
+        name = _ENV_PREFIX + key.upper()
+        if name in env:
+            out[key] = _coerce(key, env[name], f"environment {name}")
+    return out
+
+
+def _from_config(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read pool settings: {exc}") from None
+    table = data.get("tool", {}).get("poolwarden", {}) if path.name == "pyproject.toml" else data
+    section = table.get("engine", {})
+    where = "[tool.poolwarden.engine]" if path.name == "pyproject.toml" else "[engine]"
+    if not isinstance(section, dict):
+        raise UsageError(f"{path}: {where} must be a table")
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise UsageError(f"{path}: {where}: unknown key {key!r} (expected one of: {', '.join(_FIELDS)})")
+        out[name] = _coerce(name, value, f"{path} {where}")
+    return out
+
+
+# -- the registry budget reads ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineRecord:
+    """One engine this process made: where it points (password masked) and its worst case."""
+
+    url: str
+    settings: PoolSettings
+    asynchronous: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def worst_case(self) -> int | None:
+        return self.settings.worst_case
+
+
+_REGISTRY: list[EngineRecord] = []
+_LOCK = threading.Lock()
+
+
+def registered_engines() -> list[EngineRecord]:
+    """Every engine made through this module in this process, oldest first."""
+    with _LOCK:
+        return list(_REGISTRY)
+
+
+def _register(url: str, settings: PoolSettings, asynchronous: bool) -> None:
+    from sqlalchemy.engine import make_url
+
+    masked = make_url(url).render_as_string(hide_password=True)
+    with _LOCK:
+        _REGISTRY.append(EngineRecord(masked, settings, asynchronous))
+
+
+def _split(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pool = {k: overrides.pop(k) for k in list(overrides) if k in _FIELDS}
+    return pool, overrides
+
+
+def create_engine(url: str, *, config: str | os.PathLike[str] | None = None, **overrides: Any) -> Engine:
+    """``sqlalchemy.create_engine`` with explicit bounds (see the module docstring).
+
+    Pool keywords (``pool_size``, ``pgbouncer``, …) override the loaded :class:`PoolSettings`;
+    any other keyword goes to SQLAlchemy unchanged.
+    """
+    import sqlalchemy
+
+    pool, rest = _split(dict(overrides))
+    settings = PoolSettings.load(config=config, **pool)
+    kwargs = _merge(settings.engine_kwargs(url), rest)
+    engine = sqlalchemy.create_engine(url, **kwargs)
+    _register(url, settings, asynchronous=False)
+    return engine
+
+
+def create_async_engine(url: str, *, config: str | os.PathLike[str] | None = None, **overrides: Any) -> AsyncEngine:
+    """``sqlalchemy.ext.asyncio.create_async_engine`` with explicit bounds (see the module docstring)."""
+    from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
+
+    pool, rest = _split(dict(overrides))
+    settings = PoolSettings.load(config=config, **pool)
+    kwargs = _merge(settings.engine_kwargs(url), rest)
+    engine = sa_create_async_engine(url, **kwargs)
+    _register(url, settings, asynchronous=True)
+    return engine
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    if "connect_args" in extra:
+        merged["connect_args"] = {**base.get("connect_args", {}), **extra.pop("connect_args")}
+    merged.update(extra)
+    return merged
