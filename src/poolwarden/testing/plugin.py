@@ -9,8 +9,10 @@ Fixtures:
     ``postgres_factory(max_connections=10, idle_in_transaction_session_timeout="1s")`` starts
     another cluster with those settings; every one is torn down at the end of the session.
 ``postgres``
-    the DSN (``postgresql://…``) of a fresh database for this test, dropped afterwards. The
-    test fails if it leaves more backends in ``pg_stat_activity`` than it found.
+    the DSN (``postgresql://…``) of a fresh database for this test, dropped afterwards.
+
+Every test that uses ``postgres_cluster`` (directly or through ``postgres``) fails if it leaves
+more backends in ``pg_stat_activity`` than it found.
 ``pg_saturate``
     ``with pg_saturate(cluster) as held: ...`` opens real connections until the server
     refuses with its own "too many clients already"; all are closed on exit.
@@ -101,6 +103,17 @@ def postgres_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
 @pytest.fixture(scope="session")
 def postgres_cluster(postgres_factory: Callable[..., PostgresCluster]) -> PostgresCluster:
     return postgres_factory()
+
+
+@pytest.fixture(autouse=True)
+def _poolwarden_leak_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Wrap every test that uses the session cluster in :func:`assert_no_connection_leaks`."""
+    if "postgres_cluster" not in request.fixturenames:
+        yield
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    with assert_no_connection_leaks(cluster):
+        yield
 
 
 @pytest.fixture(scope="session")
