@@ -1,0 +1,69 @@
+"""``install(app, engines=...)``: Celery prefork workers that keep their pools honest.
+
+* In each prefork child (``worker_process_init``) the engines inherited from the parent are
+  disposed without closing the parent's connections (``dispose(close=False)``), so a child never
+  shares a socket with its parent; async engines are then used through
+  :func:`poolwarden.runtime.bridge.run_async`, one persistent loop per child.
+* At child shutdown (``worker_process_shutdown``) engines are disposed and the loop is closed.
+* Tasks get automatic retries with exponential backoff when they fail with a transient database
+  error (:func:`poolwarden.runtime.errors.is_transient`), instead of failing — or worse,
+  succeeding without having done their work.
+
+Call it right after creating the app, before tasks are registered: retries come from the task
+base class (``app.Task``), which Celery applies when it creates the tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from poolwarden.runtime import bridge
+from poolwarden.runtime.errors import is_transient
+
+__all__ = ["install"]
+
+
+def install(app: Any, engines: Iterable[Any] = (), *, max_retries: int = 5, backoff: float = 1.0,
+            backoff_max: float = 60.0) -> None:
+    """Wire ``engines`` (SQLAlchemy Engine or AsyncEngine objects) into ``app``'s worker lifecycle."""
+    from celery import signals  # type: ignore[import-untyped]
+
+    engines = list(engines)
+
+    def child_init(**_: Any) -> None:
+        for engine in engines:
+            sync_engine = getattr(engine, "sync_engine", engine)
+            sync_engine.dispose(close=False)  # forget the parent's connections; never close them here
+            if hasattr(engine, "sync_engine"):
+                bridge.add_shutdown_hook(engine.dispose)
+
+    def child_shutdown(**_: Any) -> None:
+        for engine in engines:
+            if not hasattr(engine, "sync_engine"):
+                engine.dispose()
+        bridge.shutdown()
+
+    signals.worker_process_init.connect(child_init, weak=False)
+    signals.worker_process_shutdown.connect(child_shutdown, weak=False)
+
+    base = app.Task
+
+    class TransientRetryTask(base):  # type: ignore[misc, valid-type]
+        """Retries a task that failed with a transient database error, with backoff."""
+
+        abstract = True
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().__call__(*args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc) or self.request.called_directly:
+                    raise
+                retries = self.request.retries
+                if retries >= max_retries:
+                    raise
+                countdown = min(backoff_max, backoff * 2**retries)
+                raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
+
+    app.Task = TransientRetryTask

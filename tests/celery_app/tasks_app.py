@@ -1,0 +1,50 @@
+"""A Celery app for the bridge contrast test: tasks that query through an async engine.
+
+PW_MODE=bridge uses poolwarden's persistent loop; PW_MODE=loop-per-task uses seed 1's bridge,
+which creates and closes an event loop on every task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import sqlalchemy
+from celery import Celery
+
+from poolwarden.runtime.bridge import run_async
+from poolwarden.runtime.celery import install
+from poolwarden.runtime.engine import create_async_engine
+
+MODE = os.environ.get("PW_MODE", "bridge")
+app = Celery("pwtest", broker=os.environ.get("PW_REDIS", "redis://127.0.0.1:6379/0"),
+             backend=os.environ.get("PW_REDIS", "redis://127.0.0.1:6379/0"))
+app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
+engine = create_async_engine(os.environ.get("PW_DSN", "postgresql+asyncpg://localhost/x"),
+                             pool_size=2, max_overflow=0, application_name=os.environ.get("PW_APP", "pw-celery"))
+if MODE == "bridge":
+    install(app, engines=[engine])
+
+
+async def _query(i: int) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(sqlalchemy.text("SELECT CAST(:i AS integer)"), {"i": i})).scalar_one())
+
+
+def run_async_in_celery(coro: Any) -> Any:  # seed 1's bridge: a new loop per task
+    loop = asyncio.new_event_loop()  # poolwarden: ignore[PW102] -- the bug under test
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@app.task
+def touch(i: int) -> int:
+    if MODE == "bridge":
+        return int(run_async(_query(i)))
+    return int(run_async_in_celery(_query(i)))
