@@ -59,7 +59,8 @@ def _backends(cluster: PostgresCluster, app: str) -> int:
     return int(row[0])
 
 
-def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str) -> dict[str, Any]:
+def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str,
+         body: Any = None) -> dict[str, Any]:
     app_name = f"pw-celery-{mode}"
     env = {**os.environ, "PW_MODE": mode, "PW_REDIS": redis_url, "PW_APP": app_name,
            "PW_DSN": cluster.dsn(dbname).replace("postgresql://", "postgresql+asyncpg://"),
@@ -98,6 +99,8 @@ def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str) -> di
         import tests.celery_app.tasks_app as tasks_app
 
         tasks_app = importlib.reload(tasks_app)
+        if body is not None:
+            return {"body": body(tasks_app), "peak": peak}
         result = group(tasks_app.touch.s(i) for i in range(TASKS)).apply_async()
         try:
             values = result.get(timeout=120, propagate=False)
@@ -134,3 +137,26 @@ def test_loop_per_task_bridge_leaks_or_fails(postgres_cluster: PostgresCluster, 
                                              postgres: str) -> None:
     run = _run("loop-per-task", postgres_cluster, redis_url, postgres.rsplit("/", 1)[1])
     assert run["saturated"] or run["peak"] > POOL_BOUND or run["failures"], {k: run[k] for k in ("peak", "saturated")}
+
+
+def test_transient_failures_are_retried_real_bugs_are_not(postgres_cluster: PostgresCluster, redis_url: str,
+                                                         postgres: str) -> None:
+    def body(tasks_app: Any) -> tuple[int, BaseException | None, int]:
+        import redis
+
+        attempts = tasks_app.flaky.delay(f"flaky-{free_port()}", free_port()).get(timeout=60)
+        key = f"broken-{free_port()}"
+        try:
+            tasks_app.broken.delay(key).get(timeout=60)
+            error = None
+        except ValueError as exc:
+            error = exc
+        client = redis.Redis.from_url(redis_url)
+        broken_attempts = int(client.get(key) or 0)
+        client.close()
+        return attempts, error, broken_attempts
+
+    run = _run("bridge", postgres_cluster, redis_url, postgres.rsplit("/", 1)[1], body)
+    attempts, error, broken_attempts = run["body"]
+    assert attempts == 2  # the refused connection was retried once, then the task succeeded
+    assert isinstance(error, ValueError) and broken_attempts == 1  # a real bug fails at once

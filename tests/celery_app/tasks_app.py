@@ -25,7 +25,7 @@ app.conf.update(task_serializer="json", result_serializer="json", accept_content
 engine = create_async_engine(os.environ.get("PW_DSN", "postgresql+asyncpg://localhost/x"),
                              pool_size=2, max_overflow=0, application_name=os.environ.get("PW_APP", "pw-celery"))
 if MODE == "bridge":
-    install(app, engines=[engine])
+    install(app, engines=[engine], backoff=0.1)
 
 
 async def _query(i: int) -> int:
@@ -48,3 +48,28 @@ def touch(i: int) -> int:
     if MODE == "bridge":
         return int(run_async(_query(i)))
     return int(run_async_in_celery(_query(i)))
+
+
+@app.task
+def flaky(key: str, dead_port: int) -> int:
+    """Fails with a real transient error (a refused connection) on its first attempt only."""
+    import psycopg
+    import redis
+
+    client = redis.Redis.from_url(os.environ["PW_REDIS"])
+    attempt = int(client.incr(key))
+    client.close()
+    if attempt == 1:
+        psycopg.connect(f"host=127.0.0.1 port={dead_port} dbname=x connect_timeout=2").close()
+    return attempt
+
+
+@app.task
+def broken(key: str) -> None:
+    """Fails with a non-transient error on every attempt: it must not be retried."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["PW_REDIS"])
+    client.incr(key)
+    client.close()
+    raise ValueError("a real bug, not an outage")
