@@ -55,3 +55,22 @@ def test_a_leak_fails_and_names_the_application(postgres: str, postgres_cluster:
         conn = psycopg.connect(postgres, application_name="leaky", autocommit=True)
     assert conn is not None
     conn.close()
+
+
+def test_terminate_outage_drops_and_refuses_then_comes_back(postgres: str, postgres_cluster: PostgresCluster,
+                                                            pg_outage: Any) -> None:
+    from poolwarden.runtime.errors import ErrorKind, classify
+
+    conn = psycopg.connect(postgres, autocommit=True, connect_timeout=5)
+    try:
+        with pg_outage(postgres_cluster, mode="terminate"):
+            with pytest.raises(psycopg.OperationalError) as dropped:
+                conn.execute("SELECT 1")
+            with pytest.raises(psycopg.OperationalError) as refused:
+                psycopg.connect(postgres, connect_timeout=5)
+    finally:
+        conn.close()
+    assert classify(dropped.value) is ErrorKind.CONNECTION
+    assert classify(refused.value) is ErrorKind.CONNECTION
+    with psycopg.connect(postgres, connect_timeout=5) as again:
+        assert again.execute("SELECT 1").fetchone() == (1,)

@@ -147,6 +147,8 @@ def _by_class(err: BaseException) -> ErrorKind | None:
 def classify(exc: BaseException) -> ErrorKind:
     """What ``exc`` means for the caller (see the module docstring)."""
     state = sqlstate_of(exc)
+    if state == "55000" and any("not currently accepting connections" in str(e) for e in _chain(exc)):
+        return ErrorKind.CONNECTION  # the database refuses connections for now (ALLOW_CONNECTIONS false)
     if state is not None:
         kind = _SQLSTATES.get(state) or _SQLSTATES.get(state[:2])
         if kind is not None:

@@ -22,7 +22,9 @@ more backends in ``pg_stat_activity`` than it found.
 ``pg_outage``
     ``with pg_outage(cluster): ...`` shuts the server down (clients are disconnected, new
     connections refused) and starts it again, on the same port, on exit; with
-    ``mode="terminate"`` it only ends every client backend (``pg_terminate_backend``).
+    ``mode="terminate"`` the server stays up: every client backend is ended
+    (``pg_terminate_backend``) and every database but ``postgres`` refuses new connections
+    (``ALLOW_CONNECTIONS false``) until the block ends.
 ``assert_no_connection_leaks``
     ``with assert_no_connection_leaks(cluster): ...`` fails when backends are left behind,
     naming their application_name and state.
@@ -181,11 +183,20 @@ def pg_saturate() -> Callable[..., contextlib.AbstractContextManager[list[Any]]]
 def _outage(cluster: PostgresCluster, mode: str = "stop") -> Iterator[PostgresCluster]:
     if mode == "terminate":
         with cluster.admin() as conn:
+            names = [r[0] for r in conn.execute(  # type: ignore[attr-defined]
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'").fetchall()]
+            for name in names:  # refuse new connections while the outage lasts
+                conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # type: ignore[attr-defined]
             conn.execute(  # type: ignore[attr-defined]
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
             )
-        yield cluster
+        try:
+            yield cluster
+        finally:
+            with cluster.admin() as conn:
+                for name in names:
+                    conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')  # type: ignore[attr-defined]
         return
     if mode != "stop":
         raise ValueError(f"pg_outage mode must be 'stop' or 'terminate', not {mode!r}")
