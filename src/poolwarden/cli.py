@@ -132,3 +132,38 @@ def explain(code: str) -> None:
     if cls is None:
         raise UsageError(f"unknown rule code '{code}' (see `poolwarden rules`)")
     click.echo(cls.doc())
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="poolwarden.toml ([budget]) or pyproject.toml ([tool.poolwarden.budget]); default: the nearest.")
+@click.option("--dsn", help="Read max_connections, the reserved slots and the live count from this server.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_guarded
+def budget(config_file: Path | None, dsn: str | None, fmt: str) -> None:
+    """The connection math of a deployment: exit 1 when the worst case does not fit or the
+    steady state passes alert_at."""
+    import json
+
+    from poolwarden.budget import compute, load_deployment
+    from poolwarden.budget.model import find_budget_config
+    from poolwarden.budget.report import render_text
+
+    path = config_file or find_budget_config(Path.cwd())
+    deployment = load_deployment(path)
+    live = None
+    if dsn is not None:
+        from poolwarden.budget.live import with_server_limits
+
+        deployment, live = with_server_limits(deployment, dsn)
+    report = compute(deployment)
+    if fmt == "json":
+        data = report.as_dict()
+        data["live_connections"] = live
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render_text(report))
+        if live is not None:
+            click.echo(f"live: {live} client connections now ({live / report.usable:.0%} of usable)"
+                       if report.usable > 0 else f"live: {live} client connections now")
+    sys.exit(0 if report.ok else 1)

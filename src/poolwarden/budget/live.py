@@ -1,0 +1,36 @@
+"""``--dsn``: read the server's limits and live count (one short, read-only connection)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from poolwarden.budget.model import Deployment
+from poolwarden.dsn import mask
+from poolwarden.errors import UsageError
+
+
+def with_server_limits(dep: Deployment, dsn: str) -> tuple[Deployment, int]:
+    """``dep`` with max_connections and the reserved slots read from the server, and the live
+    count of client backends. Raises :class:`UsageError` (password masked) when it cannot."""
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError("--dsn needs psycopg 3: pip install 'poolwarden[testing]'") from None
+    try:
+        with psycopg.connect(dsn, connect_timeout=5, autocommit=True, application_name="poolwarden-budget") as conn:
+            settings: dict[str, str] = dict(conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('max_connections', 'superuser_reserved_connections', 'reserved_connections')").fetchall())
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                               " AND pid <> pg_backend_pid()").fetchone()
+    except psycopg.Error as exc:
+        raise UsageError(f"--dsn {mask(dsn)}: {mask(str(exc).strip().splitlines()[0])}") from None
+    live = int(row[0]) if row else 0
+    sources = {**dep.sources, **{k: "server" for k in settings}}
+    return dataclasses.replace(
+        dep,
+        max_connections=int(settings["max_connections"]),
+        superuser_reserved_connections=int(settings.get("superuser_reserved_connections", 0)),
+        reserved_connections=int(settings.get("reserved_connections", 0)),
+        sources=sources,
+    ), live

@@ -1,0 +1,192 @@
+"""The arithmetic: worst case and steady state per service and in total, the periodic jobs'
+peak overlap over a day of schedule, the largest sizes that still fit, and a verdict."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from poolwarden.budget.model import Deployment, Periodic
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    name: str
+    replicas: int
+    processes: int
+    worst: int
+    steady: int
+    max_replicas: int  # the most replicas that fit, all else unchanged
+    max_processes: int
+    max_engines: dict[str, int]  # pool name -> most engines per process that fit
+
+
+@dataclass(frozen=True)
+class PeriodicPeak:
+    connections: int  # most connections the jobs hold at once
+    at_seconds: float  # first time of day it happens
+    jobs: tuple[str, ...]  # the jobs running then
+    average: float  # mean connections held over the day
+
+
+@dataclass
+class BudgetReport:
+    """Everything ``poolwarden budget`` prints; ``ok`` is False when it should fail CI."""
+
+    usable: int
+    max_connections: int
+    reserved: int
+    alert_at: float
+    services: list[ServiceLine]
+    periodic: PeriodicPeak
+    worst_total: int
+    steady_total: float
+    utilisation: float  # steady_total / usable
+    fits: bool
+    over_alert: bool
+    pgbouncer: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def periodic_peak(jobs: tuple[Periodic, ...]) -> PeriodicPeak:
+    """Simulate one day of schedule (a job started before midnight still runs after it)."""
+    if not jobs:
+        return PeriodicPeak(0, 0.0, (), 0.0)
+    events: list[tuple[float, int, int]] = []  # (time, +1 start / -1 end, job index)
+    for index, job in enumerate(jobs):
+        first = job.offset - math.ceil(job.duration / job.every) * job.every  # runs already going at 00:00
+        start = first
+        while start < DAY:
+            end = start + job.duration
+            if end > 0:
+                events.append((max(start, 0.0), 1, index))
+                events.append((min(end, DAY), -1, index))
+            start += job.every
+    events.sort(key=lambda e: (e[0], e[1]))  # at the same instant, ends before starts
+    running: dict[int, int] = {}
+    current = peak = 0
+    peak_at = 0.0
+    peak_jobs: tuple[str, ...] = ()
+    area = 0.0
+    last = 0.0
+    for time, kind, index in events:
+        area += current * (time - last)
+        last = time
+        conns = jobs[index].connections
+        if kind == 1:
+            running[index] = running.get(index, 0) + 1
+            current += conns
+            if current > peak:
+                peak, peak_at = current, time
+                peak_jobs = tuple(jobs[i].name for i, n in sorted(running.items()) if n > 0)
+        else:
+            running[index] -= 1
+            current -= conns
+    area += current * (DAY - last)
+    return PeriodicPeak(peak, peak_at, peak_jobs, area / DAY)
+
+
+def compute(dep: Deployment) -> BudgetReport:
+    """The budget of ``dep``: every figure ``poolwarden budget`` reports."""
+    usable = dep.usable
+    peak = periodic_peak(dep.periodic)
+    services_worst = sum(s.worst for s in dep.services)
+    worst_total = services_worst + peak.connections
+    steady_total = sum(s.steady for s in dep.services) + peak.average
+    lines = []
+    for svc in dep.services:
+        room = usable - (worst_total - svc.worst)  # what this service may use, others unchanged
+        per_process = sum(p.worst_per_process for p in svc.pools)
+        max_replicas = room // (svc.processes * per_process) if per_process else svc.replicas
+        max_processes = room // (svc.replicas * per_process) if per_process else svc.processes
+        max_engines = {}
+        for pool in svc.pools:
+            per_engine = svc.replicas * svc.processes * (pool.pool_size + pool.max_overflow)
+            others = svc.worst - svc.replicas * svc.processes * pool.worst_per_process
+            max_engines[pool.name] = (room - others) // per_engine if per_engine else pool.engines
+        lines.append(ServiceLine(svc.name, svc.replicas, svc.processes, svc.worst, svc.steady,
+                                 max(0, max_replicas), max(0, max_processes),
+                                 {k: max(0, v) for k, v in max_engines.items()}))
+    problems: list[str] = []
+    bouncer_info = None
+    if dep.pgbouncer is not None:
+        b = dep.pgbouncer
+        server = b.server_side + peak.connections
+        bouncer_info = {"server_side": b.server_side, "client_side_worst": services_worst,
+                        "max_client_conn": b.max_client_conn, "pools": b.pools,
+                        "default_pool_size": b.default_pool_size, "reserve_pool_size": b.reserve_pool_size}
+        fits = server <= usable
+        if not fits:
+            problems.append(f"PgBouncer may open {b.server_side} server connections "
+                            f"({b.pools} pools × {b.default_pool_size + b.reserve_pool_size})"
+                            f"{f' + {peak.connections} for periodic jobs' if peak.connections else ''}"
+                            f" > {usable} usable")
+        if services_worst > b.max_client_conn:
+            problems.append(f"clients may open {services_worst} connections to PgBouncer > max_client_conn "
+                            f"{b.max_client_conn}")
+        worst_for_server = server
+    else:
+        fits = worst_total <= usable
+        worst_for_server = worst_total
+        if not fits:
+            problems.append(f"worst case {worst_total} connections > {usable} usable")
+    utilisation = steady_total / usable if usable > 0 else math.inf
+    over_alert = utilisation > dep.alert_at
+    if over_alert:
+        problems.append(f"steady state {steady_total:.0f} connections is {utilisation:.0%} of usable, "
+                        f"past alert_at {dep.alert_at:.0%}")
+    if usable <= 0:
+        problems.append(f"no usable connections: max_connections {dep.max_connections} − reserved "
+                        f"{dep.max_connections - usable}")
+    return BudgetReport(usable=usable, max_connections=dep.max_connections, reserved=dep.max_connections - usable,
+                        alert_at=dep.alert_at, services=lines, periodic=peak, worst_total=worst_for_server,
+                        steady_total=steady_total, utilisation=utilisation, fits=fits, over_alert=over_alert,
+                        pgbouncer=bouncer_info, problems=problems, sources=dict(dep.sources))
+
+
+def render_text(report: BudgetReport) -> str:
+    """The verdict first, then the evidence."""
+    out: list[str] = []
+    pct = report.worst_total / report.usable if report.usable > 0 else math.inf
+    if report.ok:
+        out.append(f"OK: worst case {report.worst_total} of {report.usable} usable connections ({pct:.0%}); "
+                   f"steady state {report.steady_total:.0f} ({report.utilisation:.0%}, "
+                   f"alert at {report.alert_at:.0%}).")
+    else:
+        out.append("OVER BUDGET: " + "; ".join(report.problems) + ".")
+    out.append(f"usable = max_connections {report.max_connections} − {report.reserved} reserved = {report.usable}"
+               f"  (max_connections from {report.sources.get('max_connections', 'config')})")
+    if report.services:
+        out.append("")
+        out.append(f"{'service':<20} {'replicas':>8} {'procs':>6} {'worst':>7} {'steady':>7}   fits at most")
+        for s in report.services:
+            engines = ", ".join(f"{k}: {v} engines" for k, v in s.max_engines.items())
+            out.append(f"{s.name:<20} {s.replicas:>8} {s.processes:>6} {s.worst:>7} {s.steady:>7}   "
+                       f"{s.max_replicas} replicas or {s.max_processes} processes"
+                       + (f" ({engines})" if engines else ""))
+    p = report.periodic
+    if p.connections:
+        hh, mm = divmod(int(p.at_seconds // 60), 60)
+        out.append("")
+        out.append(f"periodic jobs: peak {p.connections} connections at {hh:02d}:{mm:02d} "
+                   f"({', '.join(p.jobs)}); {p.average:.1f} on average over the day")
+    if report.pgbouncer:
+        b = report.pgbouncer
+        out.append("")
+        out.append(f"PgBouncer: server side {b['server_side']} ({b['pools']} pools × "
+                   f"{b['default_pool_size'] + b['reserve_pool_size']}); clients up to {b['client_side_worst']} "
+                   f"of max_client_conn {b['max_client_conn']}")
+    return "\n".join(out)

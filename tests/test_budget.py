@@ -1,0 +1,153 @@
+"""poolwarden budget: seed 1's multiplication, seed 4's scheduler overlap, the CI gate, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolwarden.budget import compute
+from poolwarden.budget.model import Periodic, parse_deployment
+from poolwarden.budget.report import periodic_peak
+from poolwarden.errors import UsageError
+
+from .conftest import cli
+
+SEED1 = """
+[budget]
+max_connections = 100
+superuser_reserved_connections = 3
+alert_at = 0.7
+
+[[budget.service]]
+name = "api"
+replicas = 2
+processes = 4
+[[budget.service.pool]]
+name = "platform"
+pool_size = 5
+max_overflow = 10
+
+[[budget.service]]
+name = "celery"
+replicas = 1
+processes = 8
+[[budget.service.pool]]
+name = "tenant"
+pool_size = 5
+max_overflow = 10
+engines = 40
+"""
+
+
+def test_seed1_arithmetic_workers_times_tenants_times_pool(tmp_path: Path) -> None:
+    report = compute(parse_deployment(_budget(SEED1)))
+    api, celery = report.services
+    assert api.worst == 2 * 4 * (5 + 10) == 120
+    assert celery.worst == 1 * 8 * 40 * (5 + 10) == 4800
+    assert report.usable == 97 and report.worst_total == 4920
+    assert not report.fits and not report.ok
+    # what would fit: with the api unchanged, celery has 97 - 120 < 0 connections of room
+    assert celery.max_processes == 0 and celery.max_engines["tenant"] == 0
+    assert api.max_replicas == 0
+
+
+def test_a_deployment_that_fits_and_the_largest_sizes(tmp_path: Path) -> None:
+    raw = _budget(SEED1.replace("engines = 40", "engines = 2").replace("max_overflow = 10", "max_overflow = 0")
+                  .replace("processes = 8", "processes = 2"))
+    report = compute(parse_deployment(raw))
+    api, celery = report.services
+    assert (api.worst, celery.worst) == (40, 20) and report.worst_total == 60 and report.fits
+    assert api.max_replicas == (97 - 20) // (4 * 5) == 3
+    assert celery.max_engines["tenant"] == (97 - 40) // (1 * 2 * 5) == 5
+    assert report.utilisation == pytest.approx(60 / 97)  # steady: the pools' base size, 62% < 70%
+    assert report.ok and report.problems == []
+
+
+def test_seed4_fourteen_periodic_jobs_overlap() -> None:
+    every = [60, 60, 120, 120, 180, 300, 300, 300, 600, 600, 600, 600, 600, 600]
+    jobs = tuple(Periodic(f"job{i}", e, 50, 1) for i, e in enumerate(every))
+    peak = periodic_peak(jobs)
+    assert peak.connections == 14  # all fire together at the top of every 10 minutes
+    assert peak.at_seconds == 0.0 and len(peak.jobs) == 14
+    relaxed = tuple(Periodic(j.name, j.every * (5 if j.every == 60 else 3), j.duration, 1) for j in jobs)
+    assert periodic_peak(relaxed).average < peak.average  # the fix: fewer connection-minutes a day
+
+
+def test_overlapping_runs_of_one_job_add_up() -> None:
+    peak = periodic_peak((Periodic("refresh", every=600, duration=1500, connections=2),))
+    assert peak.connections == 6  # a 25-minute job every 10 minutes: 3 runs at once, 2 connections each
+    assert peak.average == pytest.approx(5.0)
+
+
+def test_alert_threshold_gates_ci(tmp_path: Path) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text("[budget]\nmax_connections = 20\nsuperuser_reserved_connections = 0\nalert_at = 0.5\n"
+                   "[[budget.service]]\nname = 'api'\nprocesses = 3\n[[budget.service.pool]]\npool_size = 4\n"
+                   "max_overflow = 1\n")
+    proc = cli("budget", "--config", str(cfg))
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("OVER BUDGET: steady state 12 connections is 60% of usable, past alert_at 50%")
+    data = json.loads(cli("budget", "--config", str(cfg), "--format", "json").stdout)
+    assert data["ok"] is False and data["worst_total"] == 15 and data["fits"] is True
+
+
+def test_clean_budget_exits_0_from_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.poolwarden.budget]\nmax_connections = 100\n[[tool.poolwarden.budget.service]]\nname = 'api'\n"
+        "[[tool.poolwarden.budget.service.pool]]\npool_size = 5\nmax_overflow = 5\n")
+    proc = cli("budget", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("OK: worst case 10 of 97 usable connections (10%)")
+
+
+def test_pgbouncer_layer(tmp_path: Path) -> None:
+    raw = _budget(SEED1 + "\n[budget.pgbouncer]\ndefault_pool_size = 20\npools = 4\nmax_client_conn = 1000\n")
+    report = compute(parse_deployment(raw))
+    assert report.pgbouncer is not None and report.pgbouncer["server_side"] == 80
+    assert report.fits  # the server sees PgBouncer's 80, not the clients' 4,920
+    assert any("max_client_conn 1000" in p for p in report.problems)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[budget]\nmax_conections = 10\n", "unknown key 'max_conections'"),
+    ("[budget]\n[[budget.service]]\nreplicas = 2\n", "'name' is required"),
+    ("[budget]\n[[budget.periodic]]\nname = 'x'\nevery = 'often'\nduration = '1m'\n", "is not a duration"),
+    ("[budget]\nmax_connections = 'many'\n", "has the wrong type"),
+    ("[budget\n", "invalid TOML"),
+])
+def test_bad_config_is_one_line_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text(text)
+    proc = cli("budget", "--config", str(cfg))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_no_config_is_a_clear_error(tmp_path: Path) -> None:
+    proc = cli("budget", cwd=tmp_path)
+    assert proc.returncode == 2 and "no budget configuration found" in proc.stderr
+
+
+def test_dsn_reads_the_server_and_masks_passwords(tmp_path: Path, postgres_cluster: Any) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text("[budget]\nmax_connections = 1000\n[[budget.service]]\nname = 'api'\n"
+                   "[[budget.service.pool]]\npool_size = 5\nmax_overflow = 5\n")
+    data = json.loads(cli("budget", "--config", str(cfg), "--dsn", postgres_cluster.dsn(), "--format", "json").stdout)
+    assert data["max_connections"] == 40 and data["sources"]["max_connections"] == "server"
+    bad = cli("budget", "--config", str(cfg), "--dsn", postgres_cluster.dsn(password="s3cret-pw"))
+    assert bad.returncode == 2 and "s3cret-pw" not in bad.stderr and "***" in bad.stderr
+
+
+def test_parse_errors_raise_usage_error() -> None:
+    with pytest.raises(UsageError):
+        parse_deployment({"alert_at": 2})
+
+
+def _budget(text: str) -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads(text)["budget"]  # type: ignore[no-any-return]
