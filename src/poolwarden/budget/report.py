@@ -181,7 +181,8 @@ def render_text(report: BudgetReport) -> str:
     if p.connections:
         hh, mm = divmod(int(p.at_seconds // 60), 60)
         out.append("")
-        out.append(f"periodic jobs: peak {p.connections} connections at {hh:02d}:{mm:02d} "
+        noun = "connection" if p.connections == 1 else "connections"
+        out.append(f"periodic jobs: peak {p.connections} {noun} at {hh:02d}:{mm:02d} "
                    f"({', '.join(p.jobs)}); {p.average:.1f} on average over the day")
     if report.pgbouncer:
         b = report.pgbouncer
