@@ -8,17 +8,12 @@ table and the key, so a typo never silently changes the arithmetic.
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poolwarden.config import find, section
 from poolwarden.errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -184,38 +179,16 @@ def parse_deployment(raw: dict[str, Any], where: str = "[budget]") -> Deployment
 
 def load_deployment(path: Path) -> Deployment:
     """Read ``[budget]`` from poolwarden.toml or ``[tool.poolwarden.budget]`` from pyproject.toml."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: invalid TOML: {exc}") from None
-    if path.name == "pyproject.toml":
-        raw = data.get("tool", {}).get("poolwarden", {}).get("budget")
-        where = "[tool.poolwarden.budget]"
-    else:
-        raw = data.get("budget")
-        where = "[budget]"
+    raw, where = section(path, "budget")
     if raw is None:
         raise UsageError(f"{path}: no {where} table")
     return parse_deployment(raw, f"{path}: {where}")
 
 
 def find_budget_config(start: Path) -> Path:
-    """The nearest poolwarden.toml with [budget], or pyproject.toml with [tool.poolwarden.budget]."""
-    for directory in [start.resolve(), *start.resolve().parents]:
-        for name in ("poolwarden.toml", "pyproject.toml"):
-            candidate = directory / name
-            if not candidate.is_file():
-                continue
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                return candidate  # load_deployment reports it
-            if (data.get("budget") if name == "poolwarden.toml"
-                    else data.get("tool", {}).get("poolwarden", {}).get("budget")) is not None:
-                return candidate
-    raise UsageError("no budget configuration found: write [budget] in poolwarden.toml "
-                     "or [tool.poolwarden.budget] in pyproject.toml, or pass --config")
+    """The nearest poolwarden.toml / pyproject.toml holding a budget section."""
+    found = find(start, "budget")
+    if found is None:
+        raise UsageError("no budget configuration found: write [budget] in poolwarden.toml "
+                         "or [tool.poolwarden.budget] in pyproject.toml, or pass --config")
+    return found

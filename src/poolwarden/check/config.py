@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
+from poolwarden.config import find, section
 from poolwarden.errors import UsageError
 
 _KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir")
@@ -64,20 +58,7 @@ def _expand(codes: list[str]) -> set[str]:
 
 def find_config(start: Path) -> Path | None:
     """The nearest poolwarden.toml, or pyproject.toml with a [tool.poolwarden] table, upwards from ``start``."""
-    start = start.resolve()
-    for directory in [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]:
-        candidate = directory / "poolwarden.toml"
-        if candidate.is_file():
-            return candidate
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-                return candidate  # let load_config report it
-            if "poolwarden" in data.get("tool", {}):
-                return candidate
-    return None
+    return find(start)
 
 
 def load_config(path: Path | None) -> CheckConfig:
@@ -85,24 +66,14 @@ def load_config(path: Path | None) -> CheckConfig:
     if path is None:
         return CheckConfig()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    if path.name == "pyproject.toml":
-        table: Any = data.get("tool", {}).get("poolwarden", {})
-        where = "[tool.poolwarden.check]"
-    else:
-        table = data
-        where = "[check]"
-    section = table.get("check", {}) if isinstance(table, dict) else None
-    if not isinstance(section, dict):
+        raw, where = section(path, "check")
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+    section_table = {} if raw is None else raw
+    if not isinstance(section_table, dict):
         raise ConfigError(f"{path}: {where} must be a table")
     config = CheckConfig(root=path.parent, source=path)
-    for key, value in section.items():
+    for key, value in section_table.items():
         if key not in _KEYS:
             raise ConfigError(f"{path}: {where}: unknown key '{key}' (expected one of: {', '.join(_KEYS)})")
         if key == "per-file-ignores":

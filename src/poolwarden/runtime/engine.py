@@ -16,19 +16,14 @@ and keyword arguments. Each engine registers its worst case (:func:`registered_e
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from poolwarden.config import section
 from poolwarden.errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -136,17 +131,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _from_config(path: Path) -> dict[str, Any]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read pool settings: {exc}") from None
-    table = data.get("tool", {}).get("poolwarden", {}) if path.name == "pyproject.toml" else data
-    section = table.get("engine", {})
-    where = "[tool.poolwarden.engine]" if path.name == "pyproject.toml" else "[engine]"
-    if not isinstance(section, dict):
+    raw, where = section(path, "engine")
+    table = {} if raw is None else raw
+    if not isinstance(table, dict):
         raise UsageError(f"{path}: {where} must be a table")
     out: dict[str, Any] = {}
-    for key, value in section.items():
+    for key, value in table.items():
         name = key.replace("-", "_")
         if name not in _FIELDS:
             raise UsageError(f"{path}: {where}: unknown key {key!r} (expected one of: {', '.join(_FIELDS)})")

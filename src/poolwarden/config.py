@@ -1,0 +1,63 @@
+"""poolwarden's one configuration: ``[tool.poolwarden.<section>]`` in pyproject.toml, or
+``[<section>]`` in poolwarden.toml. Each command reads its own section (``check``, ``budget``,
+``engine``) and validates it; this module finds and reads the file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from poolwarden.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file. Raises :class:`UsageError` (one line, naming the file) when it cannot."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: invalid TOML: {exc}") from None
+
+
+def section(path: Path, name: str) -> tuple[Any, str]:
+    """The ``name`` table of ``path`` (None when absent) and how to call it in messages."""
+    data = read_toml(path)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("poolwarden", {})
+        where = f"[tool.poolwarden.{name}]"
+    else:
+        table = data
+        where = f"[{name}]"
+    return (table.get(name) if isinstance(table, dict) else None), where
+
+
+def find(start: Path, name: str | None = None) -> Path | None:
+    """The nearest poolwarden.toml, or pyproject.toml with a ``[tool.poolwarden]`` table, upwards
+    from ``start``; with ``name``, only files that hold that section. A file that cannot be read
+    is returned, so that reading it reports the problem."""
+    start = start.resolve()
+    directories = [start, *start.parents] if start.is_dir() else [start.parent, *start.parent.parents]
+    for directory in directories:
+        for filename in ("poolwarden.toml", "pyproject.toml"):
+            candidate = directory / filename
+            if not candidate.is_file():
+                continue
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                return candidate
+            table = data if filename == "poolwarden.toml" else data.get("tool", {}).get("poolwarden")
+            if filename == "pyproject.toml" and table is None:
+                continue
+            if name is None or (isinstance(table, dict) and name in table):
+                return candidate
+    return None
