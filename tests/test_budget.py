@@ -151,3 +151,20 @@ def _budget(text: str) -> dict[str, Any]:
     import tomllib
 
     return tomllib.loads(text)["budget"]  # type: ignore[no-any-return]
+
+
+def test_code_mode_reads_the_examples_pool_settings_and_schedules() -> None:
+    relay = json.loads(cli("budget", "--code", "examples/seed3-relay-api/fixed", "--format", "json").stdout)
+    pools = relay["from_code"]
+    assert any("create_engine() at examples/seed3-relay-api/fixed/relay/db.py:14: pool_size 10, max_overflow 5 (code)"
+               in line for line in pools)
+    assert relay["worst_total"] == (10 + 5) + 4 and relay["ok"] is True
+    seed4 = json.loads(cli("budget", "--code", "examples/seed4-coderden-scheduler/buggy", "--format", "json").stdout)
+    assert seed4["services"][0]["processes"] == 14  # worker_concurrency=14, literal
+    assert seed4["periodic"]["connections"] == 6  # six beat jobs fire together at 00:00
+    assert any("not literal" in line and "settings.db_pool_max" in line for line in seed4["from_code"])
+
+
+def test_code_mode_missing_path_is_exit_2(tmp_path: Path) -> None:
+    proc = cli("budget", "--code", str(tmp_path / "nope"), cwd=tmp_path)
+    assert proc.returncode == 2 and "--code" in proc.stderr

@@ -138,19 +138,34 @@ def explain(code: str) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="poolwarden.toml ([budget]) or pyproject.toml ([tool.poolwarden.budget]); default: the nearest.")
 @click.option("--dsn", help="Read max_connections, the reserved slots and the live count from this server.")
+@click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
+              help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_guarded
-def budget(config_file: Path | None, dsn: str | None, fmt: str) -> None:
+def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
     import json
 
     from poolwarden.budget import compute, load_deployment
-    from poolwarden.budget.model import find_budget_config
+    from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
 
-    path = config_file or find_budget_config(Path.cwd())
-    deployment = load_deployment(path)
+    if config_file is None and code_paths:
+        from poolwarden.config import find
+
+        found = find(Path.cwd(), "budget")
+        deployment = load_deployment(found) if found is not None else Deployment()
+    else:
+        deployment = load_deployment(config_file or find_budget_config(Path.cwd()))
+    notes: list[str] = []
+    if code_paths:
+        from poolwarden.budget.code import apply, scan
+
+        for target in code_paths:
+            if not os.path.exists(target):
+                raise UsageError(f"--code {target}: no such file or directory")
+        deployment, notes = apply(deployment, scan(list(code_paths)))
     live = None
     if dsn is not None:
         from poolwarden.budget.live import with_server_limits
@@ -160,9 +175,12 @@ def budget(config_file: Path | None, dsn: str | None, fmt: str) -> None:
     if fmt == "json":
         data = report.as_dict()
         data["live_connections"] = live
+        data["from_code"] = notes
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render_text(report))
+        if notes:
+            click.echo("\nfrom code:\n" + "\n".join(f"  {line}" for line in notes))
         if live is not None:
             click.echo(f"live: {live} client connections now ({live / report.usable:.0%} of usable)"
                        if report.usable > 0 else f"live: {live} client connections now")

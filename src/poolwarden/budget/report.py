@@ -168,7 +168,7 @@ def render_text(report: BudgetReport) -> str:
     else:
         out.append("OVER BUDGET: " + "; ".join(report.problems) + ".")
     out.append(f"usable = max_connections {report.max_connections} − {report.reserved} reserved = {report.usable}"
-               f"  (max_connections from {report.sources.get('max_connections', 'config')})")
+               f"  (max_connections from {report.sources.get('max_connections', 'default')})")
     if report.services:
         out.append("")
         out.append(f"{'service':<20} {'replicas':>8} {'procs':>6} {'worst':>7} {'steady':>7}   fits at most")

@@ -1,0 +1,185 @@
+"""``budget --code PATH``: pool settings and Celery schedules read from code where they are literal.
+
+The scan reuses the analyzer's walk (imports resolved the same way as ``check``): engine and
+pool constructors with their literal ``pool_size`` / ``max_overflow`` (or ``max_size``, or
+psycopg2's ``minconn, maxconn``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
+whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
+literal is reported as such and left to the config or the defaults.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+
+from poolwarden.budget.model import Deployment, Periodic, Pool, Service
+from poolwarden.check import knowledge as K
+from poolwarden.check.context import FileContext
+from poolwarden.check.engine import module_name
+from poolwarden.check.files import discover
+from poolwarden.check.rule import Rule
+from poolwarden.check.scope import dotted_text
+from poolwarden.check.walk import Walker
+
+
+@dataclass(frozen=True)
+class CodePool:
+    """An engine or pool constructor found in code."""
+
+    where: str  # path:line
+    name: str  # the variable it is assigned to, or the constructor
+    pool_size: int | None  # None: not literal (or not given)
+    max_overflow: int | None
+    unpooled: bool = False  # NullPool / StaticPool
+
+
+@dataclass(frozen=True)
+class CodeJob:
+    where: str
+    name: str
+    every: float  # seconds
+
+
+@dataclass
+class CodeFacts:
+    pools: list[CodePool] = field(default_factory=list)
+    concurrency: list[tuple[str, int]] = field(default_factory=list)  # (where, value)
+    jobs: list[CodeJob] = field(default_factory=list)
+    not_literal: list[str] = field(default_factory=list)  # "path:line: pool_size of create_engine()"
+
+
+_TIMEDELTA_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _literal_int(node: ast.expr | None) -> int | None:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+def _seconds(node: ast.expr, ctx: FileContext) -> float | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.Call) and (ctx.qualname(node.func) or "").endswith("timedelta") and not node.args:
+        total = 0.0
+        for kw in node.keywords:
+            if kw.arg not in _TIMEDELTA_UNITS or not isinstance(kw.value, ast.Constant) \
+                    or not isinstance(kw.value.value, (int, float)):
+                return None
+            total += kw.value.value * _TIMEDELTA_UNITS[kw.arg]
+        return total
+    return None
+
+
+class _Collector(Rule):
+    CODE = "PW900"  # internal: never reported
+    NAME = "budget-scan"
+    NODES = (ast.Call, ast.Assign)
+
+    def __init__(self, facts: CodeFacts) -> None:
+        self.facts = facts
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if isinstance(node, ast.Assign):
+            target = node.targets[0]
+            if isinstance(target, ast.Attribute) and target.attr == "worker_concurrency":
+                self._concurrency(node.value, node, ctx)
+            return
+        assert isinstance(node, ast.Call)
+        where = f"{ctx.path}:{node.lineno}"
+        callee = ctx.call(node).target or ""
+        keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        if callee in K.SQLALCHEMY_ENGINES:
+            poolclass = keywords.get("poolclass")
+            unpooled = poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED
+            self._pool(where, node, keywords.get("pool_size"), keywords.get("max_overflow"), unpooled, ctx)
+        elif callee in K.ASYNCPG_POOLS or callee in K.SIZED_POOLS:
+            self._pool(where, node, keywords.get("max_size"), ast.Constant(0), False, ctx)
+        elif callee in K.LIBPQ_POOLS and len(node.args) >= 2:
+            self._pool(where, node, node.args[1], ast.Constant(0), False, ctx)
+        name = dotted_text(node.func).rpartition(".")[2]
+        if name == "update" and "worker_concurrency" in keywords:
+            self._concurrency(keywords["worker_concurrency"], node, ctx)
+        if "beat_schedule" in keywords and isinstance(keywords["beat_schedule"], ast.Dict):
+            self._schedule(keywords["beat_schedule"], ctx)
+
+    def _pool(self, where: str, node: ast.Call, size: ast.expr | None, overflow: ast.expr | None,
+              unpooled: bool, ctx: FileContext) -> None:
+        label = f"{dotted_text(node.func)}()"
+        for key, value in (("pool_size", size), ("max_overflow", overflow)):
+            if value is not None and _literal_int(value) is None and not unpooled:
+                self.facts.not_literal.append(f"{where}: {key} of {label} is `{ast.unparse(value)}`")
+        self.facts.pools.append(CodePool(where, label, _literal_int(size), _literal_int(overflow), unpooled))
+
+    def _concurrency(self, value: ast.expr, node: ast.AST, ctx: FileContext) -> None:
+        where = f"{ctx.path}:{getattr(node, 'lineno', 0)}"
+        literal = _literal_int(value)
+        if literal is None:
+            self.facts.not_literal.append(f"{where}: worker_concurrency is `{ast.unparse(value)}`")
+        else:
+            self.facts.concurrency.append((where, literal))
+
+    def _schedule(self, table: ast.Dict, ctx: FileContext) -> None:
+        for key, value in zip(table.keys, table.values, strict=True):
+            name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else "?"
+            where = f"{ctx.path}:{getattr(value, 'lineno', 0)}"
+            schedule = None
+            if isinstance(value, ast.Dict):
+                for k, v in zip(value.keys, value.values, strict=True):
+                    if isinstance(k, ast.Constant) and k.value == "schedule":
+                        schedule = v
+            seconds = _seconds(schedule, ctx) if schedule is not None else None
+            if seconds is None or seconds <= 0:
+                self.facts.not_literal.append(f"{where}: the schedule of {name!r} is not a literal interval")
+            else:
+                self.facts.jobs.append(CodeJob(where, name, seconds))
+
+
+def scan(paths: list[str]) -> CodeFacts:
+    """Read every Python file under ``paths``. Raises FileNotFoundError for a missing path."""
+    facts = CodeFacts()
+    collector = _Collector(facts)
+    for path in discover(paths):
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        module, is_package, root = module_name(path)
+        ctx = FileContext(str(path), module, is_package, root)
+        try:
+            Walker(ctx, [collector]).run(tree)
+        except RecursionError:
+            continue
+    return facts
+
+
+def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
+    """``dep`` completed from code where the config is silent, and lines saying what came from where.
+
+    Services come from code only when the config declares none: one service ``code`` whose
+    processes are Celery's ``worker_concurrency`` (if literal) and whose pools are the engines
+    found. Periodic jobs come from ``beat_schedule`` when the config declares none; their
+    duration is unknown to code and assumed to be one minute.
+    """
+    notes: list[str] = []
+    if not dep.services and facts.pools:
+        pools = []
+        for i, found in enumerate(p for p in facts.pools if not p.unpooled):
+            size = found.pool_size if found.pool_size is not None else 5
+            overflow = found.max_overflow if found.max_overflow is not None else 10
+            pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
+            origin = "code" if found.pool_size is not None else "default (not literal in code)"
+            notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
+                         f"({origin})")
+        processes = max((value for _, value in facts.concurrency), default=1)
+        notes.append(f"processes {processes}: "
+                     + (f"worker_concurrency at {facts.concurrency[0][0]}" if facts.concurrency else "default"))
+        dep = dataclasses.replace(dep, services=(Service("code", 1, processes, tuple(pools)),))
+    elif facts.pools:
+        notes.append(f"{len(facts.pools)} engine(s) found in code; the config's services are used")
+    if not dep.periodic and facts.jobs:
+        dep = dataclasses.replace(dep, periodic=tuple(Periodic(j.name, j.every, 60.0) for j in facts.jobs))
+        notes.append(f"{len(facts.jobs)} periodic job(s) from beat_schedule (duration assumed 1m each)")
+    notes.extend(f"not literal: {line}" for line in facts.not_literal)
+    return dep, notes
