@@ -185,3 +185,28 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
             click.echo(f"live: {live} client connections now ({live / report.usable:.0%} of usable)"
                        if report.usable > 0 else f"live: {live} client connections now")
     sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--dsn", required=True, help="The PostgreSQL server to diagnose (read-only, one connection).")
+@click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console (…/pgbouncer) for SHOW POOLS.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--idle-age", default="10m", show_default=True, help="Idle this long counts toward a leak suspect.")
+@click.option("--min-idle", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Aging idle connections from one application that make it a leak suspect.")
+@_guarded
+def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idle: int) -> None:
+    """Who holds the connections, and why: a verdict first, then the evidence. Exit 0 healthy, 1 otherwise."""
+    import json
+
+    from poolwarden.budget.model import parse_duration
+    from poolwarden.doctor import diagnose, take
+    from poolwarden.doctor.diagnosis import render_text
+
+    diagnosis = diagnose(take(dsn, pgbouncer_dsn), idle_age=parse_duration(idle_age, "--idle-age"),
+                         min_idle=min_idle)
+    if fmt == "json":
+        click.echo(json.dumps(diagnosis.as_dict(), indent=2, default=str))
+    else:
+        click.echo(render_text(diagnosis))
+    sys.exit(0 if diagnosis.healthy else 1)
