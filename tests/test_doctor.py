@@ -75,3 +75,32 @@ def test_unreachable_server_is_one_line_exit_2_with_the_password_masked() -> Non
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "hunter2" not in proc.stderr and "app:***@" in proc.stderr
+
+
+def test_clients_waiting_in_pgbouncer_are_named(pgbouncer_factory: Any, postgres_cluster: PostgresCluster) -> None:
+    import threading
+
+    bouncer = pgbouncer_factory(default_pool_size=1, query_wait_timeout=20)
+    done = threading.Event()
+
+    def waiter() -> None:
+        with contextlib.suppress(psycopg.Error), \
+                psycopg.connect(bouncer.dsn(), connect_timeout=5, prepare_threshold=None) as conn:
+            conn.execute("SELECT 1")
+        done.set()
+
+    with psycopg.connect(bouncer.dsn(), connect_timeout=5, prepare_threshold=None) as holder:
+        holder.execute("SELECT 1")  # the only server connection, held in a transaction
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        for _ in range(100):  # until PgBouncer reports the waiting client (bounded)
+            pools = {p["database"]: p for p in bouncer.show("POOLS")}
+            if int(pools.get("postgres", {}).get("cl_waiting", 0)) > 0:
+                break
+            done.wait(0.05)
+        proc = cli("doctor", "--dsn", postgres_cluster.dsn(), "--pgbouncer", bouncer.dsn("pgbouncer"))
+        holder.rollback()
+    thread.join(timeout=30)
+    bouncer.release("postgres")
+    assert proc.returncode == 1
+    assert "1 client(s) waiting in PgBouncer for a server connection" in proc.stdout
