@@ -104,3 +104,36 @@ def test_clients_waiting_in_pgbouncer_are_named(pgbouncer_factory: Any, postgres
     bouncer.release("postgres")
     assert proc.returncode == 1
     assert "1 client(s) waiting in PgBouncer for a server connection" in proc.stdout
+
+
+def test_prometheus_format_and_exporter(postgres: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with _connections(postgres, 2, "enricher", in_transaction=True):
+        text = cli("doctor", "--dsn", postgres, "--format", "prometheus").stdout
+        assert "poolwarden_idle_in_transaction_sessions 2.0" in text
+        assert "pg_settings_max_connections 40.0" in text
+        assert 'pg_stat_activity_count{datname="' in text
+        port = free_port()
+        command = [sys.executable, "-m", "poolwarden", "exporter", "--dsn", postgres, "--port", str(port)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            body = ""
+            for _ in range(200):  # until the exporter listens (bounded)
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exporter exited"
+                try:
+                    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            assert 'poolwarden_connections{application_name="enricher",state="idle in transaction"} 2.0' in body
+            assert "poolwarden_doctor_level 1.0" in body
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            if proc.stderr is not None:
+                proc.stderr.close()

@@ -190,7 +190,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 @main.command()
 @click.option("--dsn", required=True, help="The PostgreSQL server to diagnose (read-only, one connection).")
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console (…/pgbouncer) for SHOW POOLS.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text",
+              show_default=True)
 @click.option("--idle-age", default="10m", show_default=True, help="Idle this long counts toward a leak suspect.")
 @click.option("--min-idle", default=5, show_default=True, type=click.IntRange(min=1),
               help="Aging idle connections from one application that make it a leak suspect.")
@@ -203,10 +204,47 @@ def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idl
     from poolwarden.doctor import diagnose, take
     from poolwarden.doctor.diagnosis import render_text
 
-    diagnosis = diagnose(take(dsn, pgbouncer_dsn), idle_age=parse_duration(idle_age, "--idle-age"),
-                         min_idle=min_idle)
-    if fmt == "json":
+    snapshot = take(dsn, pgbouncer_dsn)
+    diagnosis = diagnose(snapshot, idle_age=parse_duration(idle_age, "--idle-age"), min_idle=min_idle)
+    if fmt == "prometheus":
+        from poolwarden.doctor.metrics import render
+
+        click.echo(render(snapshot, diagnosis), nl=False)
+    elif fmt == "json":
         click.echo(json.dumps(diagnosis.as_dict(), indent=2, default=str))
     else:
         click.echo(render_text(diagnosis))
     sys.exit(0 if diagnosis.healthy else 1)
+
+
+@main.command()
+@click.option("--dsn", required=True, help="The PostgreSQL server to watch (read-only, one connection per scrape).")
+@click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
+@click.option("--port", default=9287, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--address", default="127.0.0.1", show_default=True)
+@_guarded
+def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str) -> None:
+    """Serve doctor's numbers as Prometheus metrics on /metrics (one snapshot per scrape)."""
+    import threading
+
+    from poolwarden.doctor import diagnose, take
+    from poolwarden.doctor.metrics import DoctorCollector
+
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+    except ImportError:
+        raise UsageError("exporter needs prometheus-client: pip install 'poolwarden[exporter]'") from None
+    take(dsn, pgbouncer_dsn)  # fail fast (exit 2) when the server cannot be read
+
+    def observe() -> tuple[object, object]:
+        snapshot = take(dsn, pgbouncer_dsn)
+        return snapshot, diagnose(snapshot)
+
+    registry = CollectorRegistry()
+    registry.register(DoctorCollector(observe))  # type: ignore[arg-type]
+    try:
+        start_http_server(port, addr=address, registry=registry)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
+    click.echo(f"poolwarden exporter: http://{address}:{port}/metrics", err=True)
+    threading.Event().wait()
