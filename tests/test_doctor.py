@@ -137,3 +137,10 @@ def test_prometheus_format_and_exporter(postgres: str) -> None:
             proc.wait(timeout=10)
             if proc.stderr is not None:
                 proc.stderr.close()
+
+
+def test_top_refreshes_and_stops(postgres: str) -> None:
+    with _connections(postgres, 2, "enricher", in_transaction=True):
+        proc = cli("top", "--dsn", postgres, "--interval", "0.1", "--iterations", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" in proc.stdout and "enricher" in proc.stdout

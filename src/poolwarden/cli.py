@@ -248,3 +248,24 @@ def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str) -> No
         raise UsageError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
     click.echo(f"poolwarden exporter: http://{address}:{port}/metrics", err=True)
     threading.Event().wait()
+
+
+@main.command()
+@click.option("--dsn", required=True, help="The PostgreSQL server to watch (read-only).")
+@click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
+@click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between refreshes.")
+@click.option("--iterations", type=click.IntRange(min=1),
+              help="Stop after this many refreshes (default: until Ctrl-C).")
+@_guarded
+def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | None) -> None:
+    """doctor, refreshing live in the terminal."""
+    from poolwarden.doctor import diagnose, take
+
+    try:
+        import rich  # noqa: F401
+
+        from poolwarden.doctor.top import run
+    except ImportError:
+        raise UsageError("top needs rich: pip install 'poolwarden[top]'") from None
+    run(lambda: diagnose(take(dsn, pgbouncer_dsn)), interval, iterations)
