@@ -144,3 +144,12 @@ def test_top_refreshes_and_stops(postgres: str) -> None:
         proc = cli("top", "--dsn", postgres, "--interval", "0.1", "--iterations", "2")
     assert proc.returncode == 0, proc.stderr
     assert "WARNING" in proc.stdout and "enricher" in proc.stdout
+
+
+def test_one_connection_only_and_wrong_password(postgres: str) -> None:
+    data = json.loads(cli("doctor", "--dsn", postgres, "--format", "json").stdout)
+    # the doctor counts itself once (in_use) and sees no second connection of its own
+    assert data["in_use"] == sum(g["connections"] for g in data["groups"]) + 1
+    assert not [g for g in data["groups"] if g["application_name"] == "poolwarden-doctor"]
+    bad = cli("doctor", "--dsn", postgres.replace("postgres:postgres@", "postgres:wr0ng-pw@"))
+    assert bad.returncode == 2 and "wr0ng-pw" not in bad.stderr and "password authentication failed" in bad.stderr
