@@ -12,3 +12,10 @@ def mask(text: str) -> str:
     """``text`` with every password in a URL (``user:secret@``) or key/value DSN replaced by ``***``."""
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
     return _KV_PASSWORD.sub(lambda m: f"{m.group('key')}***", text)
+
+
+def connection_error(option: str, dsn: str, exc: BaseException) -> str:
+    """``--dsn postgresql://app:***@db/x: <first line of the driver's message, masked>``."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"{option} {mask(dsn)}: {mask(first)}"

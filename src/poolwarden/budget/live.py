@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from poolwarden.budget.model import Deployment
-from poolwarden.dsn import mask
+from poolwarden.dsn import connection_error
 from poolwarden.errors import UsageError
 
 
@@ -24,7 +24,7 @@ def with_server_limits(dep: Deployment, dsn: str) -> tuple[Deployment, int]:
             row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
                                " AND pid <> pg_backend_pid()").fetchone()
     except psycopg.Error as exc:
-        raise UsageError(f"--dsn {mask(dsn)}: {mask(str(exc).strip().splitlines()[0])}") from None
+        raise UsageError(connection_error("--dsn", dsn, exc)) from None
     live = int(row[0]) if row else 0
     sources = {**dep.sources, **{k: "server" for k in settings}}
     return dataclasses.replace(

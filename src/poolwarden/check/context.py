@@ -22,8 +22,8 @@ from poolwarden.check.summary import ModuleSummary
 if TYPE_CHECKING:
     from poolwarden.check.rule import Rule
 
-_STDLIB_ROOTS = frozenset(getattr(__import__("sys"), "stdlib_module_names", ())) | {"builtins"}
-_LIBRARY_ROOTS = _STDLIB_ROOTS | K.DB_MODULES | {
+STDLIB_ROOTS = frozenset(getattr(__import__("sys"), "stdlib_module_names", ())) | {"builtins"}
+_LIBRARY_ROOTS = STDLIB_ROOTS | K.DB_MODULES | {
     "httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
     "fastapi", "starlette", "pydantic", "flask", "redis", "kombu", "urllib3", "structlog",
     "sentry_sdk", "typer", "click", "numpy", "pandas", "attr", "attrs",

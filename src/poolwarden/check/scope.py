@@ -79,10 +79,15 @@ class Scope:
     decorators: tuple[str, ...] = ()
 
     @property
+    def is_cli_command(self) -> bool:
+        """Decorated as a click / typer command (``@cli.command()``, ``@app.callback()``)."""
+        return any(d.endswith(("command", "callback")) for d in self.decorators)
+
+    @property
     def runs_once(self) -> bool:
         """An entry point that runs once per process: ``main``, Alembic's hooks, CLI commands."""
         return self.node is not None and (
-            self.node.name in K.ENTRY_POINTS or any(d.endswith(("command", "callback")) for d in self.decorators)
+            self.node.name in K.ENTRY_POINTS or self.is_cli_command
         )
 
     @property

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from poolwarden.dsn import mask
+from poolwarden.dsn import connection_error
 from poolwarden.errors import UsageError
 
 SETTINGS = (
@@ -57,8 +57,7 @@ def take(dsn: str, pgbouncer: str | None = None, timeout_ms: int = 5000) -> Snap
                 "SELECT name, reset_val FROM pg_settings WHERE name = ANY(%s)", (list(SETTINGS),)).fetchall()}
             activity = list(conn.execute(_ACTIVITY).fetchall())
     except psycopg.Error as exc:
-        raise UsageError(f"--dsn {mask(dsn)}: {mask(str(exc).strip().splitlines()[0] if str(exc) else repr(exc))}") \
-            from None
+        raise UsageError(connection_error("--dsn", dsn, exc)) from None
     pools: list[dict[str, Any]] = []
     if pgbouncer is not None:
         try:
@@ -66,5 +65,5 @@ def take(dsn: str, pgbouncer: str | None = None, timeout_ms: int = 5000) -> Snap
                                  prepare_threshold=None) as conn:
                 pools = list(conn.execute("SHOW POOLS").fetchall())
         except psycopg.Error as exc:
-            raise UsageError(f"--pgbouncer {mask(pgbouncer)}: {mask(str(exc).strip().splitlines()[0])}") from None
+            raise UsageError(connection_error("--pgbouncer", pgbouncer, exc)) from None
     return Snapshot(now, settings, activity, pools)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ast
-import sys
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.context import FileContext
+from poolwarden.check.context import STDLIB_ROOTS, FileContext
 from poolwarden.check.finding import Pending, Severity, Span
 from poolwarden.check.handlers import hands_value, is_retry_loop, swallow_outcome, walk_handler
 from poolwarden.check.rule import Rule, example
@@ -341,11 +340,7 @@ def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
         root = (qual or text).partition(".")[0]
         if last == "Error" and root not in K.DB_MODULES:
             return None
-        if qual is not None and root not in K.DB_MODULES and not _is_stdlib(root):
+        if qual is not None and root not in K.DB_MODULES and root not in STDLIB_ROOTS:
             return None  # another library's error (trino's DatabaseError, requests' ConnectionError)
         return f"`except {text}`"
     return None
-
-
-def _is_stdlib(root: str) -> bool:
-    return root in sys.stdlib_module_names
