@@ -1,0 +1,326 @@
+"""Hooking a :class:`PoolMonitor` onto a pool library: SQLAlchemy, psycopg_pool, asyncpg.
+
+* SQLAlchemy (sync and asyncio engines): pool events (``checkout``, ``checkin``, ``connect``,
+  ``invalidate``) and, for idle-in-transaction detection, connection events (``begin``,
+  ``commit``, ``rollback``, cursor execution). Checkout waits are timed by wrapping the
+  engine's ``pool.connect`` (the one call every checkout goes through), re-wrapped when
+  ``engine.dispose()`` replaces the pool.
+* psycopg_pool (``ConnectionPool`` / ``AsyncConnectionPool``): ``getconn`` / ``putconn`` wrapped
+  on the instance (``connection()`` goes through them); sizes from ``get_stats()``; statements
+  seen through the connection's ``cursor_factory`` while it is checked out.
+* asyncpg pools: the pool's class is swapped for a subclass that times ``acquire`` and sees
+  ``release``; statements through ``add_query_logger``.
+
+Each function returns the undo callables that :meth:`PoolMonitor.close` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from poolwarden.runtime.monitor.core import Gauges, PoolMonitor
+
+__all__ = ["library_of", "monitor_asyncpg", "monitor_psycopg_pool", "monitor_sqlalchemy"]
+
+_KEY = "poolwarden.monitor.key"
+
+
+def library_of(target: Any) -> str:
+    """'sqlalchemy', 'psycopg_pool' or 'asyncpg' for a supported pool or engine; raises TypeError otherwise."""
+    for cls in type(target).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root == "sqlalchemy" and cls.__name__ in ("Engine", "AsyncEngine"):
+            return "sqlalchemy"
+        if root == "psycopg_pool" and cls.__name__ in ("ConnectionPool", "AsyncConnectionPool", "NullConnectionPool",
+                                                       "AsyncNullConnectionPool"):
+            return "psycopg_pool"
+        if root == "asyncpg" and cls.__name__ == "Pool":
+            return "asyncpg"
+    raise TypeError(f"instrument() takes a SQLAlchemy engine, a psycopg_pool pool or an asyncpg pool, "
+                    f"not {type(target).__module__}.{type(target).__qualname__}")
+
+
+# -- SQLAlchemy ----------------------------------------------------------------------------------------
+def sqlalchemy_gauges(engine: Any) -> Callable[[], Gauges]:
+    def gauges() -> Gauges:
+        pool = engine.pool
+        max_overflow = getattr(pool, "_max_overflow", None)
+        if hasattr(pool, "overflow") and isinstance(max_overflow, int):  # QueuePool and its async twin
+            base, over = pool.size(), pool.overflow()
+            return Gauges(size=base + over, idle=pool.checkedin(), overflow=max(0, over),
+                          max=base + max_overflow if max_overflow >= 0 else None)
+        out = pool.checkedout() if hasattr(pool, "checkedout") else 0
+        return Gauges(size=out, idle=0, overflow=0, max=None)  # NullPool & co.: no bound in the process
+    return gauges
+
+
+def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], None]]:
+    from sqlalchemy import event
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    def wrap_pool(pool: Any) -> None:
+        original = pool.connect
+
+        def connect() -> Any:
+            started = monitor._wait_begin()
+            try:
+                conn = original()
+            except PoolTimeoutError:
+                monitor._wait_end(started, timed_out=True)
+                raise
+            except BaseException:
+                monitor._wait_end(started)
+                raise
+            monitor._wait_end(started)
+            return conn
+
+        pool.connect = connect
+
+    def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        record.info[_KEY] = id(record)
+        monitor._on_checkout(id(record), track_transactions=monitor.idle_in_transaction_threshold is not None)
+
+    def on_checkin(dbapi_conn: Any, record: Any) -> None:
+        monitor._on_checkin(id(record))
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        monitor._on_connect()
+
+    def on_invalidate(dbapi_conn: Any, record: Any, exc: Any) -> None:
+        monitor._on_invalidate()
+
+    def on_disposed(engine_: Any) -> None:
+        wrap_pool(engine_.pool)
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("checkout", on_checkout), ("checkin", on_checkin), ("connect", on_connect),
+        ("invalidate", on_invalidate), ("soft_invalidate", on_invalidate), ("engine_disposed", on_disposed),
+    ]
+    if monitor.idle_in_transaction_threshold is not None:
+        def key_of(conn: Any) -> int | None:
+            try:
+                return conn.info.get(_KEY)  # type: ignore[no-any-return]
+            except Exception:
+                return None
+
+        def tx(open_: bool) -> Callable[..., None]:
+            def handler(conn: Any, *args: Any) -> None:
+                key = key_of(conn)
+                if key is not None:
+                    monitor._on_transaction(key, open_)
+            return handler
+
+        def statement(running: bool) -> Callable[..., None]:
+            def handler(conn: Any, *args: Any) -> None:
+                key = key_of(conn)
+                if key is not None:
+                    monitor._on_statement(key, running)
+            return handler
+
+        def on_error(context: Any) -> None:
+            conn = context.connection
+            key = key_of(conn) if conn is not None else None
+            if key is not None:
+                monitor._on_statement(key, False)
+
+        listeners += [("begin", tx(True)), ("commit", tx(False)), ("rollback", tx(False)),
+                      ("before_cursor_execute", statement(True)), ("after_cursor_execute", statement(False)),
+                      ("handle_error", on_error)]
+    for name, fn in listeners:
+        event.listen(engine, name, fn)
+    wrap_pool(engine.pool)
+
+    def undo() -> None:
+        for name, fn in listeners:
+            if event.contains(engine, name, fn):
+                event.remove(engine, name, fn)
+        engine.pool.__dict__.pop("connect", None)
+
+    return [undo]
+
+
+# -- psycopg_pool --------------------------------------------------------------------------------------
+def psycopg_pool_gauges(pool: Any) -> Callable[[], Gauges]:
+    def gauges() -> Gauges:
+        s = pool.get_stats()
+        size, idle = s.get("pool_size", 0), s.get("pool_available", 0)
+        return Gauges(size=size, idle=idle, overflow=max(0, size - s.get("pool_min", 0)), max=s.get("pool_max"))
+    return gauges
+
+
+def psycopg_tx_state(conn: Any) -> tuple[bool, bool] | None:
+    status = int(conn.info.transaction_status)  # IDLE 0, ACTIVE 1, INTRANS 2, INERROR 3, UNKNOWN 4
+    if status == 4:
+        return None
+    return (status in (1, 2, 3), status == 1)
+
+
+_TRACKED: dict[type, type] = {}
+
+
+def _tracked_cursor(factory: type, asynchronous: bool) -> type:
+    """A subclass of the connection's cursor class that reports each statement to the monitor."""
+    known = _TRACKED.get(factory)
+    if known is not None:
+        return known
+    if asynchronous:
+        async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+            note = getattr(self.connection, "_poolwarden_note", None)
+            if note is not None:
+                note(True)
+            try:
+                return await factory.execute(self, *args, **kwargs)  # type: ignore[attr-defined]
+            finally:
+                if note is not None:
+                    note(False)
+    else:
+        def execute(self: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            note = getattr(self.connection, "_poolwarden_note", None)
+            if note is not None:
+                note(True)
+            try:
+                return factory.execute(self, *args, **kwargs)  # type: ignore[attr-defined]
+            finally:
+                if note is not None:
+                    note(False)
+    tracked = type(factory.__name__, (factory,), {"execute": execute, "__module__": __name__})
+    _TRACKED[factory] = tracked
+    return tracked
+
+
+def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]:
+    from psycopg_pool import PoolTimeout
+
+    asynchronous = inspect.iscoroutinefunction(pool.getconn)
+    getconn, putconn = pool.getconn, pool.putconn
+    track = monitor.idle_in_transaction_threshold is not None
+
+    def checked_out(conn: Any) -> None:
+        key = id(conn)
+        monitor._on_checkout(key, conn)
+        if track:
+            conn._poolwarden_factory = conn.cursor_factory
+            conn.cursor_factory = _tracked_cursor(conn.cursor_factory, asynchronous)
+            conn._poolwarden_note = lambda running: monitor._on_statement(key, running)
+
+    def returning(conn: Any) -> None:
+        if track and hasattr(conn, "_poolwarden_factory"):
+            conn.cursor_factory = conn._poolwarden_factory
+            del conn._poolwarden_factory, conn._poolwarden_note
+        monitor._on_checkin(id(conn))
+
+    if asynchronous:
+        async def agetconn(timeout: float | None = None) -> Any:
+            started = monitor._wait_begin()
+            try:
+                conn = await getconn(timeout)
+            except PoolTimeout:
+                monitor._wait_end(started, timed_out=True)
+                raise
+            except BaseException:
+                monitor._wait_end(started)
+                raise
+            monitor._wait_end(started)
+            checked_out(conn)
+            return conn
+
+        async def aputconn(conn: Any) -> None:
+            returning(conn)
+            await putconn(conn)
+
+        pool.getconn, pool.putconn = agetconn, aputconn
+    else:
+        def sgetconn(timeout: float | None = None) -> Any:
+            started = monitor._wait_begin()
+            try:
+                conn = getconn(timeout)
+            except PoolTimeout:
+                monitor._wait_end(started, timed_out=True)
+                raise
+            except BaseException:
+                monitor._wait_end(started)
+                raise
+            monitor._wait_end(started)
+            checked_out(conn)
+            return conn
+
+        def sputconn(conn: Any) -> None:
+            returning(conn)
+            putconn(conn)
+
+        pool.getconn, pool.putconn = sgetconn, sputconn
+
+    def undo() -> None:
+        pool.__dict__.pop("getconn", None)
+        pool.__dict__.pop("putconn", None)
+
+    return [undo]
+
+
+# -- asyncpg ---------------------------------------------------------------------------------------------
+def asyncpg_gauges(pool: Any) -> Callable[[], Gauges]:
+    def gauges() -> Gauges:
+        size, idle = pool.get_size(), pool.get_idle_size()
+        return Gauges(size=size, idle=idle, overflow=max(0, size - pool.get_min_size()), max=pool.get_max_size())
+    return gauges
+
+
+def asyncpg_tx_state(proxy: Any) -> tuple[bool, bool] | None:
+    if proxy.is_closed():
+        return None
+    section = getattr(proxy, "_stmt_exclusive_section", None)
+    return (proxy.is_in_transaction(), bool(getattr(section, "_acquired", False)))
+
+
+def monitor_asyncpg(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]:
+    import asyncio
+
+    base = type(pool)
+    track = monitor.idle_in_transaction_threshold is not None
+    loggers: dict[int, Callable[[Any], None]] = {}
+
+    class InstrumentedPool(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        async def _acquire(self, timeout: float | None) -> Any:
+            started = monitor._wait_begin()
+            try:
+                proxy = await super()._acquire(timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                monitor._wait_end(started, timed_out=True)
+                raise
+            except BaseException:
+                monitor._wait_end(started)
+                raise
+            monitor._wait_end(started)
+            key = id(proxy)
+            monitor._on_checkout(key, proxy)
+            if track:
+                def note(_record: Any, key: int = key) -> None:
+                    hold = monitor._holds.get(key)
+                    if hold is not None:
+                        hold.last_activity = time.monotonic()
+                loggers[key] = note
+                proxy.add_query_logger(note)
+            return proxy
+
+        async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+            key = id(connection)
+            note = loggers.pop(key, None)
+            if note is not None:
+                with contextlib.suppress(Exception):  # already released or closed: asyncpg says so below
+                    connection.remove_query_logger(note)
+            monitor._on_checkin(key)
+            await super().release(connection, timeout=timeout)
+
+    InstrumentedPool.__name__ = InstrumentedPool.__qualname__ = base.__name__
+    pool.__class__ = InstrumentedPool
+
+    def undo() -> None:
+        pool.__class__ = base
+
+    return [undo]

@@ -1,0 +1,107 @@
+"""Where a connection was checked out: the first frames outside the database libraries.
+
+Capture is cheap enough to leave on: it walks the live frame chain (no traceback objects, no
+source lines) and keeps ``(code, line)`` pairs; file names and function names are read only when
+a report is written. Inside SQLAlchemy's asyncio bridge the chain continues from the greenlet
+into the awaiting coroutine, so async code is located as precisely as sync code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from types import CodeType, FrameType
+
+__all__ = ["Location", "capture"]
+
+# Frames from these packages are the machinery between the caller and the pool, never the caller.
+_LIBRARY_ROOTS = ("sqlalchemy", "psycopg", "psycopg_pool", "psycopg2", "asyncpg", "greenlet", "asyncio",
+                  "concurrent", "contextlib", "threading", "selectors", "functools")
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # poolwarden/runtime
+_library_cache: dict[CodeType, bool] = {}
+
+
+def _is_library(code: CodeType) -> bool:
+    known = _library_cache.get(code)
+    if known is not None:
+        return known
+    path = code.co_filename
+    parts = path.replace("\\", "/").split("/")
+    verdict = path.startswith(_OWN_DIR) or path.startswith("<frozen") or any(
+        root in parts[:-1] or parts[-1] == root + ".py" for root in _LIBRARY_ROOTS
+    )
+    _library_cache[code] = verdict
+    return verdict
+
+
+@dataclass(frozen=True)
+class Location:
+    """A checkout site: the caller's frames, innermost first, as ``(file, line, function)``."""
+
+    frames: tuple[tuple[str, int, str], ...]
+
+    @property
+    def file(self) -> str:
+        return self.frames[0][0] if self.frames else "<unknown>"
+
+    @property
+    def line(self) -> int:
+        return self.frames[0][1] if self.frames else 0
+
+    @property
+    def function(self) -> str:
+        return self.frames[0][2] if self.frames else "<unknown>"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}()"
+
+    def format_stack(self) -> str:
+        """The captured frames, outermost last, one per line, like a traceback's tail."""
+        return "\n".join(f'  File "{f}", line {n}, in {fn}' for f, n, fn in self.frames)
+
+
+class _Raw:
+    """Captured frames before formatting: ``(code, line)`` pairs (cheap to keep)."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: tuple[tuple[CodeType, int], ...]) -> None:
+        self.pairs = pairs
+
+    def resolve(self) -> Location:
+        return Location(tuple((c.co_filename, n, c.co_name) for c, n in self.pairs))
+
+
+def _parent_frame() -> FrameType | None:
+    """The frame a SQLAlchemy greenlet was spawned from (the awaiting coroutine), if any."""
+    greenlet = sys.modules.get("greenlet")
+    if greenlet is None:
+        return None
+    current = greenlet.getcurrent()
+    parent = getattr(current, "parent", None)
+    return getattr(parent, "gr_frame", None) if parent is not None else None
+
+
+def capture(depth: int = 3, *, limit: int = 64) -> _Raw:
+    """The innermost ``depth`` frames outside the libraries, from the current call stack."""
+    frame: FrameType | None = sys._getframe(1)
+    pairs: list[tuple[CodeType, int]] = []
+    crossed = False
+    seen = 0
+    while seen < limit:
+        if frame is None:
+            if crossed:
+                break
+            crossed = True
+            frame = _parent_frame()
+            if frame is None:
+                break
+        code = frame.f_code
+        if not _is_library(code):
+            pairs.append((code, frame.f_lineno))
+            if len(pairs) >= depth:
+                break
+        frame = frame.f_back
+        seen += 1
+    return _Raw(tuple(pairs))
