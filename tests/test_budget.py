@@ -165,6 +165,18 @@ def test_code_mode_reads_the_examples_pool_settings_and_schedules() -> None:
     assert any("not literal" in line and "settings.db_pool_max" in line for line in seed4["from_code"])
 
 
+def test_code_mode_counts_poolwarden_engines_and_tenant_registries(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from poolwarden.runtime.engine import create_engine\n"
+        "from poolwarden.runtime.tenants import EngineRegistry\n"
+        "main = create_engine('postgresql+psycopg://app@db/app')\n"
+        "tenants = EngineRegistry('postgresql+psycopg://app@db/{tenant}', max_engines=40, max_connections=12)\n")
+    report = json.loads(cli("budget", "--code", str(tmp_path), "--format", "json").stdout)
+    assert report["worst_total"] == 5 + 12  # not 40 engines x (5 + 10)
+    assert any("EngineRegistry() at" in line and "pool_size 12, max_overflow 0 (code)" in line
+               for line in report["from_code"])
+
+
 def test_code_mode_missing_path_is_exit_2(tmp_path: Path) -> None:
     proc = cli("budget", "--code", str(tmp_path / "nope"), cwd=tmp_path)
     assert proc.returncode == 2 and "--code" in proc.stderr

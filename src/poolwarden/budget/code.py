@@ -2,7 +2,8 @@
 
 The scan reuses the analyzer's walk (imports resolved the same way as ``check``): engine and
 pool constructors with their literal ``pool_size`` / ``max_overflow`` (or ``max_size``, or
-psycopg2's ``minconn, maxconn``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
+psycopg2's ``minconn, maxconn``; poolwarden's own engines with their bounded defaults, and an
+``EngineRegistry`` as its ``max_connections``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
 whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
 literal is reported as such and left to the config or the defaults.
 """
@@ -49,6 +50,8 @@ class CodeFacts:
     not_literal: list[str] = field(default_factory=list)  # "path:line: pool_size of create_engine()"
 
 
+_POOLWARDEN_ENGINES = frozenset({"poolwarden.runtime.engine.create_engine",
+                                 "poolwarden.runtime.engine.create_async_engine"})
 _TIMEDELTA_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
 
@@ -94,6 +97,13 @@ class _Collector(Rule):
             poolclass = keywords.get("poolclass")
             unpooled = poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED
             self._pool(where, node, keywords.get("pool_size"), keywords.get("max_overflow"), unpooled, ctx)
+        elif callee in _POOLWARDEN_ENGINES:  # runtime.engine: bounded defaults, 5 + 0
+            pgbouncer = keywords.get("pgbouncer")
+            self._pool(where, node, keywords.get("pool_size", ast.Constant(5)),
+                       keywords.get("max_overflow", ast.Constant(0)),
+                       isinstance(pgbouncer, ast.Constant) and pgbouncer.value is True, ctx)
+        elif callee == "poolwarden.runtime.tenants.EngineRegistry":  # capped across all its tenants
+            self._pool(where, node, keywords.get("max_connections", ast.Constant(20)), ast.Constant(0), False, ctx)
         elif callee in K.ASYNCPG_POOLS or callee in K.SIZED_POOLS:
             self._pool(where, node, keywords.get("max_size"), ast.Constant(0), False, ctx)
         elif callee in K.LIBPQ_POOLS and len(node.args) >= 2:

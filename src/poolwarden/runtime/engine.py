@@ -153,10 +153,11 @@ class EngineRecord:
     settings: PoolSettings
     asynchronous: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    cap: int | None = None  # a bound set above the pool (an EngineRegistry's max_connections)
 
     @property
     def worst_case(self) -> int | None:
-        return self.settings.worst_case
+        return self.cap if self.cap is not None else self.settings.worst_case
 
 
 _REGISTRY: list[EngineRecord] = []
@@ -172,9 +173,12 @@ def registered_engines() -> list[EngineRecord]:
 def _register(url: str, settings: PoolSettings, asynchronous: bool) -> None:
     from sqlalchemy.engine import make_url
 
-    masked = make_url(url).render_as_string(hide_password=True)
+    _register_record(EngineRecord(make_url(url).render_as_string(hide_password=True), settings, asynchronous))
+
+
+def _register_record(record: EngineRecord) -> None:
     with _LOCK:
-        _REGISTRY.append(EngineRecord(masked, settings, asynchronous))
+        _REGISTRY.append(record)
 
 
 def _split(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
