@@ -1,10 +1,10 @@
 """Hooking a :class:`PoolMonitor` onto a pool library: SQLAlchemy, psycopg_pool, asyncpg.
 
 * SQLAlchemy (sync and asyncio engines): pool events (``checkout``, ``checkin``, ``connect``,
-  ``invalidate``) and, for idle-in-transaction detection, connection events (``begin``,
-  ``commit``, ``rollback``, cursor execution). Checkout waits are timed by wrapping the
-  engine's ``pool.connect`` (the one call every checkout goes through), re-wrapped when
-  ``engine.dispose()`` replaces the pool.
+  ``invalidate``) and, only for idle-in-transaction detection, connection events (``begin``,
+  ``commit``, ``rollback``, cursor execution: they take SQLAlchemy off its no-event fast path).
+  Checkout waits are timed by wrapping the engine's ``raw_connection`` on the instance (the one
+  call every checkout goes through, and it survives ``engine.dispose()``).
 * psycopg_pool (``ConnectionPool`` / ``AsyncConnectionPool``): ``getconn`` / ``putconn`` wrapped
   on the instance (``connection()`` goes through them); sizes from ``get_stats()``; statements
   seen through the connection's ``cursor_factory`` while it is checked out.
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from poolwarden.runtime.monitor.core import Gauges, PoolMonitor
+from poolwarden.runtime.monitor.location import capture
 
 __all__ = ["library_of", "monitor_asyncpg", "monitor_psycopg_pool", "monitor_sqlalchemy"]
 
@@ -62,27 +63,33 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
     from sqlalchemy import event
     from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-    def wrap_pool(pool: Any) -> None:
-        original = pool.connect
+    original = engine.raw_connection  # every Connection checks out through it; it outlives dispose()
+    locate = monitor.capture_locations
 
-        def connect() -> Any:
-            started = monitor._wait_begin()
-            try:
-                conn = original()
-            except PoolTimeoutError:
-                monitor._wait_end(started, timed_out=True)
-                raise
-            except BaseException:
-                monitor._wait_end(started)
-                raise
+    def raw_connection() -> Any:
+        raw = capture() if locate else None  # here the caller is a few frames up, not ~25
+        started = monitor._wait_begin()
+        try:
+            conn = original()
+        except PoolTimeoutError:
+            monitor._wait_end(started, timed_out=True)
+            raise
+        except BaseException:
             monitor._wait_end(started)
-            return conn
+            raise
+        monitor._wait_end(started)
+        if raw is not None:
+            monitor._locate(conn.info[_KEY], raw)
+        return conn
 
-        pool.connect = connect
+    engine.raw_connection = raw_connection
+
+    track = monitor.idle_in_transaction_threshold is not None
+    checkout = monitor._on_checkout
 
     def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        record.info[_KEY] = id(record)
-        monitor._on_checkout(id(record), track_transactions=monitor.idle_in_transaction_threshold is not None)
+        key = record.info[_KEY] = id(record)
+        checkout(key, track_transactions=track, locate=False)  # located by raw_connection()
 
     def on_checkin(dbapi_conn: Any, record: Any) -> None:
         monitor._on_checkin(id(record))
@@ -93,14 +100,11 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
     def on_invalidate(dbapi_conn: Any, record: Any, exc: Any) -> None:
         monitor._on_invalidate()
 
-    def on_disposed(engine_: Any) -> None:
-        wrap_pool(engine_.pool)
-
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("checkout", on_checkout), ("checkin", on_checkin), ("connect", on_connect),
-        ("invalidate", on_invalidate), ("soft_invalidate", on_invalidate), ("engine_disposed", on_disposed),
-    ]
-    if monitor.idle_in_transaction_threshold is not None:
+        ("invalidate", on_invalidate), ("soft_invalidate", on_invalidate),
+    ]  # pool events only: a connection-event listener would slow every statement (SQLAlchemy's fast path)
+    if track:
         def key_of(conn: Any) -> int | None:
             try:
                 return conn.info.get(_KEY)  # type: ignore[no-any-return]
@@ -132,13 +136,12 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
                       ("handle_error", on_error)]
     for name, fn in listeners:
         event.listen(engine, name, fn)
-    wrap_pool(engine.pool)
 
     def undo() -> None:
         for name, fn in listeners:
             if event.contains(engine, name, fn):
                 event.remove(engine, name, fn)
-        engine.pool.__dict__.pop("connect", None)
+        engine.__dict__.pop("raw_connection", None)
 
     return [undo]
 

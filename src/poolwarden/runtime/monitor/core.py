@@ -8,6 +8,7 @@ every live monitor for holds that crossed a threshold.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -100,12 +101,16 @@ class PoolMonitor:
         self._wait = _Recorder()
         self._hold = _Recorder()
         self._crossed = 0  # how many utilisation thresholds are currently crossed
+        self._max = gauges().max  # refreshed by stats(); a pool's maximum does not change on its own
+        self._up_at: float = math.inf
+        self._down_at = -1
+        self._levels(0)
         self._detach: list[Callable[[], None]] = []
         self.closed = False
         if self.leak_threshold or self.idle_in_transaction_threshold:
             _watcher().add(self)
 
-    # -- what adapters call -------------------------------------------------------------------
+    # -- what adapters call (the hot path: one short lock each) -------------------------------
     def _wait_begin(self) -> float:
         with self._lock:
             self._waiting += 1
@@ -117,32 +122,42 @@ class PoolMonitor:
             self._waiting -= 1
             if timed_out:
                 self._counts["checkout_timeouts"] += 1
-        self._wait.observe(ms)
+            self._wait.observe(ms)
 
-    def _on_checkout(self, key: int, conn: Any = None, *, track_transactions: bool = False) -> None:
-        raw = capture() if self.capture_locations else None
-        hold = _Hold(time.monotonic(), raw, conn)
+    def _on_checkout(self, key: int, conn: Any = None, *, track_transactions: bool = False,
+                     locate: bool = True) -> None:
+        hold = _Hold(time.monotonic(), capture() if locate and self.capture_locations else None, conn)
         if track_transactions:
             hold.tx_open = False
         with self._lock:
             self._holds[key] = hold
             self._counts["checkouts"] += 1
-        self._check_utilisation()
+            out = len(self._holds)
+        if out >= self._up_at:
+            self._utilisation_moved(out)
+
+    def _locate(self, key: int, raw: _Raw) -> None:
+        """Attach a location captured before the checkout (closer to the caller: a shorter walk)."""
+        hold = self._holds.get(key)
+        if hold is not None:
+            hold.raw = raw
 
     def _on_checkin(self, key: int) -> None:
         now = time.monotonic()
         with self._lock:
             hold = self._holds.pop(key, None)
-        if hold is None:
-            return
-        held = now - hold.since
-        self._hold.observe(held * 1000.0)
+            if hold is None:
+                return
+            held = now - hold.since
+            self._hold.observe(held * 1000.0)
+            out = len(self._holds)
         if hold.leak_reported:
             self._emit(PoolEvent(ev.LEAK_RETURNED, self.name,
                                  f"pool {self.name!r}: leaked connection returned after {held:.1f} s "
                                  f"(checked out at {self._where(hold)})", held_ms=held * 1000.0,
                                  location=self._location(hold)))
-        self._check_utilisation()
+        if out < self._down_at:
+            self._utilisation_moved(out)
 
     def _on_invalidate(self) -> None:
         with self._lock:
@@ -170,13 +185,17 @@ class PoolMonitor:
         """The pool's gauges, counters and histograms now."""
         g = self._gauges()
         with self._lock:
+            if g.max != self._max:
+                self._max = g.max
+                self._levels(self._crossed)
             out = len(self._holds)
             waiting = self._waiting
             counts = dict(self._counts)
+            wait, hold = self._wait.freeze(), self._hold.freeze()
         return PoolStats(name=self.name, library=self.library, size=g.size, checked_out=out, idle=g.idle,
                          overflow=g.overflow, waiting=waiting, max=g.max,
                          utilisation=(out / g.max) if g.max else None,
-                         checkout_wait_ms=self._wait.freeze(), hold_ms=self._hold.freeze(), **counts)
+                         checkout_wait_ms=wait, hold_ms=hold, **counts)
 
     def held(self) -> list[HeldConnection]:
         """The connections checked out right now, longest held first."""
@@ -256,16 +275,22 @@ class PoolMonitor:
         loc = self._location(h)
         return str(loc) if loc is not None else "<location capture off>"
 
-    def _check_utilisation(self) -> None:
-        if not self.utilisation_thresholds:
-            return
-        g_max = self._gauges().max
+    def _levels(self, crossed: int) -> None:
+        """Checked-out counts at which the next threshold is crossed (up) or the current one left (down)."""
+        top = self._max or 0
+        counts = [math.ceil(t * top - 1e-9) for t in self.utilisation_thresholds]
+        self._up_at = counts[crossed] if top and crossed < len(counts) else math.inf
+        self._down_at = counts[crossed - 1] if top and crossed > 0 else -1
+
+    def _utilisation_moved(self, out: int) -> None:
+        g_max = self._max
         if not g_max:
             return
+        ratio = out / g_max
         with self._lock:
-            ratio = len(self._holds) / g_max
             crossed = sum(1 for t in self.utilisation_thresholds if ratio >= t)
             before, self._crossed = self._crossed, crossed
+            self._levels(crossed)
         if crossed > before:
             t = self.utilisation_thresholds[crossed - 1]
             self._emit(PoolEvent(ev.UTILISATION, self.name,

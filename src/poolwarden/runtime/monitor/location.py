@@ -19,19 +19,21 @@ __all__ = ["Location", "capture"]
 _LIBRARY_ROOTS = ("sqlalchemy", "psycopg", "psycopg_pool", "psycopg2", "asyncpg", "greenlet", "asyncio",
                   "concurrent", "contextlib", "threading", "selectors", "functools")
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # poolwarden/runtime
-_library_cache: dict[CodeType, bool] = {}
+# id(code) -> (verdict, code): keyed by id because hashing a code object hashes its bytecode and
+# constants; the code object is kept alive by the entry, so its id is never reused.
+_library_cache: dict[int, tuple[bool, CodeType]] = {}
 
 
 def _is_library(code: CodeType) -> bool:
-    known = _library_cache.get(code)
+    known = _library_cache.get(id(code))
     if known is not None:
-        return known
+        return known[0]
     path = code.co_filename
     parts = path.replace("\\", "/").split("/")
     verdict = path.startswith(_OWN_DIR) or path.startswith("<frozen") or any(
         root in parts[:-1] or parts[-1] == root + ".py" for root in _LIBRARY_ROOTS
     )
-    _library_cache[code] = verdict
+    _library_cache[id(code)] = (verdict, code)
     return verdict
 
 
@@ -61,8 +63,17 @@ class Location:
         return "\n".join(f'  File "{f}", line {n}, in {fn}' for f, n, fn in self.frames)
 
 
+def _line(code: CodeType, lasti: int) -> int:
+    """The source line of the instruction at byte offset ``lasti`` (what ``frame.f_lineno`` computes)."""
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
+
+
 class _Raw:
-    """Captured frames before formatting: ``(code, line)`` pairs (cheap to keep)."""
+    """Captured frames before formatting: ``(code, instruction offset)`` pairs (cheap to take and keep;
+    line numbers are worked out only when a report is written)."""
 
     __slots__ = ("pairs",)
 
@@ -70,7 +81,7 @@ class _Raw:
         self.pairs = pairs
 
     def resolve(self) -> Location:
-        return Location(tuple((c.co_filename, n, c.co_name) for c, n in self.pairs))
+        return Location(tuple((c.co_filename, _line(c, i), c.co_name) for c, i in self.pairs))
 
 
 def _parent_frame() -> FrameType | None:
@@ -87,6 +98,7 @@ def capture(depth: int = 3, *, limit: int = 64) -> _Raw:
     """The innermost ``depth`` frames outside the libraries, from the current call stack."""
     frame: FrameType | None = sys._getframe(1)
     pairs: list[tuple[CodeType, int]] = []
+    cache = _library_cache
     crossed = False
     seen = 0
     while seen < limit:
@@ -98,8 +110,9 @@ def capture(depth: int = 3, *, limit: int = 64) -> _Raw:
             if frame is None:
                 break
         code = frame.f_code
-        if not _is_library(code):
-            pairs.append((code, frame.f_lineno))
+        known = cache.get(id(code))
+        if not (known[0] if known is not None else _is_library(code)):
+            pairs.append((code, frame.f_lasti))
             if len(pairs) >= depth:
                 break
         frame = frame.f_back

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import threading
 from dataclasses import dataclass
 
 __all__ = ["BUCKETS_MS", "Histogram", "PoolStats"]
@@ -41,26 +40,22 @@ class Histogram:
 
 
 class _Recorder:
-    """A thread-safe, allocation-free histogram being filled (the mutable twin of :class:`Histogram`)."""
+    """A histogram being filled (the mutable twin of :class:`Histogram`); the owner holds its lock."""
 
-    __slots__ = ("_counts", "_lock", "_sum", "count")
+    __slots__ = ("_counts", "_sum", "count")
 
     def __init__(self) -> None:
         self._counts = [0] * (len(BUCKETS_MS) + 1)
         self._sum = 0.0
         self.count = 0
-        self._lock = threading.Lock()
 
     def observe(self, ms: float) -> None:
-        i = bisect.bisect_left(BUCKETS_MS, ms)
-        with self._lock:
-            self._counts[i] += 1
-            self._sum += ms
-            self.count += 1
+        self._counts[bisect.bisect_left(BUCKETS_MS, ms)] += 1
+        self._sum += ms
+        self.count += 1
 
     def freeze(self) -> Histogram:
-        with self._lock:
-            return Histogram(BUCKETS_MS, tuple(self._counts), self.count, self._sum)
+        return Histogram(BUCKETS_MS, tuple(self._counts), self.count, self._sum)
 
 
 @dataclass(frozen=True)
