@@ -35,6 +35,9 @@ docs: $(BIN)/poolwarden
 
 bench: $(BIN)/poolwarden
 	$(BIN)/python benchmarks/check_speed.py
+	$(BIN)/python benchmarks/doctor_snapshot.py
+	$(BIN)/python benchmarks/monitor_overhead.py
+	$(BIN)/python benchmarks/breaker_outage.py
 
 clean:
 	rm -rf $(VENV) .poolwarden_cache .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,29 +58,38 @@ def _until(predicate: Any, bound: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def _spawn(script: Path, dsn: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(script), dsn, str(GATE)], stdout=subprocess.PIPE, text=True)
+@pytest.fixture
+def gate(postgres: str) -> Iterator[psycopg.Connection[Any]]:
+    """A connection holding the GATE lock (a winning run waits on it), with a ``runs`` table."""
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("CREATE TABLE runs (at timestamptz)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (GATE,))
+        yield conn
 
 
-def test_two_racing_workers_run_the_job_once(postgres: str, tmp_path: Path) -> None:
+@pytest.fixture
+def spawn(postgres: str, tmp_path: Path) -> Callable[[], subprocess.Popen[str]]:
+    """Start one worker process running WORKER's single-flight job."""
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    with psycopg.connect(postgres, autocommit=True) as gate:
-        gate.execute("CREATE TABLE runs (at timestamptz)")
-        gate.execute("SELECT pg_advisory_lock(%s)", (GATE,))
-        workers = [_spawn(script, postgres), _spawn(script, postgres)]  # started together: they race
-        try:
-            # the loser finds the lock taken and exits; the winner is inside job(), held by the gate
-            loser = next(iter(_first_exit(workers)))
-            out, _ = loser.communicate(timeout=60)
-            assert out.split() == ["skipped"]
-        finally:
-            gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
-        winner = next(w for w in workers if w is not loser)
-        out, _ = winner.communicate(timeout=60)
-        assert out.split() == ["acquired", "ran"]
-        row = gate.execute("SELECT count(*) FROM runs").fetchone()
-        assert row == (1,)
+    return lambda: subprocess.Popen([sys.executable, str(script), postgres, str(GATE)], stdout=subprocess.PIPE,
+                                    text=True)
+
+
+def test_two_racing_workers_run_the_job_once(postgres: str, gate: Any, spawn: Any) -> None:
+    workers = [spawn(), spawn()]  # started together: they race
+    try:
+        # the loser finds the lock taken and exits; the winner is inside job(), held by the gate
+        loser = next(iter(_first_exit(workers)))
+        out, _ = loser.communicate(timeout=60)
+        assert out.split() == ["skipped"]
+    finally:
+        gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
+    winner = next(w for w in workers if w is not loser)
+    out, _ = winner.communicate(timeout=60)
+    assert out.split() == ["acquired", "ran"]
+    row = gate.execute("SELECT count(*) FROM runs").fetchone()
+    assert row == (1,)
     _until(lambda: _advisory(postgres) == 0)
 
 
@@ -95,25 +105,20 @@ def _first_exit(procs: list[subprocess.Popen[str]]) -> list[subprocess.Popen[str
     raise AssertionError("neither worker finished")
 
 
-def test_a_killed_holder_releases_the_lock(postgres: str, tmp_path: Path) -> None:
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    with psycopg.connect(postgres, autocommit=True) as gate:
-        gate.execute("CREATE TABLE runs (at timestamptz)")
-        gate.execute("SELECT pg_advisory_lock(%s)", (GATE,))
-        holder = _spawn(script, postgres)
-        try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "acquired"
-            with single_flight("nightly-report", dsn=postgres) as acquired:
-                assert acquired is False  # held by the worker
-            os.kill(holder.pid, signal.SIGKILL)  # OOM killer, kill -9: no finally runs
-            holder.wait(timeout=60)
-        finally:
-            gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
-        # the server drops the dead worker's session and its lock with it; waiting up to 30 s for it
-        with single_flight("nightly-report", dsn=postgres, wait=30) as acquired:
-            assert acquired is True
-        assert gate.execute("SELECT count(*) FROM runs").fetchone() == (0,)  # the killed run never finished
+def test_a_killed_holder_releases_the_lock(postgres: str, gate: Any, spawn: Any) -> None:
+    holder = spawn()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "acquired"
+        with single_flight("nightly-report", dsn=postgres) as acquired:
+            assert acquired is False  # held by the worker
+        os.kill(holder.pid, signal.SIGKILL)  # OOM killer, kill -9: no finally runs
+        holder.wait(timeout=60)
+    finally:
+        gate.execute("SELECT pg_advisory_unlock(%s)", (GATE,))
+    # the server drops the dead worker's session and its lock with it; waiting up to 30 s for it
+    with single_flight("nightly-report", dsn=postgres, wait=30) as acquired:
+        assert acquired is True
+    assert gate.execute("SELECT count(*) FROM runs").fetchone() == (0,)  # the killed run never finished
     _until(lambda: _advisory(postgres) == 0)
 
 

@@ -16,8 +16,8 @@ and what seed 2's team could not see. Checking out more than 70% / 90% of the po
 
 Works through each library's own hooks (see ``adapters``): SQLAlchemy engines (sync and
 asyncio), psycopg_pool pools (sync and async), asyncpg pools. Checkout locations are captured
-by walking the live frames (no traceback objects): cheap enough to leave on in production;
-``capture_locations=False`` turns it off. Thresholds are checked by one daemon thread per process.
+by walking the live frames (no traceback objects) when a threshold is set: cheap enough to leave
+on in production; ``capture_locations`` forces it on or off. Thresholds are checked by one daemon thread per process.
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
                idle_in_transaction_threshold: float | None = None, name: str | None = None,
                utilisation_thresholds: Sequence[float] = (0.7, 0.9),
                on_event: Callable[[PoolEvent], None] | None = None,
-               capture_locations: bool = True) -> PoolMonitor:
+               capture_locations: bool | None = None) -> PoolMonitor:
     """Start monitoring a SQLAlchemy engine (sync or async), psycopg_pool pool or asyncpg pool.
 
     Returns the :class:`PoolMonitor`; :meth:`PoolMonitor.close` removes the hooks. Thresholds are
-    seconds; None turns a check off. Raises TypeError for anything else than the supported
+    seconds; None turns a check off. Checkout locations are captured when a threshold is set
+    (``capture_locations=None``), or as ``capture_locations`` says. Raises TypeError for anything else than the supported
     pools and ValueError for a threshold that is not a positive number.
     """
     library = adapters.library_of(engine_or_pool)
@@ -69,6 +70,8 @@ def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
     else:
         gauges, tx_state, attach = adapters.asyncpg_gauges(target), adapters.asyncpg_tx_state, adapters.monitor_asyncpg
         default_name = f"asyncpg-pool-{id(target):x}"
+    if capture_locations is None:
+        capture_locations = leak_threshold is not None or idle_in_transaction_threshold is not None
     monitor = PoolMonitor(name or default_name, library, gauges, leak_threshold=leak_threshold,
                           idle_in_transaction_threshold=idle_in_transaction_threshold,
                           utilisation_thresholds=utilisation_thresholds, on_event=on_event,

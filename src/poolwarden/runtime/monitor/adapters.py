@@ -1,10 +1,10 @@
 """Hooking a :class:`PoolMonitor` onto a pool library: SQLAlchemy, psycopg_pool, asyncpg.
 
-* SQLAlchemy (sync and asyncio engines): pool events (``checkout``, ``checkin``, ``connect``,
-  ``invalidate``) and, only for idle-in-transaction detection, connection events (``begin``,
-  ``commit``, ``rollback``, cursor execution: they take SQLAlchemy off its no-event fast path).
-  Checkout waits are timed by wrapping the engine's ``raw_connection`` on the instance (the one
-  call every checkout goes through, and it survives ``engine.dispose()``).
+* SQLAlchemy (sync and asyncio engines): checkouts are seen by wrapping the engine's
+  ``raw_connection`` on the instance (the one call every checkout through the engine makes, and
+  it survives ``engine.dispose()``); pool events ``checkin``, ``connect``, ``invalidate``; and,
+  only for idle-in-transaction detection, connection events (``begin``, ``commit``,
+  ``rollback``, cursor execution: they take SQLAlchemy off its no-event fast path).
 * psycopg_pool (``ConnectionPool`` / ``AsyncConnectionPool``): ``getconn`` / ``putconn`` wrapped
   on the instance (``connection()`` goes through them); sizes from ``get_stats()``; statements
   seen through the connection's ``cursor_factory`` while it is checked out.
@@ -26,9 +26,6 @@ from poolwarden.runtime.monitor.core import Gauges, PoolMonitor
 from poolwarden.runtime.monitor.location import capture
 
 __all__ = ["library_of", "monitor_asyncpg", "monitor_psycopg_pool", "monitor_sqlalchemy"]
-
-_KEY = "poolwarden.monitor.key"
-
 
 def library_of(target: Any) -> str:
     """'sqlalchemy', 'psycopg_pool' or 'asyncpg' for a supported pool or engine; raises TypeError otherwise."""
@@ -65,34 +62,25 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
 
     original = engine.raw_connection  # every Connection checks out through it; it outlives dispose()
     locate = monitor.capture_locations
+    track = monitor.idle_in_transaction_threshold is not None
+    begin, checked_out, failed = monitor._begin, monitor._checked_out, monitor._checkout_failed
 
     def raw_connection() -> Any:
-        raw = capture() if locate else None  # here the caller is a few frames up, not ~25
-        started = monitor._wait_begin()
+        raw = capture() if locate else None  # here the caller is a few frames up
+        started = begin()
         try:
             conn = original()
-        except PoolTimeoutError:
-            monitor._wait_end(started, timed_out=True)
+        except BaseException as exc:
+            failed(started, isinstance(exc, PoolTimeoutError))
             raise
-        except BaseException:
-            monitor._wait_end(started)
-            raise
-        monitor._wait_end(started)
-        if raw is not None:
-            monitor._locate(conn.info[_KEY], raw)
+        # the pool entry's info dict is shared by its checkouts: its id keys the hold (see checkin)
+        checked_out(id(conn.info), started, raw, None, track)
         return conn
 
     engine.raw_connection = raw_connection
 
-    track = monitor.idle_in_transaction_threshold is not None
-    checkout = monitor._on_checkout
-
-    def on_checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-        key = record.info[_KEY] = id(record)
-        checkout(key, track_transactions=track, locate=False)  # located by raw_connection()
-
     def on_checkin(dbapi_conn: Any, record: Any) -> None:
-        monitor._on_checkin(id(record))
+        monitor._on_checkin(id(record.info))
 
     def on_connect(dbapi_conn: Any, record: Any) -> None:
         monitor._on_connect()
@@ -101,13 +89,13 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
         monitor._on_invalidate()
 
     listeners: list[tuple[str, Callable[..., None]]] = [
-        ("checkout", on_checkout), ("checkin", on_checkin), ("connect", on_connect),
+        ("checkin", on_checkin), ("connect", on_connect),
         ("invalidate", on_invalidate), ("soft_invalidate", on_invalidate),
     ]  # pool events only: a connection-event listener would slow every statement (SQLAlchemy's fast path)
     if track:
         def key_of(conn: Any) -> int | None:
             try:
-                return conn.info.get(_KEY)  # type: ignore[no-any-return]
+                return id(conn.connection.info)  # the pool entry's info dict, as in raw_connection()
             except Exception:
                 return None
 
@@ -202,9 +190,9 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
     getconn, putconn = pool.getconn, pool.putconn
     track = monitor.idle_in_transaction_threshold is not None
 
-    def checked_out(conn: Any) -> None:
+    def checked_out(conn: Any, started: float, raw: Any) -> None:
         key = id(conn)
-        monitor._on_checkout(key, conn)
+        monitor._checked_out(key, started, raw, conn)
         if track:
             conn._poolwarden_factory = conn.cursor_factory
             conn.cursor_factory = _tracked_cursor(conn.cursor_factory, asynchronous)
@@ -216,19 +204,17 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
             del conn._poolwarden_factory, conn._poolwarden_note
         monitor._on_checkin(id(conn))
 
+    locate = monitor.capture_locations
     if asynchronous:
         async def agetconn(timeout: float | None = None) -> Any:
-            started = monitor._wait_begin()
+            raw = capture() if locate else None
+            started = monitor._begin()
             try:
                 conn = await getconn(timeout)
-            except PoolTimeout:
-                monitor._wait_end(started, timed_out=True)
+            except BaseException as exc:
+                monitor._checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
-            except BaseException:
-                monitor._wait_end(started)
-                raise
-            monitor._wait_end(started)
-            checked_out(conn)
+            checked_out(conn, started, raw)
             return conn
 
         async def aputconn(conn: Any) -> None:
@@ -238,17 +224,14 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
         pool.getconn, pool.putconn = agetconn, aputconn
     else:
         def sgetconn(timeout: float | None = None) -> Any:
-            started = monitor._wait_begin()
+            raw = capture() if locate else None
+            started = monitor._begin()
             try:
                 conn = getconn(timeout)
-            except PoolTimeout:
-                monitor._wait_end(started, timed_out=True)
+            except BaseException as exc:
+                monitor._checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
-            except BaseException:
-                monitor._wait_end(started)
-                raise
-            monitor._wait_end(started)
-            checked_out(conn)
+            checked_out(conn, started, raw)
             return conn
 
         def sputconn(conn: Any) -> None:
@@ -290,18 +273,15 @@ def monitor_asyncpg(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]
         __slots__ = ()
 
         async def _acquire(self, timeout: float | None) -> Any:
-            started = monitor._wait_begin()
+            raw = capture() if monitor.capture_locations else None
+            started = monitor._begin()
             try:
                 proxy = await super()._acquire(timeout)
-            except (asyncio.TimeoutError, TimeoutError):
-                monitor._wait_end(started, timed_out=True)
+            except BaseException as exc:
+                monitor._checkout_failed(started, isinstance(exc, (asyncio.TimeoutError, TimeoutError)))
                 raise
-            except BaseException:
-                monitor._wait_end(started)
-                raise
-            monitor._wait_end(started)
             key = id(proxy)
-            monitor._on_checkout(key, proxy)
+            monitor._checked_out(key, started, raw, proxy)
             if track:
                 def note(_record: Any, key: int = key) -> None:
                     hold = monitor._holds.get(key)

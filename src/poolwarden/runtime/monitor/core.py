@@ -8,6 +8,7 @@ every live monitor for holds that crossed a threshold.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 
 from poolwarden.runtime.monitor import events as ev
 from poolwarden.runtime.monitor.events import PoolEvent
-from poolwarden.runtime.monitor.location import Location, _Raw, capture
+from poolwarden.runtime.monitor.location import Location, _Raw
 from poolwarden.runtime.monitor.stats import PoolStats, _Recorder
 
 __all__ = ["Gauges", "HeldConnection", "PoolMonitor"]
@@ -95,7 +96,8 @@ class PoolMonitor:
         self._tx_state = tx_state  # sampled (in_transaction, running) for libraries without tx events
         self._lock = threading.Lock()
         self._holds: dict[int, _Hold] = {}
-        self._waiting = 0
+        self._entered = itertools.count()  # callers that started waiting for a connection ...
+        self._left = itertools.count()  # ... and that stopped (waiting = the difference)
         self._counts = {"checkouts": 0, "checkout_timeouts": 0, "invalidations": 0, "connections_opened": 0,
                         "leaks": 0, "idle_in_transaction": 0}
         self._wait = _Recorder()
@@ -110,37 +112,35 @@ class PoolMonitor:
         if self.leak_threshold or self.idle_in_transaction_threshold:
             _watcher().add(self)
 
-    # -- what adapters call (the hot path: one short lock each) -------------------------------
-    def _wait_begin(self) -> float:
-        with self._lock:
-            self._waiting += 1
+    # -- what adapters call: _begin() before a checkout call, then _checked_out() or _checkout_failed()
+    def _begin(self) -> float:
+        """A caller starts waiting for a connection (lock-free: ``next()`` on a counter is atomic)."""
+        next(self._entered)
         return time.perf_counter()
 
-    def _wait_end(self, started: float, *, timed_out: bool = False) -> None:
+    def _checked_out(self, key: int, started: float, raw: _Raw | None = None, conn: Any = None,
+                     track_transactions: bool = False) -> None:
+        """The caller got a connection: one short lock for wait time, hold and counters."""
         ms = (time.perf_counter() - started) * 1000.0
-        with self._lock:
-            self._waiting -= 1
-            if timed_out:
-                self._counts["checkout_timeouts"] += 1
-            self._wait.observe(ms)
-
-    def _on_checkout(self, key: int, conn: Any = None, *, track_transactions: bool = False,
-                     locate: bool = True) -> None:
-        hold = _Hold(time.monotonic(), capture() if locate and self.capture_locations else None, conn)
+        hold = _Hold(time.monotonic(), raw, conn)
         if track_transactions:
             hold.tx_open = False
         with self._lock:
             self._holds[key] = hold
             self._counts["checkouts"] += 1
+            self._wait.observe(ms)
             out = len(self._holds)
+        next(self._left)
         if out >= self._up_at:
             self._utilisation_moved(out)
 
-    def _locate(self, key: int, raw: _Raw) -> None:
-        """Attach a location captured before the checkout (closer to the caller: a shorter walk)."""
-        hold = self._holds.get(key)
-        if hold is not None:
-            hold.raw = raw
+    def _checkout_failed(self, started: float, timed_out: bool) -> None:
+        ms = (time.perf_counter() - started) * 1000.0
+        with self._lock:
+            if timed_out:
+                self._counts["checkout_timeouts"] += 1
+            self._wait.observe(ms)
+        next(self._left)
 
     def _on_checkin(self, key: int) -> None:
         now = time.monotonic()
@@ -189,7 +189,7 @@ class PoolMonitor:
                 self._max = g.max
                 self._levels(self._crossed)
             out = len(self._holds)
-            waiting = self._waiting
+            waiting = _value(self._entered) - _value(self._left)
             counts = dict(self._counts)
             wait, hold = self._wait.freeze(), self._hold.freeze()
         return PoolStats(name=self.name, library=self.library, size=g.size, checked_out=out, idle=g.idle,
@@ -308,6 +308,11 @@ class PoolMonitor:
                 self.on_event(event)
             except Exception:
                 ev.logger.exception("poolwarden monitor: on_event callback failed for %s", event.kind)
+
+
+def _value(counter: itertools.count[int]) -> int:
+    """The next value of an ``itertools.count`` without advancing it."""
+    return int(repr(counter)[6:-1])
 
 
 class _Watcher:
