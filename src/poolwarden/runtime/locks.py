@@ -82,7 +82,7 @@ class SingleFlight:
 
     def __init__(self, key: str | int | Callable[..., str | int], *, engine: Any = None, dsn: str | None = None,
                  wait: bool | float = False, on_skip: Callable[[str | int], None] | None = None,
-                 namespace: str = "poolwarden") -> None:
+                 namespace: str = "poolwarden", connect_timeout: int = 5) -> None:
         if (engine is None) == (dsn is None):
             raise ValueError("single_flight needs exactly one of engine= or dsn=")
         if not callable(key):
@@ -93,6 +93,7 @@ class SingleFlight:
         self.timeout_ms = _timeout_ms(wait)
         self.on_skip = on_skip
         self.namespace = namespace
+        self.connect_timeout = connect_timeout  # seconds, for dsn= connections
 
     # -- decorator ---------------------------------------------------------------------------------
     def __call__(self, fn: F) -> F:
@@ -173,7 +174,8 @@ class SingleFlight:
         if self.dsn is not None:
             import psycopg
 
-            with psycopg.connect(self.dsn, autocommit=True, application_name="poolwarden-single-flight") as conn:
+            with psycopg.connect(self.dsn, autocommit=True, application_name="poolwarden-single-flight",
+                                 connect_timeout=self.connect_timeout) as conn:
                 def run_psycopg(sql: str, arg: Any) -> Any:
                     cur = conn.execute(sql, () if arg is None else (arg,))
                     return cur.fetchone() if sql.startswith("SELECT") else None
@@ -232,7 +234,8 @@ class SingleFlight:
             import psycopg
 
             async with await psycopg.AsyncConnection.connect(
-                    self.dsn, autocommit=True, application_name="poolwarden-single-flight") as conn:
+                    self.dsn, autocommit=True, application_name="poolwarden-single-flight",
+                    connect_timeout=self.connect_timeout) as conn:
                 async def run_psycopg(sql: str, arg: Any) -> Any:
                     cur = await conn.execute(sql, () if arg is None else (arg,))
                     return await cur.fetchone() if sql.startswith("SELECT") else None
@@ -272,11 +275,13 @@ def _sqlstate(exc: BaseException) -> str | None:
 
 def single_flight(key: str | int | Callable[..., str | int], *, engine: Any = None, dsn: str | None = None,
                   wait: bool | float = False, on_skip: Callable[[str | int], None] | None = None,
-                  namespace: str = "poolwarden") -> SingleFlight:
+                  namespace: str = "poolwarden", connect_timeout: int = 5) -> SingleFlight:
     """Run a job only when no other run holds ``key`` (see the module docstring).
 
     ``key``: a string, a 64-bit int, or a function of the decorated function's arguments.
     ``wait``: False skips at once, True waits for the lock, a number waits that many seconds.
+    ``connect_timeout``: seconds for a ``dsn=`` connection (libpq would wait forever).
     Raises ValueError / TypeError for a bad key, ``wait`` or a missing connection source.
     """
-    return SingleFlight(key, engine=engine, dsn=dsn, wait=wait, on_skip=on_skip, namespace=namespace)
+    return SingleFlight(key, engine=engine, dsn=dsn, wait=wait, on_skip=on_skip, namespace=namespace,
+                        connect_timeout=connect_timeout)

@@ -52,8 +52,8 @@ def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
 
     Returns the :class:`PoolMonitor`; :meth:`PoolMonitor.close` removes the hooks. Thresholds are
     seconds; None turns a check off. Checkout locations are captured when a threshold is set
-    (``capture_locations=None``), or as ``capture_locations`` says. Raises TypeError for anything else than the supported
-    pools and ValueError for a threshold that is not a positive number.
+    (``capture_locations=None``), or as ``capture_locations`` says. Raises TypeError for anything
+    else than the supported pools and ValueError for a threshold that is not a positive number.
     """
     library = adapters.library_of(engine_or_pool)
     target = getattr(engine_or_pool, "sync_engine", engine_or_pool)  # AsyncEngine -> its Engine
