@@ -190,6 +190,21 @@ def test_attempts_expand_hosts_and_addresses_in_libpq_order() -> None:
     assert [(p["host"], p["port"]) for p in asyncpg_plan] == [("a", 5432), ("b", 6432)]
 
 
+def test_a_cancelled_probe_decides_nothing() -> None:
+    breaker = CircuitBreaker(failure_threshold=1, reset_timeout=0.05)
+    breaker.failure(ConnectionRefusedError("refused"))
+    assert breaker.state == "open"
+    _until(lambda: breaker.state == "half-open")
+    with pytest.raises(KeyboardInterrupt), breaker:  # the probe is interrupted: no verdict
+        raise KeyboardInterrupt
+    assert breaker.state == "half-open"
+    with pytest.raises(asyncio.CancelledError):
+        breaker.call(lambda: (_ for _ in ()).throw(asyncio.CancelledError()))
+    assert breaker.state == "half-open"
+    breaker.call(lambda: None)  # the next probe decides
+    assert breaker.state == "closed"
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"failure_threshold": 0}, "failure_threshold"),
     ({"failure_threshold": True}, "failure_threshold"),

@@ -129,7 +129,14 @@ class CircuitBreaker:
                 self._set(CLOSED)
 
     def failure(self, exc: BaseException) -> None:
-        """The call failed with ``exc``; only transient failures count (others are answers)."""
+        """The call failed with ``exc``; only transient failures count (others are answers).
+
+        Cancellation, KeyboardInterrupt and the like say nothing about the database: a probe
+        interrupted that way only lets the next call probe instead."""
+        if not isinstance(exc, Exception):
+            with self._lock:
+                self._probing = False
+            return
         if isinstance(exc, CircuitOpenError):
             return
         if not self.is_failure(exc):
@@ -200,11 +207,8 @@ class CircuitBreaker:
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         if e is None:
             self.success()
-        elif isinstance(e, Exception):
+        else:
             self.failure(e)
-        else:  # KeyboardInterrupt, cancellation: no verdict on the database
-            with self._lock:
-                self._probing = False
 
     async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()
