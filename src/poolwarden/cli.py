@@ -269,3 +269,87 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
     except ImportError:
         raise UsageError("top needs rich: pip install 'poolwarden[top]'") from None
     run(lambda: diagnose(take(dsn, pgbouncer_dsn)), interval, iterations)
+
+
+@main.command()
+@click.option("--url", "urls", multiple=True, help="An HTTP endpoint to drive (repeatable).")
+@click.option("--call", "calls", multiple=True, metavar="MODULE:FUNCTION",
+              help="A Python callable to drive, sync or async (repeatable).")
+@click.option("--method", default="GET", show_default=True, help="HTTP method for --url.")
+@click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="HTTP header (repeatable).")
+@click.option("--data", help="HTTP request body.")
+@click.option("--dsn", help="The PostgreSQL database the app uses (a role that may open connections up to the limit).")
+@click.option("--start-postgres", is_flag=True, help="Run the app against a throwaway local cluster instead.")
+@click.option("--pg-setting", "pg_settings", multiple=True, metavar="NAME=VALUE",
+              help="A setting of the throwaway cluster (default max_connections=20).")
+@click.option("--setup-sql", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SQL run in the database before the drill (placeholders like {dsn} are filled in).")
+@click.option("--app", help="Command that starts the app ({port}, {dsn} … are filled in); stopped at the end.")
+@click.option("--app-cwd", help="Working directory of --app (and import path of --call).")
+@click.option("--app-env", "app_env", multiple=True, metavar="NAME=VALUE", help="Environment of --app (repeatable).")
+@click.option("--app-timeout", default=30.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds to wait for --app to answer.")
+@click.option("--fault", "faults", multiple=True, type=click.Choice(["saturation", "pool-exhaustion", "terminate",
+                                                                     "outage", "slow"]),
+              help="The fault to inject (repeatable; default saturation).")
+@click.option("--baseline", default=5.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds.")
+@click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Seconds the fault lasts.")
+@click.option("--recovery", default=10.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds.")
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--interval", default=0.05, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds between requests of one worker.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds per request.")
+@click.option("--max-requests", default=20_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--compare", type=click.Choice(["body", "status"]), default="body", show_default=True,
+              help="What must match the baseline for an answer not to be a lie.")
+@click.option("--delay", default=0.5, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds added per packet by --fault slow.")
+@click.option("--keep-existing", is_flag=True, help="Saturation: do not terminate the app's open connections first.")
+@click.option("--allow-remote", is_flag=True, help="Allow a --dsn that is not on this machine.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML report here.")
+@_guarded
+def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: tuple[str, ...], data: str | None,
+          dsn: str | None, start_postgres: bool, pg_settings: tuple[str, ...], setup_sql: Path | None,
+          app: str | None, app_cwd: str | None, app_env: tuple[str, ...], app_timeout: float,
+          faults: tuple[str, ...], baseline: float, duration: float, recovery: float, concurrency: int,
+          interval: float, timeout: float, max_requests: int, compare: str, delay: float, keep_existing: bool,
+          allow_remote: bool, fmt: str, html_path: Path | None) -> None:
+    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery."""
+    from poolwarden.drill import Plan, run_drill
+    from poolwarden.drill.report import render_html, render_json, render_text
+    from poolwarden.dsn import connection_error
+
+    def pairs(values: tuple[str, ...], sep: str, option: str) -> dict[str, str]:
+        out = {}
+        for value in values:
+            name, ok, rest = value.partition(sep)
+            if not ok or not name.strip():
+                raise UsageError(f"{option} {value!r}: expected NAME{sep.strip()}VALUE")
+            out[name.strip()] = rest.strip() if sep == ":" else rest
+        return out
+
+    plan = Plan(baseline=baseline, fault=duration, recovery=recovery, concurrency=concurrency, interval=interval,
+                timeout=timeout, max_requests=max_requests)
+    try:
+        result = run_drill(
+            urls=urls, calls=calls, method=method, headers=pairs(headers, ":", "--header"),
+            body=data.encode() if data is not None else None, dsn=dsn, start_postgres=start_postgres,
+            postgres_settings=pairs(pg_settings, "=", "--pg-setting"), setup_sql=setup_sql, app=app,
+            app_cwd=app_cwd, app_env=pairs(app_env, "=", "--app-env"), app_timeout=app_timeout,
+            faults=faults or ("saturation",), plan=plan, allow_remote=allow_remote, compare=compare, delay=delay,
+            terminate_existing=not keep_existing, call_path=app_cwd,
+            progress=lambda text: click.echo(f"drill: {text}", err=True))
+    except UsageError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.partition(".")[0] in ("psycopg", "psycopg_pool"):
+            raise UsageError(connection_error("--dsn" if dsn else "--start-postgres", dsn or "", exc)) from None
+        raise
+    if html_path is not None:
+        html_path.write_text(render_html(result.data, result.verdict), encoding="utf-8")
+    click.echo(render_json(result.data, result.verdict) if fmt == "json" else render_text(result.data, result.verdict))
+    sys.exit(0 if result.passed else 1)

@@ -1,0 +1,184 @@
+"""Running a drill: load the targets through baseline → fault → recovery while sampling the server.
+
+:func:`run` is bounded in time (the plan's phases plus one request timeout) and in requests
+(``max_requests``), and releases everything it opened — fault connections, the sampler's
+connection, worker threads — on every way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from poolwarden.drill.faults import DRILL_APP, Fault
+from poolwarden.drill.model import BASELINE, FAULT, RECOVERY, ConnSample, Plan, Request
+from poolwarden.drill.targets import Target, digest
+from poolwarden.runtime.errors import is_transient
+
+__all__ = ["RunData", "run"]
+
+SAMPLE_EVERY = 0.25  # seconds between pg_stat_activity samples
+
+
+@dataclass
+class RunData:
+    """Everything observed: requests, connection samples, answers seen, phase boundaries."""
+
+    plan: Plan
+    targets: list[str]
+    faults: list[str]
+    requests: list[Request] = field(default_factory=list)
+    samples: list[ConnSample] = field(default_factory=list)
+    answers: dict[tuple[int, str], tuple[int | None, str]] = field(default_factory=dict)  # (target, digest)
+    fault_started: float = 0.0
+    fault_ended: float = 0.0
+    ended: float = 0.0
+    interrupted: bool = False
+    fault_errors: list[str] = field(default_factory=list)
+
+
+class _Sampler:
+    """One connection of its own, sampling client backends by application_name."""
+
+    def __init__(self, dsn: str, t0: float, out: list[ConnSample]) -> None:
+        self.dsn, self.t0, self.out = dsn, t0, out
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="poolwarden-drill-sampler", daemon=True)
+        self._conn: object | None = None
+
+    def start(self) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5,
+                                     application_name=f"{DRILL_APP}-sampler")
+        self.sample()
+        self._thread.start()
+
+    def sample(self) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        rows = conn.execute(  # type: ignore[attr-defined]
+            "SELECT coalesce(nullif(application_name, ''), '(none)'), state, count(*) FROM pg_stat_activity "
+            "WHERE backend_type = 'client backend' AND application_name NOT LIKE %s GROUP BY 1, 2",
+            (f"{DRILL_APP}%",)).fetchall()
+        by_app: dict[str, int] = {}
+        idle_tx = 0
+        for app, state, n in rows:
+            by_app[app] = by_app.get(app, 0) + n
+            if state and state.startswith("idle in transaction"):
+                idle_tx += n
+        self.out.append(ConnSample(time.monotonic() - self.t0, by_app, idle_tx))
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY):
+            try:
+                self.sample()
+            except Exception:
+                return  # the server went away: the timeline simply ends here
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.sample()  # the state after the drill let go of everything
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()  # type: ignore[attr-defined]
+
+
+def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_dsn: str | None,
+        *, progress: Callable[[str], None] | None = None) -> RunData:
+    """Drive ``targets`` through the plan's phases, injecting ``faults`` during the fault phase."""
+    data = RunData(plan, [t.label for t in targets], [f.name for f in faults])
+    t0 = time.monotonic()
+    stop = threading.Event()
+    lock = threading.Lock()
+    data.fault_started = plan.baseline
+    data.fault_ended = plan.baseline + plan.fault
+
+    def phase(t: float) -> str:
+        return BASELINE if t < data.fault_started else FAULT if t < data.fault_ended else RECOVERY
+
+    def worker(n: int) -> None:
+        k = n
+        while not stop.is_set():
+            with lock:
+                if len(data.requests) >= plan.max_requests:
+                    return
+                req = Request(target=k % len(targets), phase="", started=time.monotonic() - t0)
+                req.phase = phase(req.started)
+                data.requests.append(req)
+            k += 1
+            began = time.perf_counter()
+            try:
+                status, body = targets[req.target](plan.timeout)
+                req.status = status
+                req.digest = digest(body)
+                key = (req.target, req.digest)
+                if key not in data.answers:
+                    data.answers[key] = (status, body[:300].decode("utf-8", "replace"))
+            except Exception as exc:
+                req.error = type(exc).__name__
+                req.transient = is_transient(exc)
+            req.latency_ms = (time.perf_counter() - began) * 1000.0
+            pause = plan.interval - req.latency_ms / 1000.0
+            if pause > 0:
+                stop.wait(pause)  # pacing: one request per interval and worker
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text)
+
+    sampler = _Sampler(sample_dsn, t0, data.samples) if sample_dsn else None
+    workers = [threading.Thread(target=worker, args=(n,), name=f"poolwarden-drill-{n}", daemon=True)
+               for n in range(plan.concurrency)]
+    started: list[Fault] = []
+    try:
+        if sampler is not None:
+            sampler.start()
+        for w in workers:
+            w.start()
+        say(f"baseline: {plan.baseline:g} s")
+        _sleep_until(t0 + data.fault_started)
+        say(f"fault: {', '.join(data.faults)} for {plan.fault:g} s")
+        for fault in faults:
+            started.append(fault)
+            fault.start()
+        _sleep_until(t0 + data.fault_ended)
+        _stop_all(started, data)
+        say(f"recovery: {plan.recovery:g} s")
+        _sleep_until(t0 + plan.total)
+    except KeyboardInterrupt:
+        data.interrupted = True
+    finally:
+        _stop_all(started, data)
+        stop.set()
+        for w in workers:
+            w.join(timeout=plan.timeout + 1)
+        data.ended = time.monotonic() - t0
+        if sampler is not None:
+            sampler.stop()
+    return data
+
+
+def _stop_all(started: list[Fault], data: RunData) -> None:
+    while started:
+        fault = started.pop()
+        try:
+            fault.stop()
+        except Exception as exc:  # keep releasing the others
+            data.fault_errors.append(f"{fault.name}: {type(exc).__name__}: {exc}")
+
+
+def _sleep_until(deadline: float) -> None:
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))  # the drill's own clock: phases last as long as planned
