@@ -289,6 +289,7 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
 @click.option("--app-env", "app_env", multiple=True, metavar="NAME=VALUE", help="Environment of --app (repeatable).")
 @click.option("--app-timeout", default=30.0, show_default=True, type=click.FloatRange(min=1),
               help="Seconds to wait for --app to answer.")
+@click.option("--app-log", type=click.Path(dir_okay=False), help="Keep --app's output in this file.")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(["saturation", "pool-exhaustion", "terminate",
                                                                      "outage", "slow"]),
               help="The fault to inject (repeatable; default saturation).")
@@ -314,7 +315,7 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
 @_guarded
 def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: tuple[str, ...], data: str | None,
           dsn: str | None, start_postgres: bool, pg_settings: tuple[str, ...], setup_sql: Path | None,
-          app: str | None, app_cwd: str | None, app_env: tuple[str, ...], app_timeout: float,
+          app: str | None, app_cwd: str | None, app_env: tuple[str, ...], app_timeout: float, app_log: str | None,
           faults: tuple[str, ...], baseline: float, duration: float, recovery: float, concurrency: int,
           interval: float, timeout: float, max_requests: int, compare: str, delay: float, keep_existing: bool,
           allow_remote: bool, fmt: str, html_path: Path | None) -> None:
@@ -339,7 +340,7 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
             urls=urls, calls=calls, method=method, headers=pairs(headers, ":", "--header"),
             body=data.encode() if data is not None else None, dsn=dsn, start_postgres=start_postgres,
             postgres_settings=pairs(pg_settings, "=", "--pg-setting"), setup_sql=setup_sql, app=app,
-            app_cwd=app_cwd, app_env=pairs(app_env, "=", "--app-env"), app_timeout=app_timeout,
+            app_cwd=app_cwd, app_env=pairs(app_env, "=", "--app-env"), app_timeout=app_timeout, app_log=app_log,
             faults=faults or ("saturation",), plan=plan, allow_remote=allow_remote, compare=compare, delay=delay,
             terminate_existing=not keep_existing, call_path=app_cwd,
             progress=lambda text: click.echo(f"drill: {text}", err=True))

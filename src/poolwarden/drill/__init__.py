@@ -115,7 +115,7 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
               headers: Mapping[str, str] | None = None, body: bytes | None = None, dsn: str | None = None,
               start_postgres: bool = False, postgres_settings: Mapping[str, Any] | None = None,
               setup_sql: str | Path | None = None, app: str | None = None, app_cwd: str | None = None,
-              app_env: Mapping[str, str] | None = None, app_timeout: float = 30.0,
+              app_env: Mapping[str, str] | None = None, app_timeout: float = 30.0, app_log: str | None = None,
               faults: Sequence[str] = ("saturation",), plan: Plan | None = None, allow_remote: bool = False,
               compare: str = "body", delay: float = 0.5, terminate_existing: bool = True,
               call_path: str | None = None, progress: Callable[[str], None] | None = None) -> DrillResult:
@@ -147,7 +147,7 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
 
                 first = next((t for t in targets if isinstance(t, HttpTarget)), None)
                 stack.enter_context(launched(app.format_map(values), cwd=app_cwd, env=env, ready=first,
-                                             timeout=app_timeout))
+                                             timeout=app_timeout, log_path=app_log))
             targets += [CallTarget(c, path=call_path) for c in calls]
             chosen = [make_fault(name, admin, proxy, delay=delay, terminate_existing=terminate_existing)
                       for name in faults]

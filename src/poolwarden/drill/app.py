@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 from poolwarden.drill.targets import HttpTarget
 from poolwarden.errors import UsageError
@@ -20,15 +21,20 @@ __all__ = ["launched"]
 
 @contextlib.contextmanager
 def launched(command: str, *, cwd: str | None, env: Mapping[str, str], ready: HttpTarget | None,
-             timeout: float) -> Iterator[subprocess.Popen[bytes]]:
+             timeout: float, log_path: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` (its own process group) until the block ends; wait for ``ready`` to answer.
 
     Raises :class:`UsageError` (with the tail of the app's output) when it exits early or does not
-    answer within ``timeout`` seconds.
+    answer within ``timeout`` seconds. The app's output goes to ``log_path`` (kept) or a temporary
+    file (removed).
     """
     if cwd is not None and not Path(cwd).is_dir():
         raise UsageError(f"--app-cwd {cwd}: not a directory")
-    log = tempfile.NamedTemporaryFile(prefix="poolwarden-drill-app-", suffix=".log", delete=False)  # noqa: SIM115
+    log: IO[bytes]
+    if log_path is not None:
+        log = open(log_path, "wb")  # noqa: SIM115
+    else:
+        log = tempfile.NamedTemporaryFile(prefix="poolwarden-drill-app-", suffix=".log", delete=False)  # noqa: SIM115
     try:
         proc = subprocess.Popen(shlex.split(command), cwd=cwd, env={**os.environ, **env}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -41,8 +47,9 @@ def launched(command: str, *, cwd: str | None, env: Mapping[str, str], ready: Ht
     finally:
         _stop(proc)
         log.close()
-        with contextlib.suppress(OSError):
-            os.unlink(log.name)
+        if log_path is None:
+            with contextlib.suppress(OSError):
+                os.unlink(log.name)
 
 
 def _tail(path: Path) -> str:

@@ -2,8 +2,9 @@
 
 * ``saturation``: every free connection slot taken by real connections, so the app meets the
   server's own "sorry, too many clients already". The target database's other client backends
-  are terminated first (``terminate_existing``), so the app has to reconnect, as a cold process
-  or a recycled pool would.
+  are terminated once at the start (``terminate_existing``), so the app has to reconnect, as a
+  cold process or a recycled pool would; for the rest of the fault a keeper takes every slot
+  that frees up (a client that wins one in a race keeps it while it stays connected).
 * ``pool-exhaustion``: the same slots held idle *in a transaction* (what seed 2's enricher did).
 * ``terminate``: every client backend of the target database killed once, at the start.
 * ``outage``: connections refused and open ones reset — through the drill's TCP proxy.
@@ -16,6 +17,7 @@ one is closed by ``stop()``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Protocol
 
 from poolwarden.errors import UsageError
@@ -61,36 +63,75 @@ class Saturation:
         self.terminate_existing = terminate_existing
         self.limit = limit
         self.held: list[Any] = []
+        self._stopping = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     def start(self) -> None:
+        self._stopping.clear()
         self._fill()
-        if not self.terminate_existing or not self.held:
-            return
-        for _ in range(10):  # the app reconnects as we terminate: take back what it got, until it gets none
-            rows = self.held[0].execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {_OTHERS}")
-            if not rows.fetchall():
-                return
+        if self.terminate_existing and self.held:
+            self.held[0].execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {_OTHERS}")
             self._fill()
+        # clients racing for slots win one now and then: a keeper takes every slot that frees up
+        self._keeper = threading.Thread(target=self._keep, name="poolwarden-drill-keeper", daemon=True)
+        self._keeper.start()
+
+    def _keep(self) -> None:
+        while not self._stopping.is_set() and len(self.held) < self.limit:
+            try:
+                conn = self._one()
+            except Exception:
+                conn = None  # a failed attempt is retried; stop() closes what was taken
+            if conn is None:
+                self._stopping.wait(0.02)
+            else:
+                self.held.append(conn)
 
     def _fill(self) -> None:
-        """Open connections until the server refuses one."""
-        import psycopg
+        """Open connections, eight at a time, until the server refuses one."""
+        from concurrent.futures import ThreadPoolExecutor
 
-        while len(self.held) < self.limit:
-            try:
-                conn = _connect(self.dsn, self.name)
-            except psycopg.OperationalError as exc:
-                text = str(exc)
-                if "too many clients" in text or "reserved for" in text or "remaining connection slots" in text:
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="poolwarden-drill-fill") as pool:
+            while len(self.held) < self.limit:
+                futures = [pool.submit(self._one) for _ in range(8)]
+                refused, error = False, None
+                for future in futures:  # keep every connection that opened, even if another failed
+                    try:
+                        conn = future.result()
+                    except Exception as exc:
+                        error = error or exc
+                        continue
+                    if conn is None:
+                        refused = True
+                    else:
+                        self.held.append(conn)
+                if error is not None:
+                    raise error
+                if refused:
                     return
-                raise
-            if self.in_transaction:
-                conn.execute("BEGIN")
-                conn.execute("SELECT txid_current()")  # a real transaction, idle from now on
-            self.held.append(conn)
         raise UsageError(f"{self.name}: the server accepted {self.limit} connections without refusing one")
 
+    def _one(self) -> Any:
+        """One more held connection, or None when the server refused it for lack of slots."""
+        import psycopg
+
+        try:
+            conn = _connect(self.dsn, self.name)
+        except psycopg.OperationalError as exc:
+            text = str(exc)
+            if "too many clients" in text or "reserved for" in text or "remaining connection slots" in text:
+                return None
+            raise
+        if self.in_transaction:
+            conn.execute("BEGIN")
+            conn.execute("SELECT txid_current()")  # a real transaction, idle from now on
+        return conn
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=10)
+            self._keeper = None
         held, self.held = self.held, []
         for conn in held:
             with contextlib.suppress(Exception):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from poolwarden.drill.faults import DRILL_APP, Fault
 from poolwarden.drill.model import BASELINE, FAULT, RECOVERY, ConnSample, Plan, Request
 from poolwarden.drill.targets import Target, digest
+from poolwarden.dsn import mask
 from poolwarden.runtime.errors import is_transient
 
 __all__ = ["RunData", "run"]
@@ -48,6 +49,7 @@ class _Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poolwarden-drill-sampler", daemon=True)
         self._conn: object | None = None
+        self.error: str | None = None  # why sampling stopped early, if it did
 
     def start(self) -> None:
         import psycopg
@@ -77,8 +79,9 @@ class _Sampler:
         while not self._stop.wait(SAMPLE_EVERY):
             try:
                 self.sample()
-            except Exception:
-                return  # the server went away: the timeline simply ends here
+            except Exception as exc:  # poolwarden: ignore[PW101] -- reported: the timeline ends here
+                self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -160,10 +163,13 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
         _stop_all(started, data)
         stop.set()
         for w in workers:
-            w.join(timeout=plan.timeout + 1)
+            if w.ident is not None:  # started
+                w.join(timeout=plan.timeout + 1)
         data.ended = time.monotonic() - t0
         if sampler is not None:
             sampler.stop()
+            if sampler.error:
+                data.fault_errors.append(f"sampling stopped early: {mask(sampler.error)}")
     return data
 
 

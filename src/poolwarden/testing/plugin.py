@@ -28,6 +28,9 @@ more backends in ``pg_stat_activity`` than it found.
 ``assert_no_connection_leaks``
     ``with assert_no_connection_leaks(cluster): ...`` fails when backends are left behind,
     naming their application_name and state.
+``drill``
+    ``drill(calls=[fn] or urls=[...], faults=["saturation"])`` runs ``poolwarden drill`` against
+    this test's database and returns its result: ``assert result.lies == 0``.
 """
 
 from __future__ import annotations
@@ -215,3 +218,26 @@ def pg_outage() -> Callable[..., contextlib.AbstractContextManager[PostgresClust
 @pytest.fixture(name="assert_no_connection_leaks")
 def assert_no_connection_leaks_fixture() -> Callable[..., contextlib.AbstractContextManager[None]]:
     return assert_no_connection_leaks
+
+
+@pytest.fixture
+def drill(postgres: str) -> Callable[..., Any]:
+    """Run ``poolwarden drill`` from a test, against this test's database (``postgres``)::
+
+        def test_no_lies_under_saturation(drill):
+            result = drill(calls=[my_app.check_subscription], faults=["saturation"])
+            assert result.lies == 0, result.verdict.lie_examples
+
+    Keywords are :func:`poolwarden.drill.run_drill`'s (``urls``, ``calls``, ``faults`` …) plus
+    ``baseline`` / ``duration`` / ``recovery`` seconds (1 / 2 / 2 by default) and ``concurrency``.
+    Saturation fills the session cluster's slots and terminates this database's other backends.
+    """
+    from poolwarden.drill import Plan, run_drill
+
+    def run(*, baseline: float = 1.0, duration: float = 2.0, recovery: float = 2.0, concurrency: int = 2,
+            interval: float = 0.02, **kwargs: Any) -> Any:
+        kwargs.setdefault("dsn", postgres)
+        plan = Plan(baseline=baseline, fault=duration, recovery=recovery, concurrency=concurrency, interval=interval)
+        return run_drill(plan=plan, **kwargs)
+
+    return run

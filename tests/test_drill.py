@@ -1,0 +1,131 @@
+"""poolwarden drill end to end: real servers, real app processes, a real browser for the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolwarden.drill import Plan, run_drill
+from poolwarden.drill.model import Outcome
+from poolwarden.drill.report import render_html
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED1 = ROOT / "examples" / "seed1-voice-billing"
+DRILL_APP = Path(__file__).resolve().parent / "drill_app"
+
+
+def _seed1(version: str) -> Any:
+    return run_drill(
+        urls=["http://127.0.0.1:{port}/organizations/1/subscription"], headers={"X-Tenant-Id": "acme"},
+        start_postgres=True, setup_sql=SEED1 / "drill.sql",
+        app=f"{sys.executable} -m uvicorn billing.api:app --port {{port}}", app_cwd=str(SEED1 / version),
+        app_env={"PLATFORM_DATABASE_URL": "postgresql+asyncpg://{db_user}:{db_password}@{db_host}:{db_port}/{db_name}"},
+        faults=["saturation"], plan=Plan(baseline=1.5, fault=2.5, recovery=2.5, concurrency=3, interval=0.02))
+
+
+@pytest.fixture(scope="module")
+def seed1_buggy() -> Any:
+    return _seed1("buggy")
+
+
+def test_seed1_buggy_app_lies_under_saturation(seed1_buggy: Any) -> None:
+    v = seed1_buggy.verdict
+    assert v.lies > 0 and not seed1_buggy.passed
+    example = v.lie_examples[0]
+    assert example["status"] == 404 and "No active subscription" in example["body"]  # the seed's "no"
+    assert v.counts["baseline"][Outcome.BASELINE_ANSWER] > 0 and v.baseline_answers == 1
+    assert v.recovered and v.connections_returned
+
+
+def test_seed1_fixed_app_is_honest_under_saturation() -> None:
+    result = _seed1("fixed")
+    v = result.verdict
+    assert v.lies == 0 and result.passed
+    assert v.counts["fault"][Outcome.HONEST] > 0  # 503 + Retry-After while the server refuses
+    assert all(r.status in (200, 503) for r in result.data.requests if r.phase == "fault")
+    assert v.recovered and v.connections_returned
+
+
+def test_html_report_opens_in_headless_chromium(seed1_buggy: Any, tmp_path: Path) -> None:
+    browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+    assert browser, "make test installs chromium-headless-shell (scripts/system-deps)"
+    page = tmp_path / "drill.html"
+    page.write_text(render_html(seed1_buggy.data, seed1_buggy.verdict), encoding="utf-8")
+    assert "http://" not in page.read_text().replace("http://www.w3.org/2000/svg", "").split("<body")[0]
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    dom = proc.stdout
+    assert 'data-rendered="yes"' in dom  # the timeline SVG was laid out with a non-empty box
+    points = int(dom.split('data-points="')[1].split('"')[0])
+    assert points == len(seed1_buggy.data.requests)
+    assert dom.count('class="request lie"') == seed1_buggy.verdict.lies
+    assert 'class="connections"' in dom
+
+
+def test_cli_drill_a_callable_against_this_database(postgres: str, tmp_path: Path) -> None:
+    env = {**os.environ, "DRILL_TEST_DSN": postgres}
+    base = [sys.executable, "-m", "poolwarden", "drill", "--dsn", postgres, "--app-cwd", str(DRILL_APP),
+            "--baseline", "1", "--duration", "2", "--recovery", "1.5", "--concurrency", "2", "--format", "json"]
+    lying = subprocess.run([*base, "--call", "shop:lying_plan", "--html", str(tmp_path / "r.html")],
+                           capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert lying.returncode == 1, lying.stderr
+    report = json.loads(lying.stdout)
+    assert report["lies"] > 0 and report["lie_examples"][0]["body"] == "'free'"
+    assert report["recovered"] is True and (tmp_path / "r.html").read_text().startswith("<!doctype html>")
+    honest = subprocess.run([*base, "--call", "shop:honest_plan"], capture_output=True, text=True, env=env,
+                            timeout=120, check=False)
+    assert honest.returncode == 0, honest.stdout[-2000:] + honest.stderr
+    report = json.loads(honest.stdout)
+    assert report["lies"] == 0 and report["counts"]["fault"]["honest"] > 0  # OperationalError: transient
+
+
+def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(DRILL_APP))
+    try:
+        import shop
+
+        monkeypatch.setattr(shop, "DSN", postgres)
+        assert drill(calls=[shop.honest_plan], faults=["saturation"]).lies == 0
+        result = drill(calls=[shop.lying_plan], faults=["pool-exhaustion"], duration=3)
+        assert result.lies > 0 and not result.passed, (result.verdict.counts, result.data.fault_errors)
+        assert result.data.faults == ["pool-exhaustion"] and result.verdict.recovered
+    finally:
+        sys.path.remove(str(DRILL_APP))
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@db.example.com/app"],
+     "db.example.com is not this machine"),
+    (["--dsn", "postgresql://app:s3cret@localhost/app"], "nothing to drill"),
+    (["--url", "http://127.0.0.1:1/x"], "exactly one of --dsn or --start-postgres"),
+    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@localhost/app", "--fault", "outage"],
+     "--fault outage needs"),
+    (["--url", "ftp://x", "--dsn", "postgresql://app:s3cret@localhost/app"], "expected an http"),
+    (["--call", "nodots", "--dsn", "postgresql://app:s3cret@localhost/app"], "expected module:function"),
+    (["--url", "http://127.0.0.1:1/x", "--header", "nocolon", "--dsn", "postgresql://a:s3cret@localhost/x"],
+     "--header 'nocolon'"),
+])
+def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "poolwarden", "drill", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("poolwarden: error:") and message in lines[-1], proc.stderr
+    assert "s3cret" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreachable_dsn_is_masked(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "poolwarden", "drill", "--call", "os:getpid",
+                           "--dsn", "postgresql://app:s3cret@127.0.0.1:1/app", "--baseline", "0.5"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "s3cret" not in proc.stderr and "***" in proc.stderr, proc.stderr
