@@ -89,6 +89,36 @@ def test_cli_drill_a_callable_against_this_database(postgres: str, tmp_path: Pat
     assert report["lies"] == 0 and report["counts"]["fault"]["honest"] > 0  # OperationalError: transient
 
 
+def test_ctrl_c_releases_everything(postgres: str) -> None:
+    """SIGINT in the middle of a saturation: partial results, exit 130, no connection left (leak guard)."""
+    import signal
+    import time
+
+    import psycopg
+
+    env = {**os.environ, "DRILL_TEST_DSN": postgres}
+    proc = subprocess.Popen([sys.executable, "-m", "poolwarden", "drill", "--dsn", postgres, "--app-cwd",
+                             str(DRILL_APP), "--call", "shop:honest_plan", "--baseline", "0.5", "--duration", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            while True:  # wait until the saturation holds its connections
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                                   "WHERE application_name = 'poolwarden-drill-saturation'").fetchone()
+                if row and row[0] > 0:
+                    break
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in out and "every connection the drill opened is closed" in err
+
+
 def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(DRILL_APP))
     try:

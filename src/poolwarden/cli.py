@@ -353,4 +353,8 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
     if html_path is not None:
         html_path.write_text(render_html(result.data, result.verdict), encoding="utf-8")
     click.echo(render_json(result.data, result.verdict) if fmt == "json" else render_text(result.data, result.verdict))
+    if result.data.interrupted:
+        click.echo("poolwarden: interrupted: partial results above; every connection the drill opened is closed",
+                   err=True)
+        sys.exit(130)
     sys.exit(0 if result.passed else 1)
