@@ -5,7 +5,10 @@
    ``GET /organizations/1/subscription`` (3 clients, one request per 20 ms each) through a 3 s
    baseline, ``--duration`` seconds of saturation and a 5 s recovery: lies, and the latency of
    the answers during the fault (fail fast, or hang?).
-2. Seed 2 (``examples/seed2-enricher``), buggy and fixed: 4 daemons share a PgBouncer pool of 2
+2. Seed 3 (``examples/seed3-relay-api``), buggy and fixed, under ``--fault partition`` for
+   ``--duration`` seconds: how long ``GET /auth/me`` takes while the database address answers
+   nothing (the buggy app has no connect timeout).
+3. Seed 2 (``examples/seed2-enricher``), buggy and fixed: 4 daemons share a PgBouncer pool of 2
    server connections (transaction mode, as in the seed), the validation API answers after
    50 ms, 400 addresses in batches of 20; rows verified per second, interleaved over
    ``--rounds`` rounds (median). Same pool size for both: only where the HTTP calls sit differs.
@@ -49,6 +52,24 @@ def seed1(duration: float) -> None:
               f"{v.fault_p99_ms:.1f} ms | {v.recovery_s:.2f} s |")
 
 
+def seed3(duration: float) -> None:
+    seed = ROOT / "examples" / "seed3-relay-api"
+    print(f"\nSeed 3 under a network partition ({duration:g} s), DB_CONNECT_TIMEOUT=2 for the fixed app:")
+    print("| variant | requests started in the fault | p50 | p99 | statuses | recovery |")
+    print("|---|---:|---:|---:|---|---:|")
+    for variant in ("buggy", "fixed"):
+        result = run_drill(
+            urls=["http://127.0.0.1:{port}/auth/me"], headers={"Cookie": "session_id=s1"}, start_postgres=True,
+            setup_sql=seed / "drill.sql", app=f"{sys.executable} -m uvicorn relay.api:app --port {{port}}",
+            app_cwd=str(seed / variant), app_env={"DB_CONNECT_TIMEOUT": "2"}, faults=["partition"],
+            plan=Plan(baseline=3, fault=duration, recovery=5, concurrency=3, interval=0.02, timeout=duration + 30))
+        v = result.verdict
+        during = [r for r in result.data.requests if r.phase == "fault"]
+        statuses = sorted({str(r.status or r.error) for r in during})
+        print(f"| {variant} | {len(during)} | {v.fault_p50_ms / 1000:.2f} s | {v.fault_p99_ms / 1000:.2f} s | "
+              f"{', '.join(statuses)} | {v.recovery_s:.2f} s |")
+
+
 def seed2(rounds: int) -> None:
     speeds: dict[str, list[float]] = {"buggy": [], "fixed": []}
     with PostgresCluster(find_pg_bin()) as cluster:
@@ -79,6 +100,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     seed1(args.duration)
+    seed3(args.duration)
     seed2(args.rounds)
 
 

@@ -53,6 +53,27 @@ def test_seed1_fixed_app_is_honest_under_saturation() -> None:
     assert v.recovered and v.connections_returned
 
 
+@pytest.mark.parametrize("version", ["buggy", "fixed"])
+def test_seed3_partition_hangs_the_buggy_app_only(version: str) -> None:
+    """Seed 3: the address answers nothing. Without connect_timeout every request hangs for the
+    whole partition (one per client); with it they fail with 503 after 2 s, again and again."""
+    seed3 = ROOT / "examples" / "seed3-relay-api"
+    result = run_drill(
+        urls=["http://127.0.0.1:{port}/auth/me"], headers={"Cookie": "session_id=s1"}, start_postgres=True,
+        setup_sql=seed3 / "drill.sql", app=f"{sys.executable} -m uvicorn relay.api:app --port {{port}}",
+        app_cwd=str(seed3 / version), app_env={"DB_CONNECT_TIMEOUT": "2"}, faults=["partition"],
+        plan=Plan(baseline=1.5, fault=7, recovery=3, concurrency=3, interval=0.02, timeout=30))
+    during = [r for r in result.data.requests if r.phase == "fault"]
+    assert result.passed and result.lies == 0  # nobody lies here: the question is how long it takes
+    healed = result.data.fault_ended
+    ended_before_heal = [r for r in during if r.started + r.latency_ms / 1000 < healed]
+    if version == "buggy":  # every request stuck until the network heals, at most one per client
+        assert 0 < len(during) <= 3 and ended_before_heal == []
+    else:  # 503 after the connect timeout, and the next request, well before the heal
+        assert len(ended_before_heal) >= 3 and {r.status for r in during} == {503}
+    assert result.verdict.recovered
+
+
 def test_html_report_opens_in_headless_chromium(seed1_buggy: Any, tmp_path: Path) -> None:
     browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
     assert browser, "make test installs chromium-headless-shell (scripts/system-deps)"
@@ -119,6 +140,28 @@ def test_ctrl_c_releases_everything(postgres: str) -> None:
     assert "interrupted" in out and "every connection the drill opened is closed" in err
 
 
+@pytest.mark.parametrize("fault", ["outage", "slow", "terminate"])
+def test_proxy_and_terminate_faults_on_a_callable(fault: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(DRILL_APP))
+    try:
+        import shop
+
+        monkeypatch.setattr(shop, "DSN", "")  # the drill's DATABASE_URL, through its proxy
+        result = run_drill(calls=[shop.honest_plan], start_postgres=True, faults=[fault], delay=0.2,
+                           plan=Plan(baseline=1, fault=2, recovery=1.5, concurrency=2, interval=0.02))
+    finally:
+        sys.path.remove(str(DRILL_APP))
+    during = [r for r in result.data.requests if r.phase == "fault"]
+    assert result.passed and during
+    if fault == "outage":  # refused: the callable raises a transient error, every time
+        assert {r.outcome for r in during} == {Outcome.HONEST} and {r.error for r in during} == {"OperationalError"}
+    elif fault == "slow":  # answers, the same ones, each at least one delayed round trip late
+        assert {r.outcome for r in during} == {Outcome.OK}
+        assert min(r.latency_ms for r in during) >= 200
+    else:  # the callable connects per call: killing backends once costs it nothing
+        assert Outcome.LIE not in {r.outcome for r in during}
+
+
 def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(DRILL_APP))
     try:
@@ -140,6 +183,8 @@ def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatc
     (["--url", "http://127.0.0.1:1/x"], "exactly one of --dsn or --start-postgres"),
     (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@localhost/app", "--fault", "outage"],
      "--fault outage needs"),
+    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@localhost/app", "--fault", "partition"],
+     "--fault partition needs"),
     (["--url", "ftp://x", "--dsn", "postgresql://app:s3cret@localhost/app"], "expected an http"),
     (["--call", "nodots", "--dsn", "postgresql://app:s3cret@localhost/app"], "expected module:function"),
     (["--url", "http://127.0.0.1:1/x", "--header", "nocolon", "--dsn", "postgresql://a:s3cret@localhost/x"],

@@ -291,7 +291,7 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
               help="Seconds to wait for --app to answer.")
 @click.option("--app-log", type=click.Path(dir_okay=False), help="Keep --app's output in this file.")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(["saturation", "pool-exhaustion", "terminate",
-                                                                     "outage", "slow"]),
+                                                                     "outage", "partition", "slow"]),
               help="The fault to inject (repeatable; default saturation).")
 @click.option("--baseline", default=5.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds.")
 @click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(min=0.5),

@@ -10,7 +10,8 @@ DSN = os.environ.get("DRILL_TEST_DSN", "")
 
 
 def _plan() -> str:
-    with psycopg.connect(DSN, connect_timeout=3, application_name="shop") as conn:
+    dsn = DSN or os.environ["DATABASE_URL"]  # under --start-postgres the drill gives DATABASE_URL
+    with psycopg.connect(dsn, connect_timeout=3, application_name="shop") as conn:
         row = conn.execute("SELECT 'pro'").fetchone()
         assert row is not None
         return str(row[0])

@@ -7,7 +7,9 @@ proxy, which is how ``outage`` and ``slow`` are made). It returns the run and it
 :class:`~poolwarden.drill.verdict.Verdict`: lies, honest failures, fail-fast latency, recovery,
 connections returned. Placeholders in the app command, its environment, the URLs and the setup
 SQL: ``{dsn}`` (the app's URL to the database), ``{db_host}``, ``{db_port}``, ``{db_name}``,
-``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app).
+``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app). The app gets the
+database as ``DATABASE_URL``; so do ``calls`` under ``start_postgres`` (set in this process for
+the run).
 
 Safety: a DSN whose host is not loopback (or a Unix socket) is refused unless
 ``allow_remote``; the run is bounded in time and requests; every connection the drill opened is
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +107,19 @@ def _database(dsn: str | None, start_postgres: bool, settings: Mapping[str, Any]
             yield admin, app_dsn, proxy, values
 
 
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
 def _run_sql(dsn: str, sql: str) -> None:
     import psycopg
 
@@ -148,6 +164,8 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
                 first = next((t for t in targets if isinstance(t, HttpTarget)), None)
                 stack.enter_context(launched(app.format_map(values), cwd=app_cwd, env=env, ready=first,
                                              timeout=app_timeout, log_path=app_log))
+            if calls and start_postgres:  # in-process callables reach the database the way an --app would
+                stack.enter_context(_environ("DATABASE_URL", values["dsn"]))
             targets += [CallTarget(c, path=call_path) for c in calls]
             chosen = [make_fault(name, admin, proxy, delay=delay, terminate_existing=terminate_existing)
                       for name in faults]

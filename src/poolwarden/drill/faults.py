@@ -8,6 +8,8 @@
 * ``pool-exhaustion``: the same slots held idle *in a transaction* (what seed 2's enricher did).
 * ``terminate``: every client backend of the target database killed once, at the start.
 * ``outage``: connections refused and open ones reset — through the drill's TCP proxy.
+* ``partition``: open connections reset, new ones accepted and never answered (seed 3's
+  failover: the address is there, nothing behind it) — through the proxy.
 * ``slow``: latency added to every packet — through the drill's TCP proxy.
 
 Connections the drill opens carry an application_name starting with ``poolwarden-drill``; every
@@ -26,7 +28,7 @@ from poolwarden.testing.proxy import TcpProxy
 __all__ = ["DRILL_APP", "FAULTS", "Fault", "make_fault"]
 
 DRILL_APP = "poolwarden-drill"
-FAULTS = ("saturation", "pool-exhaustion", "terminate", "outage", "slow")
+FAULTS = ("saturation", "pool-exhaustion", "terminate", "outage", "partition", "slow")
 _OTHERS = (f"backend_type = 'client backend' AND pid <> pg_backend_pid() AND datname = current_database() "
            f"AND application_name NOT LIKE '{DRILL_APP}%'")
 
@@ -169,6 +171,22 @@ class Outage:
         self.proxy.heal()
 
 
+class Partition:
+    """Reset open connections, then accept new ones and never answer; heal at the end."""
+
+    name = "partition"
+
+    def __init__(self, proxy: TcpProxy) -> None:
+        self.proxy = proxy
+
+    def start(self) -> None:
+        self.proxy.reset()
+        self.proxy.partition()
+
+    def stop(self) -> None:
+        self.proxy.heal()
+
+
 class Slow:
     """Add ``delay`` seconds to every chunk through the drill's proxy."""
 
@@ -188,7 +206,7 @@ class Slow:
 def make_fault(name: str, dsn: str, proxy: TcpProxy | None, *, delay: float = 0.5,
                terminate_existing: bool = True) -> Fault:
     """The fault called ``name``; outage and slow need the drill's proxy (``--start-postgres``)."""
-    if name in ("outage", "slow") and proxy is None:
+    if name in ("outage", "partition", "slow") and proxy is None:
         raise UsageError(f"--fault {name} needs the app to connect through the drill's proxy: use --start-postgres")
     if name == "saturation":
         return Saturation(dsn, terminate_existing=terminate_existing)
@@ -199,6 +217,9 @@ def make_fault(name: str, dsn: str, proxy: TcpProxy | None, *, delay: float = 0.
     if name == "outage":
         assert proxy is not None
         return Outage(proxy)
+    if name == "partition":
+        assert proxy is not None
+        return Partition(proxy)
     if name == "slow":
         assert proxy is not None
         return Slow(proxy, delay)
