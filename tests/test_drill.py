@@ -74,6 +74,27 @@ def test_seed3_partition_hangs_the_buggy_app_only(version: str) -> None:
     assert result.verdict.recovered
 
 
+@pytest.mark.parametrize("version", ["buggy", "fixed"])
+def test_seed4_leaked_connections_never_recover(version: str) -> None:
+    """Seed 4: the standings job returns early without giving its connection back. The buggy
+    scheduler empties its pool (8) on its own and never recovers; the fixed one rides out a
+    terminate of its backends."""
+    seed4 = ROOT / "examples" / "seed4-coderden-scheduler"
+    result = run_drill(calls=["coderden.tasks:sync_contest_standings"], call_path=str(seed4 / version),
+                       start_postgres=True, setup_sql=seed4 / "drill.sql", faults=["terminate"],
+                       plan=Plan(baseline=1, fault=1.5, recovery=1.5, concurrency=2, interval=0.02))
+    sys.modules.pop("coderden", None)  # both variants share the package name
+    for name in [m for m in sys.modules if m.startswith("coderden.")]:
+        sys.modules.pop(name)
+    sys.path.remove(str(seed4 / version))
+    v = result.verdict
+    if version == "buggy":
+        assert not result.passed and not v.recovered
+        assert {r.error for r in result.data.requests if r.phase == "recovery"} == {"PoolError"}
+    else:
+        assert result.passed and v.counts["recovery"][Outcome.ERROR] == 0
+
+
 def test_html_report_opens_in_headless_chromium(seed1_buggy: Any, tmp_path: Path) -> None:
     browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
     assert browser, "make test installs chromium-headless-shell (scripts/system-deps)"
