@@ -134,6 +134,7 @@ def _svg(data: RunData) -> str:
 def render_html(data: RunData, verdict: Verdict) -> str:
     d = to_dict(data, verdict)
     summary = {k: d[k] for k in ("passed", "lies", "recovery_seconds", "fault_latency_ms", "counts")}
+    summary_json = json.dumps(summary).replace("</", "<\\/")  # raw text inside <script>: only "</" matters
     status = "PASSED" if verdict.passed else "FAILED"
     legend = "".join(f'<span class="key"><i style="background:{c}"></i>{html.escape(_LABELS[o])}</span>'
                      for o, c in _COLORS.items())
@@ -159,7 +160,7 @@ App connections: {sum(verdict.connections_before.values())} before, {sum(verdict
 <div>{legend}</div>
 {_svg(data)}
 <table><tr><th>phase</th>{''.join(f'<th>{html.escape(_LABELS[o])}</th>' for o in _COLORS)}</tr>{rows}</table>
-<script type="application/json" id="drill-data">{html.escape(json.dumps(summary))}</script>
+<script type="application/json" id="drill-data">{summary_json}</script>
 <script>
 var svg = document.getElementById("timeline");
 var box = svg && svg.getBBox();
