@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,15 @@ def write_tree(base: Path, files: dict[str, str]) -> Path:
                 init.write_text("")
             parent = parent.parent
     return base
+
+
+def until(predicate: Callable[[], object], bound: float = 15.0) -> None:
+    """Poll ``predicate`` until true, at most ``bound`` seconds: waiting for a timer or a server to
+    catch up (a close landing, a breaker's reset timeout), never to make a race pass."""
+    end = time.monotonic() + bound
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.01)
 
 
 def run_check(paths: list[Path], **config: object) -> list[Finding]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -19,17 +19,12 @@ from poolwarden.runtime.deadline import ConnectDeadlineExceeded, attempts, conne
 from poolwarden.runtime.errors import ErrorKind, classify, is_transient
 from poolwarden.testing.cluster import PostgresCluster
 
+from .conftest import until
+
 
 def _url(dsn: str, driver: str) -> str:
     return dsn.replace("postgresql://", f"postgresql+{driver}://")
 
-
-def _until(predicate: Callable[[], bool], bound: float = 15.0) -> None:
-    """Poll ``predicate`` until true, at most ``bound`` seconds (waiting for a timer, not a race)."""
-    end = time.monotonic() + bound
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.01)
 
 
 @contextlib.contextmanager
@@ -68,12 +63,12 @@ def test_breaker_opens_in_an_outage_fails_fast_and_closes_after(postgres: str, p
             assert "billing" in str(errors[-1]) and errors[-1].last_error is not None  # type: ignore[attr-defined]
             stats = breaker.stats()
             assert (stats.state, stats.failures, stats.rejected, stats.opened) == ("open", 3, 7, 1)
-            _until(lambda: breaker.state == "half-open")
+            until(lambda: breaker.state == "half-open")
             with pytest.raises(Exception) as probe, engine.connect():  # the probe meets the outage: open again
                 pass
             assert not isinstance(probe.value, CircuitOpenError)
             assert breaker.stats().opened == 2
-        _until(lambda: breaker.state == "half-open")
+        until(lambda: breaker.state == "half-open")
         with engine.connect() as conn:  # the server is back: the probe succeeds and closes it
             assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
         assert breaker.state == "closed"
@@ -194,7 +189,7 @@ def test_a_cancelled_probe_decides_nothing() -> None:
     breaker = CircuitBreaker(failure_threshold=1, reset_timeout=0.05)
     breaker.failure(ConnectionRefusedError("refused"))
     assert breaker.state == "open"
-    _until(lambda: breaker.state == "half-open")
+    until(lambda: breaker.state == "half-open")
     with pytest.raises(KeyboardInterrupt), breaker:  # the probe is interrupted: no verdict
         raise KeyboardInterrupt
     assert breaker.state == "half-open"

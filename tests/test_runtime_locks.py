@@ -22,6 +22,8 @@ import sqlalchemy
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.locks import lock_id, single_flight
 
+from .conftest import until
+
 GATE = 424242  # an advisory lock the test holds to keep a winning run inside its job
 
 WORKER = textwrap.dedent("""
@@ -50,12 +52,6 @@ def _advisory(dsn: str, granted: bool = True) -> int:
         assert row is not None
         return int(row[0])
 
-
-def _until(predicate: Any, bound: float = 15.0) -> None:
-    end = time.monotonic() + bound
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -90,7 +86,7 @@ def test_two_racing_workers_run_the_job_once(postgres: str, gate: Any, spawn: An
     assert out.split() == ["acquired", "ran"]
     row = gate.execute("SELECT count(*) FROM runs").fetchone()
     assert row == (1,)
-    _until(lambda: _advisory(postgres) == 0)
+    until(lambda: _advisory(postgres) == 0)
 
 
 def _first_exit(procs: list[subprocess.Popen[str]]) -> list[subprocess.Popen[str]]:
@@ -119,7 +115,7 @@ def test_a_killed_holder_releases_the_lock(postgres: str, gate: Any, spawn: Any)
     with single_flight("nightly-report", dsn=postgres, wait=30) as acquired:
         assert acquired is True
     assert gate.execute("SELECT count(*) FROM runs").fetchone() == (0,)  # the killed run never finished
-    _until(lambda: _advisory(postgres) == 0)
+    until(lambda: _advisory(postgres) == 0)
 
 
 def test_skip_names_the_holder_and_wait_runs_after_it(postgres: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -146,18 +142,18 @@ def test_skip_names_the_holder_and_wait_runs_after_it(postgres: str, caplog: pyt
     results: dict[str, Any] = {}
     t1 = threading.Thread(target=lambda: results.update(first=first()))
     t1.start()
-    _until(lambda: _advisory(postgres) == 1)
+    until(lambda: _advisory(postgres) == 1)
     with caplog.at_level(logging.INFO, logger="poolwarden.locks"):
         assert impatient() is None
     assert skipped == ["reindex"] and "application_name 'poolwarden-single-flight'" in caplog.text
     t2 = threading.Thread(target=lambda: results.update(patient=patient()))
     t2.start()
-    _until(lambda: _advisory(postgres, granted=False) == 1)  # patient is queued on the lock
+    until(lambda: _advisory(postgres, granted=False) == 1)  # patient is queued on the lock
     release.set()
     t1.join()
     t2.join()
     assert order == ["first", "patient"] and results == {"first": "first done", "patient": "patient done"}
-    _until(lambda: _advisory(postgres) == 0)
+    until(lambda: _advisory(postgres) == 0)
 
 
 def test_pooled_connection_comes_back_clean(postgres: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,8 @@ import sqlalchemy
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.errors import ErrorKind, classify
 from poolwarden.runtime.tenants import EngineRegistry, TenantCapReached
+
+from .conftest import until
 
 SELECT1 = sqlalchemy.text("SELECT 1")
 
@@ -55,12 +56,6 @@ def watch(admin_dsn: str) -> Iterator[list[int]]:
         t.join()
 
 
-def _until(predicate: Any, bound: float = 15.0) -> None:
-    end = time.monotonic() + bound
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.02)
-
 
 def test_caps_hold_under_concurrent_tenants(postgres: str) -> None:
     registry = EngineRegistry(_template(postgres, "psycopg"), max_engines=3, max_connections=4, pool_size=2,
@@ -93,7 +88,7 @@ def test_caps_hold_under_concurrent_tenants(postgres: str) -> None:
         assert samples and max(samples) >= 2  # the watcher saw real work
     finally:
         registry.dispose()
-    _until(lambda: _count(postgres) == 0)
+    until(lambda: _count(postgres) == 0)
 
 
 def test_eviction_waits_for_checked_out_connections(postgres: str) -> None:
@@ -108,10 +103,10 @@ def test_eviction_waits_for_checked_out_connections(postgres: str) -> None:
         held.close()
         registry.get("b")  # the next call drains what came back
         assert registry.stats()["draining"] == 0 and registry.stats()["disposed"] == 1
-        _until(lambda: _count(postgres) == 1)  # only b's pooled connection is left
+        until(lambda: _count(postgres) == 1)  # only b's pooled connection is left
     finally:
         registry.dispose()
-    _until(lambda: _count(postgres) == 0)
+    until(lambda: _count(postgres) == 0)
 
 
 def test_process_cap_fails_fast_and_reclaims_idle_pools(postgres: str) -> None:
@@ -127,7 +122,7 @@ def test_process_cap_fails_fast_and_reclaims_idle_pools(postgres: str) -> None:
         assert registry.stats()["peak_connections"] == 1
     finally:
         registry.dispose()
-    _until(lambda: _count(postgres) == 0)
+    until(lambda: _count(postgres) == 0)
 
 
 def test_async_registry_caps_hold(postgres: str) -> None:
@@ -151,7 +146,7 @@ def test_async_registry_caps_hold(postgres: str) -> None:
     assert max(alive) <= 2
     assert max(samples) <= 3 and registry.stats()["peak_connections"] <= 3
     assert registry.stats()["created"] > 2 and max(samples) >= 2
-    _until(lambda: _count(postgres) == 0)
+    until(lambda: _count(postgres) == 0)
 
 
 def test_worst_case_is_registered_for_budget(postgres: str) -> None:
