@@ -63,7 +63,7 @@ def run_enrichers(variant: str | Path, database_url: str, watch_dsn: str, *, dae
                     break
                 if any(p.poll() is not None for p in procs):
                     raise RuntimeError("an enricher daemon exited early")
-                time.sleep(0.05)  # poolwarden: ignore[PW104] -- an autocommit watcher: holding it is its job
+                time.sleep(0.05)  # the watcher's sampling period
             total = conn.execute("SELECT count(*) FROM job_advertisement").fetchone()
     finally:
         for p in procs:

@@ -319,7 +319,7 @@ class Walker:
                 what = f"{info.text}()"
                 if info.effect == "tx":
                     held = _held(ctx, f"the transaction of `{what}` (line {expr.lineno})", expr.lineno, var)
-                elif info.effect in ("hold", "acquire"):
+                elif info.effect in ("hold", "acquire") and not _autocommit(expr):
                     held = _held(ctx, f"the connection of `{what}` (line {expr.lineno})", expr.lineno, var)
                 elif info.effect == "lazy":
                     held = _held(ctx, f"the session of `{what}` (line {expr.lineno})", expr.lineno, var, active=False)
@@ -409,6 +409,12 @@ def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:
 def _looks_like_class(func: ast.expr) -> bool:
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     return name[:1].isupper()
+
+
+def _autocommit(call: ast.Call) -> bool:
+    """A dedicated connection opened with a literal ``autocommit=True``: it never sits in a transaction."""
+    return any(kw.arg == "autocommit" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+               for kw in call.keywords)
 
 
 def _held(ctx: FileContext, what: str, line: int, var: str | None, active: bool = True) -> Held:

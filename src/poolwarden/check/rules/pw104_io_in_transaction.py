@@ -28,7 +28,8 @@ Celery enqueue — made while a transaction or a checked-out connection is held:
 Django's `transaction.atomic()`, between `pool.getconn()` and `pool.putconn()`, or on a session
 that has run a statement and not yet committed. Calls to project functions that do such I/O,
 in any module and at any depth, are flagged at the call. Test modules and in-process test
-clients (`httpx.AsyncClient(transport=ASGITransport(app))`) are not flagged.
+clients (`httpx.AsyncClient(transport=ASGITransport(app))`) are not flagged, nor is a dedicated
+connection opened with a literal `autocommit=True` (it never sits in a transaction).
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -57,6 +58,16 @@ async def enrich_batch():
     NODES = (ast.Call,)
 
     VALID = [
+        example("""
+import time
+import psycopg
+
+def wait_for_jobs(dsn):
+    # a dedicated autocommit connection: every statement commits, nothing sits in a transaction
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        while conn.execute("SELECT count(*) FROM jobs WHERE NOT done").fetchone()[0]:
+            time.sleep(1)
+"""),
         example("""
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
