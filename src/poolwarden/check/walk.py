@@ -271,7 +271,7 @@ class Walker:
                     Acquisition(name, node, call, desc, pooled,
                                 ref=info.ref if info.effect is None else None)
                 )
-                if info.effect == "acquire":
+                if info.effect == "acquire" and not _autocommit(call):
                     ctx.held.append(_held(ctx, f"the connection from {desc} (line {node.lineno})", node.lineno, name))
                 elif info.effect == "lazy":
                     what = f"the session `{name}` (line {node.lineno})"

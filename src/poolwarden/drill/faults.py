@@ -18,12 +18,11 @@ one is closed by ``stop()``.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from typing import Any, Protocol
 
 from poolwarden.errors import UsageError
 from poolwarden.testing.proxy import TcpProxy
+from poolwarden.testing.saturate import SaturationLimit, Saturator
 
 __all__ = ["DRILL_APP", "FAULTS", "Fault", "make_fault"]
 
@@ -60,84 +59,25 @@ class Saturation:
     def __init__(self, dsn: str, *, in_transaction: bool = False, terminate_existing: bool = True,
                  limit: int = 10_000) -> None:
         self.name = "pool-exhaustion" if in_transaction else "saturation"
-        self.dsn = dsn
-        self.in_transaction = in_transaction
         self.terminate_existing = terminate_existing
-        self.limit = limit
-        self.held: list[Any] = []
-        self._stopping = threading.Event()
-        self._keeper: threading.Thread | None = None
+        self._slots = Saturator(dsn, f"{DRILL_APP}-{self.name}", in_transaction=in_transaction, limit=limit)
+
+    @property
+    def held(self) -> list[Any]:
+        return self._slots.held
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._fill()
-        if self.terminate_existing and self.held:
-            self.held[0].execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {_OTHERS}")
-            self._fill()
-        # clients racing for slots win one now and then: a keeper takes every slot that frees up
-        self._keeper = threading.Thread(target=self._keep, name="poolwarden-drill-keeper", daemon=True)
-        self._keeper.start()
-
-    def _keep(self) -> None:
-        while not self._stopping.is_set() and len(self.held) < self.limit:
-            try:
-                conn = self._one()
-            except Exception:
-                conn = None  # a failed attempt is retried; stop() closes what was taken
-            if conn is None:
-                self._stopping.wait(0.02)
-            else:
-                self.held.append(conn)
-
-    def _fill(self) -> None:
-        """Open connections, eight at a time, until the server refuses one."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="poolwarden-drill-fill") as pool:
-            while len(self.held) < self.limit:
-                futures = [pool.submit(self._one) for _ in range(8)]
-                refused, error = False, None
-                for future in futures:  # keep every connection that opened, even if another failed
-                    try:
-                        conn = future.result()
-                    except Exception as exc:
-                        error = error or exc
-                        continue
-                    if conn is None:
-                        refused = True
-                    else:
-                        self.held.append(conn)
-                if error is not None:
-                    raise error
-                if refused:
-                    return
-        raise UsageError(f"{self.name}: the server accepted {self.limit} connections without refusing one")
-
-    def _one(self) -> Any:
-        """One more held connection, or None when the server refused it for lack of slots."""
-        import psycopg
-
         try:
-            conn = _connect(self.dsn, self.name)
-        except psycopg.OperationalError as exc:
-            text = str(exc)
-            if "too many clients" in text or "reserved for" in text or "remaining connection slots" in text:
-                return None
-            raise
-        if self.in_transaction:
-            conn.execute("BEGIN")
-            conn.execute("SELECT txid_current()")  # a real transaction, idle from now on
-        return conn
+            self._slots.fill()
+            if self.terminate_existing and self.held:
+                self.held[0].execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {_OTHERS}")
+                self._slots.fill()
+        except SaturationLimit as exc:
+            raise UsageError(f"{self.name}: {exc}") from None
+        self._slots.keep()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._keeper is not None:
-            self._keeper.join(timeout=10)
-            self._keeper = None
-        held, self.held = self.held, []
-        for conn in held:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._slots.release()
 
 
 class Terminate:

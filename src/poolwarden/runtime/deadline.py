@@ -19,6 +19,7 @@ CircuitBreaker.attach>` applies the same to SQLAlchemy engines (sync and asyncio
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import math
 import socket
@@ -90,19 +91,12 @@ def attempts(params: Mapping[str, Any], *, resolve: Callable[[str, str], list[st
 
 def _resolver(deadline: float) -> Callable[[str, str], list[str]]:
     def resolve(host: str, port: str) -> list[str]:
-        box: list[list[str]] = []
+        def lookup() -> list[str]:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-        def run() -> None:
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                box.append(list(dict.fromkeys(str(info[4][0]) for info in infos)))
-            except OSError:
-                box.append([])
-
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        t.join(max(0.0, deadline - time.monotonic()))
-        return box[0] if box else []
+        ips, _ = _within(lookup, max(0.0, deadline - time.monotonic()))
+        return ips or []  # unresolved or too slow: the host stays one attempt, the driver reports it
     return resolve
 
 
@@ -148,36 +142,43 @@ def connect_with_deadline(connect: Callable[..., Any], dsn: str | None = None, *
         if budget <= 0:
             break
         attempt["connect_timeout"] = max(2, math.ceil(budget))  # libpq's own floor; the thread enforces ours
-        conn, error = _bounded(connect, attempt, budget)
+        conn, error = _within(functools.partial(connect, **attempt), budget, discard=_close)
         if conn is not None:
             return conn
         errors.append((_describe(attempt), error))
     raise _fail(total, errors)
 
 
-def _bounded(connect: Callable[..., Any], kwargs: dict[str, Any], budget: float) -> tuple[Any, BaseException | None]:
-    """Run one connect in a helper thread; wait ``budget`` seconds; close a late arrival."""
+def _close(conn: Any) -> None:
+    conn.close()  # a connection that arrived after its caller gave up: leave none behind
+
+
+def _within(fn: Callable[[], Any], budget: float,
+            discard: Callable[[Any], None] | None = None) -> tuple[Any, BaseException | None]:
+    """``fn()`` in a helper thread, waited for ``budget`` seconds: (result, None), (None, error), or
+    (None, None) when it is still running — a result arriving after that goes to ``discard``."""
     lock = threading.Lock()
     state: dict[str, Any] = {"abandoned": False}
 
     def run() -> None:
         try:
-            conn = connect(**kwargs)
+            result = fn()
         except BaseException as exc:
             state["error"] = exc
             return
         with lock:
             if not state["abandoned"]:
-                state["conn"] = conn
+                state["result"] = result
                 return
-        conn.close()  # the caller gave up on it: leave no connection behind
+        if discard is not None:
+            discard(result)  # the caller gave up on it
 
-    t = threading.Thread(target=run, name="poolwarden-connect", daemon=True)
+    t = threading.Thread(target=run, name="poolwarden-deadline", daemon=True)
     t.start()
     t.join(budget)
     with lock:
-        if "conn" in state:
-            return state["conn"], None
+        if "result" in state:
+            return state["result"], None
         if t.is_alive():
             state["abandoned"] = True
             return None, None

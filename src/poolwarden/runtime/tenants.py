@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
+from poolwarden.dsn import mask
 from poolwarden.runtime import engine as rt
 
 __all__ = ["EngineRegistry", "TenantCapReached"]
@@ -151,7 +152,7 @@ class EngineRegistry:
         self.created = 0
         self.disposed = 0
         template = url if isinstance(url, str) else f"<{getattr(url, '__name__', 'function')}(tenant)>"
-        rt._register_record(rt.EngineRecord(_mask(template), self.settings, asynchronous,
+        rt._register_record(rt.EngineRecord(mask(template), self.settings, asynchronous,
                                             {"kind": "tenant-registry", "name": name, "max_engines": max_engines,
                                              "max_connections": max_connections}, cap=self.worst_case))
 
@@ -372,12 +373,3 @@ class EngineRegistry:
                 pool = self._idle(engine) if engine is not exclude else None
                 if pool is not None and pool.checkedin():
                     pool.dispose()
-
-
-def _mask(url: str) -> str:
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    creds, _, host = rest.rpartition("@")
-    user, sep, _ = creds.partition(":")
-    return f"{scheme}://{user}{':***' if sep else ''}@{host}"

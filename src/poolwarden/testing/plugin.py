@@ -157,24 +157,14 @@ def postgres(postgres_cluster: PostgresCluster) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _saturate(cluster: PostgresCluster, application_name: str = "poolwarden-saturate") -> Iterator[list[Any]]:
-    import psycopg
+    from poolwarden.testing.saturate import Saturator
 
-    held: list[Any] = []
+    slots = Saturator(cluster.dsn(), application_name)
     try:
-        while True:
-            try:
-                held.append(psycopg.connect(cluster.dsn(), autocommit=True, connect_timeout=5,
-                                            application_name=application_name))
-            except psycopg.OperationalError as exc:
-                if "too many clients" in str(exc) or "reserved for" in str(exc):
-                    break
-                raise
-            if len(held) > 10_000:
-                raise RuntimeError("the server never refused a connection")
-        yield held
+        slots.fill()
+        yield slots.held
     finally:
-        for conn in held:
-            conn.close()
+        slots.release()
 
 
 @pytest.fixture

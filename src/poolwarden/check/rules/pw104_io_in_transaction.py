@@ -67,6 +67,14 @@ def wait_for_jobs(dsn):
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         while conn.execute("SELECT count(*) FROM jobs WHERE NOT done").fetchone()[0]:
             time.sleep(1)
+
+def wait_for_jobs_again(dsn):
+    conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+    try:
+        while conn.execute("SELECT count(*) FROM jobs WHERE NOT done").fetchone()[0]:
+            time.sleep(1)
+    finally:
+        conn.close()
 """),
         example("""
 import httpx
