@@ -52,7 +52,29 @@ def _codes(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Click's own usage errors (unknown option, bad value) as one line and exit 2, like ours."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            sys.exit(0)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            _fail(f"{message}{hint}")
+        except click.ClickException as exc:
+            _fail(" ".join(exc.format_message().split()))
+        except click.exceptions.Abort:
+            click.echo("poolwarden: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="poolwarden")
 def main() -> None:
     """Keep PostgreSQL connection pools honest."""
