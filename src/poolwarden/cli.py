@@ -55,7 +55,7 @@ def _codes(value: str | None) -> list[str] | None:
 class _OneLineErrors(click.Group):
     """Click's own usage errors (unknown option, bad value) as one line and exit 2, like ours."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)
