@@ -46,12 +46,6 @@ def _guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _codes(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [c.strip() for c in value.split(",") if c.strip()]
-
-
 class _OneLineErrors(click.Group):
     """Click's own usage errors (unknown option, bad value) as one line and exit 2, like ours."""
 
@@ -80,13 +74,23 @@ def main() -> None:
     """Keep PostgreSQL connection pools honest."""
 
 
-@main.command()
+_CHECK_EPILOG = """\b
+Exit codes:
+  0  no findings (or --exit-zero)
+  1  findings
+  2  bad input (a missing path, an unknown rule code, a malformed config, an unknown --diff
+     revision) or an internal error, with a one-line message"""
+
+
+@main.command(epilog=_CHECK_EPILOG)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
               show_default=True, help="Output format.")
-@click.option("--select", help="Comma-separated rule codes or prefixes to enable (default: all).")
-@click.option("--ignore", help="Comma-separated rule codes or prefixes to disable.")
-@click.option("--diff", "diff_rev", metavar="REV", help="Report only findings on lines changed since REV.")
+@click.option("--select", metavar="CODES",
+              help="Comma-separated rule codes or prefixes to run, replacing the config's (default: all).")
+@click.option("--ignore", metavar="CODES", help="Comma-separated rule codes or prefixes to turn off (PW000 too).")
+@click.option("--diff", "diff_rev", metavar="REV",
+              help="Report only findings on lines changed since REV in the paths' git repository.")
 @click.option("--no-cache", is_flag=True, help="Read and analyse every file, ignoring the cache.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="Config file (default: nearest poolwarden.toml or pyproject.toml with [tool.poolwarden]).")
@@ -97,25 +101,22 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
           no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
     from poolwarden.check import check_paths, find_config, load_config
-    from poolwarden.check.diff import changed_lines
-    from poolwarden.check.registry import expand_codes
+    from poolwarden.check.config import apply_options
+    from poolwarden.check.diff import changed_lines_for
+    from poolwarden.check.display import canonical_targets
     from poolwarden.check.report import render
 
     targets = list(paths) or ["."]
     for target in targets:
         if not os.path.exists(target):
             raise UsageError(f"{target}: no such file or directory")
+    targets = canonical_targets(targets)
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
-    if select is not None:
-        config.select = _codes(select) or []
-        expand_codes(config.select)
-    if ignore is not None:
-        config.ignore = [*config.ignore, *(_codes(ignore) or [])]
-        expand_codes(config.ignore)
+    apply_options(config, select, ignore)
+    changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
     result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
     findings = result.findings
-    if diff_rev is not None:
-        changed = changed_lines(diff_rev)
+    if changed is not None:
         kept = []
         for f in findings:
             lines = changed.get(os.path.abspath(f.path), set())
@@ -126,33 +127,39 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     sys.exit(1 if findings and not exit_zero else 0)
 
 
-@main.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@main.command(epilog="Exit codes: 0 listed, 2 bad input.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 @_guarded
 def rules(fmt: str) -> None:
-    """List the rules of `poolwarden check`."""
+    """List the rules of `poolwarden check` (and PW000, a file that cannot be analysed)."""
     import json
 
-    from poolwarden.check.registry import ALL_RULES
+    from poolwarden.check.registry import DOCUMENTED
 
+    documented = [DOCUMENTED[code] for code in sorted(DOCUMENTED)]
     if fmt == "json":
-        click.echo(json.dumps([{"code": r.CODE, "name": r.NAME, "summary": r.SUMMARY} for r in ALL_RULES], indent=2))
+        click.echo(json.dumps([{"code": r.CODE, "name": r.NAME, "summary": r.SUMMARY} for r in documented],
+                              indent=2))
         return
-    width = max(len(r.NAME) for r in ALL_RULES)
-    for r in ALL_RULES:
+    width = max(len(r.NAME) for r in documented)
+    for r in documented:
         click.echo(f"{r.CODE}  {r.NAME:<{width}}  {r.SUMMARY}")
 
 
-@main.command()
+@main.command(short_help="Print the documentation of one rule.",
+              epilog="Exit codes: 0 printed, 2 unknown code.")
 @click.argument("code")
 @_guarded
 def explain(code: str) -> None:
-    """Print the documentation of one rule, e.g. `poolwarden explain PW104`."""
-    from poolwarden.check.registry import BY_CODE
+    """Print the documentation of one rule (or of PW000), e.g. `poolwarden explain PW104`."""
+    from poolwarden.check.registry import DOCUMENTED, expand_codes
 
-    cls = BY_CODE.get(code.strip().upper())
+    cls = DOCUMENTED.get(code.strip().upper())
     if cls is None:
-        raise UsageError(f"unknown rule code '{code}' (see `poolwarden rules`)")
+        expand_codes([code])  # an empty or unknown code: its message, with a "did you mean"
+        raise UsageError(f"{code.strip()!r} is a prefix, not one code: "
+                         f"explain one of {', '.join(sorted(expand_codes([code])))}")
     click.echo(cls.doc())
 
 

@@ -1,9 +1,9 @@
 """``[tool.poolwarden.check]`` (pyproject.toml) or ``[check]`` (poolwarden.toml) settings.
 
 Recognised keys: ``select``, ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
-globs relative to the config file's directory), ``cache-dir``. An unknown key, a value of the
-wrong type or an unknown rule code is a :class:`ConfigError`, so a typo never silently
-disables a rule.
+globs relative to the config file's directory), ``cache-dir``. An unknown section or key, a value
+of the wrong type, an empty or unknown rule code or an empty ``select`` is a :class:`ConfigError`
+naming the file and the key, so a typo never silently disables a rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from poolwarden.config import find, section
+from poolwarden.config import did_you_mean, find, section
 from poolwarden.errors import UsageError
 
 _KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir")
@@ -75,34 +75,60 @@ def load_config(path: Path | None) -> CheckConfig:
     config = CheckConfig(root=path.parent, source=path)
     for key, value in section_table.items():
         if key not in _KEYS:
-            raise ConfigError(f"{path}: {where}: unknown key '{key}' (expected one of: {', '.join(_KEYS)})")
+            raise ConfigError(f"{path}: {where}: unknown key {key!r}{did_you_mean(key, _KEYS)} "
+                              f"(expected one of: {', '.join(_KEYS)})")
         if key == "per-file-ignores":
             if not isinstance(value, dict) or not all(_is_str_list(v) for v in value.values()):
                 raise ConfigError(f"{path}: {where}: 'per-file-ignores' must map globs to lists of codes")
-            for codes in value.values():
-                _validate_codes(codes, path, where)
+            for glob, codes in value.items():
+                _validate_codes(codes, f"{path}: {where}: per-file-ignores {glob!r}")
             config.per_file_ignores = dict(value)
         elif key == "cache-dir":
-            if not isinstance(value, str):
-                raise ConfigError(f"{path}: {where}: 'cache-dir' must be a string")
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{path}: {where}: 'cache-dir' must be a non-empty string")
             config.cache_dir = str(path.parent / value)
         else:
             if not _is_str_list(value):
-                raise ConfigError(f"{path}: {where}: '{key}' must be a list of strings")
+                raise ConfigError(f"{path}: {where}: {key!r} must be a list of strings")
+            if key == "select" and not value:
+                raise ConfigError(f"{path}: {where}: 'select' is empty, so no rule would run "
+                                  "(remove the key to run every rule)")
             if key in ("select", "ignore"):
-                _validate_codes(value, path, where)
+                _validate_codes(value, f"{path}: {where}: {key}")
             setattr(config, key, list(value))
     return config
+
+
+def apply_options(config: CheckConfig, select: str | None, ignore: str | None) -> None:
+    """Apply ``--select`` (replaces the configured selection) and ``--ignore`` (adds to it).
+
+    Each is a comma-separated list of codes or prefixes; raises :class:`UsageError` naming the
+    option for an unknown code, or for a ``--select`` that names no code at all.
+    """
+    if select is not None:
+        codes = _split(select)
+        if not codes:
+            raise UsageError("--select: no rule code given, so no rule would run (omit it to run every rule)")
+        _validate_codes(codes, "--select")
+        config.select = codes
+    if ignore is not None:
+        codes = _split(ignore)
+        _validate_codes(codes, "--ignore")
+        config.ignore = [*config.ignore, *codes]
+
+
+def _split(value: str) -> list[str]:
+    return [c.strip() for c in value.split(",") if c.strip()]
 
 
 def _is_str_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _validate_codes(codes: list[str], path: Path, where: str) -> None:
+def _validate_codes(codes: list[str], where: str) -> None:
     from poolwarden.check.registry import UnknownCodeError, expand_codes
 
     try:
         expand_codes(codes)
     except UnknownCodeError as exc:
-        raise ConfigError(f"{path}: {where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from None

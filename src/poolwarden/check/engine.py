@@ -30,7 +30,7 @@ from poolwarden.check.context import FileContext
 from poolwarden.check.files import discover
 from poolwarden.check.finding import Finding, Severity, Span
 from poolwarden.check.project import ProjectIndex
-from poolwarden.check.registry import ALL_RULES, select_rules
+from poolwarden.check.registry import ALL_RULES, reported_codes, select_rules
 from poolwarden.check.rule import Rule
 from poolwarden.check.summary import FileResult
 from poolwarden.check.suppress import is_suppressed, suppressions
@@ -227,6 +227,7 @@ def check_paths(
     files = list(discover(paths, config.exclude))
     rules = [cls() for cls in select_rules(config.select, config.ignore)]
     codes = tuple(r.CODE for r in rules)
+    reported = reported_codes(config.select, config.ignore)
     cache = Cache.open(config.cache_dir, codes) if use_cache else None
 
     results: dict[Path, FileResult] = {}
@@ -275,7 +276,7 @@ def check_paths(
                 found.append(_finding(res.path, rule, pending.span, message, pending.severity))
         rel_ignores = config.ignored_codes(res.path)
         for f in found:
-            if f.code in rel_ignores or (f.code != "PW000" and f.code not in codes):
+            if f.code in rel_ignores or f.code not in reported:
                 continue
             if is_suppressed(res.suppressions, f):
                 continue
