@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from poolwarden.check.registry import ALL_RULES
+from poolwarden.check.registry import ALL_RULES, DOCUMENTED
 
 
 def render_all() -> dict[str, str]:
-    """File name -> content of every generated page (one per rule plus an index)."""
-    pages = {f"{r.CODE}.md": r.doc() for r in ALL_RULES}
+    """File name -> content of every generated page (one per rule, one for PW000, and an index)."""
+    pages = {f"{code}.md": cls.doc() for code, cls in sorted(DOCUMENTED.items())}
     rows = "\n".join(f"| [{r.CODE}]({r.CODE}.md) | {r.NAME} | {r.SUMMARY} |" for r in ALL_RULES)
     pages["README.md"] = (
         "# poolwarden check rules\n\n"
@@ -21,7 +21,7 @@ def render_all() -> dict[str, str]:
         "do not edit by hand.\n\n"
         "| code | name | what it finds |\n|---|---|---|\n"
         f"{rows}\n\n"
-        "`PW000` is reported for a file that cannot be read, decoded or parsed; the run goes on.\n"
+        "[`PW000`](PW000.md) is reported for a file that cannot be read, decoded or parsed; the run goes on.\n"
     )
     return pages
 
