@@ -102,7 +102,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
     from poolwarden.check import check_paths, find_config, load_config
     from poolwarden.check.config import apply_options
-    from poolwarden.check.diff import changed_lines_for
+    from poolwarden.check.diff import changed_lines_for, only_changed
     from poolwarden.check.display import canonical_targets
     from poolwarden.check.report import render
 
@@ -115,14 +115,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     apply_options(config, select, ignore)
     changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
     result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
-    findings = result.findings
-    if changed is not None:
-        kept = []
-        for f in findings:
-            lines = changed.get(os.path.abspath(f.path), set())
-            if lines is None or any(n in lines for n in range(f.line, f.end_line + 1)):
-                kept.append(f)
-        findings = kept
+    findings = result.findings if changed is None else only_changed(result.findings, changed)
     click.echo(render(fmt, findings, result.files))
     sys.exit(1 if findings and not exit_zero else 0)
 

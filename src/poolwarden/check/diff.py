@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
+from poolwarden.check.finding import Finding
 from poolwarden.errors import UsageError
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.M)
@@ -34,6 +35,18 @@ def changed_lines_for(rev: str, targets: Iterable[str | os.PathLike[str]]) -> Ch
             tops.add(top)
             out.update(changed_lines(rev, Path(top)))
     return out
+
+
+def only_changed(findings: Iterable[Finding], changed: Changes) -> list[Finding]:
+    """The findings whose anchor touches a changed line (any line of a new or untracked file)."""
+    kept = []
+    for f in findings:
+        lines = changed.get(os.path.abspath(f.path))
+        if lines is None and os.path.abspath(f.path) not in changed:
+            lines = changed.get(os.path.realpath(f.path), set())
+        if lines is None or any(n in lines for n in range(f.line, f.end_line + 1)):
+            kept.append(f)
+    return kept
 
 
 def changed_lines(rev: str, cwd: Path | None = None) -> Changes:
