@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -377,3 +378,29 @@ def test_sarif_and_github_of_odd_file_names_on_the_command_line(directory: str, 
         (line,) = proc.stdout.rstrip("\n").split("\n")
         level, props, data = parse_annotation(line)
         assert (level, props["file"], props["line"]) == ("error", rel, "7") and data.startswith("PW101 ")
+
+
+# -- --diff ---------------------------------------------------------------------------------------------
+REV = st.sampled_from(["HEAD", "@", "HEAD~1", "HEAD^^", "main", "no-such-rev", "", " ", "-p", "--output=x",
+                       "HEAD:app", "..", "HEAD..HEAD", "@{-1}", "$(id)", "`id`", "HEAD;id"]) | TEXT
+
+
+@SLOW
+@given(REV.filter(lambda v: "\x00" not in v), st.booleans())
+def test_any_diff_revision_runs_or_fails_in_one_line(rev: str, committed: bool) -> None:
+    COUNTS["--diff revisions (cli)"] += 1
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
+    with _project("", "poolwarden.toml") as root:
+        subprocess.run([*git, "init", "-q"], cwd=root, check=True, capture_output=True)
+        if committed:
+            subprocess.run([*git, "add", "."], cwd=root, check=True, capture_output=True)
+            subprocess.run([*git, "commit", "-qm", "base"], cwd=root, check=True, capture_output=True)
+        before = sorted(p.name for p in root.iterdir())
+        proc = run("check", str(root), "--no-cache", f"--diff={rev}", cwd=root.parent)
+        if proc.returncode == 2:
+            assert_clean_failure(proc, contains="--diff")
+        else:
+            assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+        if rev in ("HEAD", "@"):  # committed: nothing changed; no commit yet: every file is new
+            assert proc.returncode == (0 if committed else 1), proc.stdout + proc.stderr
+        assert sorted(p.name for p in root.iterdir() if p.name != ".poolwarden_cache") == before
