@@ -14,6 +14,8 @@ from poolwarden.check import CheckConfig, Finding, check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["pytester"]  # tests of the pytest plugin run inner pytest sessions
+
 
 def write_tree(base: Path, files: dict[str, str]) -> Path:
     """Write ``files`` (relative path -> source) under ``base``; packages get ``__init__.py``."""
