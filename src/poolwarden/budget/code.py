@@ -196,10 +196,14 @@ def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
     if not dep.services and pooled:
         pools = []
         for i, found in enumerate(pooled):
-            size = found.pool_size if found.pool_size is not None else 5
-            overflow = found.max_overflow if found.max_overflow is not None else 10
+            size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
+            overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
             pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
             origin = "code" if found.pool_size is not None else "default (not literal in code)"
+            if (found.pool_size is not None and found.pool_size <= 0) or (found.max_overflow or 0) < 0:
+                origin = (f"defaults instead of pool_size {found.pool_size}, max_overflow {found.max_overflow} "
+                          "from code, which bound nothing: SQLAlchemy reads pool_size 0 and a negative "
+                          "max_overflow as no limit")
             notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
                          f"({origin})")
         counts = [(where, value) for where, value in facts.concurrency if value >= 1]
