@@ -28,11 +28,17 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
 
 
+def _tool(data: dict[str, Any]) -> Any:
+    """``[tool.poolwarden]`` of a pyproject.toml, or None (also when ``tool`` is not a table)."""
+    tool = data.get("tool")
+    return tool.get("poolwarden") if isinstance(tool, dict) else None
+
+
 def section(path: Path, name: str) -> tuple[Any, str]:
     """The ``name`` table of ``path`` (None when absent) and how to call it in messages."""
     data = read_toml(path)
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("poolwarden", {})
+        table = _tool(data)
         where = f"[tool.poolwarden.{name}]"
     else:
         table = data
@@ -55,7 +61,7 @@ def find(start: Path, name: str | None = None) -> Path | None:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 return candidate
-            table = data if filename == "poolwarden.toml" else data.get("tool", {}).get("poolwarden")
+            table = data if filename == "poolwarden.toml" else _tool(data)
             if filename == "pyproject.toml" and table is None:
                 continue
             if name is None or (isinstance(table, dict) and name in table):

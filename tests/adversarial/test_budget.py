@@ -313,3 +313,19 @@ def test_random_code_trees_never_crash(tmp_path_factory: pytest.TempPathFactory,
     _no_crash(proc)
     if proc.returncode != 2:
         assert "worst case 0 " not in proc.stdout.splitlines()[0], proc.stdout  # never an empty "OK"
+
+
+# -- family 6: pyproject.toml shapes around [tool.poolwarden.budget] ------------------------------------------
+
+@pytest.mark.parametrize("body", ["tool = 5\n", "[tool]\npoolwarden = 5\n", "[tool.poolwarden]\nbudget = 5\n",
+                                  "[tool.poolwarden]\nbudget = [1, 2]\n", "tool = [{poolwarden = {budget = {}}}]\n",
+                                  "[tool.poolwarden.budget]\n", "[tool.poolwarden.budget]\nservice = 'api'\n"])
+@pytest.mark.parametrize("explicit", [True, False])
+def test_pyproject_shapes_are_one_line_errors(tmp_path: Path, body: str, explicit: bool) -> None:
+    GENERATED["pyproject shapes"] += 1
+    (tmp_path / "pyproject.toml").write_text(body, encoding="utf-8")
+    args = ["budget", "--config", "pyproject.toml"] if explicit else ["budget"]
+    proc = run(*args, cwd=tmp_path, timeout=TIMEOUT, memory=MEMORY)
+    line = assert_clean_failure(proc)
+    assert "internal error" not in line, line
+    assert "pyproject.toml" in line or "no budget configuration found" in line, line
