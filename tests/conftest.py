@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +15,8 @@ import pytest
 from poolwarden.check import CheckConfig, Finding, check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["pytester"]  # tests of the pytest plugin run inner pytest sessions
 
 
 def write_tree(base: Path, files: dict[str, str]) -> Path:
@@ -39,15 +43,30 @@ def until(predicate: Callable[[], object], bound: float = 15.0) -> None:
         time.sleep(0.01)
 
 
+async def auntil(predicate: Callable[[], object], bound: float = 15.0) -> None:
+    """:func:`until` for coroutines: poll ``predicate`` between ``await asyncio.sleep`` s, at most ``bound`` seconds."""
+    end = time.monotonic() + bound
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def joined(thread: threading.Thread, bound: float = 60.0) -> None:
+    """Join ``thread``, at most ``bound`` seconds; fail (rather than hang) when it is still running."""
+    thread.join(timeout=bound)
+    assert not thread.is_alive(), f"thread {thread.name} still running after {bound} s"
+
+
 def run_check(paths: list[Path], **config: object) -> list[Finding]:
     cfg = CheckConfig(**config)  # type: ignore[arg-type]
     return check_paths([str(p) for p in paths], cfg, use_cache=False, jobs=1).findings
 
 
 def cli(*args: str, cwd: Path | None = None, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m poolwarden`` as a user would."""
+    """Run ``python -m poolwarden`` as a user would (bounded: a hang fails the test after 300 s)."""
     return subprocess.run(
-        [sys.executable, "-m", "poolwarden", *args], cwd=cwd or ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "poolwarden", *args], cwd=cwd or ROOT, capture_output=True, text=True, check=False,
+        timeout=300,
     )
 
 

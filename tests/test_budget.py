@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +183,197 @@ def test_code_mode_counts_poolwarden_engines_and_tenant_registries(tmp_path: Pat
 def test_code_mode_missing_path_is_exit_2(tmp_path: Path) -> None:
     proc = cli("budget", "--code", str(tmp_path / "nope"), cwd=tmp_path)
     assert proc.returncode == 2 and "--code" in proc.stderr
+
+
+# -- issue 10 item 5: the periodic overlap is computed, not simulated run by run ------------------------------
+
+
+def _reference_peak(jobs: tuple[Periodic, ...]) -> tuple[int, float, tuple[str, ...], float]:
+    """The run-by-run simulation budget used before (brute force, for small inputs only): the reference."""
+    import math
+
+    day = 86_400.0
+    events: list[tuple[float, int, int]] = []
+    for index, job in enumerate(jobs):
+        start = job.offset - math.ceil(job.duration / job.every) * job.every
+        while start < day:
+            end = start + job.duration
+            if end > 0:
+                events.append((max(start, 0.0), 1, index))
+                events.append((min(end, day), -1, index))
+            start += job.every
+    events.sort(key=lambda e: (e[0], e[1]))
+    running: dict[int, int] = {}
+    current = peak = 0
+    peak_at, peak_jobs, area, last = 0.0, (), 0.0, 0.0
+    for time, kind, index in events:
+        area += current * (time - last)
+        last = time
+        if kind == 1:
+            running[index] = running.get(index, 0) + 1
+            current += jobs[index].connections
+            if current > peak:
+                peak, peak_at = current, time
+                peak_jobs = tuple(jobs[i].name for i, n in sorted(running.items()) if n > 0)
+        else:
+            running[index] -= 1
+            current -= jobs[index].connections
+    area += current * (day - last)
+    return peak, peak_at, peak_jobs, area / day
+
+
+def _jobs() -> Any:
+    from hypothesis import strategies as st
+
+    @st.composite
+    def job(draw: Any, index: int) -> Periodic:
+        every = draw(st.one_of(st.integers(30, 7200), st.sampled_from([13, 60, 600, 3600, 86_400, 7 * 86_400])))
+        duration = draw(st.one_of(st.integers(1, 3 * every), st.integers(1, 200)))
+        offset = draw(st.integers(0, every - 1))
+        return Periodic(f"job{index}", every, duration, draw(st.integers(1, 4)), offset)
+
+    return st.integers(1, 4).flatmap(lambda n: st.tuples(*(job(i) for i in range(n))))
+
+
+def test_the_computed_peak_equals_the_simulation_on_sane_inputs() -> None:
+    from hypothesis import given, settings
+
+    @settings(max_examples=200, deadline=None)
+    @given(_jobs())
+    def check(jobs: tuple[Periodic, ...]) -> None:
+        peak = periodic_peak(jobs)
+        connections, at, names, average = _reference_peak(jobs)
+        assert peak.exact
+        assert (peak.connections, peak.at_seconds, peak.jobs) == (connections, at, names)
+        assert peak.average == pytest.approx(average, rel=1e-9, abs=1e-9)
+
+    check()
+
+
+def test_beyond_the_work_bound_the_peak_is_an_upper_bound_never_less() -> None:
+    from hypothesis import given, settings
+
+    @settings(max_examples=100, deadline=None)
+    @given(_jobs())
+    def check(jobs: tuple[Periodic, ...]) -> None:
+        bound = periodic_peak(jobs, max_runs=0)
+        connections, _, _, average = _reference_peak(jobs)
+        assert bound.connections >= connections
+        if all(j.offset == 0 for j in jobs):  # every job starts at 00:00: the bound is reached then
+            assert bound.exact and bound.connections == connections and bound.at_seconds == 0.0
+        assert bound.average == pytest.approx(average, rel=1e-9, abs=1e-9)
+
+    check()
+
+
+def test_any_finite_schedule_is_computed_at_once() -> None:
+    """Sub-second schedules, year-long runs: arithmetic per job, bounded work however many runs a day holds."""
+    many = tuple(Periodic(f"j{i}", 1e-6 * (i + 1), 3.6e12, 3, offset=1e-7) for i in range(50))
+    peak = periodic_peak(many)
+    assert not peak.exact  # a bound: every job at its most at once
+    assert peak.connections == pytest.approx(sum(3 * math.ceil(3.6e12 / (1e-6 * (i + 1))) for i in range(50)))
+    with pytest.raises(ValueError, match="every"):
+        periodic_peak((Periodic("x", 0.0, 1.0),))
+    with pytest.raises(ValueError, match="duration"):
+        periodic_peak((Periodic("x", 1.0, float("nan")),))
+
+
+@pytest.mark.parametrize("every", ["1ms", "0.01s", 0.001])
+def test_sub_second_every_is_refused_fast(tmp_path: Path, every: object) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    value = f'"{every}"' if isinstance(every, str) else str(every)
+    cfg.write_text("[budget]\n[[budget.service]]\nname = 'api'\n[[budget.service.pool]]\npool_size = 1\n"
+                   f"[[budget.periodic]]\nname = 'tick'\nevery = {value}\nduration = '1s'\n")
+    # a generous bound: the run-by-run simulation took minutes and gigabytes here; the answer takes well under a second
+    proc = subprocess.run([sys.executable, "-m", "poolwarden", "budget", "--config", str(cfg)], capture_output=True,
+                          text=True, timeout=20, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "'every'" in proc.stderr and "periodic 'tick'" in proc.stderr
+    assert str(cfg) in proc.stderr and "1 s" in proc.stderr
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("every = '1e9h'\nduration = '1m'", "'every'"),
+    ("every = '10m'\nduration = '1e9h'", "'duration'"),
+    ("every = '10m'\nduration = 0", "'duration'"),
+    ("every = '10m'\nduration = nan", "'duration'"),
+    ("every = inf\nduration = '1m'", "'every'"),
+    ("every = '10m'\nduration = '1m'\noffset = '10m'", "'offset'"),
+    ("every = '10m'\nduration = '1m'\noffset = -1", "'offset'"),
+])
+def test_absurd_schedules_name_the_key(tmp_path: Path, body: str, message: str) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text(f"[budget]\n[[budget.periodic]]\nname = 'tick'\n{body}\n")
+    proc = cli("budget", "--config", str(cfg))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- issue 10 item 9: counts that cannot be, and models that count nothing -------------------------------------
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("max_connections = 0", "'max_connections'"),
+    ("max_connections = -5", "'max_connections'"),
+    ("max_connections = 300000", "'max_connections'"),
+    ("superuser_reserved_connections = -1", "'superuser_reserved_connections'"),
+    ("reserved_connections = -3", "'reserved_connections'"),
+    ("max_connections = 10\nsuperuser_reserved_connections = 6\nreserved_connections = 4", "'reserved_connections'"),
+    ("alert_at = true", "'alert_at'"),
+    ("[[budget.service]]\nname = 'api'\nprocesses = 0", "'processes'"),
+    ("[[budget.service]]\nname = 'api'\nreplicas = -2", "'replicas'"),
+    ("[[budget.service]]\nname = 'api'\n[[budget.service.pool]]\npool_size = -1", "'pool_size'"),
+    ("[[budget.service]]\nname = 'api'\n[[budget.service.pool]]\nmax_overflow = -1", "'max_overflow'"),
+    ("[[budget.service]]\nname = 'api'\n[[budget.service.pool]]\nengines = 0", "'engines'"),
+    ("[[budget.periodic]]\nname = 'x'\nevery = '1m'\nduration = '1s'\nconnections = 0", "'connections'"),
+    ("[budget.pgbouncer]\ndefault_pool_size = 0", "'default_pool_size'"),
+    ("[budget.pgbouncer]\npools = -1", "'pools'"),
+    ("[budget.pgbouncer]\nreserve_pool_size = -1", "'reserve_pool_size'"),
+    ("[budget.pgbouncer]\nmax_client_conn = 0", "'max_client_conn'"),
+    ("[[budget.service]]\nname = \"a\\nb\"\nreplicas = 0", "'replicas'"),
+    ("\"bad\\nkey\" = 1", "unknown key"),
+])
+def test_impossible_counts_exit_2_naming_file_and_key(tmp_path: Path, text: str, key: str) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    pools = "[[budget.service]]\nname = 'base'\n[[budget.service.pool]]\npool_size = 1\n"
+    cfg.write_text(f"[budget]\n{text}\n" if text.startswith("[") else f"[budget]\n{text}\n{pools}")
+    proc = cli("budget", "--config", str(cfg))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("poolwarden: error: ")
+    assert str(cfg) in proc.stderr and key in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_service_with_no_pool_is_not_ok_and_code_engines_are_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text("[budget]\n[[budget.service]]\nname = 'api'\nreplicas = 2\n")
+    (tmp_path / "app.py").write_text("from sqlalchemy import create_engine\n"
+                                     "engine = create_engine('postgresql://db/app', pool_size=5, max_overflow=5)\n")
+    alone = cli("budget", "--config", str(cfg), cwd=tmp_path)
+    assert alone.returncode == 2 and "OK" not in alone.stdout, alone.stdout + alone.stderr
+    assert "service 'api' declares no pool" in alone.stderr and alone.stderr.count("\n") == 1
+    with_code = cli("budget", "--config", str(cfg), "--code", ".", cwd=tmp_path)
+    assert with_code.returncode == 2 and "OK" not in with_code.stdout, with_code.stdout + with_code.stderr
+    line = with_code.stderr
+    assert line.count("\n") == 1 and "service 'api' declares no pool" in line
+    assert "create_engine() at app.py:2" in line and "not attributed to any service" in line
+
+
+def test_nothing_to_count_is_not_ok(tmp_path: Path) -> None:
+    cfg = tmp_path / "poolwarden.toml"
+    cfg.write_text("[budget]\nmax_connections = 50\n")
+    proc = cli("budget", "--config", str(cfg))
+    assert proc.returncode == 2 and "nothing to count" in proc.stderr and proc.stderr.count("\n") == 1
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    proc = cli("budget", "--code", str(tmp_path / "empty.py"), cwd=tmp_path)
+    assert proc.returncode == 2 and "nothing to count" in proc.stderr and "--code" in proc.stderr
+
+
+def test_config_less_code_counts_one_service_with_one_process_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("from sqlalchemy import create_engine\n"
+                                     "engine = create_engine('postgresql://db/app', pool_size=5, max_overflow=2)\n"
+                                     "class C:\n    pass\nconf = C()\nconf.worker_concurrency = 0\n")
+    proc = cli("budget", "--code", ".", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("OK: worst case 7 of 97")
+    assert "one service 'code' with 1 process" in proc.stdout
+    assert "worker_concurrency = 0 at app.py:6 is not a process count" in proc.stdout

@@ -140,9 +140,9 @@ def test_cache_gives_the_same_answer_and_notices_edits(tmp_path: Path) -> None:
 def test_diff_reports_only_changed_lines(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/db.py": ENGINE})
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
-    subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True, timeout=60)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True, timeout=60)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=tmp_path, check=True, timeout=60)
     (tmp_path / "app" / "sel.py").write_text(SWALLOW)  # new, untracked file
     with (tmp_path / "app" / "db.py").open("a") as fh:
         fh.write('engine2 = create_engine("postgresql+asyncpg://db/other")\n')
@@ -164,7 +164,7 @@ def test_rules_and_explain() -> None:
 
 def test_console_script_and_module_entry_point() -> None:
     script = Path(sys.executable).parent / "poolwarden"
-    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 0 and "poolwarden" in proc.stdout
 
 
@@ -178,7 +178,7 @@ def test_check_imports_no_driver(tmp_path: Path) -> None:
         "bad = [m for m in drivers if m in sys.modules]\n"
         "print('IMPORTED', bad)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120)
     assert "IMPORTED []" in proc.stdout, proc.stdout + proc.stderr
 
 

@@ -19,7 +19,7 @@ from poolwarden.runtime.deadline import ConnectDeadlineExceeded, attempts, conne
 from poolwarden.runtime.errors import ErrorKind, classify, is_transient
 from poolwarden.testing.cluster import PostgresCluster
 
-from .conftest import until
+from .conftest import auntil, until
 
 
 def _url(dsn: str, driver: str) -> str:
@@ -95,8 +95,7 @@ def test_async_engine_behind_a_breaker(postgres: str, postgres_cluster: Postgres
         try:
             with pg_outage(postgres_cluster):
                 during = [await attempt() for _ in range(5)]
-            while breaker.state != "half-open":
-                await asyncio.sleep(0.01)
+            await auntil(lambda: breaker.state == "half-open")
             return during, await attempt()
         finally:
             await engine.dispose()

@@ -20,6 +20,8 @@ import pytest
 
 from poolwarden.testing.cluster import PostgresCluster, free_port
 
+from .conftest import joined
+
 ROOT = Path(__file__).resolve().parent.parent
 TASKS = 200
 CONCURRENCY = 2
@@ -111,7 +113,7 @@ def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str,
         result.forget()
     finally:
         stop.set()
-        watcher.join()
+        joined(watcher)
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import sqlalchemy
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.locks import lock_id, single_flight
 
-from .conftest import until
+from .conftest import auntil, joined, until
 
 GATE = 424242  # an advisory lock the test holds to keep a winning run inside its job
 
@@ -104,7 +105,9 @@ def _first_exit(procs: list[subprocess.Popen[str]]) -> list[subprocess.Popen[str
 def test_a_killed_holder_releases_the_lock(postgres: str, gate: Any, spawn: Any) -> None:
     holder = spawn()
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "acquired"
+        assert holder.stdout is not None
+        assert select.select([holder.stdout], [], [], 60)[0], "the worker printed nothing in 60 s"
+        assert holder.stdout.readline().strip() == "acquired"
         with single_flight("nightly-report", dsn=postgres) as acquired:
             assert acquired is False  # held by the worker
         os.kill(holder.pid, signal.SIGKILL)  # OOM killer, kill -9: no finally runs
@@ -150,8 +153,8 @@ def test_skip_names_the_holder_and_wait_runs_after_it(postgres: str, caplog: pyt
     t2.start()
     until(lambda: _advisory(postgres, granted=False) == 1)  # patient is queued on the lock
     release.set()
-    t1.join()
-    t2.join()
+    joined(t1)
+    joined(t2)
     assert order == ["first", "patient"] and results == {"first": "first done", "patient": "patient done"}
     until(lambda: _advisory(postgres) == 0)
 
@@ -183,14 +186,13 @@ def test_async_jobs_with_an_async_engine(postgres: str) -> None:
 
     @single_flight("async-job", engine=engine)
     async def job(name: str) -> str:
-        await gate.wait()
+        await asyncio.wait_for(gate.wait(), 30)
         return name
 
     async def main() -> list[Any]:
         try:
             first = asyncio.create_task(job("a"))
-            while _advisory(postgres) == 0:  # bounded by the test's own lock count polling
-                await asyncio.sleep(0.01)
+            await auntil(lambda: _advisory(postgres) > 0)
             second = await job("b")  # skipped: "a" holds the lock
             gate.set()
             return [await first, second]

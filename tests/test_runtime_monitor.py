@@ -23,6 +23,8 @@ from poolwarden.runtime.monitor import (
     instrument,
 )
 
+from .conftest import auntil
+
 WAIT = 15.0  # upper bound for a report to arrive; reports come within a quarter threshold
 
 
@@ -96,8 +98,7 @@ def test_transaction_held_across_asyncio_sleep_is_idle_in_transaction(postgres: 
         line = _here() + 1
         async with engine.begin() as conn:
             await conn.execute(sqlalchemy.text("SELECT 1"))
-            while not inbox.kinds():  # the seed 2 shape: awaiting something else inside the transaction
-                await asyncio.sleep(0.05)
+            await auntil(inbox.kinds, WAIT)  # the seed 2 shape: awaiting something else inside the transaction
         return line, inbox.wait(IDLE_IN_TRANSACTION)
 
     async def main() -> tuple[int, PoolEvent]:
@@ -168,10 +169,9 @@ def test_asyncpg_pool_leak_and_idle_in_transaction(postgres: str) -> None:
         monitor = instrument(pool, leak_threshold=0.3, idle_in_transaction_threshold=0.15, on_event=inbox)
         try:
             line = _here() + 1
-            async with pool.acquire() as conn, conn.transaction():
+            async with pool.acquire(timeout=WAIT) as conn, conn.transaction():
                 await conn.execute("SELECT 1")
-                while IDLE_IN_TRANSACTION not in inbox.kinds() or LEAK not in inbox.kinds():
-                    await asyncio.sleep(0.05)
+                await auntil(lambda: IDLE_IN_TRANSACTION in inbox.kinds() and LEAK in inbox.kinds(), WAIT)
             return line, monitor
         finally:
             await pool.close()

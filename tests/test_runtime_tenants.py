@@ -16,7 +16,7 @@ from poolwarden.runtime import engine as rt
 from poolwarden.runtime.errors import ErrorKind, classify
 from poolwarden.runtime.tenants import EngineRegistry, TenantCapReached
 
-from .conftest import until
+from .conftest import joined, until
 
 SELECT1 = sqlalchemy.text("SELECT 1")
 
@@ -53,7 +53,7 @@ def watch(admin_dsn: str) -> Iterator[list[int]]:
         yield samples
     finally:
         stop.set()
-        t.join()
+        joined(t)
 
 
 
@@ -79,7 +79,7 @@ def test_caps_hold_under_concurrent_tenants(postgres: str) -> None:
             for t in threads:
                 t.start()
             for t in threads:
-                t.join()
+                joined(t)
         assert not errors, errors[:3]
         stats = registry.stats()
         assert max(samples) <= 4 and stats["peak_connections"] <= 4, (max(samples), stats)

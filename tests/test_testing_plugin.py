@@ -74,3 +74,87 @@ def test_terminate_outage_drops_and_refuses_then_comes_back(postgres: str, postg
     assert classify(refused.value) is ErrorKind.CONNECTION
     with psycopg.connect(postgres, connect_timeout=5) as again:
         assert again.execute("SELECT 1").fetchone() == (1,)
+
+
+# -- issue 10 item 18: fixtures documented, the missing driver named in one line, leaks traced to their test ------
+
+_POOLWARDEN_FIXTURES = {"postgres_factory", "postgres_cluster", "postgres", "pg_saturate", "pg_outage", "pgbouncer",
+                        "pgbouncer_factory", "assert_no_connection_leaks", "drill", "_poolwarden_leak_guard"}
+
+
+def _inner_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    import os
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    path = os.pathsep.join(p for p in (str(tmp_path / "site"), src, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def test_every_fixture_of_the_plugin_has_a_docstring(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--fixtures", "-v", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, env=_inner_env(tmp_path), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr
+    import re
+
+    section = proc.stdout.split("fixtures defined from poolwarden.testing.plugin", 1)[1]
+    section = re.split(r"\n(?:-{3,} fixtures defined from|={3,})", section, maxsplit=1)[0]
+    blocks: dict[str, str] = {}
+    name = ""
+    for line in section.splitlines()[1:]:
+        head = re.match(r"^(\w+)(?: \[\w+ scope\])? -- ", line)
+        if head:
+            name = head.group(1)
+            blocks[name] = ""
+        elif name:
+            blocks[name] += line.strip() + "\n"
+    assert set(blocks) == _POOLWARDEN_FIXTURES
+    undocumented = sorted(n for n, doc in blocks.items() if not doc.strip() or "no docstring available" in doc)
+    assert not undocumented, undocumented
+    assert 'application_name="poolwarden-saturate"' in blocks["pg_saturate"]
+
+
+def test_a_missing_driver_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoPsycopg:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'psycopg' or name.startswith('psycopg.'):\n"
+        "            raise ImportError('blocked for the test: ' + name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _NoPsycopg())\n")
+    (tmp_path / "test_inner.py").write_text("def test_uses_a_database(postgres):\n    pass\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_inner.py"], cwd=tmp_path,
+                          env=_inner_env(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    lines = [line for line in out.splitlines() if "pip install 'poolwarden[testing]'" in line]
+    assert lines and lines[0].startswith("poolwarden's pytest plugin needs psycopg 3"), out
+    assert "Traceback" not in out and "ModuleNotFoundError" not in out and "ImportError" not in out, out
+    assert "raise" not in out and 'File "' not in out, out
+
+
+def test_a_leak_report_names_the_test_file_and_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_leaky="""
+        import psycopg
+
+        HELD = []
+
+
+        def test_forgets_to_close(postgres):
+            HELD.append(psycopg.connect(postgres, autocommit=True))
+        """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "poolwarden_leak_settle=0.5",
+                                           timeout=180)
+    result.assert_outcomes(passed=1, errors=1)  # the test passes; its teardown reports the leak
+    text = result.stdout.str()
+    assert "connection leak: 1 backend(s) left behind: opened during test_leaky.py::test_forgets_to_close " \
+           "(test_leaky.py:6) [idle]" in text, text

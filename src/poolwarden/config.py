@@ -41,6 +41,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: invalid TOML: {exc}") from None
 
 
+def _tool(data: dict[str, Any]) -> Any:
+    """``[tool.poolwarden]`` of a pyproject.toml, or None (also when ``tool`` is not a table)."""
+    tool = data.get("tool")
+    return tool.get("poolwarden") if isinstance(tool, dict) else None
+
+
 def section(path: Path, name: str) -> tuple[Any, str]:
     """The ``name`` table of ``path`` (None when absent) and how to call it in messages.
 
@@ -48,8 +54,9 @@ def section(path: Path, name: str) -> tuple[Any, str]:
     section that is not one of :data:`SECTIONS` (with a "did you mean" when one is close)."""
     data = read_toml(path)
     if path.name == "pyproject.toml":
-        tool = data.get("tool", {})
-        table = tool.get("poolwarden", {}) if isinstance(tool, dict) else {}
+        table = _tool(data)
+        if table is None:
+            table = {}
         where = f"[tool.poolwarden.{name}]"
         prefix = "tool.poolwarden."
         if not isinstance(table, dict):
@@ -81,9 +88,7 @@ def find(start: Path, name: str | None = None) -> Path | None:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 return candidate
-            tool = data.get("tool")
-            table = data if filename == "poolwarden.toml" else (
-                tool.get("poolwarden") if isinstance(tool, dict) else None)
+            table = data if filename == "poolwarden.toml" else _tool(data)
             if filename == "pyproject.toml" and table is None:
                 continue
             if name is None or (isinstance(table, dict) and name in table):

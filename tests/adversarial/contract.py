@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,12 +23,22 @@ SECRETS = ("hunter2", "Pa%ssw0rd", "s3cr3t", "ter2", "sslpw-XYZ")
 
 
 def run(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, stdin: str | None = None,
-        timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m poolwarden ARGS`` as a user would, bounded by ``timeout`` seconds."""
+        timeout: float = 60.0, memory: int | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m poolwarden ARGS`` as a user would, bounded by ``timeout`` seconds and, with
+    ``memory``, by that many bytes of address space (``RLIMIT_AS``): a blow-up fails fast."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "poolwarden", *args], cwd=cwd or ROOT, env=full_env,
                           input=stdin, capture_output=True, text=True, check=False, timeout=timeout,
-                          errors="replace")
+                          errors="replace", preexec_fn=_address_space(memory) if memory else None)
+
+
+def _address_space(limit: int) -> Callable[[], None]:
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return cap
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess[str], *, contains: str | Iterable[str] = (),

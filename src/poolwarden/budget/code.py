@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
-from poolwarden.budget.model import Deployment, Periodic, Pool, Service
+from poolwarden.budget.model import MAX_SPAN, MIN_EVERY, Deployment, Periodic, Pool, Service
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.engine import module_name
@@ -22,6 +23,7 @@ from poolwarden.check.files import discover
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 from poolwarden.check.walk import Walker
+from poolwarden.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -164,32 +166,75 @@ def scan(paths: list[str]) -> CodeFacts:
     return facts
 
 
+def _engines(pools: list[CodePool], limit: int = 3) -> str:
+    shown = ", ".join(f"{p.name} at {p.where}" for p in pools[:limit])
+    return shown + (f" and {len(pools) - limit} more" if len(pools) > limit else "")
+
+
 def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
     """``dep`` completed from code where the config is silent, and lines saying what came from where.
 
-    Services come from code only when the config declares none: one service ``code`` whose
-    processes are Celery's ``worker_concurrency`` (if literal) and whose pools are the engines
-    found. Periodic jobs come from ``beat_schedule`` when the config declares none; their
-    duration is unknown to code and assumed to be one minute.
+    Services come from code only when the config declares none: one service ``code`` of one
+    replica whose processes are Celery's ``worker_concurrency`` (if literal and ≥ 1, else 1) and
+    whose pools are the pooled engines found. Periodic jobs come from ``beat_schedule`` when the
+    config declares none; their duration is unknown to code and assumed to be one minute; an
+    interval outside 1 s … 365 days is not counted (and said so).
+
+    Raises :class:`UsageError` when the config declares a service with no pool while code holds
+    engines (they would be attributed to no service), and when neither config nor code give
+    anything to count: a verdict on such a model would be an empty "OK".
     """
     notes: list[str] = []
-    if not dep.services and facts.pools:
+    pooled = [p for p in facts.pools if not p.unpooled]
+    bare = [s.name for s in dep.services if not s.pools]
+    if bare and pooled:
+        origin = f"{dep.origin}: " if dep.origin else ""
+        names = ", ".join(repr(n) for n in bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
+        raise UsageError(f"{origin}service {names} declares no pool, and --code found {len(pooled)} engine(s) "
+                         f"not attributed to any service ({_engines(pooled)}): declare their pools in the service, "
+                         "or remove the config's services to count them as one service from code")
+    if not dep.services and pooled:
         pools = []
-        for i, found in enumerate(p for p in facts.pools if not p.unpooled):
-            size = found.pool_size if found.pool_size is not None else 5
-            overflow = found.max_overflow if found.max_overflow is not None else 10
+        for i, found in enumerate(pooled):
+            size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
+            overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
             pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
             origin = "code" if found.pool_size is not None else "default (not literal in code)"
+            if (found.pool_size is not None and found.pool_size <= 0) or (found.max_overflow or 0) < 0:
+                origin = (f"defaults instead of pool_size {found.pool_size}, max_overflow {found.max_overflow} "
+                          "from code, which bound nothing: SQLAlchemy reads pool_size 0 and a negative "
+                          "max_overflow as no limit")
             notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
                          f"({origin})")
-        processes = max((value for _, value in facts.concurrency), default=1)
-        notes.append(f"processes {processes}: "
-                     + (f"worker_concurrency at {facts.concurrency[0][0]}" if facts.concurrency else "default"))
+        counts = [(where, value) for where, value in facts.concurrency if value >= 1]
+        notes.extend(f"worker_concurrency = {value} at {where} is not a process count: ignored"
+                     for where, value in facts.concurrency if value < 1)
+        processes = max((value for _, value in counts), default=1)
+        source = (f"worker_concurrency at {next(w for w, v in counts if v == processes)}" if counts
+                  else "no literal worker_concurrency found")
+        noun = "process" if processes == 1 else "processes"
+        notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count as one service "
+                     f"'code' with {processes} {noun} ({source}) and 1 replica")
         dep = dataclasses.replace(dep, services=(Service("code", 1, processes, tuple(pools)),))
     elif facts.pools:
         notes.append(f"{len(facts.pools)} engine(s) found in code; the config's services are used")
+    notes.extend(f"not counted: {p.name} at {p.where} is unpooled (NullPool / StaticPool / PgBouncer mode): "
+                 "it opens a connection per checkout; declare its bound in the config" for p in facts.pools
+                 if p.unpooled)
     if not dep.periodic and facts.jobs:
-        dep = dataclasses.replace(dep, periodic=tuple(Periodic(j.name, j.every, 60.0) for j in facts.jobs))
-        notes.append(f"{len(facts.jobs)} periodic job(s) from beat_schedule (duration assumed 1m each)")
+        jobs = []
+        for j in facts.jobs:
+            if math.isfinite(j.every) and MIN_EVERY <= j.every <= MAX_SPAN:
+                jobs.append(Periodic(j.name, j.every, 60.0))
+            else:
+                notes.append(f"not counted: the schedule of {j.name!r} at {j.where} is {j.every:g} s "
+                             "(budget models intervals from 1 s to 365 days)")
+        if jobs:
+            dep = dataclasses.replace(dep, periodic=tuple(jobs))
+            notes.append(f"{len(jobs)} periodic job(s) from beat_schedule (duration assumed 1m each)")
     notes.extend(f"not literal: {line}" for line in facts.not_literal)
+    if not dep.services and not dep.periodic and dep.pgbouncer is None:
+        unpooled = [p for p in facts.pools if p.unpooled]
+        what = f"only unpooled engines ({_engines(unpooled)})" if unpooled else "no engine, pool or beat schedule"
+        raise UsageError(f"nothing to count: --code found {what}, and no config declares services or periodic jobs")
     return dep, notes

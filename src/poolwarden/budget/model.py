@@ -7,6 +7,7 @@ table and the key, so a typo never silently changes the arithmetic.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,7 @@ class Deployment:
     periodic: tuple[Periodic, ...] = ()
     pgbouncer: PgBouncerLayer | None = None
     sources: dict[str, str] = field(default_factory=dict)  # "max_connections" -> "config" / "server" / "default"
+    origin: str = ""  # where it was read, for messages: "poolwarden.toml: [budget]"; "" when not from a file
 
     @property
     def usable(self) -> int:
@@ -104,38 +106,75 @@ class Deployment:
         return self.max_connections - self.superuser_reserved_connections - self.reserved_connections
 
 
+#: PostgreSQL's own ceiling for max_connections (MAX_BACKENDS)
+MAX_CONNECTIONS = 262_143
+#: the schedules budget models: a job runs at most every second and at least once a year; a run lasts
+#: more than nothing and at most a year. Outside these, a value is a typo ("1ms" for "1m") or absurd.
+MIN_EVERY, MAX_SPAN = 1.0, 365 * 86_400.0
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters: values and keys quoted in messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _table(data: dict[str, Any], keys: dict[str, type | tuple[type, ...]], where: str,
            required: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise UsageError(f"{where} must be a table")
+        raise UsageError(f"{where} must be a table, not {_show(data)}")
     for key, value in data.items():
         if key not in keys:
-            raise UsageError(f"{where}: unknown key '{key}' (expected one of: {', '.join(keys)})")
+            raise UsageError(f"{where}: unknown key {_show(key)} (expected one of: {', '.join(keys)})")
         expected = keys[key]
-        wrong = not isinstance(value, expected) or (isinstance(value, bool) and expected is int)
+        wrong = not isinstance(value, expected) or (isinstance(value, bool) and bool not in _types(expected))
         if expected is not object and wrong:
-            raise UsageError(f"{where}: '{key}' = {value!r} has the wrong type")
+            raise UsageError(f"{where}: '{key}' = {_show(value)} has the wrong type")
     for key in required:
         if key not in data:
             raise UsageError(f"{where}: '{key}' is required")
     return data
 
 
+def _types(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
 def _positive(value: int, where: str, key: str, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
-        raise UsageError(f"{where}: '{key}' must be {'≥ 0' if allow_zero else '> 0'}")
+        raise UsageError(f"{where}: '{key}' = {value} must be {'≥ 0' if allow_zero else '> 0'}")
     return value
 
 
+def _span(raw: object, where: str, key: str, low: float, *, low_open: bool = False) -> float:
+    """A duration (parsed as every duration is) within [low, a year] (``(low, a year]`` if ``low_open``)."""
+    seconds = parse_duration(raw, f"{where}: '{key}'")
+    if not math.isfinite(seconds):
+        raise UsageError(f"{where}: '{key}' = {_show(raw)} is not a finite duration")
+    if seconds < low or (low_open and seconds == low):
+        bound = f"more than {low:g} s" if low_open else f"at least {low:g} s"
+        raise UsageError(f"{where}: '{key}' = {_show(raw)} is {seconds:g} s; it must be {bound} "
+                         f"(budget models schedules between 1 s and 365 days)")
+    if seconds > MAX_SPAN:
+        raise UsageError(f"{where}: '{key}' = {_show(raw)} is {seconds:g} s; it must be at most 365 days")
+    return seconds
+
+
 def parse_deployment(raw: dict[str, Any], where: str = "[budget]") -> Deployment:
-    """A :class:`Deployment` from the ``budget`` table. Raises :class:`UsageError`."""
+    """A :class:`Deployment` from the ``budget`` table. Raises :class:`UsageError`.
+
+    Bounds, each named with its key when broken: ``max_connections`` 1 … 262143 (PostgreSQL's
+    own limit) and more than the reserved slots together; counts ≥ 0 (``pool_size``,
+    ``max_overflow``, ``reserved_*``, ``reserve_pool_size``) or ≥ 1 (everything else); a periodic
+    job's ``every`` from 1 s to 365 days, its ``duration`` more than 0 up to 365 days, its
+    ``offset`` from 0 up to (not including) ``every``."""
     top = _table(raw, {"max_connections": int, "superuser_reserved_connections": int, "reserved_connections": int,
                        "alert_at": (int, float), "service": list, "periodic": list, "pgbouncer": dict}, where)
     services = []
     for i, svc in enumerate(top.get("service", [])):
         w = f"{where} service #{i + 1}"
         s = _table(svc, {"name": str, "replicas": int, "processes": int, "pool": list}, w, required=("name",))
-        w = f"{where} service '{s['name']}'"
+        w = f"{where} service {_show(s['name'])}"
         pools = []
         for j, pool in enumerate(s.get("pool", [])):
             pw = f"{w} pool #{j + 1}"
@@ -153,28 +192,59 @@ def parse_deployment(raw: dict[str, Any], where: str = "[budget]") -> Deployment
         w = f"{where} periodic #{i + 1}"
         jt = _table(job, {"name": str, "every": object, "duration": object, "connections": int, "offset": object},
                     w, required=("name", "every", "duration"))
-        w = f"{where} periodic '{jt['name']}'"
-        every = parse_duration(jt["every"], f"{w} every")
-        if every <= 0:
-            raise UsageError(f"{w}: 'every' must be > 0")
-        periodic.append(Periodic(jt["name"], every, parse_duration(jt["duration"], f"{w} duration"),
-                                 _positive(jt.get("connections", 1), w, "connections"),
-                                 parse_duration(jt.get("offset", 0), f"{w} offset")))
+        w = f"{where} periodic {_show(jt['name'])}"
+        every = _span(jt["every"], w, "every", MIN_EVERY)
+        duration = _span(jt["duration"], w, "duration", 0.0, low_open=True)
+        offset = _span(jt.get("offset", 0), w, "offset", 0.0)
+        if offset >= every:
+            raise UsageError(f"{w}: 'offset' = {_show(jt['offset'])} must be less than 'every' = "
+                             f"{_show(jt['every'])} (it is the schedule's phase within a period)")
+        periodic.append(Periodic(jt["name"], every, duration,
+                                 _positive(jt.get("connections", 1), w, "connections"), offset))
     bouncer = None
     if "pgbouncer" in top:
         w = f"{where} pgbouncer"
         b = _table(top["pgbouncer"], {"default_pool_size": int, "pools": int, "reserve_pool_size": int,
                                       "max_client_conn": int}, w)
+        for key, zero in (("default_pool_size", False), ("pools", False), ("reserve_pool_size", True),
+                          ("max_client_conn", False)):
+            if key in b:
+                _positive(b[key], w, key, allow_zero=zero)
         bouncer = PgBouncerLayer(**b)
     sources = {k: ("config" if k in top else "default")
                for k in ("max_connections", "superuser_reserved_connections", "reserved_connections")}
     alert = float(top.get("alert_at", 0.7))
     if not 0 < alert <= 1:
-        raise UsageError(f"{where}: 'alert_at' must be in (0, 1]")
-    return Deployment(max_connections=top.get("max_connections", 100),
-                      superuser_reserved_connections=top.get("superuser_reserved_connections", 3),
-                      reserved_connections=top.get("reserved_connections", 0), alert_at=alert,
-                      services=tuple(services), periodic=tuple(periodic), pgbouncer=bouncer, sources=sources)
+        raise UsageError(f"{where}: 'alert_at' = {_show(top['alert_at'])} must be in (0, 1]")
+    max_connections = top.get("max_connections", 100)
+    if not 1 <= max_connections <= MAX_CONNECTIONS:
+        raise UsageError(f"{where}: 'max_connections' = {max_connections} must be between 1 and {MAX_CONNECTIONS} "
+                         "(PostgreSQL's limit)")
+    superuser = _positive(top.get("superuser_reserved_connections", 3), where, "superuser_reserved_connections",
+                          allow_zero=True)
+    reserved = _positive(top.get("reserved_connections", 0), where, "reserved_connections", allow_zero=True)
+    if superuser + reserved >= max_connections:
+        raise UsageError(f"{where}: 'superuser_reserved_connections' + 'reserved_connections' = {superuser + reserved} "
+                         f"must be less than 'max_connections' = {max_connections} (PostgreSQL refuses to start "
+                         "otherwise)")
+    return Deployment(max_connections=max_connections, superuser_reserved_connections=superuser,
+                      reserved_connections=reserved, alert_at=alert, services=tuple(services),
+                      periodic=tuple(periodic), pgbouncer=bouncer, sources=sources, origin=where)
+
+
+def check_countable(dep: Deployment) -> None:
+    """Raise :class:`UsageError` when the model counts nothing, or counts a service as holding no
+    connection because it declares no pool: a verdict on such a model would be an empty "OK"."""
+    origin = f"{dep.origin}: " if dep.origin else ""
+    bare = [s.name for s in dep.services if not s.pools]
+    if bare:
+        names = ", ".join(_show(n) for n in bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
+        raise UsageError(f"{origin}service {names} declares no pool, so it would count no connection: "
+                         "add its [[…service.pool]] table(s) (or let --code read them, with no [[…service]] "
+                         "in the config)")
+    if not dep.services and not dep.periodic and dep.pgbouncer is None:
+        raise UsageError(f"{origin}nothing to count: no [[…service]] with a pool, no [[…periodic]] job and no "
+                         "pgbouncer table (or use --code PATH to read them from code)")
 
 
 def load_deployment(path: Path) -> Deployment:

@@ -1,5 +1,6 @@
 """The arithmetic: worst case and steady state per service and in total, the periodic jobs'
-peak overlap over a day of schedule, the largest sizes that still fit, and a verdict."""
+peak overlap over a day of schedule (computed in :mod:`poolwarden.budget.periodic`), the largest
+sizes that still fit, and a verdict."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from poolwarden.budget.model import Deployment, Periodic
+from poolwarden.budget.model import Deployment, check_countable
+from poolwarden.budget.periodic import DAY, PeriodicPeak, periodic_peak
 
-DAY = 86_400.0
+__all__ = ["DAY", "BudgetReport", "PeriodicPeak", "ServiceLine", "compute", "periodic_peak", "render_text"]
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,6 @@ class ServiceLine:
     max_replicas: int  # the most replicas that fit, all else unchanged
     max_processes: int
     max_engines: dict[str, int]  # pool name -> most engines per process that fit
-
-
-@dataclass(frozen=True)
-class PeriodicPeak:
-    connections: int  # most connections the jobs hold at once
-    at_seconds: float  # first time of day it happens
-    jobs: tuple[str, ...]  # the jobs running then
-    average: float  # mean connections held over the day
 
 
 @dataclass
@@ -61,46 +55,11 @@ class BudgetReport:
         return data
 
 
-def periodic_peak(jobs: tuple[Periodic, ...]) -> PeriodicPeak:
-    """Simulate one day of schedule (a job started before midnight still runs after it)."""
-    if not jobs:
-        return PeriodicPeak(0, 0.0, (), 0.0)
-    events: list[tuple[float, int, int]] = []  # (time, +1 start / -1 end, job index)
-    for index, job in enumerate(jobs):
-        first = job.offset - math.ceil(job.duration / job.every) * job.every  # runs already going at 00:00
-        start = first
-        while start < DAY:
-            end = start + job.duration
-            if end > 0:
-                events.append((max(start, 0.0), 1, index))
-                events.append((min(end, DAY), -1, index))
-            start += job.every
-    events.sort(key=lambda e: (e[0], e[1]))  # at the same instant, ends before starts
-    running: dict[int, int] = {}
-    current = peak = 0
-    peak_at = 0.0
-    peak_jobs: tuple[str, ...] = ()
-    area = 0.0
-    last = 0.0
-    for time, kind, index in events:
-        area += current * (time - last)
-        last = time
-        conns = jobs[index].connections
-        if kind == 1:
-            running[index] = running.get(index, 0) + 1
-            current += conns
-            if current > peak:
-                peak, peak_at = current, time
-                peak_jobs = tuple(jobs[i].name for i, n in sorted(running.items()) if n > 0)
-        else:
-            running[index] -= 1
-            current -= conns
-    area += current * (DAY - last)
-    return PeriodicPeak(peak, peak_at, peak_jobs, area / DAY)
-
-
 def compute(dep: Deployment) -> BudgetReport:
-    """The budget of ``dep``: every figure ``poolwarden budget`` reports."""
+    """The budget of ``dep``: every figure ``poolwarden budget`` reports. Raises
+    :class:`~poolwarden.errors.UsageError` when the model counts nothing (see
+    :func:`~poolwarden.budget.model.check_countable`)."""
+    check_countable(dep)
     usable = dep.usable
     peak = periodic_peak(dep.periodic)
     services_worst = sum(s.worst for s in dep.services)
@@ -182,8 +141,12 @@ def render_text(report: BudgetReport) -> str:
         hh, mm = divmod(int(p.at_seconds // 60), 60)
         out.append("")
         noun = "connection" if p.connections == 1 else "connections"
-        out.append(f"periodic jobs: peak {p.connections} {noun} at {hh:02d}:{mm:02d} "
-                   f"({', '.join(p.jobs)}); {p.average:.1f} on average over the day")
+        if p.exact:
+            out.append(f"periodic jobs: peak {p.connections} {noun} at {hh:02d}:{mm:02d} "
+                       f"({', '.join(p.jobs)}); {p.average:.1f} on average over the day")
+        else:
+            out.append(f"periodic jobs: at most {p.connections} {noun} at once (an upper bound: every job at its "
+                       f"most together; too many runs a day to place them); {p.average:.1f} on average over the day")
     if report.pgbouncer:
         b = report.pgbouncer
         out.append("")
