@@ -200,8 +200,8 @@ def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@db.example.com/app"],
-     "db.example.com is not this machine"),
+    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@203.0.113.5/app"],
+     "203.0.113.5 (host from the DSN) is not this machine"),
     (["--dsn", "postgresql://app:s3cret@localhost/app"], "nothing to drill"),
     (["--url", "http://127.0.0.1:1/x"], "exactly one of --dsn or --start-postgres"),
     (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@localhost/app", "--fault", "outage"],
