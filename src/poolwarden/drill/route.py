@@ -48,6 +48,7 @@ class Endpoint:
     address: str  # IP address, socket path ("/…", "@…"), or "" for libpq's default socket directory
     port: str
     source: str  # which parameter decided, and where it came from ("hostaddr from PGHOSTADDR")
+    slot: int = 0  # the host slot (position in the host / hostaddr lists) it belongs to
 
     @property
     def is_socket(self) -> bool:
@@ -243,13 +244,13 @@ def resolve(dsn: str, environ: Mapping[str, str] | None = None) -> Route:
         addr = addrs[i] if addrs else ""
         port = ports[i] or _DEFAULT_PORT
         if addr:
-            endpoints.append(Endpoint(host, _numeric(addr), port, _source(sources, "hostaddr")))
+            endpoints.append(Endpoint(host, _numeric(addr), port, _source(sources, "hostaddr"), i))
         elif not host:
-            endpoints.append(Endpoint("", "", port, "no host given: libpq's default socket"))
+            endpoints.append(Endpoint("", "", port, "no host given: libpq's default socket", i))
         elif host.startswith(("/", "@")):
-            endpoints.append(Endpoint(host, host, port, _source(sources, "host")))
+            endpoints.append(Endpoint(host, host, port, _source(sources, "host"), i))
         else:
-            endpoints.extend(Endpoint(host, a, port, _source(sources, "host")) for a in _addresses(host))
+            endpoints.extend(Endpoint(host, a, port, _source(sources, "host"), i) for a in _addresses(host))
     return Route(params, tuple(endpoints))
 
 
