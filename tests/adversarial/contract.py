@@ -73,14 +73,33 @@ def assert_no_secret(text: str, secrets: Iterable[str] = SECRETS) -> None:
         assert secret not in text, f"secret {secret!r} in:\n{text}"
 
 
-def _leftovers() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "poolwarden-*")))
+def _leftovers(tmpdir: str | os.PathLike[str] | None) -> set[str]:
+    return set(glob.glob(os.path.join(tmpdir or tempfile.gettempdir(), "poolwarden-*")))
 
 
 @contextmanager
-def nothing_left_behind() -> Iterator[None]:
-    """Fail when the block leaves a new ``/tmp/poolwarden-*`` file or directory behind."""
-    before = _leftovers()
+def nothing_left_behind(tmpdir: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    """Fail when the block leaves a new ``poolwarden-*`` file or directory in ``tmpdir`` (default: the
+    system's temporary directory). Other test runs share /tmp: give the command a private ``TMPDIR``
+    (see :func:`private_tmp`) and check that."""
+    before = _leftovers(tmpdir)
     yield
-    left = _leftovers() - before
+    left = _leftovers(tmpdir) - before
     assert not left, f"left behind: {sorted(left)}"
+
+
+@contextmanager
+def private_tmp() -> Iterator[str]:
+    """A private temporary directory for a command's ``TMPDIR`` (and, in this process, ``tempfile``'s),
+    traversable by the ``postgres`` user a throwaway cluster runs as; removed afterwards."""
+    import shutil
+
+    path = tempfile.mkdtemp(prefix="pw-adversarial-")
+    os.chmod(path, 0o755)
+    saved = tempfile.tempdir
+    tempfile.tempdir = path
+    try:
+        yield path
+    finally:
+        tempfile.tempdir = saved
+        shutil.rmtree(path, ignore_errors=True)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import string
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poolwarden.drill.inputs import PLACEHOLDERS, fill
-from tests.adversarial.contract import assert_clean_failure, invoke, nothing_left_behind, run
+from tests.adversarial.contract import assert_clean_failure, invoke, nothing_left_behind, private_tmp, run
 
 EXAMPLES = {"dsn": 120, "setup_sql": 60, "url": 80, "combination": 120, "fill": 300}
 GENERATED = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -45,7 +46,8 @@ def dsns(draw: st.DrawFn) -> tuple[str, bool]:
     shape = draw(st.sampled_from(["uri", "uri-hostaddr", "kv", "kv-hostaddr", "kv-list", "local"]))
     if shape == "uri":
         host = f"[{remote}]" if ":" in remote else remote
-        return f"postgresql://{user}:{pw}@{host}:5432/{db}" + (f"?{extra}" if extra else ""), True
+        key, _, value = extra.partition("=")
+        return f"postgresql://{user}:{pw}@{host}:5432/{db}" + (f"?{key}={quote(value)}" if extra else ""), True
     if shape == "uri-hostaddr":
         return f"postgresql://{user}:{pw}@localhost:1/{db}?hostaddr={remote}", True
     if shape == "kv":
@@ -141,7 +143,7 @@ def test_bad_option_combinations(bad: list[list[str]], extra: list[list[str]], o
         args.remove("--allow-remote")
     if "--dsn" not in args and "--start-postgres" not in args:
         args += ["--dsn", "postgresql://app:hunter2@203.0.113.5/app"]
-    with nothing_left_behind():
+    with private_tmp() as tmp, nothing_left_behind(tmp):
         proc = invoke("drill", *args, *FAST)
     assert_clean_failure(proc)
 
@@ -149,20 +151,23 @@ def test_bad_option_combinations(bad: list[list[str]], extra: list[list[str]], o
 # -- a few that start a cluster, as a user would ---------------------------------------------------
 
 def test_pg_setting_is_not_run_by_a_shell(tmp_path: Path) -> None:
-    """pg_ctl starts the server through /bin/sh: a value was a shell command (as user postgres)."""
+    """pg_ctl starts the server through /bin/sh: a value was run as a shell command (as user postgres)."""
     marker = Path("/tmp/poolwarden-drill-pwned")
     marker.unlink(missing_ok=True)
-    with nothing_left_behind():
+    with private_tmp() as tmp, nothing_left_behind(tmp):
         proc = run("drill", "--call", "os:getpid", "--start-postgres", "--pg-setting",
-                   f"work_mem=1MB'; touch {marker}; echo '", "--pg-setting", "max_connections=abc", *FAST)
+                   f"work_mem=$(touch {marker})1MB", "--pg-setting", f"temp_buffers=`touch {marker}`", "--pg-setting",
+                   "max_connections=abc", *FAST,
+                   env={"TMPDIR": tmp})
     assert not marker.exists()
     assert_clean_failure(proc, contains=["the throwaway server did not start", "max_connections"])
 
 
 def test_app_that_dies_leaves_nothing_and_hides_the_password(tmp_path: Path) -> None:
     app = f"{sys.executable} -c \"print('connecting postgresql://u:hunter2@db/x'); print('boom'); raise SystemExit(3)\""
-    with nothing_left_behind():
-        proc = run("drill", "--url", "http://127.0.0.1:{port}/", "--start-postgres", "--app", app, *FAST)
+    with private_tmp() as tmp, nothing_left_behind(tmp):
+        proc = run("drill", "--url", "http://127.0.0.1:{port}/", "--start-postgres", "--app", app, *FAST,
+                   env={"TMPDIR": tmp})
     assert_clean_failure(proc, contains=["--app exited with 3 before answering", "boom"])
 
 
@@ -173,9 +178,9 @@ def test_setup_sql_keeps_its_braces(tmp_path: Path) -> None:
         "  IF '{1,2,3}'::int[] <> ARRAY[1,2,3] OR '{unknown} {{x}}' <> chr(123) || 'unknown} {{x}}'\n"
         "     OR '{db_name}/{db_user}' <> 'app/postgres' THEN RAISE EXCEPTION 'placeholders mangled'; END IF;\n"
         "END $$;\nCREATE TABLE t (a int[] DEFAULT '{1,2}', j jsonb DEFAULT '{\"k\": {\"v\": 1}}');\n")
-    with nothing_left_behind():
+    with private_tmp() as tmp, nothing_left_behind(tmp):
         proc = run("drill", "--call", "os:getpid", "--start-postgres", "--setup-sql", str(sql), *FAST,
-                   "--format", "json")
+                   "--format", "json", env={"TMPDIR": tmp})
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
 
