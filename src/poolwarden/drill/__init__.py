@@ -7,12 +7,14 @@ proxy, which is how ``outage`` and ``slow`` are made). It returns the run and it
 :class:`~poolwarden.drill.verdict.Verdict`: lies, honest failures, fail-fast latency, recovery,
 connections returned. Placeholders in the app command, its environment, the URLs and the setup
 SQL: ``{dsn}`` (the app's URL to the database), ``{db_host}``, ``{db_port}``, ``{db_name}``,
-``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app). The app gets the
-database as ``DATABASE_URL``; so do ``calls`` under ``start_postgres`` (set in this process for
-the run).
+``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app); other braces are left
+as written. The app gets the database as ``DATABASE_URL``; so do ``calls`` under
+``start_postgres`` (set in this process for the run, before they are imported).
 
-Safety: a DSN whose host is not loopback (or a Unix socket) is refused unless
-``allow_remote``; the run is bounded in time and requests; every connection the drill opened is
+Safety: a DSN that can reach any address that is not loopback or a Unix socket, by any libpq
+route (:mod:`poolwarden.drill.route`), is refused before connecting unless ``allow_remote``, and
+the drill's own connections use the route it checked, pinned; every input is checked before
+anything starts; the run is bounded in time and requests; every connection the drill opened is
 closed, and a cluster, proxy or app it started is stopped, on every way out.
 """
 
@@ -114,7 +116,7 @@ def _cluster(stack: contextlib.ExitStack, settings: Mapping[str, Any], proxy_por
     try:
         cluster.start()
     except (RuntimeError, OSError, subprocess.SubprocessError):
-        given = " ".join(f"{k}={v}" for k, v in settings.items())
+        given = mask(" ".join(f"{k}={v}" for k, v in settings.items()))
         raise UsageError(f"--start-postgres{' --pg-setting ' + given if given else ''}: the throwaway server did "
                          f"not start: {_server_error(cluster.log)}") from None
     with cluster.admin() as conn:
@@ -140,7 +142,8 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
     Every input is checked before anything starts (no server, no connection, no app): the DSN's
     route, the setup SQL, the URLs, the callables (imported from ``call_path``, default the current
     directory, with ``DATABASE_URL`` already set under ``start_postgres``), the app's command and
-    the log path. Raises :class:`BaselineFailed` when no request of the baseline succeeded."""
+    the log path. A baseline that never succeeded is in the verdict
+    (:attr:`Verdict.baseline_succeeded`), not raised."""
     if not urls and not calls:
         raise UsageError("nothing to drill: give --url or --call")
     if (dsn is None) == (not start_postgres):
