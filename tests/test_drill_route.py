@@ -101,6 +101,10 @@ def _cases(f: dict[str, str]) -> tuple[Refused, Allowed]:
         ("socket-dir", f"host={f['sock']} port={P} password=hunter2", {}),
         ("PGHOST-socket-dir", "postgresql://app:hunter2@/app", {"PGHOST": f["sock"], "PGPORT": str(P)}),
         ("default-socket", "postgresql://app:hunter2@/app", {"PGPORT": str(P)}),
+        # set but empty is set: libpq takes no environment value then, and uses its default socket
+        ("empty-host-beats-PGHOST-default-socket", f"host='' port={P} password=hunter2", {"PGHOST": "203.0.113.5"}),
+        ("empty-hostaddr-beats-PGHOSTADDR-default-socket", "postgresql://app:hunter2@/app?hostaddr=",
+         {"PGHOSTADDR": "203.0.113.5", "PGPORT": str(P)}),
     ]
     return refused, allowed
 

@@ -172,6 +172,14 @@ def test_bad_option_combinations(bad: list[list[str]], extra: list[list[str]], o
     assert_clean_failure(proc)
 
 
+@pytest.mark.parametrize("args", [
+    ["--dsn", "host=127.0.0.1", "password=hunter2", "dbname=app"],  # an unquoted key/value DSN
+    ["--dsn", "postgresql://app:hunter2@127.0.0.1/app", "password=hunter2"],
+])
+def test_unquoted_dsn_words_are_masked_in_clicks_own_errors(args: list[str]) -> None:
+    assert_clean_failure(invoke("drill", "--call", "os:getpid", *args), contains="unexpected extra argument")
+
+
 # -- a few that start a cluster, as a user would ---------------------------------------------------
 
 def test_pg_setting_is_not_run_by_a_shell(tmp_path: Path) -> None:
