@@ -180,3 +180,18 @@ def _plain(address: str) -> str:
 
 def _proc(r: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess([], r["exit"], r["stdout"], r["stderr"])
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://app:hunter2@localhost:5433/app", "host=localhost,/tmp,,127.0.0.1 port=5,6,7,8 password=hunter2",
+    "host=db.example.com hostaddr=127.0.0.1", "postgresql:///app", "hostaddr=::1 port=1",
+])
+def test_the_pinned_route_cannot_be_rerouted_by_the_environment(dsn: str) -> None:
+    """What the drill connects with names every endpoint: a hostile environment later changes nothing."""
+    from poolwarden.drill.route import check_local, resolve
+
+    pinned = check_local(dsn, False, environ={})
+    hostile = {"PGHOST": "203.0.113.5", "PGHOSTADDR": "203.0.113.5", "PGPORT": "1"}
+    before = [(e.address, e.port) for e in resolve(dsn, {}).endpoints]
+    after = [(e.address, e.port) for e in resolve(pinned, hostile).endpoints]
+    assert after == before and all(e.local for e in resolve(pinned, hostile).endpoints)
