@@ -200,8 +200,8 @@ def test_drill_fixture(drill: Any, postgres: str, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@db.example.com/app"],
-     "db.example.com is not this machine"),
+    (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@203.0.113.5/app"],
+     "203.0.113.5 (host from the DSN) is not this machine"),
     (["--dsn", "postgresql://app:s3cret@localhost/app"], "nothing to drill"),
     (["--url", "http://127.0.0.1:1/x"], "exactly one of --dsn or --start-postgres"),
     (["--url", "http://127.0.0.1:1/x", "--dsn", "postgresql://app:s3cret@localhost/app", "--fault", "outage"],
@@ -227,3 +227,57 @@ def test_unreachable_dsn_is_masked(tmp_path: Path) -> None:
                            "--dsn", "postgresql://app:s3cret@127.0.0.1:1/app", "--baseline", "0.5"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "s3cret" not in proc.stderr and "***" in proc.stderr, proc.stderr
+
+
+# -- issue 10 item 10: inputs checked before anything starts; clear answers ---------------------------
+
+FAST = ["--baseline", "0.5", "--duration", "0.5", "--recovery", "0.5", "--concurrency", "1"]
+NO_SOCKET = "host=/nonexistent/poolwarden-socket-dir password=s3cret connect_timeout=2"
+
+
+def _drill(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`poolwarden drill` as the console script runs it: without the current directory on sys.path (-P)."""
+    return subprocess.run([sys.executable, "-P", "-m", "poolwarden", "drill", *args], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=cwd or ROOT, env={**os.environ, **(env or {})})
+
+
+def test_call_imports_from_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "mymod.py").write_text("def present():\n    return 1\n")
+    here = _drill("--call", "mymod:absent", "--dsn", NO_SOCKET, cwd=tmp_path)
+    assert here.returncode == 2 and "mymod has no attribute absent" in here.stderr, here.stderr  # it was imported
+    elsewhere = _drill("--call", "mymod:present", "--dsn", NO_SOCKET)
+    assert elsewhere.returncode == 2 and "cannot import mymod from" in elsewhere.stderr
+    assert "--app-cwd" in elsewhere.stderr and "Traceback" not in elsewhere.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--html", "/nonexistent-dir/r.html", "directory /nonexistent-dir does not exist"),
+    ("--html", "/tmp", "is a directory"),
+    ("--html", "/etc/hostname/r.html", "does not exist"),
+    ("--html", "/proc/version", "cannot write"),
+    ("--app-log", "/nonexistent-dir/app.log", "directory /nonexistent-dir does not exist"),
+])
+def test_output_paths_are_checked_before_the_drill_runs(option: str, value: str, message: str) -> None:
+    from tests.adversarial.contract import assert_clean_failure, nothing_left_behind, private_tmp
+
+    with private_tmp() as tmp, nothing_left_behind(tmp):
+        proc = _drill("--call", "os:getpid", "--start-postgres", option, value, *FAST, env={"TMPDIR": tmp})
+    assert_clean_failure(proc, contains=[option, message])
+    assert "drill: baseline" not in proc.stderr  # nothing ran
+
+
+def test_app_that_never_answers_fails_in_one_line_and_leaves_nothing() -> None:
+    from tests.adversarial.contract import assert_clean_failure, nothing_left_behind, private_tmp
+
+    app = f"{sys.executable} -c \"import time; print('starting, password=s3cret', flush=True); time.sleep(60)\""
+    with private_tmp() as tmp, nothing_left_behind(tmp):
+        proc = _drill("--url", "http://127.0.0.1:{port}/", "--start-postgres", "--app", app, "--app-timeout", "1",
+                      *FAST, env={"TMPDIR": tmp})
+    assert_clean_failure(proc, contains=["did not answer", "within 1 s", "starting, password=***"])
+
+
+def test_baseline_that_never_succeeds_says_so(postgres: str) -> None:
+    proc = _drill("--url", "http://127.0.0.1:1/nothing-listens", "--dsn", postgres, *FAST)
+    assert proc.returncode == 2, proc.stderr
+    assert "baseline never succeeded" in proc.stderr and "ConnectionRefusedError" in proc.stderr, proc.stderr
+    assert "no recovery" not in proc.stdout + proc.stderr and proc.stdout.startswith("drill INCONCLUSIVE")

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from poolwarden import __version__
+from poolwarden.dsn import mask
 from poolwarden.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +60,7 @@ class _OneLineErrors(click.Group):
         except click.UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
             message = " ".join(exc.format_message().split())
-            _fail(f"{message}{hint}")
+            _fail(mask(f"{message}{hint}"))  # an unquoted DSN's words end up in click's message
         except click.ClickException as exc:
             _fail(" ".join(exc.format_message().split()))
         except click.exceptions.Abort:
@@ -341,8 +342,10 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
           faults: tuple[str, ...], baseline: float, duration: float, recovery: float, concurrency: int,
           interval: float, timeout: float, max_requests: int, compare: str, delay: float, keep_existing: bool,
           allow_remote: bool, fmt: str, html_path: Path | None) -> None:
-    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery."""
+    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery,
+    2 bad input or a baseline that never succeeded."""
     from poolwarden.drill import Plan, run_drill
+    from poolwarden.drill.inputs import check_output
     from poolwarden.drill.report import render_html, render_json, render_text
     from poolwarden.dsn import connection_error
 
@@ -357,6 +360,7 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
 
     plan = Plan(baseline=baseline, fault=duration, recovery=recovery, concurrency=concurrency, interval=interval,
                 timeout=timeout, max_requests=max_requests)
+    check_output(html_path, "--html")
     try:
         result = run_drill(
             urls=urls, calls=calls, method=method, headers=pairs(headers, ":", "--header"),
@@ -379,4 +383,7 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
         click.echo("poolwarden: interrupted: partial results above; every connection the drill opened is closed",
                    err=True)
         sys.exit(130)
+    if not result.verdict.baseline_succeeded:
+        raise UsageError(f"baseline never succeeded ({result.verdict.baseline_summary}): the app fails without "
+                         f"any fault, so the drill measured nothing; report above")
     sys.exit(0 if result.passed else 1)

@@ -7,27 +7,31 @@ proxy, which is how ``outage`` and ``slow`` are made). It returns the run and it
 :class:`~poolwarden.drill.verdict.Verdict`: lies, honest failures, fail-fast latency, recovery,
 connections returned. Placeholders in the app command, its environment, the URLs and the setup
 SQL: ``{dsn}`` (the app's URL to the database), ``{db_host}``, ``{db_port}``, ``{db_name}``,
-``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app). The app gets the
-database as ``DATABASE_URL``; so do ``calls`` under ``start_postgres`` (set in this process for
-the run).
+``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app); other braces are left
+as written. The app gets the database as ``DATABASE_URL``; so do ``calls`` under
+``start_postgres`` (set in this process for the run, before they are imported).
 
-Safety: a DSN whose host is not loopback (or a Unix socket) is refused unless
-``allow_remote``; the run is bounded in time and requests; every connection the drill opened is
+Safety: a DSN that can reach any address that is not loopback or a Unix socket, by any libpq
+route (:mod:`poolwarden.drill.route`), is refused before connecting unless ``allow_remote``, and
+the drill's own connections use the route it checked, pinned; every input is checked before
+anything starts; the run is bounded in time and requests; every connection the drill opened is
 closed, and a cluster, proxy or app it started is stopped, on every way out.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
+import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from poolwarden.drill.faults import FAULTS, make_fault
+from poolwarden.drill.inputs import check_app, check_output, check_settings, fill, read_sql
 from poolwarden.drill.model import Plan
+from poolwarden.drill.route import check_local
 from poolwarden.drill.runner import RunData, run
 from poolwarden.drill.targets import CallTarget, HttpTarget, Target
 from poolwarden.drill.verdict import Verdict, judge
@@ -51,62 +55,6 @@ class DrillResult:
         return self.verdict.lies
 
 
-def check_local(dsn: str, allow_remote: bool) -> None:
-    """Refuse a DSN whose hosts are not this machine, unless ``allow_remote``."""
-    if allow_remote:
-        return
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        params = conninfo_to_dict(dsn)
-    except Exception:
-        raise UsageError(f"--dsn {mask(dsn)}: not a valid connection string") from None
-    hosts = [h for h in str(params.get("host") or "").split(",") if h] or ["(default socket)"]
-    for host in hosts:
-        if host.startswith("/") or host in ("localhost", "(default socket)"):
-            continue
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                continue
-        except ValueError:
-            pass
-        raise UsageError(f"--dsn {mask(dsn)}: {host} is not this machine; a drill saturates and kills "
-                         f"connections, so pass --allow-remote to drill a remote server on purpose")
-
-
-@contextlib.contextmanager
-def _database(dsn: str | None, start_postgres: bool, settings: Mapping[str, Any],
-              setup_sql: str | None) -> Iterator[tuple[str, str, Any, dict[str, str]]]:
-    """(admin DSN, the app's DSN, the proxy or None, placeholder values)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    if not start_postgres:
-        assert dsn is not None
-        p = conninfo_to_dict(dsn)
-        values = {"dsn": dsn, "db_host": str(p.get("host", "")), "db_port": str(p.get("port", "5432")),
-                  "db_name": str(p.get("dbname", "")), "db_user": str(p.get("user", "")),
-                  "db_password": str(p.get("password", ""))}
-        if setup_sql:
-            _run_sql(dsn, setup_sql.format_map(values))
-        yield dsn, dsn, None, values
-        return
-    from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
-    from poolwarden.testing.proxy import TcpProxy
-
-    with PostgresCluster(find_pg_bin(), {"max_connections": 20, **settings}) as cluster:
-        with cluster.admin() as conn:
-            conn.execute('CREATE DATABASE "app"')  # type: ignore[attr-defined]
-        admin = cluster.dsn("app")
-        with TcpProxy(cluster.host, cluster.port) as proxy:
-            app_dsn = proxy.dsn(admin)
-            p = conninfo_to_dict(app_dsn)
-            values = {"dsn": app_dsn, "db_host": str(p.get("host")), "db_port": str(p.get("port")),
-                      "db_name": "app", "db_user": str(p.get("user")), "db_password": str(p.get("password"))}
-            if setup_sql:
-                _run_sql(admin, setup_sql.format_map(values))
-            yield admin, app_dsn, proxy, values
-
-
 @contextlib.contextmanager
 def _environ(name: str, value: str) -> Iterator[None]:
     old = os.environ.get(name)
@@ -120,11 +68,65 @@ def _environ(name: str, value: str) -> Iterator[None]:
             os.environ[name] = old
 
 
+def _values(dsn: str, conninfo: str) -> dict[str, str]:
+    """Placeholder values: ``{dsn}`` as given, the rest from the effective parameters."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    p = conninfo_to_dict(conninfo)
+    return {"dsn": dsn, "db_host": str(p.get("host") or "").split(",")[0],
+            "db_port": str(p.get("port") or "5432").split(",")[0], "db_name": str(p.get("dbname", "")),
+            "db_user": str(p.get("user", "")), "db_password": str(p.get("password", ""))}
+
+
 def _run_sql(dsn: str, sql: str) -> None:
     import psycopg
 
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5, application_name="poolwarden-drill-setup") as conn:
-        conn.execute(sql.encode())
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5,
+                             application_name="poolwarden-drill-setup") as conn:
+            conn.execute(sql.encode())
+    except psycopg.OperationalError:
+        raise  # the server is not reachable: reported as a --dsn error
+    except psycopg.Error as exc:
+        text = str(exc).strip()
+        raise UsageError(f"--setup-sql: {mask(text.splitlines()[0] if text else type(exc).__name__)}") from None
+
+
+def _server_error(log: Path) -> str:
+    """The line of a server log that says why it stopped: its last FATAL / ERROR, else its last line."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no server log"
+    fatal = [line for line in lines if "FATAL:" in line or "ERROR:" in line]
+    line = (fatal or lines or ["empty server log"])[-1]
+    return mask(line.split("  ", 1)[-1] if "FATAL:" in line or "ERROR:" in line else line)
+
+
+def _cluster(stack: contextlib.ExitStack, settings: Mapping[str, Any], proxy_port: int) -> tuple[str, Any]:
+    """Start the throwaway cluster, database ``app`` and the proxy on ``proxy_port``; (admin DSN, proxy).
+
+    A cluster that does not start (a bad ``--pg-setting``) is one line naming the server's error,
+    and its directory is removed."""
+    from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
+    from poolwarden.testing.proxy import TcpProxy
+
+    cluster = PostgresCluster(find_pg_bin(), {"max_connections": 20, **settings})
+    stack.callback(cluster.destroy)
+    try:
+        cluster.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError):
+        given = mask(" ".join(f"{k}={v}" for k, v in settings.items()))
+        raise UsageError(f"--start-postgres{' --pg-setting ' + given if given else ''}: the throwaway server did "
+                         f"not start: {_server_error(cluster.log)}") from None
+    with cluster.admin() as conn:
+        conn.execute('CREATE DATABASE "app"')  # type: ignore[attr-defined]
+    try:
+        proxy = stack.enter_context(TcpProxy(cluster.host, cluster.port, listen_port=proxy_port))
+    except OSError as exc:
+        raise UsageError(f"--start-postgres: the drill's proxy cannot listen on port {proxy_port}: "
+                         f"{exc.strerror or exc}") from None
+    return cluster.dsn("app"), proxy
 
 
 def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., Any]] = (), method: str = "GET",
@@ -135,7 +137,13 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
               faults: Sequence[str] = ("saturation",), plan: Plan | None = None, allow_remote: bool = False,
               compare: str = "body", delay: float = 0.5, terminate_existing: bool = True,
               call_path: str | None = None, progress: Callable[[str], None] | None = None) -> DrillResult:
-    """Run one drill (see the module docstring). Raises :class:`UsageError` for bad input."""
+    """Run one drill (see the module docstring). Raises :class:`UsageError` for bad input.
+
+    Every input is checked before anything starts (no server, no connection, no app): the DSN's
+    route, the setup SQL, the URLs, the callables (imported from ``call_path``, default the current
+    directory, with ``DATABASE_URL`` already set under ``start_postgres``), the app's command and
+    the log path. A baseline that never succeeded is in the verdict
+    (:attr:`Verdict.baseline_succeeded`), not raised."""
     if not urls and not calls:
         raise UsageError("nothing to drill: give --url or --call")
     if (dsn is None) == (not start_postgres):
@@ -145,29 +153,47 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
     for name in faults:
         if name not in FAULTS:
             raise UsageError(f"unknown fault {name!r} (expected one of: {', '.join(FAULTS)})")
-    if dsn is not None:
-        check_local(dsn, allow_remote)
+        if name in ("outage", "partition", "slow") and not start_postgres:
+            make_fault(name, "", None)  # raises: needs the drill's proxy
+    settings = {str(k): str(v) for k, v in (postgres_settings or {}).items()}
+    check_settings(settings)
+    check_output(app_log, "--app-log")
     plan = plan or Plan()
-    sql = Path(setup_sql).read_text() if isinstance(setup_sql, Path) else setup_sql
-    from poolwarden.testing.cluster import free_port
+    sql = read_sql(Path(setup_sql)) if isinstance(setup_sql, Path) else setup_sql
+    if sql is not None and "\0" in sql:
+        raise UsageError("--setup-sql: contains a NUL byte; PostgreSQL takes text")
+    from poolwarden.testing.cluster import PASSWORD, SUPERUSER, free_port
 
-    with _database(dsn, start_postgres, postgres_settings or {}, sql) as (admin, _app_dsn, proxy, values):
-        values["port"] = str(free_port())
-        targets: list[Target] = [HttpTarget(u.format_map(values), method,
-                                            {k: v.format_map(values) for k, v in (headers or {}).items()}, body)
-                                 for u in urls]
-        env = {"DATABASE_URL": values["dsn"], **{k: v.format_map(values) for k, v in (app_env or {}).items()}}
-        with contextlib.ExitStack() as stack:
-            if app is not None:
-                from poolwarden.drill.app import launched
+    if dsn is not None:
+        admin = check_local(dsn, allow_remote)
+        values = _values(dsn, admin)
+    else:
+        proxy_port = free_port()
+        app_dsn = f"postgresql://{SUPERUSER}:{PASSWORD}@127.0.0.1:{proxy_port}/app"
+        values = {"dsn": app_dsn, "db_host": "127.0.0.1", "db_port": str(proxy_port), "db_name": "app",
+                  "db_user": SUPERUSER, "db_password": PASSWORD}
+    values["port"] = str(free_port())
+    targets: list[Target] = [HttpTarget(fill(u, values), method,
+                                        {k: fill(v, values) for k, v in (headers or {}).items()}, body)
+                             for u in urls]
+    env = {"DATABASE_URL": values["dsn"], **{k: fill(v, values) for k, v in (app_env or {}).items()}}
+    argv = check_app(fill(app, values), app_cwd) if app is not None else None
+    with contextlib.ExitStack() as stack:
+        if calls and start_postgres:  # in-process callables reach the database the way an --app would
+            stack.enter_context(_environ("DATABASE_URL", values["dsn"]))
+        targets += [CallTarget(c, path=call_path) for c in calls]
+        proxy = None
+        if start_postgres:
+            admin, proxy = _cluster(stack, settings, proxy_port)
+        if sql:
+            _run_sql(admin, fill(sql, values))
+        if argv is not None:
+            from poolwarden.drill.app import launched
 
-                first = next((t for t in targets if isinstance(t, HttpTarget)), None)
-                stack.enter_context(launched(app.format_map(values), cwd=app_cwd, env=env, ready=first,
-                                             timeout=app_timeout, log_path=app_log))
-            if calls and start_postgres:  # in-process callables reach the database the way an --app would
-                stack.enter_context(_environ("DATABASE_URL", values["dsn"]))
-            targets += [CallTarget(c, path=call_path) for c in calls]
-            chosen = [make_fault(name, admin, proxy, delay=delay, terminate_existing=terminate_existing)
-                      for name in faults]
-            data = run(targets, plan, chosen, admin, progress=progress)
+            first = next((t for t in targets if isinstance(t, HttpTarget)), None)
+            stack.enter_context(launched(argv, cwd=app_cwd, env=env, ready=first, timeout=app_timeout,
+                                         log_path=app_log, secrets=(values["db_password"],)))
+        chosen = [make_fault(name, admin, proxy, delay=delay, terminate_existing=terminate_existing)
+                  for name in faults]
+        data = run(targets, plan, chosen, admin, progress=progress)
     return DrillResult(data, judge(data, compare=compare))

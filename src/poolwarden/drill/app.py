@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import IO
 
 from poolwarden.drill.targets import HttpTarget
+from poolwarden.dsn import mask
 from poolwarden.errors import UsageError
 
 __all__ = ["launched"]
 
 
 @contextlib.contextmanager
-def launched(command: str, *, cwd: str | None, env: Mapping[str, str], ready: HttpTarget | None,
-             timeout: float, log_path: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def launched(command: str | list[str], *, cwd: str | None, env: Mapping[str, str], ready: HttpTarget | None,
+             timeout: float, log_path: str | None = None,
+             secrets: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` (its own process group) until the block ends; wait for ``ready`` to answer.
 
     Raises :class:`UsageError` (with the tail of the app's output) when it exits early or does not
-    answer within ``timeout`` seconds. The app's output goes to ``log_path`` (kept) or a temporary
-    file (removed).
+    answer within ``timeout`` seconds; ``secrets`` (the database password) never appear in it.
+    The app's output goes to ``log_path`` (kept) or a temporary file (removed).
     """
     if cwd is not None and not Path(cwd).is_dir():
         raise UsageError(f"--app-cwd {cwd}: not a directory")
@@ -36,13 +38,17 @@ def launched(command: str, *, cwd: str | None, env: Mapping[str, str], ready: Ht
     else:
         log = tempfile.NamedTemporaryFile(prefix="poolwarden-drill-app-", suffix=".log", delete=False)  # noqa: SIM115
     try:
-        proc = subprocess.Popen(shlex.split(command), cwd=cwd, env={**os.environ, **env}, stdout=log,
+        argv = shlex.split(command) if isinstance(command, str) else command
+        proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **env}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
         log.close()
-        raise UsageError(f"--app {command!r}: {exc.strerror or exc}") from None
+        if log_path is None:
+            with contextlib.suppress(OSError):
+                os.unlink(log.name)
+        raise UsageError(f"--app {mask(shlex.join(argv))}: {exc.strerror or exc}") from None
     try:
-        _wait_ready(proc, ready, timeout, Path(log.name))
+        _wait_ready(proc, ready, timeout, Path(log.name), secrets)
         yield proc
     finally:
         _stop(proc)
@@ -52,19 +58,24 @@ def launched(command: str, *, cwd: str | None, env: Mapping[str, str], ready: Ht
                 os.unlink(log.name)
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, secrets: tuple[str, ...]) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return " | ".join(lines[-3:])
+    text = mask(" | ".join(line.strip() for line in lines[-3:]))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text or "(no output)"
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], ready: HttpTarget | None, timeout: float, log: Path) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], ready: HttpTarget | None, timeout: float, log: Path,
+                secrets: tuple[str, ...]) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise UsageError(f"--app exited with {proc.returncode} before answering: {_tail(log)}")
+            raise UsageError(f"--app exited with {proc.returncode} before answering: {_tail(log, secrets)}")
         if ready is None:
             return
         try:
@@ -73,7 +84,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], ready: HttpTarget | None, timeout
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise UsageError(f"--app did not answer {ready.url} within {timeout:g} s: {_tail(log)}")
+            raise UsageError(f"--app did not answer {mask(ready.url)} within {timeout:g} s: {_tail(log, secrets)}")
         time.sleep(0.1)  # polling a starting server; bounded by the deadline above
 
 

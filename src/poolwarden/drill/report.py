@@ -30,6 +30,8 @@ def _ms(value: float | None) -> str:
 def to_dict(data: RunData, verdict: Verdict) -> dict[str, Any]:
     return {
         "passed": verdict.passed,
+        "baseline_succeeded": verdict.baseline_succeeded,
+        "baseline_failures": verdict.baseline_failures,
         "lies": verdict.lies,
         "lie_examples": verdict.lie_examples,
         "recovered": verdict.recovered,
@@ -56,11 +58,13 @@ def render_json(data: RunData, verdict: Verdict) -> str:
 
 def render_text(data: RunData, verdict: Verdict) -> str:
     lines = []
-    head = "PASSED" if verdict.passed else "FAILED"
+    head = "PASSED" if verdict.passed else "FAILED" if verdict.baseline_succeeded else "INCONCLUSIVE"
     reasons = []
-    if verdict.lies:
+    if not verdict.baseline_succeeded:
+        reasons.append(f"baseline never succeeded ({verdict.baseline_summary})")
+    elif verdict.lies:
         reasons.append(f"{verdict.lies} lie(s)")
-    if not verdict.recovered:
+    if verdict.baseline_succeeded and not verdict.recovered:
         reasons.append("no recovery")
     lines.append(f"drill {head}{': ' + ', '.join(reasons) if reasons else ''} — "
                  f"fault {', '.join(data.faults)}, targets: {'; '.join(data.targets)}")

@@ -33,6 +33,19 @@ class Verdict:
     connections_after: dict[str, int]
     lie_examples: list[dict[str, Any]] = field(default_factory=list)
     baseline_answers: int = 0
+    baseline_failures: dict[str, int] = field(default_factory=dict)  # "ConnectionRefusedError" / "HTTP 503" -> n
+
+    @property
+    def baseline_succeeded(self) -> bool:
+        """Some baseline request got an answer: without one there is nothing to compare with."""
+        return self.baseline_answers > 0
+
+    @property
+    def baseline_summary(self) -> str:
+        """``40 requests, all failed: 38x ConnectionRefusedError, 2x HTTP 503``."""
+        total = sum(self.baseline_failures.values())
+        parts = ", ".join(f"{n}x {k}" for k, n in sorted(self.baseline_failures.items(), key=lambda kv: -kv[1]))
+        return f"{total} request(s), all failed{': ' + parts if parts else ''}" if total else "no request was made"
 
     @property
     def recovered(self) -> bool:
@@ -44,7 +57,7 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.lies == 0 and self.recovered
+        return self.baseline_succeeded and self.lies == 0 and self.recovered
 
 
 def _failure(req: Request) -> str | None:
@@ -90,6 +103,11 @@ def judge(data: RunData, *, compare: str = "body") -> Verdict:
         if r.outcome == Outcome.OK and r.started >= data.fault_ended:
             done = r.started + r.latency_ms / 1000.0 - data.fault_ended
             recovery = done if recovery is None else min(recovery, done)
+    failures: dict[str, int] = {}
+    for r in data.requests:
+        if r.phase == BASELINE and _failure(r) is not None:
+            kind = r.error or f"HTTP {r.status}"
+            failures[kind] = failures.get(kind, 0) + 1
     during = [r.latency_ms for r in data.requests if r.phase == FAULT]
     before = [s for s in data.samples if s.t < data.fault_started]
     return Verdict(
@@ -101,4 +119,5 @@ def judge(data: RunData, *, compare: str = "body") -> Verdict:
         connections_after=dict(data.samples[-1].by_application) if data.samples else {},
         lie_examples=list(examples.values()),
         baseline_answers=len(known),
+        baseline_failures=failures,
     )

@@ -16,6 +16,7 @@ import contextlib
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -133,7 +134,8 @@ class PostgresCluster:
             self.init()
         options = [f"-p {self.port}", f"-k {self.sockets}", "-c listen_addresses=127.0.0.1", "-c fsync=off",
                    "-c synchronous_commit=off", "-c full_page_writes=off"]
-        options += [f"-c {key}={value}" for key, value in self.settings.items()]
+        # pg_ctl runs the server through /bin/sh -c: each setting is quoted, never interpreted
+        options += [f"-c {shlex.quote(f'{key}={value}')}" for key, value in self.settings.items()]
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", " ".join(options), "-w", "-t", "60",
                   "start")
         self.running = True
@@ -163,7 +165,11 @@ class PostgresCluster:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def __enter__(self) -> PostgresCluster:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.destroy()  # a server that did not start leaves no directory behind
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
