@@ -294,7 +294,16 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
     run(lambda: diagnose(take(dsn, pgbouncer_dsn)), interval, iterations)
 
 
-@main.command()
+_DRILL_EPILOG = """\b
+Exit codes:
+  0    honest: no lie, and the app recovered after the fault
+  1    a lie (an answer the baseline never gave) or no recovery
+  2    bad input, a refused remote server (see --allow-remote), or a baseline that never
+       succeeded (nothing to compare against), with a one-line message
+  130  interrupted (Ctrl-C): partial results printed, every connection closed"""
+
+
+@main.command(epilog=_DRILL_EPILOG)
 @click.option("--url", "urls", multiple=True, help="An HTTP endpoint to drive (repeatable).")
 @click.option("--call", "calls", multiple=True, metavar="MODULE:FUNCTION",
               help="A Python callable to drive, sync or async (repeatable).")
@@ -320,19 +329,22 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
 @click.option("--duration", default=10.0, show_default=True, type=click.FloatRange(min=0.5),
               help="Seconds the fault lasts.")
 @click.option("--recovery", default=10.0, show_default=True, type=click.FloatRange(min=0.5), help="Seconds.")
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Workers driving the targets at once.")
 @click.option("--interval", default=0.05, show_default=True, type=click.FloatRange(min=0),
               help="Seconds between requests of one worker.")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds per request.")
-@click.option("--max-requests", default=20_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-requests", default=20_000, show_default=True, type=click.IntRange(min=1),
+              help="Stop sending after this many requests in all (a bound on the drill).")
 @click.option("--compare", type=click.Choice(["body", "status"]), default="body", show_default=True,
               help="What must match the baseline for an answer not to be a lie.")
 @click.option("--delay", default=0.5, show_default=True, type=click.FloatRange(min=0),
               help="Seconds added per packet by --fault slow.")
 @click.option("--keep-existing", is_flag=True, help="Saturation: do not terminate the app's open connections first.")
 @click.option("--allow-remote", is_flag=True, help="Allow a --dsn that is not on this machine.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Report format on stdout.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a self-contained HTML report here.")
 @_guarded
