@@ -157,13 +157,22 @@ def explain(code: str) -> None:
     click.echo(cls.doc())
 
 
-@main.command()
+_BUDGET_EPILOG = """\b
+Exit codes:
+  0  the worst case fits and the steady state is under alert_at
+  1  over budget: the worst case does not fit, or the steady state passes alert_at
+  2  bad input (a malformed or impossible model, a model that counts nothing, an unreachable
+     --dsn), with a one-line message"""
+
+
+@main.command(epilog=_BUDGET_EPILOG)
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="poolwarden.toml ([budget]) or pyproject.toml ([tool.poolwarden.budget]); default: the nearest.")
 @click.option("--dsn", help="Read max_connections, the reserved slots and the live count from this server.")
 @click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
               help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Report format on stdout.")
 @_guarded
 def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
