@@ -221,7 +221,7 @@ def secrets(dsn: str) -> list[str]:
             found += [raw, unquote(raw)]
     else:
         tokens, stop = _kv_tokens(dsn)
-        for start, value_start, end, key, value in tokens:
+        for _start, value_start, end, key, value in tokens:
             if key.lower() in SECRET_KEYS:
                 found += [value, dsn[value_start:end]]
         if stop < len(dsn):

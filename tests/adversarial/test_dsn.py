@@ -127,7 +127,7 @@ def test_the_driver_message_never_echoes_the_password(password: str, form: str) 
         "kv-quoted": f"host=127.0.0.1 port={port} dbname=db user=app password={_kv_quoted(password)}",
         "kv-raw": f"host=127.0.0.1 port={port} dbname=db user=app password={password}",
     }[form]
-    with pytest.raises(Exception) as info:  # noqa: PT011 -- psycopg.Error, or UnicodeError from the resolver
+    with pytest.raises(Exception) as info:  # psycopg.Error, or UnicodeError from the resolver
         psycopg.connect(dsn, connect_timeout=2).close()
     line = connection_error("--dsn", dsn, info.value)
     assert password not in line and quote(password, safe="") not in line, line
