@@ -213,7 +213,7 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     sys.exit(0 if report.ok else 1)
 
 
-_DSN_HELP = " Also POOLWARDEN_DSN; the password: PGPASSWORD or PGPASSFILE, not the command line (ps shows it)."
+_DSN_HELP = " Password: prefer PGPASSWORD or PGPASSFILE to the command line (ps shows it)."
 
 
 def _doctor_options(func: F) -> F:
