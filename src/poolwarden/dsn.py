@@ -266,8 +266,13 @@ def scrub(message: str, dsn: str) -> str:
     return _QUOTED.sub(quoted, text)
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, escapes) shown as ``\\n``-style escapes."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def connection_error(option: str, dsn: str, exc: BaseException) -> str:
-    """``--dsn postgresql://app:***@db/x: <first line of the driver's message, scrubbed>``."""
+    """``--dsn postgresql://app:***@db/x: <first line of the driver's message, scrubbed>``, on one line."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
-    return f"{option} {mask(dsn)}: {scrub(first, dsn)}"
+    return one_line(f"{option} {mask(dsn)}: {scrub(first, dsn)}")
