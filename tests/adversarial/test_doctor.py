@@ -144,7 +144,7 @@ BAD_DURATIONS = st.one_of(
 @settings(max_examples=LIB_EXAMPLES, deadline=None)
 @given(text=BAD_DURATIONS)
 def test_bad_durations_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError, match="--idle-age: .* is not a duration"):
+    with pytest.raises(UsageError, match=r"--idle-age: .* is not a duration"):
         parse_duration(text, "--idle-age")
 
 
