@@ -347,10 +347,10 @@ def test_top_quits_on_q_and_keeps_the_terminal_clean(postgres: str) -> None:
                             stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     out = b""
 
-    def read_until(needle: bytes, bound: float = 30.0) -> None:
+    def read_until(needle: bytes, bound: float = 30.0, count: int = 1) -> None:
         nonlocal out
         end = time.monotonic() + bound
-        while needle not in out:
+        while out.count(needle) < count:
             assert time.monotonic() < end, out.decode(errors="replace")
             ready, _, _ = select.select([master], [], [], 0.2)
             if ready:
@@ -361,7 +361,7 @@ def test_top_quits_on_q_and_keeps_the_terminal_clean(postgres: str) -> None:
         assert not termios.tcgetattr(slave)[3] & termios.ECHO  # echo off while top runs
         mark = len(out)
         os.write(master, b"zzkk")
-        read_until(b"q quits" * 1, 10.0)
+        read_until(b"q quits", 30.0, out.count(b"q quits") + 2)  # two refreshes after the keys
         os.write(master, b"q")
         proc.wait(timeout=20)
         with contextlib.suppress(OSError):

@@ -26,6 +26,17 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _scrubbed(message: str, kwargs: dict[str, Any]) -> str:
+    """``message`` with nothing left of the passwords of the command's DSNs (whatever raised it)."""
+    from poolwarden.dsn import one_line, scrub
+
+    for key in ("dsn", "pgbouncer_dsn"):
+        value = kwargs.get(key)
+        if isinstance(value, str) and value:
+            message = one_line(scrub(message, value))
+    return message
+
+
 def _guarded(func: F) -> F:
     """Turn bad input into a one-line error and exit 2, never a traceback."""
 
@@ -34,16 +45,14 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except UsageError as exc:
-            _fail(str(exc))
+            _fail(_scrubbed(str(exc), kwargs))
         except KeyboardInterrupt:
             click.echo("poolwarden: interrupted", err=True)
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # poolwarden: ignore[PW101] -- the CLI boundary: report, exit 2
-            from poolwarden.dsn import mask
-
-            _fail(mask(f"internal error: {type(exc).__name__}: {exc}"))
+            _fail(_scrubbed(f"internal error: {type(exc).__name__}: {exc}", kwargs))
 
     return wrapper  # type: ignore[return-value]
 

@@ -5,8 +5,10 @@ The promise: a password never reaches output, whatever it contains. What looks l
 masked as ``***``:
 
 - in a URL, the userinfo after the first ``:`` up to the *last* ``@`` (a password may hold ``@``,
-  ``/``, ``?``, ``#`` or a ``%`` that is not valid percent-encoding), and ``password=`` /
-  ``sslpassword=`` in the query string (up to the next well-formed ``key=value`` parameter);
+  ``/`` or a ``%`` that is not valid percent-encoding), and ``password=`` / ``sslpassword=`` in
+  the query string (up to the next well-formed ``key=value`` parameter); when the text before
+  the last ``@`` holds a ``?`` or ``#``, that ``@`` may be part of a query value, so all after
+  the scheme is masked;
 - in a key/value DSN, the values of ``password`` and ``sslpassword``, quoted (``'it''s'`` with
   backslash escapes) or not;
 - anything that does not parse is masked from the point where parsing failed to the end.
@@ -68,6 +70,9 @@ def _mask_query(query: str) -> str:
 def _mask_url(text: str) -> str:
     head, userinfo, rest = _split_url(text)
     shown = head
+    if userinfo is not None and any(c in userinfo for c in "?#"):
+        # the last '@' may sit in the query (…?password=x@y): what follows it may be a secret's tail
+        return shown + MASK
     if userinfo is not None:
         user, colon, _password = userinfo.partition(":")
         safe_user = not any(c in user for c in "/?#")
@@ -209,6 +214,11 @@ def mask(text: str) -> str:
         return _mask_url(text)
     if _looks_kv(text):
         return _mask_kv(text)
+    return _mask_free(text)
+
+
+def _mask_free(text: str) -> str:
+    """Free text (a message, a log line): URLs and ``password=`` pairs wherever they appear."""
     text = _URL_IN_TEXT.sub(lambda m: _mask_url(m.group()), text)
     return _KV_SECRET_IN_TEXT.sub(lambda m: f"{m.group('key')}{MASK}", text)
 
@@ -237,23 +247,45 @@ def _components(dsn: str) -> set[str]:
 
 
 _SHORT = 4  # a secret this short cannot be cut out of a message without mangling it
+_WITHHELD = "(message withheld: it may contain the password)"
+
+
+def _candidates(dsn: str) -> list[str]:
+    """The passwords of ``dsn`` and the pieces libpq may cut them into (at ``@``, ``/``, ``?``, ``#``,
+    ``&`` or whitespace: ``hun@ter2`` reaches the driver as password ``hun`` and host ``ter2@…``)."""
+    found = secrets(dsn)
+    pieces = [p for s in found for p in re.split(r"[@/?#&\s]+", s) if p and p != s]
+    return sorted(dict.fromkeys(found + pieces), key=len, reverse=True)
 
 
 def scrub(message: str, dsn: str) -> str:
-    """A driver's ``message`` about ``dsn`` with nothing of its passwords left.
+    """A ``message`` about ``dsn`` (a driver's, or one of ours) with nothing of its passwords left.
 
-    Masks URLs and ``password=`` pairs (:func:`mask`), every occurrence of a password written in
-    ``dsn``, and every quoted fragment of ``dsn`` the driver echoes (``"…"`` or ``'…'``) unless it
-    is exactly a host, port, user or database name. When a password too short to cut out
-    cleanly occurs in the message, the message is withheld."""
-    text = mask(message)
-    for secret in sorted(secrets(dsn), key=len, reverse=True):
+    Masks URLs and ``password=`` pairs wherever they appear, every occurrence of a password written
+    in ``dsn`` or of a piece libpq may have cut from it, and every quoted fragment of ``dsn`` the
+    driver echoes (``"…"`` or ``'…'``) unless it is exactly a host, port, user or database name.
+    The masked DSN itself (:func:`mask`) is left as it is. Where a password (or piece) too short to
+    cut out cleanly stands as a word, that stretch of the message is withheld."""
+    shown = mask(dsn)
+    for protected in dict.fromkeys((shown, one_line(shown))):
+        if protected and protected in message:
+            return protected.join(scrub(part, dsn) for part in message.split(protected))
+    return _scrub_part(message, dsn)
+
+
+def _scrub_part(part: str, dsn: str) -> str:
+    text = _mask_free(part)
+    for secret in _candidates(dsn):
+        lead = re.match(r"[\s:]*", part)
+        withheld = (lead.group() if lead else "") + _WITHHELD
+        if len(secret) < _SHORT:
+            if re.search(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", text):
+                return withheld
+            continue
         if secret in text:
-            if len(secret) < _SHORT:
-                return "the driver's message is withheld (it may contain the password)"
             text = text.replace(secret, MASK)
             if secret in text:  # the mask's own stars rebuilt it
-                return "the driver's message is withheld (it may contain the password)"
+                return withheld
     safe = _components(dsn)
 
     def quoted(m: re.Match[str]) -> str:

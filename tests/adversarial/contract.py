@@ -56,14 +56,17 @@ def assert_no_secret(text: str, secrets: Iterable[str] = SECRETS) -> None:
         assert secret not in text, f"secret {secret!r} in:\n{text}"
 
 
-def _leftovers() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "poolwarden-*")))
+def _leftovers(tmpdir: Path | None = None) -> set[str]:
+    return set(glob.glob(os.path.join(tmpdir or tempfile.gettempdir(), "poolwarden-*")))
 
 
 @contextmanager
-def nothing_left_behind() -> Iterator[None]:
-    """Fail when the block leaves a new ``/tmp/poolwarden-*`` file or directory behind."""
-    before = _leftovers()
+def nothing_left_behind(tmpdir: Path | None = None) -> Iterator[None]:
+    """Fail when the block leaves a new ``/tmp/poolwarden-*`` file or directory behind.
+
+    With ``tmpdir``, look there instead: give the command ``TMPDIR=tmpdir`` so that what other
+    tests running at the same time leave in ``/tmp`` cannot be mistaken for its leftovers."""
+    before = _leftovers(tmpdir)
     yield
-    left = _leftovers() - before
+    left = _leftovers(tmpdir) - before
     assert not left, f"left behind: {sorted(left)}"

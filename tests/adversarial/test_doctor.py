@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,13 @@ def test_unreachable_dsn_with_a_secret(command: str, form: str, password: str, h
         cfg = tmp_path / "poolwarden.toml"
         cfg.write_text("[budget]\nmax_connections = 100\n")
         args += ["--config", str(cfg)]
-    env = {"POOLWARDEN_DSN": dsn} if via_env else {}
+    private = Path(tempfile.mkdtemp(dir=tmp_path))
+    env = {"TMPDIR": str(private), **({"POOLWARDEN_DSN": dsn} if via_env else {})}
     if not via_env:
         args += ["--dsn", dsn]
-    with nothing_left_behind():
+    with nothing_left_behind(private):
         proc = run(*args, env=env, timeout=60)
+    assert not list(private.iterdir())
     assert_clean_failure(proc, contains="--dsn", secrets=(*SECRETS, password))
 
 

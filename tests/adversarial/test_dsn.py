@@ -50,7 +50,10 @@ def test_url_userinfo(password: str, user: str, host: str, db: str, encoded: boo
         assert conninfo_to_dict(dsn)["password"] == password
     masked = mask(dsn)
     assert password not in masked and written not in masked, masked
-    assert masked == f"postgresql://{user}:{MASK}@{host}:5432/{db}"
+    if not encoded and set(password) & set("?#"):  # the last '@' may be in a query value: all masked
+        assert masked == f"postgresql://{MASK}"
+    else:
+        assert masked == f"postgresql://{user}:{MASK}@{host}:5432/{db}"
 
 
 @SETTINGS
@@ -107,7 +110,9 @@ def test_in_free_text(password: str, user: str, host: str, db: str) -> None:
     line = f"worker 3: cannot reach postgresql://{user}:{password}@{host}/{db} (retrying); password={password}"
     masked = mask(line)
     assert password not in masked, masked
-    assert host in masked and "(retrying)" in masked
+    assert "(retrying)" in masked
+    if not set(password) & set("?#"):
+        assert host in masked, masked
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
@@ -156,3 +161,20 @@ def test_a_short_password_in_the_message_withholds_the_message() -> None:
     assert "withheld" in scrub("failed for host 'ab' and more", "postgresql://u:ab@h/db")
     assert scrub('connection to server at "127.0.0.1", port 1 failed', "postgresql://u:pw-long@127.0.0.1:1/d") \
         == 'connection to server at "127.0.0.1", port 1 failed'
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://app:hun@ter2@127.0.0.1:{port}/db",
+    "postgresql://app:Pa%ssw0rd@127.0.0.1:{port}/db",
+    "host=127.0.0.1 port={port} password=hun ter2",
+    "host=127.0.0.1 port={port} sslpassword=sslpw-XYZ",
+    "postgresql://127.0.0.1:{port}/db?password=s3&cr3t",
+])
+def test_the_cli_boundary_scrubs_every_commands_errors(dsn: str) -> None:
+    """Whatever raised it (drill's own checks included: the password's tail after an '@' became
+    part of the host it refuses), the one error line keeps no piece of the password."""
+    from .contract import assert_clean_failure, run
+
+    proc = run("drill", "--url", f"http://127.0.0.1:{free_port()}/", "--dsn", dsn.format(port=free_port()),
+               "--baseline", "0.5", "--duration", "0.5", "--recovery", "0.5")
+    assert_clean_failure(proc, secrets=("hunter2", "Pa%ssw0rd", "s3cr3t", "ter2", "sslpw-XYZ", "cr3t"))
