@@ -244,7 +244,7 @@ def _idle_age(value: str) -> float:
               help="The PostgreSQL server to diagnose (read-only, one connection)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console (…/pgbouncer) for SHOW POOLS.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text",
-              show_default=True)
+              show_default=True, help="Output format (prometheus: the exporter's metrics, once).")
 @_doctor_options
 @_guarded
 def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idle: int) -> None:
@@ -277,8 +277,8 @@ def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idl
 @click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
               help="The PostgreSQL server to watch (read-only, one connection per scrape)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
-@click.option("--port", default=9287, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9287, show_default=True, type=click.IntRange(1, 65535), help="Port of /metrics.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @_doctor_options
 @_guarded
 def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str, idle_age: str, min_idle: int) -> None:
@@ -322,7 +322,8 @@ def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str, idle_
 @_guarded
 def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | None, idle_age: str,
         min_idle: int) -> None:
-    """doctor, refreshing live in the terminal; q quits. Exit 0 when stopped, 2 bad input."""
+    """doctor, refreshing live in the terminal; q quits. Exit 0 on q or after --iterations, 130 on Ctrl-C,
+    2 bad input or a server that cannot be read."""
     from poolwarden.doctor import diagnose, take
     from poolwarden.doctor.snapshot import require
 
