@@ -24,7 +24,8 @@ SETTINGS = (
 APPLICATION_NAME = "poolwarden-doctor"
 
 # Client backends, and the rows an unprivileged role sees with backend_type, state and query
-# hidden: a session of some role in some database (background workers have no role).
+# hidden: a session of some role in some database (background workers have no role; a parallel
+# worker of another role's query is counted too while it runs, as the role cannot tell it apart).
 _ACTIVITY = """
 SELECT pid, coalesce(datname, '') AS datname, coalesce(usename, '') AS usename,
        coalesce(application_name, '') AS application_name,
@@ -41,7 +42,6 @@ _PRIVILEGES = """
 SELECT current_user AS role,
        coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false)
        OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS privileged,
-       (SELECT coalesce(sum(numbackends), 0) FROM pg_stat_database)::int AS numbackends,
        ARRAY(SELECT datname::text FROM pg_database WHERE datallowconn ORDER BY 1) AS databases
 """
 
@@ -56,7 +56,6 @@ class Snapshot:
     pgbouncer_pools: list[dict[str, Any]] = field(default_factory=list)
     role: str = ""
     privileged: bool = True
-    numbackends: int = 0
     databases: list[str] = field(default_factory=list)
 
 
@@ -105,5 +104,4 @@ def take(dsn: str, pgbouncer: str | None = None, timeout_ms: int = 5000, command
         except Exception as exc:  # as above: one masked line
             raise UsageError(connection_error("--pgbouncer", pgbouncer, exc)) from None
     return Snapshot(now, settings, activity, pools, role=str(privileges["role"]),
-                    privileged=bool(privileges["privileged"]), numbackends=int(privileges["numbackends"]),
-                    databases=list(privileges["databases"]))
+                    privileged=bool(privileges["privileged"]), databases=list(privileges["databases"]))
