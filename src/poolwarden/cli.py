@@ -27,6 +27,17 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _scrubbed(message: str, kwargs: dict[str, Any]) -> str:
+    """``message`` with nothing left of the passwords of the command's DSNs (whatever raised it)."""
+    from poolwarden.dsn import one_line, scrub
+
+    for key in ("dsn", "pgbouncer_dsn"):
+        value = kwargs.get(key)
+        if isinstance(value, str) and value:
+            message = one_line(scrub(message, value))
+    return message
+
+
 def _guarded(func: F) -> F:
     """Turn bad input into a one-line error and exit 2, never a traceback."""
 
@@ -35,14 +46,14 @@ def _guarded(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except UsageError as exc:
-            _fail(str(exc))
+            _fail(_scrubbed(str(exc), kwargs))
         except KeyboardInterrupt:
             click.echo("poolwarden: interrupted", err=True)
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as exc:  # poolwarden: ignore[PW101] -- the CLI boundary: report, exit 2
-            _fail(f"internal error: {type(exc).__name__}: {exc}")
+            _fail(_scrubbed(f"internal error: {type(exc).__name__}: {exc}", kwargs))
 
     return wrapper  # type: ignore[return-value]
 
@@ -168,7 +179,9 @@ Exit codes:
 @main.command(epilog=_BUDGET_EPILOG)
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="poolwarden.toml ([budget]) or pyproject.toml ([tool.poolwarden.budget]); default: the nearest.")
-@click.option("--dsn", help="Read max_connections, the reserved slots and the live count from this server.")
+@click.option("--dsn", envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="Read max_connections, the reserved slots and the live count from this server "
+                   "(password: prefer PGPASSWORD or PGPASSFILE to one on the command line).")
 @click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
               help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -219,25 +232,46 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     sys.exit(0 if report.ok else 1)
 
 
+_DSN_HELP = " Password: prefer PGPASSWORD or PGPASSFILE to the command line (ps shows it)."
+
+
+def _doctor_options(func: F) -> F:
+    """--idle-age and --min-idle, shared by doctor, top and exporter."""
+    func = click.option("--min-idle", default=5, show_default=True, type=click.IntRange(min=1),
+                        help="Aging idle connections from one application that make it a leak suspect.")(func)
+    return click.option("--idle-age", default="10m", show_default=True,
+                        help="Idle this long counts toward a leak suspect (e.g. 30s, 10m, 1h30m).")(func)
+
+
+def _idle_age(value: str) -> float:
+    from poolwarden.durations import parse_duration
+
+    return parse_duration(value, "--idle-age")
+
+
 @main.command()
-@click.option("--dsn", required=True, help="The PostgreSQL server to diagnose (read-only, one connection).")
+@click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="The PostgreSQL server to diagnose (read-only, one connection)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console (…/pgbouncer) for SHOW POOLS.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text",
-              show_default=True)
-@click.option("--idle-age", default="10m", show_default=True, help="Idle this long counts toward a leak suspect.")
-@click.option("--min-idle", default=5, show_default=True, type=click.IntRange(min=1),
-              help="Aging idle connections from one application that make it a leak suspect.")
+              show_default=True, help="Output format (prometheus: the exporter's metrics, once).")
+@_doctor_options
 @_guarded
 def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idle: int) -> None:
-    """Who holds the connections, and why: a verdict first, then the evidence. Exit 0 healthy, 1 otherwise."""
+    """Who holds the connections, and why: a verdict first, then the evidence. Exit 0 healthy, 1 otherwise
+    (warning, critical, or incomplete: the role cannot see other roles' sessions), 2 bad input."""
     import json
 
-    from poolwarden.budget.model import parse_duration
     from poolwarden.doctor import diagnose, take
     from poolwarden.doctor.diagnosis import render_text
 
+    age = _idle_age(idle_age)  # before connecting
+    if fmt == "prometheus":
+        from poolwarden.doctor.snapshot import require
+
+        require("prometheus_client", "doctor --format prometheus", "prometheus-client", "exporter")
     snapshot = take(dsn, pgbouncer_dsn)
-    diagnosis = diagnose(snapshot, idle_age=parse_duration(idle_age, "--idle-age"), min_idle=min_idle)
+    diagnosis = diagnose(snapshot, idle_age=age, min_idle=min_idle)
     if fmt == "prometheus":
         from poolwarden.doctor.metrics import render
 
@@ -250,27 +284,31 @@ def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idl
 
 
 @main.command()
-@click.option("--dsn", required=True, help="The PostgreSQL server to watch (read-only, one connection per scrape).")
+@click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="The PostgreSQL server to watch (read-only, one connection per scrape)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
-@click.option("--port", default=9287, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9287, show_default=True, type=click.IntRange(1, 65535), help="Port of /metrics.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@_doctor_options
 @_guarded
-def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str) -> None:
-    """Serve doctor's numbers as Prometheus metrics on /metrics (one snapshot per scrape)."""
+def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str, idle_age: str, min_idle: int) -> None:
+    """Serve doctor's numbers as Prometheus metrics on /metrics (one snapshot per scrape; poolwarden_up 0
+    when a scrape cannot read the server). Runs until stopped; exit 2 when it cannot start."""
     import threading
 
     from poolwarden.doctor import diagnose, take
     from poolwarden.doctor.metrics import DoctorCollector
+    from poolwarden.doctor.snapshot import require
 
-    try:
-        from prometheus_client import CollectorRegistry, start_http_server
-    except ImportError:
-        raise UsageError("exporter needs prometheus-client: pip install 'poolwarden[exporter]'") from None
-    take(dsn, pgbouncer_dsn)  # fail fast (exit 2) when the server cannot be read
+    age = _idle_age(idle_age)
+    require("prometheus_client", "exporter", "prometheus-client", "exporter")
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    take(dsn, pgbouncer_dsn, command="exporter")  # fail fast (exit 2) when the server cannot be read
 
     def observe() -> tuple[object, object]:
-        snapshot = take(dsn, pgbouncer_dsn)
-        return snapshot, diagnose(snapshot)
+        snapshot = take(dsn, pgbouncer_dsn, command="exporter")
+        return snapshot, diagnose(snapshot, idle_age=age, min_idle=min_idle)
 
     registry = CollectorRegistry()
     registry.register(DoctorCollector(observe))  # type: ignore[arg-type]
@@ -283,24 +321,28 @@ def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str) -> No
 
 
 @main.command()
-@click.option("--dsn", required=True, help="The PostgreSQL server to watch (read-only).")
+@click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="The PostgreSQL server to watch (read-only)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
 @click.option("--interval", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds between refreshes.")
 @click.option("--iterations", type=click.IntRange(min=1),
-              help="Stop after this many refreshes (default: until Ctrl-C).")
+              help="Stop after this many refreshes (default: until q or Ctrl-C).")
+@_doctor_options
 @_guarded
-def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | None) -> None:
-    """doctor, refreshing live in the terminal."""
+def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | None, idle_age: str,
+        min_idle: int) -> None:
+    """doctor, refreshing live in the terminal; q quits. Exit 0 on q or after --iterations, 130 on Ctrl-C,
+    2 bad input or a server that cannot be read."""
     from poolwarden.doctor import diagnose, take
+    from poolwarden.doctor.snapshot import require
 
-    try:
-        import rich  # noqa: F401
+    age = _idle_age(idle_age)
+    require("rich", "top", "rich", "top")
+    from poolwarden.doctor.top import run
 
-        from poolwarden.doctor.top import run
-    except ImportError:
-        raise UsageError("top needs rich: pip install 'poolwarden[top]'") from None
-    run(lambda: diagnose(take(dsn, pgbouncer_dsn)), interval, iterations)
+    run(lambda: diagnose(take(dsn, pgbouncer_dsn, command="top"), idle_age=age, min_idle=min_idle),
+        interval, iterations)
 
 
 _DRILL_EPILOG = """\b
@@ -319,7 +361,8 @@ Exit codes:
 @click.option("--method", default="GET", show_default=True, help="HTTP method for --url.")
 @click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'", help="HTTP header (repeatable).")
 @click.option("--data", help="HTTP request body.")
-@click.option("--dsn", help="The PostgreSQL database the app uses (a role that may open connections up to the limit).")
+@click.option("--dsn", envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="The PostgreSQL database the app uses (a role that may open connections up to the limit).")
 @click.option("--start-postgres", is_flag=True, help="Run the app against a throwaway local cluster instead.")
 @click.option("--pg-setting", "pg_settings", multiple=True, metavar="NAME=VALUE",
               help="A setting of the throwaway cluster (default max_connections=20).")

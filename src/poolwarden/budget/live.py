@@ -11,19 +11,23 @@ from poolwarden.errors import UsageError
 
 def with_server_limits(dep: Deployment, dsn: str) -> tuple[Deployment, int]:
     """``dep`` with max_connections and the reserved slots read from the server, and the live
-    count of client backends. Raises :class:`UsageError` (password masked) when it cannot."""
-    try:
-        import psycopg
-    except ImportError:
-        raise UsageError("--dsn needs psycopg 3: pip install 'poolwarden[testing]'") from None
+    count of client backends. Raises :class:`UsageError` (password masked) when it cannot.
+
+    The count includes the sessions of other roles that a role without ``pg_monitor`` sees with
+    their backend type hidden: each holds a slot all the same."""
+    from poolwarden.doctor.snapshot import driver
+
+    psycopg = driver("budget --dsn")
     try:
         with psycopg.connect(dsn, connect_timeout=5, autocommit=True, application_name="poolwarden-budget") as conn:
             settings: dict[str, str] = dict(conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN "
                 "('max_connections', 'superuser_reserved_connections', 'reserved_connections')").fetchall())
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                               " AND pid <> pg_backend_pid()").fetchone()
-    except psycopg.Error as exc:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_type = "
+                "'client backend' OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))"
+            ).fetchone()
+    except Exception as exc:  # psycopg.Error, and what the resolver raises: one masked line
         raise UsageError(connection_error("--dsn", dsn, exc)) from None
     live = int(row[0]) if row else 0
     sources = {**dep.sources, **{k: "server" for k in settings}}

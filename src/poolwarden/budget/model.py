@@ -8,7 +8,6 @@ table and the key, so a typo never silently changes the arithmetic.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,13 @@ from typing import Any
 from poolwarden.config import find, section
 from poolwarden.errors import UsageError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(value: object, where: str) -> float:
-    """Seconds in ``"10m"``, ``"30s"``, ``"1h"``, ``"250ms"`` or a plain number of seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNITS[m.group(2)]
-    raise UsageError(f"{where}: {value!r} is not a duration (e.g. \"10m\", \"30s\", \"1h\")")
+    """Seconds in ``"10m"``, ``"1h30m"``, ``"30s"``, ``"250ms"`` or a plain number of seconds
+    (see :func:`poolwarden.durations.parse_duration`)."""
+    from poolwarden.durations import parse_duration as parse
+
+    return parse(value, where)
 
 
 @dataclass(frozen=True)

@@ -12,24 +12,36 @@ from poolwarden.doctor.snapshot import Snapshot
 WARN_AT = 0.70
 CRITICAL_AT = 0.90
 _LEVELS = ("healthy", "warning", "critical")
+#: the verdict when nothing seen is wrong but other roles' sessions are hidden from the role
+INCOMPLETE = "incomplete"
+HIDDEN = "(hidden)"
 
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+# (the last alternative: a string cut short by left(query, 2000))
+_STRING = re.compile(r"(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'|(?:(?<![\w$])(?:[BbXxNn]|[Uu]&))?'(?:[^']|'')*'|'.*\Z", re.S)
+_DOLLAR = re.compile(r"\$\$.*?(?:\$\$|\Z)|\$([A-Za-z_][A-Za-z0-9_]*)\$.*?(?:\$\1\$|\Z)", re.S)
+_PARAM = re.compile(r"\$\d+")
+_NUMBER = re.compile(r"(?<![\w$])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
 _IN_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
 _SPACE = re.compile(r"\s+")
 
-# Settings that would have contained a seed incident, when left at 0 (disabled).
+# Settings that contain an incident pattern when set, reported when left at 0 (disabled).
+# tcp_keepalives_idle is not one of them: 0 there means "the operating system's default", not off.
 _CONTAINMENT = {
-    "idle_in_transaction_session_timeout": "ends sessions left idle in a transaction (seed 2: the enricher)",
-    "idle_session_timeout": "ends sessions idle for too long (seed 4: leaked connections)",
-    "statement_timeout": "bounds every statement (seed 3: hung requests)",
-    "tcp_keepalives_idle": "detects dead client connections (seed 3: stuck sockets)",
+    "idle_in_transaction_session_timeout":
+        "ends sessions left idle in a transaction (transactions held open across slow calls)",
+    "idle_session_timeout": "ends sessions idle for too long (connections an application leaked)",
+    "statement_timeout": "bounds every statement (requests hung on a stuck query)",
 }
 
 
 def fingerprint(query: str) -> str:
-    """The query with literals removed: ``SELECT * FROM t WHERE id = ?``."""
-    text = _STRING.sub("?", query)
+    """The query with literals and parameters removed: ``SELECT * FROM t WHERE id = ?``.
+
+    String literals (also ``E''`` and dollar-quoted, and one cut short by the 2000-character
+    limit), numbers and ``$1``-style parameters all become ``?``; never ``$?``."""
+    text = _DOLLAR.sub("?", query)
+    text = _STRING.sub("?", text)
+    text = _PARAM.sub("?", text)
     text = _NUMBER.sub("?", text)
     text = _IN_LIST.sub("(?)", text)
     return _SPACE.sub(" ", text).strip()[:200]
@@ -52,7 +64,12 @@ def _human(seconds: float) -> str:
 
 @dataclass
 class Diagnosis:
-    """The verdict (``level`` and ``headline``) and the evidence behind it."""
+    """The verdict (``level`` and ``headline``) and the evidence behind it.
+
+    ``level`` is ``healthy``, ``warning`` or ``critical`` from what the role can see, or
+    ``incomplete`` when nothing seen is wrong but ``hidden_connections`` sessions of other roles
+    are hidden from it (their state and query): never ``healthy`` on partial data. ``in_use``
+    counts every client backend, hidden ones and the doctor's own connection included."""
 
     level: str
     headline: list[str]
@@ -64,6 +81,10 @@ class Diagnosis:
     leak_suspects: list[dict[str, Any]] = field(default_factory=list)
     pgbouncer_waiting: list[dict[str, Any]] = field(default_factory=list)
     missing_settings: list[dict[str, str]] = field(default_factory=list)
+    complete: bool = True
+    hidden_connections: int = 0
+    role: str = ""
+    grant: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -73,13 +94,23 @@ class Diagnosis:
         return {k: v for k, v in self.__dict__.items()} | {"healthy": self.healthy}
 
 
+def _ident(name: str) -> str:
+    """``name`` as an SQL identifier (quoted when it needs to be)."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _app(row: dict[str, Any]) -> str:
+    return str(row["application_name"] or "(no application_name)")
+
+
 def diagnose(snapshot: Snapshot, *, idle_age: float = 600.0, min_idle: int = 5) -> Diagnosis:
     """Read the snapshot: utilisation, groups, idle-in-transaction sessions, leak suspects,
-    PgBouncer waiters and the containment settings left off."""
+    PgBouncer waiters, the containment settings left off, and what the role cannot see."""
     s = snapshot.settings
     usable = int(s.get("max_connections", "0")) - int(s.get("superuser_reserved_connections", "0")) \
         - int(s.get("reserved_connections", "0") or 0)
     rows = snapshot.activity
+    hidden = [r for r in rows if r.get("hidden")]
     in_use = len(rows) + 1  # the doctor's own connection takes a slot too
     utilisation = in_use / usable if usable > 0 else 1.0
     level = 0
@@ -88,12 +119,13 @@ def diagnose(snapshot: Snapshot, *, idle_age: float = 600.0, min_idle: int = 5) 
         level = 2
     elif utilisation >= WARN_AT:
         level = 1
-    by_app = Counter(r["application_name"] or "(no application_name)" for r in rows)
+    by_app = Counter(_app(r) for r in rows)
     top = ", ".join(f"{app} {n}" for app, n in by_app.most_common(3))
     headline.append(f"{utilisation:.0%} of usable connections in use ({in_use} of {usable})"
                     + (f"; most from {top}" if rows else ""))
 
-    groups = Counter((r["application_name"], r["usename"], r["datname"], r["client"], r["state"]) for r in rows)
+    groups = Counter((r["application_name"], r["usename"], r["datname"], r["client"],
+                      HIDDEN if r.get("hidden") else r["state"]) for r in rows)
     group_list = [{"application_name": a, "user": u, "database": d, "client": c, "state": st, "connections": n}
                   for (a, u, d, c, st), n in groups.most_common()]
 
@@ -113,13 +145,12 @@ def diagnose(snapshot: Snapshot, *, idle_age: float = 600.0, min_idle: int = 5) 
                         f"(oldest {_human(idle_tx[0]['age_seconds'])}): each holds a connection doing nothing")
 
     idle = [r for r in rows if r["state"] == "idle" and _age(snapshot, r["state_change"]) >= idle_age]
-    aging = Counter(r["application_name"] or "(no application_name)" for r in idle)
+    aging = Counter(_app(r) for r in idle)
     suspects: list[dict[str, Any]] = []
     for app, count in aging.most_common():
         if count < min_idle:
             continue
-        oldest = max(_age(snapshot, r["state_change"]) for r in idle
-                     if (r["application_name"] or "(no application_name)") == app)
+        oldest = max(_age(snapshot, r["state_change"]) for r in idle if _app(r) == app)
         suspects.append({"application_name": app, "idle_connections": count, "oldest_idle_seconds": round(oldest, 1)})
     if suspects:
         level = max(level, 1)
@@ -135,13 +166,28 @@ def diagnose(snapshot: Snapshot, *, idle_age: float = 600.0, min_idle: int = 5) 
         total = sum(int(w["cl_waiting"] or 0) for w in waiting)
         headline.append(f"{total} client(s) waiting in PgBouncer for a server connection")
 
-    missing = [{"setting": name, "why": why} for name, why in _CONTAINMENT.items() if s.get(name, "0") in ("0", "")]
-    if level == 0:
-        headline[0] = "HEALTHY: " + headline[0]
-    else:
-        headline[0] = f"{_LEVELS[level].upper()}: " + headline[0]
-    return Diagnosis(_LEVELS[level], headline, in_use, usable, utilisation, group_list, idle_tx, suspects,
-                     waiting, missing)
+    grant = None
+    if hidden:
+        grant = f"GRANT pg_monitor TO {_ident(snapshot.role)}"
+        owners = ", ".join(sorted({str(r["usename"]) or "?" for r in hidden}))
+        headline.append(f"cannot see the state of {len(hidden)} connection(s) of other roles ({owners}): role "
+                        f"'{snapshot.role}' lacks pg_monitor, so sessions idle in transaction and leak suspects "
+                        f"among them are unknown; to see them: {grant}")
+
+    missing = [{"setting": name, "why": why} for name, why in _CONTAINMENT.items() if s.get(name) in ("0", "")]
+    verdict = INCOMPLETE if level == 0 and hidden else _LEVELS[level]
+    headline[0] = f"{verdict.upper()}: " + headline[0]
+    return Diagnosis(verdict, headline, in_use, usable, utilisation, group_list, idle_tx, suspects,
+                     waiting, missing, complete=not hidden, hidden_connections=len(hidden), role=snapshot.role,
+                     grant=grant)
+
+
+def table_rows(d: Diagnosis, limit: int) -> tuple[list[dict[str, Any]], int, int]:
+    """The first ``limit`` groups, and the connections and groups left out; with the doctor's own
+    connection the shown and left-out connections add up to ``d.in_use``, the headline's count."""
+    shown = d.groups[:limit]
+    rest = d.groups[limit:]
+    return shown, sum(g["connections"] for g in rest), len(rest)
 
 
 def render_text(d: Diagnosis) -> str:
@@ -158,12 +204,16 @@ def render_text(d: Diagnosis) -> str:
         for item in d.leak_suspects:
             out.append(f"  {item['application_name']:<28} {item['idle_connections']:>4} idle, oldest "
                        f"{_human(item['oldest_idle_seconds'])}")
-    if d.groups:
-        out.append("")
-        out.append(f"  {'application_name':<24} {'user':<12} {'database':<14} {'client':<15} {'state':<22} conns")
-        for g in d.groups[:15]:
-            out.append(f"  {g['application_name'] or '-':<24} {g['user']:<12} {g['database']:<14} {g['client']:<15} "
-                       f"{g['state'] or '-':<22} {g['connections']:>5}")
+    out.append("")
+    out.append(f"  {'application_name':<24} {'user':<12} {'database':<14} {'client':<15} {'state':<22} conns")
+    shown, more, more_groups = table_rows(d, 15)
+    for g in shown:
+        out.append(f"  {g['application_name'] or '-':<24} {g['user'] or '-':<12} {g['database']:<14} "
+                   f"{g['client']:<15} {g['state'] or '-':<22} {g['connections']:>5}")
+    if more:
+        out.append(f"  {f'… {more_groups} more group(s)':<91} {more:>5}")
+    out.append(f"  {'(this diagnosis: poolwarden-doctor)':<91} {1:>5}")
+    out.append(f"  {'total, as in the first line':<91} {d.in_use:>5}")
     if d.missing_settings:
         out.append("")
         out.append("settings left off that would contain an incident:")
