@@ -249,7 +249,15 @@ def _idle_age(value: str) -> float:
     return parse_duration(value, "--idle-age")
 
 
-@main.command()
+_DOCTOR_EPILOG = """\b
+Exit codes:
+  0  healthy
+  1  warning or critical, or incomplete: the role cannot see other roles' sessions
+     (GRANT pg_monitor fixes it), so no healthy verdict is given
+  2  bad input or a server that cannot be read, with a one-line message"""
+
+
+@main.command(epilog=_DOCTOR_EPILOG)
 @click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
               help="The PostgreSQL server to diagnose (read-only, one connection)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console (…/pgbouncer) for SHOW POOLS.")
@@ -267,7 +275,7 @@ def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idl
 
     age = _idle_age(idle_age)  # before connecting
     if fmt == "prometheus":
-        from poolwarden.doctor.snapshot import require
+        from poolwarden.extras import require
 
         require("prometheus_client", "doctor --format prometheus", "prometheus-client", "exporter")
     snapshot = take(dsn, pgbouncer_dsn)
@@ -283,7 +291,14 @@ def doctor(dsn: str, pgbouncer_dsn: str | None, fmt: str, idle_age: str, min_idl
     sys.exit(0 if diagnosis.healthy else 1)
 
 
-@main.command()
+_EXPORTER_EPILOG = """\b
+Exit codes:
+  2    it cannot start (bad input, the server cannot be read, the port is taken)
+  130  stopped with Ctrl-C
+  Otherwise it serves until stopped; a scrape that cannot read the server says poolwarden_up 0."""
+
+
+@main.command(epilog=_EXPORTER_EPILOG)
 @click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
               help="The PostgreSQL server to watch (read-only, one connection per scrape)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
@@ -298,7 +313,7 @@ def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str, idle_
 
     from poolwarden.doctor import diagnose, take
     from poolwarden.doctor.metrics import DoctorCollector
-    from poolwarden.doctor.snapshot import require
+    from poolwarden.extras import require
 
     age = _idle_age(idle_age)
     require("prometheus_client", "exporter", "prometheus-client", "exporter")
@@ -320,7 +335,14 @@ def exporter(dsn: str, pgbouncer_dsn: str | None, port: int, address: str, idle_
     threading.Event().wait()
 
 
-@main.command()
+_TOP_EPILOG = """\b
+Exit codes:
+  0    quit with q, or after --iterations
+  2    bad input or a server that cannot be read, with a one-line message
+  130  interrupted (Ctrl-C)"""
+
+
+@main.command(epilog=_TOP_EPILOG)
 @click.option("--dsn", required=True, envvar="POOLWARDEN_DSN", show_envvar=True,
               help="The PostgreSQL server to watch (read-only)." + _DSN_HELP)
 @click.option("--pgbouncer", "pgbouncer_dsn", help="PgBouncer's admin console for SHOW POOLS.")
@@ -335,7 +357,7 @@ def top(dsn: str, pgbouncer_dsn: str | None, interval: float, iterations: int | 
     """doctor, refreshing live in the terminal; q quits. Exit 0 on q or after --iterations, 130 on Ctrl-C,
     2 bad input or a server that cannot be read."""
     from poolwarden.doctor import diagnose, take
-    from poolwarden.doctor.snapshot import require
+    from poolwarden.extras import require
 
     age = _idle_age(idle_age)
     require("rich", "top", "rich", "top")
@@ -408,6 +430,9 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
           allow_remote: bool, fmt: str, html_path: Path | None) -> None:
     """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery,
     2 bad input or a baseline that never succeeded."""
+    from poolwarden.extras import require
+
+    require("psycopg", "drill", "psycopg", "drill")
     from poolwarden.drill import Plan, run_drill
     from poolwarden.drill.inputs import check_output
     from poolwarden.drill.report import render_html, render_json, render_text

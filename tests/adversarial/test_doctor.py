@@ -218,6 +218,8 @@ def test_the_issue_dsns_in_every_command(command: str, dsn: str) -> None:
      "exporter needs prometheus-client: pip install 'poolwarden[exporter]'"),
     (["budget", "--config", "{cfg}", "--dsn", "postgresql://a:hunter2@127.0.0.1:1/db"], "psycopg",
      "budget --dsn needs psycopg: pip install 'poolwarden[budget]'"),
+    (["drill", "--call", "os:getcwd", "--dsn", "postgresql://a:hunter2@127.0.0.1:1/db"], "psycopg",
+     "drill needs psycopg: pip install 'poolwarden[drill]'"),
 ])
 def test_a_missing_driver_names_the_extra(tmp_path: Path, command: list[str], blocked: str, message: str) -> None:
     """The import itself fails (a meta-path blocker in a sitecustomize), nothing else is faked."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from poolwarden.dsn import connection_error
 from poolwarden.errors import UsageError
+from poolwarden.extras import require
 
 SETTINGS = (
     "max_connections", "superuser_reserved_connections", "reserved_connections",
@@ -57,16 +58,6 @@ class Snapshot:
     role: str = ""
     privileged: bool = True
     databases: list[str] = field(default_factory=list)
-
-
-def require(module: str, command: str, package: str, extra: str) -> Any:
-    """``module`` imported, or a :class:`UsageError`: ``doctor needs psycopg: pip install 'poolwarden[doctor]'``."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UsageError(f"{command} needs {package}: pip install 'poolwarden[{extra}]'") from None
 
 
 def driver(command: str) -> Any:

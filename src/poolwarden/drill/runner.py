@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from poolwarden.drill.faults import DRILL_APP, Fault
 from poolwarden.drill.model import BASELINE, FAULT, RECOVERY, ConnSample, Plan, Request
 from poolwarden.drill.targets import Target, digest
-from poolwarden.dsn import mask
+from poolwarden.dsn import mask, one_line, scrub
 from poolwarden.runtime.errors import is_transient
 
 __all__ = ["RunData", "run"]
@@ -154,13 +154,13 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
             started.append(fault)
             fault.start()
         _sleep_until(t0 + data.fault_ended)
-        _stop_all(started, data)
+        _stop_all(started, data, sample_dsn)
         say(f"recovery: {plan.recovery:g} s")
         _sleep_until(t0 + plan.total)
     except KeyboardInterrupt:
         data.interrupted = True
     finally:
-        _stop_all(started, data)
+        _stop_all(started, data, sample_dsn)
         stop.set()
         for w in workers:
             if w.ident is not None:  # started
@@ -169,17 +169,22 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
         if sampler is not None:
             sampler.stop()
             if sampler.error:
-                data.fault_errors.append(f"sampling stopped early: {mask(sampler.error)}")
+                data.fault_errors.append(f"sampling stopped early: {_clean(sampler.error, sample_dsn)}")
     return data
 
 
-def _stop_all(started: list[Fault], data: RunData) -> None:
+def _clean(message: str, dsn: str | None) -> str:
+    """A driver's message fit for the report: one line, no password of ``dsn``'s (nor any other)."""
+    return one_line(scrub(message, dsn) if dsn else mask(message))
+
+
+def _stop_all(started: list[Fault], data: RunData, dsn: str | None) -> None:
     while started:
         fault = started.pop()
         try:
             fault.stop()
         except Exception as exc:  # keep releasing the others
-            data.fault_errors.append(f"{fault.name}: {type(exc).__name__}: {exc}")
+            data.fault_errors.append(f"{fault.name}: {type(exc).__name__}: {_clean(str(exc), dsn)}")
 
 
 def _sleep_until(deadline: float) -> None:
