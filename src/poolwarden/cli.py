@@ -92,19 +92,28 @@ def main() -> None:
               help="Config file (default: nearest poolwarden.toml or pyproject.toml with [tool.poolwarden]).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--stdin-filename", metavar="NAME",
+              help="Read the source from stdin (also PATH '-') and report, configure and ignore it as NAME.")
 @_guarded
 def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None, diff_rev: str | None,
-          no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool) -> None:
+          no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool,
+          stdin_filename: str | None) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
-    from poolwarden.check import check_paths, find_config, load_config
+    from poolwarden.check import check_paths, check_source, find_config, load_config
     from poolwarden.check.diff import changed_lines
+    from poolwarden.check.files import target_error
     from poolwarden.check.registry import expand_codes
     from poolwarden.check.report import render
 
-    targets = list(paths) or ["."]
-    for target in targets:
-        if not os.path.exists(target):
-            raise UsageError(f"{target}: no such file or directory")
+    stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if stdin and [p for p in paths if p != "-"]:
+        raise UsageError("'-' (stdin) cannot be combined with other paths")
+    if stdin_filename is not None and not stdin:
+        raise UsageError("--stdin-filename needs the source on stdin: give '-' as the only PATH")
+    targets = [stdin_filename or "-"] if stdin else list(paths) or ["."]
+    for target in [] if stdin else targets:
+        if (problem := target_error(target)) is not None:
+            raise UsageError(problem)
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
     if select is not None:
         config.select = _codes(select) or []
@@ -112,7 +121,14 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     if ignore is not None:
         config.ignore = [*config.ignore, *(_codes(ignore) or [])]
         expand_codes(config.ignore)
-    result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+    if stdin:
+        limit = config.max_file_size
+        source = sys.stdin.buffer.read(limit + 1) if limit else sys.stdin.buffer.read()
+        result = check_source(source, targets[0], config)
+    else:
+        result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+    for warning in result.warnings:
+        click.echo(f"poolwarden: warning: {warning}", err=True)
     findings = result.findings
     if diff_rev is not None:
         changed = changed_lines(diff_rev)
@@ -187,7 +203,9 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
         for target in code_paths:
             if not os.path.exists(target):
                 raise UsageError(f"--code {target}: no such file or directory")
-        deployment, notes = apply(deployment, scan(list(code_paths)))
+        facts = scan(list(code_paths))
+        deployment, notes = apply(deployment, facts)
+        notes.extend(f"skipped {line}" for line in facts.skipped)
     live = None
     if dsn is not None:
         from poolwarden.budget.live import with_server_limits
