@@ -50,7 +50,7 @@ class CodeFacts:
     concurrency: list[tuple[str, int]] = field(default_factory=list)  # (where, value)
     jobs: list[CodeJob] = field(default_factory=list)
     not_literal: list[str] = field(default_factory=list)  # "path:line: pool_size of create_engine()"
-    skipped: list[str] = field(default_factory=list)  # "path:line: why" for files that could not be read
+    skipped: list[str] = field(default_factory=list)  # "path: why" for files that could not be read
 
 
 _POOLWARDEN_ENGINES = frozenset({"poolwarden.runtime.engine.create_engine",
@@ -159,8 +159,12 @@ def scan(paths: list[str]) -> CodeFacts:
     facts = CodeFacts()
     collector = _Collector(facts)
 
+    def skip(path: object, failure: S.Failure) -> None:
+        where = f"{path}:{failure.line}" if failure.kind == "syntax" else str(path)
+        facts.skipped.append(f"{where}: {failure.message.removeprefix('skipped: ')}")
+
     def unlistable(path: str, exc: OSError) -> None:
-        facts.skipped.append(f"{path}: {S.unreadable(exc).message}")
+        skip(path, S.unreadable(exc))
 
     saved = sys.getrecursionlimit()
     sys.setrecursionlimit(max(saved, 8000))  # as check's workers: deep but valid code is walked, not lost
@@ -168,14 +172,14 @@ def scan(paths: list[str]) -> CodeFacts:
         for path in discover(paths, onerror=unlistable):
             loaded = S.load(path)
             if isinstance(loaded, S.Failure):
-                facts.skipped.append(f"{path}:{loaded.line}: {loaded.message}")
+                skip(path, loaded)
                 continue
             module, is_package, root = module_name(path)
             ctx = FileContext(str(path), module, is_package, root)
             try:
                 Walker(ctx, [collector]).run(loaded.tree)
             except RecursionError:
-                facts.skipped.append(f"{path}:1: cannot analyse: nesting too deep to analyse")
+                skip(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse"))
     finally:
         sys.setrecursionlimit(saved)
     return facts

@@ -247,12 +247,24 @@ def decode_result(v: Any) -> FileResult:
 def _decode_summary(v: Any) -> ModuleSummary:
     module, path, root, imports, functions, classes, aliases, decorated = _list(v, 8)
     summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases))
+    # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs = _list(f, 8)
+        pairs: list[tuple[str, int]] = []
+        for c in _list(calls):
+            if type(c) is not list or len(c) != 2:
+                raise Invalid
+            ref, at = c
+            if type(ref) is not str or type(at) is not int or not 0 <= at <= _MAX_INT:
+                raise Invalid
+            pairs.append((ref, at))
+        refs = _list(return_refs)
+        for r in refs:
+            if type(r) is not str:
+                raise Invalid
         summary.functions[name] = FunctionFacts(
             _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
-            [(_str(c[0]), _pos(c[1])) for c in (_list(c, 2) for c in _list(calls))],
-            [_str(r) for r in _list(return_refs)],
+            pairs, list(refs),
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))

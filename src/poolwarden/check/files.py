@@ -11,7 +11,8 @@ stable (sorted) order, except those
   argument and ``.git/info/exclude`` (not the global ``core.excludesFile``); a deeper file's
   pattern wins, ``!pattern`` re-includes, and a file under an ignored directory stays ignored.
 
-A file named explicitly is always checked, whatever its suffix and whatever ignores it. Symlinked
+A file named explicitly is always checked, whatever its suffix and whatever ignores it; so is a
+directory named explicitly (the ignore files above it then do not apply, only those inside it). Symlinked
 directories are not followed (no loops); a symlinked file is yielded and read through the link.
 A directory that cannot be listed is reported to ``onerror`` and the walk goes on.
 """
@@ -128,6 +129,8 @@ def _initial_layers(root: str) -> _Layers:
         spec = _spec(os.path.join(directory, ".gitignore"))
         if spec is not None:
             layers.append((directory.rstrip("/") + "/", spec))
+    if _ignored(tuple(layers), root, True):
+        return ()  # the directory was asked for by name: what ignores it as a whole does not apply
     return tuple(layers)
 
 
@@ -172,7 +175,7 @@ def discover(
 
         def walk_error(exc: OSError, root: Path = root) -> None:
             if onerror is not None:
-                onerror(exc.filename if exc.filename is not None else str(root), exc)
+                onerror(os.path.normpath(exc.filename if exc.filename is not None else root), exc)
 
         for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
             abs_dir = os.path.normpath(os.path.join(abs_root, os.path.relpath(dirpath, root)))
