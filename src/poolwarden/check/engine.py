@@ -306,7 +306,9 @@ def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResu
     rules = [cls() for cls in select_rules(config.select, config.ignore)]
     max_size = config.max_file_size
     if max_size and len(source) > max_size:
-        result = failure_result(filename, S.too_big(len(source), max_size))
+        # the reader stops one byte past the limit: say "over", not a size it did not see
+        result = failure_result(filename, S.Failure("too-big", f"skipped: over the {max_size:,}-byte limit "
+                                                               "(max-file-size)"))
     else:
         module, is_package, root = module_name(Path(filename))
         saved = sys.getrecursionlimit()
