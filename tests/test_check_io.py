@@ -132,9 +132,11 @@ def test_the_cache_never_writes_through_a_planted_symlink(tmp_path: Path) -> Non
 def test_a_fifo_named_py_is_skipped_with_a_warning_not_read(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/db.py": ENGINE})
     os.mkfifo(tmp_path / "app" / "pipe.py")  # reading it would block forever: no writer
+    (tmp_path / "app" / "zero.py").symlink_to("/dev/zero")  # reading it would never end
     proc = pw("check", ".", "--format", "json", "--no-cache", cwd=tmp_path)
     assert proc.returncode == 1 and {d["path"] for d in json.loads(proc.stdout)} == {"app/db.py"}
-    assert proc.stderr == "poolwarden: warning: app/pipe.py: skipped: not a regular file (a FIFO)\n"
+    assert proc.stderr == ("poolwarden: warning: app/pipe.py: skipped: not a regular file (a FIFO)\n"
+                           "poolwarden: warning: app/zero.py: skipped: not a regular file (a device)\n")
     # with the cache too (the cache stats files before anything is read)
     assert pw("check", ".", "--format", "json", cwd=tmp_path).stdout == proc.stdout
 

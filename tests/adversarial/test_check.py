@@ -52,6 +52,7 @@ EXAMPLES = {
     "random bytes through the one reader (library)": 300,
     "random JSON as a cache entry (library)": 400,
     "random source round-tripped through the cache (library)": 150,
+    "random .gitignore files (library)": 100,
 }
 _CLI = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -370,6 +371,22 @@ def test_every_real_result_survives_the_cache_unchanged(path: Path) -> None:
     assert back == raw
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(st.lists(st.text(max_size=30), max_size=8), st.binary(max_size=200))
+def test_any_gitignore_is_read_or_dropped_never_an_error(lines: list[str], raw: bytes) -> None:
+    from poolwarden.check.files import discover
+
+    with tempfile.TemporaryDirectory(prefix="pwadv-") as tmp:
+        base = Path(tmp)
+        (base / "sub").mkdir()
+        (base / "a.py").write_text("x = 1\n")
+        (base / "sub" / "b.py").write_text("x = 1\n")
+        (base / ".gitignore").write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+        (base / "sub" / ".gitignore").write_bytes(raw)
+        found = list(discover([base]))
+        assert set(found) <= {base / "a.py", base / "sub" / "b.py"}
+
+
 def test_generated_input_count() -> None:
     """The number the issue asks for: how many generated inputs this suite throws at check."""
-    assert sum(EXAMPLES.values()) == 930
+    assert sum(EXAMPLES.values()) == 1030
