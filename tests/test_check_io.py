@@ -220,6 +220,15 @@ def test_gitignore_outside_a_git_work_tree_is_respected_too(tmp_path: Path) -> N
     assert sorted({d["path"] for d in data}) == ["app/db.py"]
 
 
+def test_a_hostile_gitignore_pattern_cannot_hang_discovery(tmp_path: Path) -> None:
+    """`a*a*…*b` is exponential for a backtracking matcher on a long name of a's; such a pattern is dropped."""
+    name = "a" * 200 + ".py"
+    write_tree(tmp_path, {f"app/{name}": ENGINE})
+    (tmp_path / ".gitignore").write_text("a*a*a*a*a*a*a*a*a*a*a*a*b\n*a*a*.txt\n")
+    proc = pw("check", ".", "--format", "json", "--no-cache", cwd=tmp_path)
+    assert {d["path"] for d in json.loads(proc.stdout)} == {f"app/{name}"}
+
+
 def test_stdin_with_stdin_filename_names_configures_and_ignores_by_that_name(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.poolwarden.check]\nper-file-ignores = { "scripts/*" = ["PW106"] }\n')

@@ -10,6 +10,7 @@ stable (sorted) order, except those
   work tree or not), and inside a work tree also the ``.gitignore`` files between its top and the
   argument and ``.git/info/exclude`` (not the global ``core.excludesFile``); a deeper file's
   pattern wins, ``!pattern`` re-includes, and a file under an ignored directory stays ignored.
+  A pattern with more than three runs of ``*`` is dropped (matching it can take exponential time).
 
 A file named explicitly is always checked, whatever its suffix and whatever ignores it; so is a
 directory named explicitly (the ignore files above it then do not apply, only those inside it). Symlinked
@@ -22,6 +23,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -42,6 +44,11 @@ DEFAULT_EXCLUDE: frozenset[str] = frozenset(
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 _IGNORE_FILE_LIMIT = 1024 * 1024
+# Glob patterns become backtracking regular expressions: `a*a*a*a*a*a*a*a*a*a*b` against a 40-character
+# name takes ~40 s, so a hostile repository could hang a check. A pattern with more than this many
+# runs of `*` (real ones have one or two: `**/*.py`) is dropped; three cost ~30 ms on a 250-character name.
+_MAX_STAR_RUNS = 3
+_STARS = re.compile(r"\*+")
 
 #: gitignore layers in force in a directory, outermost first: (base directory + "/", spec).
 _Layers = tuple[tuple[str, GitIgnoreSpec], ...]
@@ -72,7 +79,8 @@ def _spec(path: str) -> GitIgnoreSpec | None:
     data = S.read(path, _IGNORE_FILE_LIMIT)  # non-blocking, regular files only: a FIFO cannot hang us
     if isinstance(data, S.Failure):
         return None
-    lines = data.decode("utf-8", "surrogateescape").splitlines()
+    lines = [line for line in data.decode("utf-8", "surrogateescape").splitlines()
+             if len(_STARS.findall(line)) <= _MAX_STAR_RUNS]
     try:
         spec = GitIgnoreSpec.from_lines(lines)
     except Exception:  # poolwarden: ignore[PW101] -- a malformed pattern: drop it, keep the rest
