@@ -226,8 +226,8 @@ def test_cache_rewalks_a_file_when_an_import_turns_into_db_code(tmp_path: Path) 
 def test_a_damaged_cache_is_ignored_not_trusted(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/sel.py": SWALLOW})
     first = cli("check", ".", "--format", "json", cwd=tmp_path)
-    caches = list((tmp_path / ".poolwarden_cache").glob("check-*.pickle"))
+    caches = list((tmp_path / ".poolwarden_cache").glob("check-*.json"))
     assert len(caches) == 1
-    caches[0].write_bytes(b"not a pickle")
+    caches[0].write_bytes(b"not json")
     again = cli("check", ".", "--format", "json", cwd=tmp_path)
     assert again.returncode == 1 and again.stdout == first.stdout and again.stderr == ""

@@ -108,25 +108,44 @@ Exit codes:
               help="Config file (default: nearest poolwarden.toml or pyproject.toml with [tool.poolwarden]).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--stdin-filename", metavar="NAME",
+              help="Read the source from stdin (also PATH '-') and report, configure and ignore it as NAME.")
 @_guarded
 def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None, diff_rev: str | None,
-          no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool) -> None:
+          no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool,
+          stdin_filename: str | None) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
-    from poolwarden.check import check_paths, find_config, load_config
+    from poolwarden.check import check_paths, check_source, find_config, load_config
     from poolwarden.check.config import apply_options
     from poolwarden.check.diff import changed_lines_for, only_changed
     from poolwarden.check.display import canonical_targets
+    from poolwarden.check.files import target_error
     from poolwarden.check.report import render
 
-    targets = list(paths) or ["."]
-    for target in targets:
-        if not os.path.exists(target):
-            raise UsageError(f"{target}: no such file or directory")
-    targets = canonical_targets(targets)
+    stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if stdin and [p for p in paths if p != "-"]:
+        raise UsageError("'-' (stdin) cannot be combined with other paths")
+    if stdin_filename is not None and not stdin:
+        raise UsageError("--stdin-filename needs the source on stdin: give '-' as the only PATH")
+    if stdin and diff_rev is not None:
+        raise UsageError("--diff reads changed lines from git: it cannot be combined with stdin")
+    targets = [stdin_filename or "-"] if stdin else list(paths) or ["."]
+    for target in [] if stdin else targets:
+        if (problem := target_error(target)) is not None:
+            raise UsageError(problem)
+    if not stdin:
+        targets = canonical_targets(targets)
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
     apply_options(config, select, ignore)
     changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
-    result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+    if stdin:
+        limit = config.max_file_size
+        source = sys.stdin.buffer.read(limit + 1) if limit else sys.stdin.buffer.read()
+        result = check_source(source, targets[0], config)
+    else:
+        result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+    for warning in result.warnings:
+        click.echo(f"poolwarden: warning: {warning}", err=True)
     findings = result.findings if changed is None else only_changed(result.findings, changed)
     click.echo(render(fmt, findings, result.files))
     sys.exit(1 if findings and not exit_zero else 0)
@@ -210,7 +229,9 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
         for target in code_paths:
             if not os.path.exists(target):
                 raise UsageError(f"--code {target}: no such file or directory")
-        deployment, notes = apply(deployment, scan(list(code_paths)))
+        facts = scan(list(code_paths))
+        deployment, notes = apply(deployment, facts)
+        notes.extend(f"skipped {line}" for line in facts.skipped)
     live = None
     if dsn is not None:
         from poolwarden.budget.live import with_server_limits

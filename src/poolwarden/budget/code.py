@@ -13,10 +13,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 
 from poolwarden.budget.model import MAX_SPAN, MIN_EVERY, Deployment, Periodic, Pool, Service
 from poolwarden.check import knowledge as K
+from poolwarden.check import source as S
 from poolwarden.check.context import FileContext
 from poolwarden.check.engine import module_name
 from poolwarden.check.files import discover
@@ -50,6 +52,7 @@ class CodeFacts:
     concurrency: list[tuple[str, int]] = field(default_factory=list)  # (where, value)
     jobs: list[CodeJob] = field(default_factory=list)
     not_literal: list[str] = field(default_factory=list)  # "path:line: pool_size of create_engine()"
+    skipped: list[str] = field(default_factory=list)  # "path: why" for files that could not be read
 
 
 _POOLWARDEN_ENGINES = frozenset({"poolwarden.runtime.engine.create_engine",
@@ -149,20 +152,38 @@ class _Collector(Rule):
 
 
 def scan(paths: list[str]) -> CodeFacts:
-    """Read every Python file under ``paths``. Raises FileNotFoundError for a missing path."""
+    """Read every Python file under ``paths``. Raises FileNotFoundError for a missing path.
+
+    Files are read as ``check`` reads them (:func:`poolwarden.check.source.load`); one that cannot
+    be read, decoded or parsed, or is too deep, too big or not a regular file, is listed in
+    ``skipped`` with the reason ``check`` reports for it as PW000.
+    """
     facts = CodeFacts()
     collector = _Collector(facts)
-    for path in discover(paths):
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
-            continue
-        module, is_package, root = module_name(path)
-        ctx = FileContext(str(path), module, is_package, root)
-        try:
-            Walker(ctx, [collector]).run(tree)
-        except RecursionError:
-            continue
+
+    def skip(path: object, failure: S.Failure) -> None:
+        where = f"{path}:{failure.line}" if failure.kind == "syntax" else str(path)
+        facts.skipped.append(f"{where}: {failure.message.removeprefix('skipped: ')}")
+
+    def unlistable(path: str, exc: OSError) -> None:
+        skip(path, S.unreadable(exc))
+
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(saved, 8000))  # as check's workers: deep but valid code is walked, not lost
+    try:
+        for path in discover(paths, onerror=unlistable):
+            loaded = S.load(path)
+            if isinstance(loaded, S.Failure):
+                skip(path, loaded)
+                continue
+            module, is_package, root = module_name(path)
+            ctx = FileContext(str(path), module, is_package, root)
+            try:
+                Walker(ctx, [collector]).run(loaded.tree)
+            except RecursionError:
+                skip(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse"))
+    finally:
+        sys.setrecursionlimit(saved)
     return facts
 
 

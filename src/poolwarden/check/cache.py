@@ -1,23 +1,39 @@
 """The result cache: an unchanged tree re-checks without reading or parsing a file.
 
-One pickle file per (poolwarden version and source, selected rules) under the cache directory; an entry
-is keyed by the absolute path and valid while the file's size and mtime are unchanged. A
-damaged or foreign cache file is ignored, never trusted.
+Data only, never code: one JSON file per (poolwarden version and source, selected rules) under the
+cache directory. Static analysis must never execute anything from the tree it reads, and a cache
+directory can come with a cloned repository, so the cache is plain JSON (never pickle), read with
+the same non-blocking, size-bounded reader as source files, and every entry is validated field by
+field on the way back in: an entry of the wrong shape or type, a number out of range, nesting too
+deep, a truncated or foreign file — anything unexpected is a miss (that file is analysed again),
+never an error and never trusted.
+
+An entry is keyed by the absolute path and valid while the file's size, mtime, ctime and inode are
+unchanged (ctime and inode cannot be set by whoever wrote the cache file, so an entry planted in a
+repository does not match the files of a fresh clone).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
-import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from poolwarden import __version__
-from poolwarden.check.summary import FileResult
+from poolwarden.check import source as S
+from poolwarden.check.finding import Finding, Pending, Span
+from poolwarden.check.summary import FileResult, FunctionFacts, ModuleSummary
 
-_Key = tuple[int, int]
+_Key = tuple[int, int, int, int]
+FORMAT = 1
+_MAX_CACHE_BYTES = 256 * 1024 * 1024
+_MAX_INT = 1 << 53
+_MAX_DATA_DEPTH = 6
+_SEVERITIES = frozenset({"error", "warning"})
 
 
 @functools.cache
@@ -29,47 +45,53 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-class Cache:
-    """Per-file :class:`FileResult` entries, keyed by path, size and mtime."""
+def stat_key(st: os.stat_result) -> _Key:
+    """What must be unchanged for a cached result to stand."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
-    def __init__(self, file: Path, entries: dict[str, tuple[_Key, FileResult]]) -> None:
+
+class Invalid(Exception):
+    """A cache entry is not what this build writes."""
+
+
+class Cache:
+    """Per-file :class:`FileResult` entries, keyed by path and :func:`stat_key`."""
+
+    def __init__(self, file: Path, entries: dict[str, Any]) -> None:
         self.file = file
-        self.entries = entries
+        self.entries = entries  # abspath -> encoded entry (validated when used)
         self.dirty = False
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], codes: tuple[str, ...]) -> Cache:
         salt = hashlib.sha256(f"{__version__}|{_code_digest()}|{','.join(sorted(codes))}".encode()).hexdigest()[:16]
-        file = Path(directory) / f"check-{salt}.pickle"
-        entries: dict[str, tuple[_Key, FileResult]] = {}
-        try:
-            with file.open("rb") as fh:
-                loaded = pickle.load(fh)
-            if isinstance(loaded, dict):
-                entries = loaded
-        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-            entries = {}
+        file = Path(directory) / f"check-{salt}.json"
+        entries: dict[str, Any] = {}
+        data = S.read(file, _MAX_CACHE_BYTES)
+        if not isinstance(data, S.Failure):
+            try:
+                loaded = json.loads(data)
+            except (ValueError, RecursionError, MemoryError):  # UnicodeDecodeError is a ValueError
+                loaded = None
+            if (isinstance(loaded, dict) and loaded.get("format") == FORMAT
+                    and isinstance(loaded.get("entries"), dict)):
+                entries = loaded["entries"]
         return cls(file, entries)
 
-    @staticmethod
-    def _key(path: Path) -> _Key | None:
-        try:
-            st = path.stat()
-        except OSError:
-            return None
-        return (st.st_size, st.st_mtime_ns)
-
-    def get(self, path: Path) -> FileResult | None:
+    def get(self, path: Path, key: _Key) -> FileResult | None:
+        """The cached result of ``path`` if its entry is valid for ``key``; else None (a miss)."""
         entry = self.entries.get(os.path.abspath(path))
-        if entry is None or entry[0] != self._key(path) or entry[1].path != str(path):
+        try:
+            if not isinstance(entry, list) or len(entry) != 2 or not _is_key(entry[0]) or tuple(entry[0]) != key:
+                return None
+            result = decode_result(entry[1])
+        except (Invalid, RecursionError, TypeError, ValueError, KeyError, IndexError):
             return None
-        return entry[1]
+        return result if result.path == str(path) else None
 
-    def put(self, path: Path, result: FileResult) -> None:
-        key = self._key(path)
-        if key is not None:
-            self.entries[os.path.abspath(path)] = (key, result)
-            self.dirty = True
+    def put(self, path: Path, key: _Key, result: FileResult) -> None:
+        self.entries[os.path.abspath(path)] = [list(key), encode_result(result)]
+        self.dirty = True
 
     def save(self) -> None:
         """Write the cache atomically; a cache that cannot be written is silently skipped."""
@@ -77,15 +99,174 @@ class Cache:
             return
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            gitignore = self.file.parent / ".gitignore"
-            if not gitignore.exists():
-                gitignore.write_text("# Created by poolwarden\n*\n")
+            _write_gitignore(self.file.parent / ".gitignore")
             fd, tmp = tempfile.mkstemp(dir=self.file.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self.entries, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.file)
-            for stale in self.file.parent.glob("check-*.pickle"):
-                if stale != self.file:
-                    stale.unlink(missing_ok=True)  # written by another build or rule selection
-        except OSError:
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump({"format": FORMAT, "entries": self.entries}, fh, separators=(",", ":"))
+                os.replace(tmp, self.file)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            for pattern in ("check-*.json", "check-*.pickle"):  # pickles: written by older builds
+                for stale in self.file.parent.glob(pattern):
+                    if stale != self.file:
+                        stale.unlink(missing_ok=True)  # written by another build or rule selection
+        except (OSError, ValueError, RecursionError):
             return
+
+
+def _write_gitignore(path: Path) -> None:
+    """Create the cache directory's ``.gitignore`` once, never through a symlink."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        return  # it exists (or cannot be made): fine either way
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# Created by poolwarden\n*\n")
+
+
+# -- encoding: plain lists, strings, numbers, booleans and null only -----------------------------
+def encode_result(r: FileResult) -> list[Any]:
+    return [
+        r.path,
+        r.lines,
+        [[f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.name, f.message, f.severity] for f in r.findings],
+        [[p.code, [p.span.line, p.span.col, p.span.end_line, p.span.end_col], _encode_data(p.data), p.severity]
+         for p in r.pendings],
+        None if r.summary is None else _encode_summary(r.summary),
+        [[line, None if codes is None else sorted(codes)] for line, codes in r.suppressions.items()],
+    ]
+
+
+def _encode_data(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_encode_data(v) for v in value]
+    return value
+
+
+def _encode_summary(s: ModuleSummary) -> list[Any]:
+    return [
+        s.module, s.path, s.root, s.imports,
+        {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
+                [list(c) for c in f.calls], f.return_refs] for name, f in s.functions.items()},
+        {name: list(bases) for name, bases in s.classes.items()},
+        s.aliases,
+        [list(d) for d in s.decorated],
+    ]
+
+
+# -- decoding: every field checked; anything else raises Invalid --------------------------------
+def _check(ok: bool) -> None:
+    if not ok:
+        raise Invalid
+
+
+def _str(v: Any) -> str:
+    _check(type(v) is str)
+    return v  # type: ignore[no-any-return]
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else _str(v)
+
+
+def _int(v: Any) -> int:
+    _check(type(v) is int and -_MAX_INT <= v <= _MAX_INT)
+    return v  # type: ignore[no-any-return]
+
+
+def _pos(v: Any) -> int:
+    n = _int(v)
+    _check(n >= 0)
+    return n
+
+
+def _bool(v: Any) -> bool:
+    _check(type(v) is bool)
+    return v  # type: ignore[no-any-return]
+
+
+def _list(v: Any, n: int | None = None) -> list[Any]:
+    _check(type(v) is list and (n is None or len(v) == n))
+    return v  # type: ignore[no-any-return]
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    _check(type(v) is dict)
+    return v  # type: ignore[no-any-return]
+
+
+def _str_map(v: Any) -> dict[str, str]:
+    d = _dict(v)
+    for value in d.values():
+        _str(value)
+    return d
+
+
+def _is_key(v: Any) -> bool:
+    return type(v) is list and len(v) == 4 and all(type(x) is int for x in v)
+
+
+def _severity(v: Any) -> Any:
+    _check(v in _SEVERITIES)
+    return v
+
+
+def _decode_data(v: Any, depth: int = 0) -> Any:
+    _check(depth <= _MAX_DATA_DEPTH)
+    if type(v) is list:
+        return tuple(_decode_data(x, depth + 1) for x in v)
+    if v is None or type(v) in (str, bool):
+        return v
+    return _int(v)
+
+
+def decode_result(v: Any) -> FileResult:
+    """The :class:`FileResult` an entry encodes; raises :class:`Invalid` unless it is exactly that shape."""
+    path, lines, findings, pendings, summary, suppressions = _list(v, 6)
+    result = FileResult(path=_str(path), lines=_pos(lines))
+    for f in _list(findings):
+        fp, line, col, code, end_line, end_col, name, message, severity = _list(f, 9)
+        result.findings.append(Finding(_str(fp), _pos(line), _pos(col), _str(code), _pos(end_line), _pos(end_col),
+                                       _str(name), _str(message), _severity(severity)))
+    for p in _list(pendings):
+        code, span, data, severity = _list(p, 4)
+        sl, sc, el, ec = _list(span, 4)
+        result.pendings.append(Pending(_str(code), Span(_pos(sl), _pos(sc), _pos(el), _pos(ec)),
+                                       tuple(_decode_data(x) for x in _list(data)),
+                                       None if severity is None else _severity(severity)))
+    if summary is not None:
+        result.summary = _decode_summary(summary)
+    for s in _list(suppressions):
+        line, codes = _list(s, 2)
+        result.suppressions[_pos(line)] = None if codes is None else frozenset(_str(c) for c in _list(codes))
+    return result
+
+
+def _decode_summary(v: Any) -> ModuleSummary:
+    module, path, root, imports, functions, classes, aliases, decorated = _list(v, 8)
+    summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases))
+    # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
+    for name, f in _dict(functions).items():
+        line, is_async, db, io, acquired, pooled, calls, return_refs = _list(f, 8)
+        pairs: list[tuple[str, int]] = []
+        for c in _list(calls):
+            if type(c) is not list or len(c) != 2:
+                raise Invalid
+            ref, at = c
+            if type(ref) is not str or type(at) is not int or not 0 <= at <= _MAX_INT:
+                raise Invalid
+            pairs.append((ref, at))
+        refs = _list(return_refs)
+        for r in refs:
+            if type(r) is not str:
+                raise Invalid
+        summary.functions[name] = FunctionFacts(
+            _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
+            pairs, list(refs),
+        )
+    for name, bases in _dict(classes).items():
+        summary.classes[name] = tuple(_str(b) for b in _list(bases))
+    summary.decorated = [(_str(d[0]), _bool(d[1])) for d in (_list(d, 2) for d in _list(decorated))]
+    return summary

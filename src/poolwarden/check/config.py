@@ -1,9 +1,10 @@
 """``[tool.poolwarden.check]`` (pyproject.toml) or ``[check]`` (poolwarden.toml) settings.
 
 Recognised keys: ``select``, ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
-globs relative to the config file's directory), ``cache-dir``. An unknown section or key, a value
-of the wrong type, an empty or unknown rule code or an empty ``select`` is a :class:`ConfigError`
-naming the file and the key, so a typo never silently disables a rule.
+globs relative to the config file's directory), ``cache-dir``, ``max-file-size`` (bytes, or a
+string such as ``"2MB"``; 0: no limit). An unknown section or key, a value of the wrong type, an
+empty or unknown rule code or an empty ``select`` is a :class:`ConfigError` naming the file and the
+key, so a typo never silently disables a rule.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from poolwarden.check.source import DEFAULT_MAX_FILE_SIZE, parse_size
 from poolwarden.config import did_you_mean, find, section
 from poolwarden.errors import UsageError
 
-_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir")
+_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir", "max-file-size")
 
 
 class ConfigError(UsageError):
@@ -32,6 +34,7 @@ class CheckConfig:
     exclude: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     cache_dir: str = ".poolwarden_cache"
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; a bigger file is skipped with PW000; 0: no limit
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
 
@@ -83,6 +86,11 @@ def load_config(path: Path | None) -> CheckConfig:
             for glob, codes in value.items():
                 _validate_codes(codes, f"{path}: {where}: per-file-ignores {glob!r}")
             config.per_file_ignores = dict(value)
+        elif key == "max-file-size":
+            try:
+                config.max_file_size = parse_size(value)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: {where}: 'max-file-size' {exc}") from None
         elif key == "cache-dir":
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{path}: {where}: 'cache-dir' must be a non-empty string")

@@ -4,27 +4,28 @@
    database story (DB code, modules importing it, modules it imports, event-loop code) are
    walked; every file is parsed, so every syntax error is reported as PW000;
 2. per file, in a worker process: parse, one walk with the selected rules, suppressions
-   (results are cached by path, size and mtime);
+   (files are read with :mod:`poolwarden.check.source`: regular files within ``max-file-size``
+   only; results are cached as data by path and stat);
 3. in the parent: build the :class:`ProjectIndex` from the summaries and let each rule
    resolve its deferred findings; apply suppressions, per-file ignores and ``--diff``.
 """
 
 from __future__ import annotations
 
-import ast
 import functools
 import gc
 import os
 import re
+import stat
 import sys
-import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.cache import Cache
+from poolwarden.check import source as S
+from poolwarden.check.cache import Cache, stat_key
 from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
 from poolwarden.check.files import discover
@@ -51,6 +52,7 @@ class CheckResult:
     files: int = 0
     lines: int = 0
     cached: int = 0
+    warnings: list[str] = field(default_factory=list)  # for stderr: skipped non-regular files, nothing found
 
 
 def module_name(path: Path) -> tuple[str, bool, str]:
@@ -82,44 +84,42 @@ def analyze_source(
     root: str = "",
 ) -> FileResult:
     """Analyse one file in isolation. Never raises for bad input: it becomes a PW000 finding."""
-    lines = source.count(b"\n") + (0 if source.endswith(b"\n") or not source else 1)
-    result = FileResult(path=path, lines=lines)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # SyntaxWarnings are the user's compiler's business, not ours
-            tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
-        result.findings.append(_pw000(path, exc))
-        return result
+    parsed = S.parse(source, path)
+    if isinstance(parsed, S.Failure):
+        return failure_result(path, parsed, S.line_count(source))
+    return analyze_parsed(parsed, path, module, is_package, rules, walk, root)
+
+
+def analyze_parsed(
+    parsed: S.Parsed, path: str, module: str, is_package: bool, rules: Sequence[Rule], walk: bool = True,
+    root: str = "",
+) -> FileResult:
+    """Walk a parsed file with ``rules`` (``walk=False``: parse only, for PW000)."""
+    result = FileResult(path=path, lines=S.line_count(parsed.source))
     if not walk:
         return result
     ctx = FileContext(path, module, is_package, root)
     try:
-        Walker(ctx, rules).run(tree)
+        Walker(ctx, rules).run(parsed.tree)
     except RecursionError:
-        result.findings.append(_pw000(path, RecursionError("nesting too deep to analyse")))
+        result.findings.append(pw000(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse")))
         return result
     result.findings = ctx.findings
     result.pendings = ctx.pendings
     result.summary = ctx.summary
     if ctx.findings or ctx.pendings:
-        result.suppressions = suppressions(source)
+        result.suppressions = suppressions(parsed.source)
     return result
 
 
-def _pw000(path: str, exc: BaseException) -> Finding:
-    line, col = 1, 1
-    if isinstance(exc, SyntaxError):
-        line = exc.lineno or 1
-        col = exc.offset or 1
-        message = f"cannot parse (Python {sys.version_info[0]}.{sys.version_info[1]} grammar): {exc.msg}"
-    elif isinstance(exc, ValueError) and "null bytes" in str(exc):
-        message = "cannot parse: source contains null bytes"
-    elif isinstance(exc, UnicodeDecodeError):
-        message = f"cannot decode: {exc.reason}"
-    else:
-        message = f"cannot analyse: {exc}"
-    return Finding(path, line, max(col, 1), "PW000", line, max(col, 1), "syntax-error", message, "error")
+def pw000(path: str, failure: S.Failure) -> Finding:
+    """The PW000 finding that reports why ``path`` could not be analysed."""
+    return Finding(path, failure.line, failure.col, "PW000", failure.line, failure.col, "syntax-error",
+                   failure.message, "error")
+
+
+def failure_result(path: str, failure: S.Failure, lines: int = 0) -> FileResult:
+    return FileResult(path=path, lines=lines, findings=[pw000(path, failure)])
 
 
 # -- worker side -----------------------------------------------------------------------------------
@@ -132,26 +132,29 @@ def _init_worker(codes: Sequence[str]) -> None:
     _WORKER_RULES[:] = [cls() for cls in ALL_RULES if cls.CODE in codes]
 
 
-def _work(job: tuple[str, str, bool, bool, str]) -> FileResult:
-    path, module, is_package, walk, root = job
-    try:
-        source = Path(path).read_bytes()
-    except OSError as exc:
-        return FileResult(path=path, lines=0, findings=[_pw000(path, OSError(exc.strerror))])
-    return analyze_source(source, path, module, is_package, _WORKER_RULES, walk, root)
+_Job = tuple[str, str, bool, bool, str, int]
+
+
+def _work(job: _Job) -> FileResult:
+    path, module, is_package, walk, root, max_size = job
+    loaded = S.load(path, max_size)
+    if isinstance(loaded, S.Failure):
+        return failure_result(path, loaded)
+    result = analyze_parsed(loaded, path, module, is_package, _WORKER_RULES, walk, root)
+    del loaded  # the tree goes before the next file is read: one file's AST at a time per worker
+    return result
 
 
 # -- parent side -----------------------------------------------------------------------------------
-def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str]) -> set[Path]:
+def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str], max_size: int) -> set[Path]:
     """The files worth walking: DB code, its importers (transitively), what they import, and
     event-loop code with its direct importers."""
     db_seed: set[Path] = set()
     loop: set[Path] = set()
     imports: dict[Path, set[str]] = {}
     for path in paths:
-        try:
-            text = path.read_bytes()
-        except OSError:
+        text = S.read(path, max_size)
+        if isinstance(text, S.Failure):
             continue
         if K.DB_TOKENS.search(text):
             db_seed.add(path)
@@ -222,49 +225,108 @@ def check_paths(
     """Check every Python file under ``paths`` with the rules ``config`` selects.
 
     Raises :class:`FileNotFoundError` for a path that does not exist; never raises for a file
-    that cannot be read, decoded or parsed (that is a PW000 finding).
+    that cannot be read, decoded or parsed, or is over ``max-file-size`` (that is a PW000 finding).
+    A discovered file that is not a regular file (a FIFO, socket or device named ``*.py``) is
+    skipped with a warning; no file found at all is a warning too (``CheckResult.warnings``).
     """
-    files = list(discover(paths, config.exclude))
+    names: list[str] = [os.fspath(p) for p in paths]
+    walk_errors: list[FileResult] = []
+
+    def onerror(path: str, exc: OSError) -> None:
+        walk_errors.append(failure_result(path, S.unreadable(exc)))
+
+    found = list(discover(names, config.exclude, onerror=onerror))
     rules = [cls() for cls in select_rules(config.select, config.ignore)]
     codes = tuple(r.CODE for r in rules)
-    reported = reported_codes(config.select, config.ignore)
     cache = Cache.open(config.cache_dir, codes) if use_cache else None
+    max_size = config.max_file_size
+    warnings: list[str] = []
 
+    files: list[Path] = []
     results: dict[Path, FileResult] = {}
+    keys: dict[Path, tuple[int, int, int, int]] = {}
     todo: list[Path] = []
-    for path in files:
-        hit = cache.get(path) if cache is not None else None
+    for path in found:
+        try:
+            st = os.stat(path)
+        except OSError as exc:  # a dangling symlink, a symlink loop, a file gone since discovery
+            files.append(path)
+            results[path] = failure_result(str(path), S.unreadable(exc))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            warnings.append(f"{path}: {S.not_regular(st.st_mode).message}")
+            continue
+        files.append(path)
+        if max_size and st.st_size > max_size:
+            results[path] = failure_result(str(path), S.too_big(st.st_size, max_size))
+            continue
+        keys[path] = stat_key(st)
+        hit = cache.get(path, keys[path]) if cache is not None else None
         if hit is not None:
             results[path] = hit
         else:
             todo.append(path)
-    cached = len(files) - len(todo)
+    cached = len(keys) - len(todo)
     if todo:
         modules: dict[Path, str] = {}
         packages: dict[Path, bool] = {}
         roots: dict[Path, str] = {}
-        for path in files:
+        readable = list(keys)
+        for path in readable:
             modules[path], packages[path], roots[path] = module_name(path)
         # One changed file can change which others must be walked (a new DB import): always pre-scan.
-        walk_set = _prescan(files, modules, roots) if len(files) > 1 else set(todo)
+        walk_set = _prescan(readable, modules, roots, max_size) if len(readable) > 1 else set(todo)
         if cache is not None:
             # A cached file that did not walk but now must (a new DB import elsewhere) is redone.
-            for path, res in list(results.items()):
-                if res.summary is None and not res.findings and path in walk_set:
+            for path in readable:
+                res = results.get(path)
+                if res is not None and res.summary is None and not res.findings and path in walk_set:
                     todo.append(path)
                     del results[path]
-        jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p]) for p in todo]
+        jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p], max_size) for p in todo]
         for path, res in zip(todo, _run_jobs(jobs_list, codes, jobs), strict=True):
             results[path] = res
             if cache is not None:
-                cache.put(path, res)
+                cache.put(path, keys[path], res)
         if cache is not None:
             cache.save()
+    if not files and not walk_errors:
+        warnings.append(f"no Python files found under {', '.join(names) or '.'}")
+    out = _finish([results[p] for p in files] + walk_errors, rules, config, files=len(files), cached=cached)
+    out.warnings = warnings
+    return out
 
-    ordered = [results[p] for p in files]
+
+def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResult:
+    """Check one file's text given directly (``poolwarden check -``, with ``--stdin-filename``).
+
+    ``filename`` names it in findings and for ``per-file-ignores``; the module name is derived from
+    it as for a file on disk. The file is checked alone: no other module joins the project index.
+    """
+    rules = [cls() for cls in select_rules(config.select, config.ignore)]
+    max_size = config.max_file_size
+    if max_size and len(source) > max_size:
+        # the reader stops one byte past the limit: say "over", not a size it did not see
+        result = failure_result(filename, S.Failure("too-big", f"skipped: over the {max_size:,}-byte limit "
+                                                               "(max-file-size)"))
+    else:
+        module, is_package, root = module_name(Path(filename))
+        saved = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(saved, 8000))
+        try:
+            result = analyze_source(source, filename, module, is_package, rules, True, root)
+        finally:
+            sys.setrecursionlimit(saved)
+    return _finish([result], rules, config, files=1, cached=0)
+
+
+def _finish(ordered: list[FileResult], rules: Sequence[Rule], config: CheckConfig, *, files: int,
+            cached: int) -> CheckResult:
+    """Join the per-file results: resolve deferred findings, apply ignores and suppressions."""
+    reported = reported_codes(config.select, config.ignore)
     index = ProjectIndex(r.summary for r in ordered if r.summary is not None)
     by_code = {r.CODE: r for r in rules}
-    out = CheckResult(files=len(files), lines=sum(r.lines for r in ordered), cached=cached)
+    out = CheckResult(files=files, lines=sum(r.lines for r in ordered), cached=cached)
     for res in ordered:
         found = list(res.findings)
         for pending in res.pendings:
@@ -290,9 +352,7 @@ def _finding(path: str, rule: Rule, span: Span, message: str, severity: Severity
                    rule.NAME, message, severity or rule.SEVERITY)
 
 
-def _run_jobs(
-    jobs_list: list[tuple[str, str, bool, bool, str]], codes: Sequence[str], jobs: int | None
-) -> list[FileResult]:
+def _run_jobs(jobs_list: list[_Job], codes: Sequence[str], jobs: int | None) -> list[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     if workers <= 1 or len(jobs_list) < _PARALLEL_MIN_FILES:
         _WORKER_RULES[:] = [cls() for cls in ALL_RULES if cls.CODE in codes]

@@ -64,7 +64,8 @@ class Span:
 class Pending:
     """A possible finding that needs the project-wide index to decide.
 
-    ``data`` is rule-specific and must pickle (it travels between processes and into the cache).
+    ``data`` is rule-specific: a tuple of strings, integers, booleans, None and nested tuples only
+    (it travels between processes and into the data-only cache, which accepts nothing else).
     """
 
     code: str

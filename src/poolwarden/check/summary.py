@@ -1,6 +1,7 @@
 """Per-file facts that travel from a worker process to the project-wide index.
 
-Everything here pickles, because it crosses process boundaries and lives in the cache.
+Everything here is plain data (strings, integers, booleans, lists, dicts), because it crosses process
+boundaries and lives in the cache, which stores it as JSON (``poolwarden.check.cache``).
 A *ref* is ``root:dotted.name`` after import resolution (``/app/src:billing.selectors.get_sub``);
 the index decides later which refs are functions of the project.
 """
