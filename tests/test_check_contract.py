@@ -114,7 +114,7 @@ def test_pw000_is_a_known_code_everywhere(tmp_path: Path) -> None:
 
 # -- item 12: --diff and pre-commit -------------------------------------------------------------------
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run([*GIT, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def test_diff_head_in_a_repository_without_commits_treats_every_file_as_new(tmp_path: Path) -> None:

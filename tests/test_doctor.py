@@ -259,7 +259,7 @@ def test_passwords_from_pgpassword_pgpassfile_and_poolwarden_dsn(postgres: str, 
         # drill reads POOLWARDEN_DSN too: a remote one is refused before any connection
         drill = run({"POOLWARDEN_DSN": "postgresql://app:hunter2@10.255.255.1/db"}, "drill", "--url",
                     f"http://127.0.0.1:{free_port()}/")
-        assert drill.returncode == 2 and "10.255.255.1 is not this machine" in drill.stderr
+        assert drill.returncode == 2 and "10.255.255.1 (host from the DSN) is not this machine" in drill.stderr
         assert "hunter2" not in drill.stderr
 
 

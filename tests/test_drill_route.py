@@ -112,7 +112,7 @@ def _cases(f: dict[str, str]) -> tuple[Refused, Allowed]:
 def _netns_works() -> str | None:
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
         return "needs root, unshare and ip"
-    proc = subprocess.run(["unshare", "-n", "-m", "true"], capture_output=True, check=False)
+    proc = subprocess.run(["unshare", "-n", "-m", "true"], capture_output=True, check=False, timeout=30)
     return None if proc.returncode == 0 else f"unshare -n -m fails here: {proc.stderr.decode()[:200]}"
 
 

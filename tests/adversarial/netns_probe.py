@@ -42,7 +42,7 @@ def _setup() -> socket.socket:
     for cmd in (["mount", "--bind", hosts.name, "/etc/hosts"], ["ip", "link", "set", "lo", "up"],
                 ["ip", "addr", "add", "203.0.113.5/32", "dev", "lo"],
                 ["ip", "-6", "addr", "add", "2001:db8::5/128", "dev", "lo"]):
-        subprocess.run(cmd, check=True, capture_output=True)
+        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
     os.unlink(hosts.name)  # the bind mount keeps the inode
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)

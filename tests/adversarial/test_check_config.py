@@ -391,10 +391,10 @@ def test_any_diff_revision_runs_or_fails_in_one_line(rev: str, committed: bool) 
     COUNTS["--diff revisions (cli)"] += 1
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
     with _project("", "poolwarden.toml") as root:
-        subprocess.run([*git, "init", "-q"], cwd=root, check=True, capture_output=True)
+        subprocess.run([*git, "init", "-q"], cwd=root, check=True, capture_output=True, timeout=60)
         if committed:
-            subprocess.run([*git, "add", "."], cwd=root, check=True, capture_output=True)
-            subprocess.run([*git, "commit", "-qm", "base"], cwd=root, check=True, capture_output=True)
+            subprocess.run([*git, "add", "."], cwd=root, check=True, capture_output=True, timeout=60)
+            subprocess.run([*git, "commit", "-qm", "base"], cwd=root, check=True, capture_output=True, timeout=60)
         before = sorted(p.name for p in root.iterdir())
         proc = run("check", str(root), "--no-cache", f"--diff={rev}", cwd=root.parent)
         if proc.returncode == 2:
