@@ -22,7 +22,7 @@ from poolwarden import __version__
 from poolwarden.check.cache import _code_digest
 from poolwarden.check.registry import ALL_RULES
 
-from .conftest import ROOT, write_tree
+from .conftest import ROOT, cli, write_tree
 
 SWALLOW = '''\
 from sqlalchemy import select
@@ -282,3 +282,13 @@ def test_an_empty_selection_says_so(tmp_path: Path) -> None:
     proc = pw("check", ".", "--no-cache", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stderr == "poolwarden: warning: no Python files found under .\n"
+
+
+def test_a_file_name_cannot_forge_a_line_of_output(tmp_path: Path) -> None:
+    """A newline in a file name is shown escaped: one finding, one line."""
+    bad = tmp_path / "x.py\nforged.py:1:1: PW101 fake"
+    bad.write_text("def f(:\n")
+    proc = cli("check", str(tmp_path), "--no-cache")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and "PW000" in lines[0] and "\\n" in lines[0], proc.stdout
+    assert not any(line.startswith("forged.py") for line in lines)

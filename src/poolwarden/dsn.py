@@ -22,6 +22,10 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+from poolwarden.text import one_line
+
+__all__ = ["connection_error", "is_url", "mask", "one_line", "scrub", "secrets"]
+
 MASK = "***"
 SECRET_KEYS = frozenset({"password", "sslpassword"})
 
@@ -296,11 +300,6 @@ def _scrub_part(part: str, dsn: str) -> str:
         return m.group()
 
     return _QUOTED.sub(quoted, text)
-
-
-def one_line(text: str) -> str:
-    """``text`` with control characters (newlines, tabs, escapes) shown as ``\\n``-style escapes."""
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def connection_error(option: str, dsn: str, exc: BaseException) -> str:

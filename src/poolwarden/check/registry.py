@@ -30,12 +30,15 @@ class Unparsable(Rule):
 Reported, instead of any other finding, for a Python file that poolwarden cannot analyse: a
 syntax error under the running Python's grammar (the message names the version), a file that
 is not valid UTF-8 (or its declared encoding), a file with null bytes, nesting too deep to walk,
-or a file that cannot be read. The run goes on with the other files.
+a file that cannot be read (permissions, a symlink loop), or a file over `max-file-size` (default
+1 MiB: generated code), which is skipped without being read. The run goes on with the other
+files. A FIFO, socket or device named `*.py` is never opened (it could block): it is skipped with
+a warning on stderr, not a finding.
 """
     WHY = """
 None of the PW1xx rules has looked at that file, so a clean report would be a false promise.
 `--select` does not hide PW000; to accept a file that is not Python on purpose (a template with
-a `.py` suffix), exclude it (`exclude`), or turn PW000 off for it with `per-file-ignores`, or
+a `.py` suffix) or a generated file too big to analyse, exclude it (`exclude`), or turn PW000 off for it with `per-file-ignores`, or
 everywhere with `ignore = ["PW000"]` / `--ignore PW000`. `# noqa` comments cannot suppress it:
 the file did not parse.
 """

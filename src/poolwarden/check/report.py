@@ -21,6 +21,7 @@ from poolwarden import __version__
 from poolwarden.check.display import display_path
 from poolwarden.check.finding import Finding
 from poolwarden.check.registry import DOCUMENTED
+from poolwarden.text import one_line
 
 FORMATS = ("text", "json", "sarif", "github")
 
@@ -61,8 +62,10 @@ def summary(findings: Sequence[Finding], files: int) -> str:
 
 
 def text(findings: Sequence[Finding], files: int) -> str:
-    """ruff's shape: ``path:line:col: CODE message``, then a summary line."""
-    lines = [f"{f.path}:{f.line}:{f.col}: {f.code} {f.message}" for f in findings]
+    """ruff's shape: ``path:line:col: CODE message``, then a summary line. One line per finding:
+    control characters in a path or message (a file named with a newline) are shown escaped, so a
+    file name can never forge a line of output."""
+    lines = [one_line(f"{f.path}:{f.line}:{f.col}: {f.code} {f.message}") for f in findings]
     lines.append(summary(findings, files))
     return "\n".join(lines)
 
