@@ -39,8 +39,8 @@ a warning on stderr, not a finding.
 None of the PW1xx rules has looked at that file, so a clean report would be a false promise.
 `--select` does not hide PW000; to accept a file that is not Python on purpose (a template with
 a `.py` suffix) or a generated file too big to analyse, exclude it (`exclude`), or turn PW000
-off for it with `per-file-ignores`, or everywhere with `ignore = ["PW000"]` / `--ignore PW000`. `# noqa` comments cannot suppress it:
-the file did not parse.
+off for it with `per-file-ignores`, or everywhere with `ignore = ["PW000"]` / `--ignore PW000`.
+`# noqa` comments cannot suppress it: the file did not parse.
 """
     EXAMPLE = """
 def charge(user_id:
