@@ -16,6 +16,20 @@ from poolwarden.check import CheckConfig, Finding, check_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: A PW101 (a DB failure turned into `return None`) and a PW103 (an engine with default pool
+#: settings): the small trees the CLI tests check.
+SWALLOW = '''\
+from sqlalchemy import select
+
+
+async def get_sub(db, org):
+    try:
+        return (await db.execute(select(Sub))).scalar_one_or_none()
+    except Exception:
+        return None
+'''
+ENGINE = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql+asyncpg://db/app")\n'
+
 pytest_plugins = ["pytester"]  # tests of the pytest plugin run inner pytest sessions
 
 

@@ -14,18 +14,8 @@ from pathlib import Path
 import click
 import pytest
 
-from .conftest import ROOT, cli, write_tree
+from .conftest import ENGINE, ROOT, SWALLOW, cli, write_tree
 
-SWALLOW = '''\
-from sqlalchemy import select
-
-
-async def get_sub(db, org):
-    try:
-        return (await db.execute(select(Sub))).scalar_one_or_none()
-    except Exception:
-        return None
-'''
 SKIP = '''\
 from sqlalchemy import select
 
@@ -36,7 +26,6 @@ async def touch(db):
     except Exception:
         pass
 '''
-ENGINE = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql+asyncpg://db/app")\n'
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-c", "init.defaultBranch=main"]
 
 

@@ -22,19 +22,8 @@ from poolwarden import __version__
 from poolwarden.check.cache import _code_digest
 from poolwarden.check.registry import ALL_RULES
 
-from .conftest import ROOT, cli, write_tree
+from .conftest import ENGINE, ROOT, SWALLOW, cli, write_tree
 
-SWALLOW = '''\
-from sqlalchemy import select
-
-
-async def get_sub(db, org):
-    try:
-        return (await db.execute(select(Sub))).scalar_one_or_none()
-    except Exception:
-        return None
-'''
-ENGINE = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql+asyncpg://db/app")\n'
 TIMEOUT = 60
 
 

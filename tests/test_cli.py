@@ -7,19 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import ROOT, cli, write_tree
-
-SWALLOW = '''\
-from sqlalchemy import select
-
-
-async def get_sub(db, org):
-    try:
-        return (await db.execute(select(Sub))).scalar_one_or_none()
-    except Exception:
-        return None
-'''
-ENGINE = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql+asyncpg://db/app")\n'
+from .conftest import ENGINE, ROOT, SWALLOW, cli, write_tree
 
 
 def test_text_output_and_exit_1(tmp_path: Path) -> None:

@@ -68,7 +68,9 @@ def test_seed3_partition_hangs_the_buggy_app_only(version: str) -> None:
     healed = result.data.fault_ended
     ended_before_heal = [r for r in during if r.started + r.latency_ms / 1000 < healed]
     if version == "buggy":  # every request stuck until the network heals, at most one per client
-        assert 0 < len(during) <= 3 and ended_before_heal == []
+        # (a client's stuck request may have started just before the fault, under a busy machine)
+        stuck = [r for r in result.data.requests if r.started < healed <= r.started + r.latency_ms / 1000]
+        assert 0 < len(stuck) <= 3 and len(during) <= 3 and ended_before_heal == []
     else:  # 503 after the connect timeout, and the next request, well before the heal
         assert len(ended_before_heal) >= 3 and {r.status for r in during} == {503}
     assert result.verdict.recovered

@@ -16,7 +16,7 @@ from poolwarden.check.registry import ALL_RULES
 from poolwarden.check.rule import Rule
 
 RULES: list[Rule] = [cls() for cls in ALL_RULES]
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _analyze(source: str) -> None:

@@ -12,11 +12,32 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: ``POOLWARDEN_FUZZ_SCALE`` multiplies the number of generated inputs that each cost a process
+#: (a CLI run): ``make test`` keeps the default; a deeper hunt sets e.g. ``POOLWARDEN_FUZZ_SCALE=10``.
+FUZZ_SCALE = float(os.environ.get("POOLWARDEN_FUZZ_SCALE", "1") or "1")
+
+
+#: suite -> {family of inputs: how many were thrown}; pytest's terminal summary prints it
+#: (tests/adversarial/conftest.py), the figure the issue's closing note quotes.
+THROWN: dict[str, Counter[str]] = {}
+
+
+def thrown(suite: str) -> Counter[str]:
+    """The counter a suite increments once per generated input it throws."""
+    return THROWN.setdefault(suite, Counter())
+
+
+def scaled(n: int) -> int:
+    """``n`` generated inputs, times ``POOLWARDEN_FUZZ_SCALE`` (at least 1)."""
+    return max(1, round(n * FUZZ_SCALE))
+
 
 #: Secrets the suites put in DSNs, environments and files; none may ever be printed.
 SECRETS = ("hunter2", "Pa%ssw0rd", "s3cr3t", "ter2", "sslpw-XYZ")

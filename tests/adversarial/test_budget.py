@@ -14,8 +14,6 @@ import copy
 import json
 import math
 import string
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .contract import assert_clean_failure, run
+from .contract import assert_clean_failure, run, scaled, thrown
 
 MEMORY = 1 << 30  # bytes of address space for each run
 TIMEOUT = 60.0  # seconds; a run takes well under one, but the machine is shared
-GENERATED: Counter[str] = Counter()  # inputs thrown, per family
+GENERATED = thrown("budget")  # inputs thrown, per family
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
                     database=None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _count(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if GENERATED and capture is not None:
-        with capture.global_and_fixture_disabled():  # the count is part of the suite's report
-            print(f"\nadversarial budget: {sum(GENERATED.values())} generated inputs "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(GENERATED.items()))})")
 
 
 # -- a TOML writer for generated values (inline tables and arrays: any nesting in one line) ------------------
@@ -183,7 +171,7 @@ def oracle(where: str, key: str, value: Any, doc: dict[str, Any]) -> str | None:
     return None
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=scaled(50))
 @given(st.sampled_from(sorted(KEYS)), VALUES, st.booleans())
 def test_one_bad_key_exits_2_naming_file_and_key(tmp_path_factory: pytest.TempPathFactory,
                                                  slot: tuple[str, str], value: Any, remove: bool) -> None:
@@ -209,7 +197,7 @@ def test_one_bad_key_exits_2_naming_file_and_key(tmp_path_factory: pytest.TempPa
 
 # -- family 2: unknown keys anywhere ------------------------------------------------------------------------
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=scaled(15))
 @given(st.sampled_from(["", "service", "pool", "periodic", "pgbouncer"]),
        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=15), VALUES)
 def test_unknown_keys_are_named(tmp_path_factory: pytest.TempPathFactory, where: str, key: str, value: Any) -> None:
@@ -233,7 +221,7 @@ _tree = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                     st.dictionaries(_key, inner, max_size=4)), max_leaves=12)
 
 
-@settings(SETTINGS, max_examples=50)
+@settings(SETTINGS, max_examples=scaled(25))
 @given(st.one_of(st.dictionaries(_key, _tree, max_size=6), _tree))
 def test_random_budget_tables_never_crash(tmp_path_factory: pytest.TempPathFactory, budget: Any) -> None:
     GENERATED["random toml"] += 1
@@ -245,7 +233,7 @@ def test_random_budget_tables_never_crash(tmp_path_factory: pytest.TempPathFacto
 
 # -- family 4: absurd schedules, all keys at once -------------------------------------------------------------
 
-@settings(SETTINGS, max_examples=25)
+@settings(SETTINGS, max_examples=scaled(15))
 @given(st.lists(st.fixed_dictionaries({
     "name": st.text(string.ascii_letters, min_size=1, max_size=5),
     "every": st.one_of(st.sampled_from(sorted(DURATIONS)), st.floats(1, YEAR), st.integers(1, YEAR)),
@@ -294,7 +282,7 @@ _configs = st.sampled_from([None, "", "[budget]\nmax_connections = 50\n",
                             "[budget]\n[[budget.periodic]]\nname = 'p'\nevery = '1m'\nduration = '5s'\n"])
 
 
-@settings(SETTINGS, max_examples=50)
+@settings(SETTINGS, max_examples=scaled(25))
 @given(st.lists(st.lists(_line, max_size=6), min_size=1, max_size=3), _configs,
        st.one_of(st.none(), st.binary(max_size=40)))
 def test_random_code_trees_never_crash(tmp_path_factory: pytest.TempPathFactory, files: list[list[str]],

@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,21 +42,14 @@ from poolwarden.check.report import github, sarif
 from poolwarden.config import SECTIONS
 from poolwarden.errors import UsageError
 
-from .contract import assert_clean_failure, run
+from .contract import assert_clean_failure, run, scaled, thrown
 
-COUNTS: Counter[str] = Counter()
+COUNTS = thrown("check (config, formats)")
 SWALLOW = ("from sqlalchemy import select\n\n\nasync def get_sub(db, org):\n    try:\n"
            "        return (await db.execute(select(Sub))).scalar_one_or_none()\n    except Exception:\n"
            "        return None\n")
 FAST = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _report_counts() -> Iterator[None]:
-    yield
-    detail = ", ".join(f"{k}={v}" for k, v in sorted(COUNTS.items()))
-    print(f"\ncheck config/format adversarial inputs: {sum(COUNTS.values())} ({detail})")
+SLOW = settings(deadline=None, max_examples=scaled(10), suppress_health_check=[HealthCheck.too_slow])
 
 
 # -- strategies -------------------------------------------------------------------------------------

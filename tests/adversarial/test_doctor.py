@@ -3,7 +3,7 @@ carrying secrets, bad --idle-age values, bad --pgbouncer DSNs, unreachable serve
 ports nothing listens on, never a remote host), missing drivers. Every one gets the contract of
 tests/adversarial/contract.py: exit 2, one ``poolwarden: error:`` line, no traceback, no secret.
 
-The generated inputs per test are the ``max_examples`` below (``GENERATED`` lists them)."""
+Each test counts the generated inputs it was thrown (``THROWN``); pytest's summary prints the totals."""
 
 from __future__ import annotations
 
@@ -26,20 +26,12 @@ from poolwarden.durations import parse_duration
 from poolwarden.errors import UsageError
 from poolwarden.testing.cluster import PostgresCluster, free_port
 
-from .contract import SECRETS, assert_clean_failure, assert_no_secret, nothing_left_behind, run
+from .contract import SECRETS, assert_clean_failure, assert_no_secret, nothing_left_behind, run, scaled, thrown
 
-CLI_EXAMPLES = 40  # each a subprocess: a command drawn from doctor, top, exporter, budget --dsn
+THROWN = thrown('doctor, top, exporter')  # generated inputs actually thrown, per test
+
+CLI_EXAMPLES = scaled(20)  # each a subprocess: a command drawn from doctor, top, exporter, budget --dsn
 LIB_EXAMPLES = 200
-#: the generated inputs this module throws, by test (the closing note of issue 10 reports the sum)
-GENERATED = {
-    "test_unreachable_dsn_with_a_secret (cli)": CLI_EXAMPLES,
-    "test_library_take_never_leaks": LIB_EXAMPLES,
-    "test_compound_durations_add_up": LIB_EXAMPLES,
-    "test_bad_durations_are_usage_errors": LIB_EXAMPLES,
-    "test_bad_idle_age_fails_before_connecting (cli)": CLI_EXAMPLES // 2,
-    "test_bad_pgbouncer_dsn_in_the_library": LIB_EXAMPLES // 2,
-    "test_bad_pgbouncer_dsn (cli)": CLI_EXAMPLES // 2,
-}
 
 PASSWORDS = st.one_of(
     st.sampled_from(SECRETS),
@@ -91,6 +83,7 @@ def _usable(password: str, port: int) -> bool:
        host=HOSTS, via_env=st.booleans())
 def test_unreachable_dsn_with_a_secret(command: str, form: str, password: str, host: str, via_env: bool,
                                        tmp_path: Path) -> None:
+    THROWN['unreachable dsn with a secret'] += 1
     port = free_port()
     assume(_usable(password, port))
     dsn = _dsn(form, password, host, port)
@@ -112,6 +105,7 @@ def test_unreachable_dsn_with_a_secret(command: str, form: str, password: str, h
 @LIB
 @given(form=FORMS, password=PASSWORDS, host=HOSTS)
 def test_library_take_never_leaks(form: str, password: str, host: str) -> None:
+    THROWN['library take never leaks'] += 1
     port = free_port()
     assume(_usable(password, port))
     dsn = _dsn(form, password, host, port)
@@ -128,6 +122,7 @@ _VALID_PART = st.tuples(st.integers(0, 99), st.sampled_from(["ms", "s", "m", "mi
 @settings(max_examples=LIB_EXAMPLES, deadline=None)
 @given(parts=st.lists(_VALID_PART, min_size=1, max_size=4), sep=st.sampled_from(["", " "]))
 def test_compound_durations_add_up(parts: list[tuple[int, str]], sep: str) -> None:
+    THROWN['compound durations add up'] += 1
     units = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
     text = sep.join(f"{n}{u}" for n, u in parts)
     assert parse_duration(text, "--idle-age") == pytest.approx(sum(n * units[u] for n, u in parts))
@@ -151,6 +146,7 @@ BAD_DURATIONS = st.one_of(
 @settings(max_examples=LIB_EXAMPLES, deadline=None)
 @given(text=BAD_DURATIONS)
 def test_bad_durations_are_usage_errors(text: str) -> None:
+    THROWN['bad durations are usage errors'] += 1
     with pytest.raises(UsageError, match=r"--idle-age: .* is not a duration"):
         parse_duration(text, "--idle-age")
 
@@ -158,6 +154,7 @@ def test_bad_durations_are_usage_errors(text: str) -> None:
 @HALF_CLI
 @given(command=st.sampled_from(["doctor", "top", "exporter"]), value=BAD_DURATIONS)
 def test_bad_idle_age_fails_before_connecting(command: str, value: str) -> None:
+    THROWN['bad idle age fails before connecting'] += 1
     dsn = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/db"
     proc = run(command, "--dsn", dsn, f"--idle-age={value}")
     line = assert_clean_failure(proc, contains="--idle-age")
@@ -168,6 +165,7 @@ def test_bad_idle_age_fails_before_connecting(command: str, value: str) -> None:
           suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 @given(form=FORMS, password=PASSWORDS)
 def test_bad_pgbouncer_dsn_in_the_library(postgres: str, form: str, password: str) -> None:
+    THROWN['bad pgbouncer dsn in the library'] += 1
     port = free_port()
     assume(_usable(password, port))
     with pytest.raises(UsageError) as info:
@@ -180,6 +178,7 @@ def test_bad_pgbouncer_dsn_in_the_library(postgres: str, form: str, password: st
 @HALF_CLI
 @given(form=FORMS, password=PASSWORDS)
 def test_bad_pgbouncer_dsn(postgres: str, form: str, password: str) -> None:
+    THROWN['bad pgbouncer dsn'] += 1
     port = free_port()
     assume(_usable(password, port))
     proc = run("doctor", "--dsn", postgres, "--pgbouncer", _dsn(form, password, "127.0.0.1", port))

@@ -19,6 +19,10 @@ from psycopg.conninfo import conninfo_to_dict
 from poolwarden.dsn import MASK, connection_error, mask, scrub
 from poolwarden.testing.cluster import free_port
 
+from .contract import thrown
+
+THROWN = thrown("DSN masking")  # generated inputs actually thrown, per test
+
 #: generated inputs per test, reported in the adversarial closing note
 EXAMPLES = 300
 
@@ -43,6 +47,7 @@ def _assume_distinct(password: str, *visible: str) -> None:
 @SETTINGS
 @given(password=PASSWORDS, user=NAMES, host=HOSTS, db=NAMES, encoded=st.booleans())
 def test_url_userinfo(password: str, user: str, host: str, db: str, encoded: bool) -> None:
+    THROWN['url userinfo'] += 1
     _assume_distinct(password, user, host, db)
     written = quote(password, safe="") if encoded else password
     dsn = f"postgresql://{user}:{written}@{host}:5432/{db}"
@@ -60,6 +65,7 @@ def test_url_userinfo(password: str, user: str, host: str, db: str, encoded: boo
 @given(password=PASSWORDS, user=NAMES, host=HOSTS, db=NAMES, key=st.sampled_from(["password", "sslpassword"]),
        encoded=st.booleans())
 def test_url_query(password: str, user: str, host: str, db: str, key: str, encoded: bool) -> None:
+    THROWN['url query'] += 1
     _assume_distinct(password, user, host, db)
     written = quote(password, safe="") if encoded else password
     dsn = f"postgresql://{user}@{host}:5432/{db}?sslmode=disable&{key}={written}"
@@ -83,6 +89,7 @@ def _kv_escaped(value: str) -> str:
 @given(password=PASSWORDS, user=NAMES, host=HOSTS, db=NAMES, key=st.sampled_from(["password", "sslpassword"]),
        quoted=st.booleans(), spaces=st.sampled_from(["=", " = ", "= "]))
 def test_key_value(password: str, user: str, host: str, db: str, key: str, quoted: bool, spaces: str) -> None:
+    THROWN['key value'] += 1
     _assume_distinct(password, user, host, db)
     written = _kv_quoted(password) if quoted else _kv_escaped(password)
     dsn = f"host={host} port=5432 user={user} {key}{spaces}{written} dbname={db}"
@@ -96,6 +103,7 @@ def test_key_value(password: str, user: str, host: str, db: str, key: str, quote
 @given(password=PASSWORDS, user=NAMES, host=HOSTS, db=NAMES)
 def test_key_value_written_carelessly(password: str, user: str, host: str, db: str) -> None:
     """Unquoted, unescaped: libpq fails to parse it; what follows the key is masked to the end."""
+    THROWN['key value written carelessly'] += 1
     _assume_distinct(password, user, host, db)
     dsn = f"host={host} user={user} password={password} dbname={db}"
     masked = mask(dsn)
@@ -106,6 +114,7 @@ def test_key_value_written_carelessly(password: str, user: str, host: str, db: s
 @SETTINGS
 @given(password=PASSWORDS.filter(lambda p: not any(c.isspace() for c in p)), user=NAMES, host=HOSTS, db=NAMES)
 def test_in_free_text(password: str, user: str, host: str, db: str) -> None:
+    THROWN['in free text'] += 1
     _assume_distinct(password, user, host, db, "worker 3: cannot reach (retrying);")
     line = f"worker 3: cannot reach postgresql://{user}:{password}@{host}/{db} (retrying); password={password}"
     masked = mask(line)
@@ -120,6 +129,7 @@ def test_in_free_text(password: str, user: str, host: str, db: str) -> None:
 def test_the_driver_message_never_echoes_the_password(password: str, form: str) -> None:
     """A real connect to a port nothing listens on (or a DSN libpq rejects): the one-line error keeps
     no password, whatever libpq quoted from the DSN."""
+    THROWN['the driver message never echoes the password'] += 1
     assume(len(password) >= 4)  # shorter ones turn up in the driver's own words ("-", "on", …)
     _assume_distinct(password, "127.0.0.1", "app", "db", "--dsn connection failed: connection to server at",
                      "port failed: Connection refused; failed to resolve host")
