@@ -26,3 +26,9 @@ def test_help_states_exit_codes(name: str) -> None:
     text = " ".join(proc.stdout.split())
     assert "Exit codes:" in text, proc.stdout
     assert "2 " in text.split("Exit codes:", 1)[1], proc.stdout
+
+
+def test_no_command_summary_is_cut() -> None:
+    proc = cli("--help")
+    commands = proc.stdout.split("Commands:", 1)[1]
+    assert "..." not in commands, proc.stdout

@@ -159,28 +159,28 @@ def _kv_tokens(text: str) -> tuple[list[tuple[int, int, int, str, str]], int]:
         while i < n and text[i].isspace():
             i += 1
         value_start = i
-        chars: list[str] = []
-        if i < n and text[i] == "'":
-            i += 1
-            while i < n and text[i] != "'":
-                if text[i] == "\\":
-                    i += 1
-                    if i >= n:
-                        break
-                chars.append(text[i])
-                i += 1
+        quoted = i < n and text[i] == "'"
+        value, i = _kv_value(text, i + 1 if quoted else i, quoted)
+        if quoted:
             if i >= n:
                 return tokens, start  # unterminated quote
             i += 1
-        else:
-            while i < n and not text[i].isspace():
-                if text[i] == "\\":
-                    i += 1
-                    if i >= n:
-                        break
-                chars.append(text[i])
-                i += 1
-        tokens.append((start, value_start, i, m.group(), "".join(chars)))
+        tokens.append((start, value_start, i, m.group(), value))
+
+
+def _kv_value(text: str, i: int, quoted: bool) -> tuple[str, int]:
+    """A key/value DSN's value from ``i``, backslash escapes undone, and where it ended: at the closing
+    quote (``quoted``; ``len(text)`` when there is none) or at whitespace."""
+    chars: list[str] = []
+    n = len(text)
+    while i < n and (text[i] != "'" if quoted else not text[i].isspace()):
+        if text[i] == "\\":
+            i += 1
+            if i >= n:
+                break
+        chars.append(text[i])
+        i += 1
+    return "".join(chars), i
 
 
 def _mask_kv(text: str) -> str:

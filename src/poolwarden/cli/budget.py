@@ -1,0 +1,77 @@
+"""``poolwarden budget``: the connection math of a deployment, as a CI gate."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from poolwarden.cli.base import guarded, main
+from poolwarden.errors import UsageError
+
+_BUDGET_EPILOG = """\b
+Exit codes:
+  0  the worst case fits and the steady state is under alert_at
+  1  over budget: the worst case does not fit, or the steady state passes alert_at
+  2  bad input (a malformed or impossible model, a model that counts nothing, an unreachable
+     --dsn), with a one-line message"""
+
+
+@main.command(epilog=_BUDGET_EPILOG, short_help="The connection math of a deployment, as a CI gate.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="poolwarden.toml ([budget]) or pyproject.toml ([tool.poolwarden.budget]); default: the nearest.")
+@click.option("--dsn", envvar="POOLWARDEN_DSN", show_envvar=True,
+              help="Read max_connections, the reserved slots and the live count from this server "
+                   "(password: prefer PGPASSWORD or PGPASSFILE to one on the command line).")
+@click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
+              help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Report format on stdout.")
+@guarded
+def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], fmt: str) -> None:
+    """The connection math of a deployment: exit 1 when the worst case does not fit or the
+    steady state passes alert_at."""
+    import json
+
+    from poolwarden.budget import compute, load_deployment
+    from poolwarden.budget.model import Deployment, find_budget_config
+    from poolwarden.budget.report import render_text
+
+    if config_file is None and code_paths:
+        from poolwarden.config import find
+
+        found = find(Path.cwd(), "budget")
+        deployment = load_deployment(found) if found is not None else Deployment()
+    else:
+        deployment = load_deployment(config_file or find_budget_config(Path.cwd()))
+    notes: list[str] = []
+    if code_paths:
+        from poolwarden.budget.code import apply, scan
+
+        for target in code_paths:
+            if not os.path.exists(target):
+                raise UsageError(f"--code {target}: no such file or directory")
+        facts = scan(list(code_paths))
+        deployment, notes = apply(deployment, facts)
+        notes.extend(f"skipped {line}" for line in facts.skipped)
+    live = None
+    if dsn is not None:
+        from poolwarden.budget.live import with_server_limits
+
+        deployment, live = with_server_limits(deployment, dsn)
+    report = compute(deployment)
+    if fmt == "json":
+        data = report.as_dict()
+        data["live_connections"] = live
+        data["from_code"] = notes
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render_text(report))
+        if notes:
+            click.echo("\nfrom code:\n" + "\n".join(f"  {line}" for line in notes))
+        if live is not None:
+            click.echo(f"live: {live} client connections now ({live / report.usable:.0%} of usable)"
+                       if report.usable > 0 else f"live: {live} client connections now")
+    sys.exit(0 if report.ok else 1)
