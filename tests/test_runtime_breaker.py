@@ -15,7 +15,12 @@ import sqlalchemy
 
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.breaker import CircuitBreaker, CircuitOpenError
-from poolwarden.runtime.deadline import ConnectDeadlineExceeded, attempts, connect_with_deadline
+from poolwarden.runtime.deadline import (
+    ConnectDeadlineExceeded,
+    aconnect_with_deadline,
+    attempts,
+    connect_with_deadline,
+)
 from poolwarden.runtime.errors import ErrorKind, classify, is_transient
 from poolwarden.testing.cluster import PostgresCluster
 
@@ -207,3 +212,112 @@ def test_a_cancelled_probe_decides_nothing() -> None:
 def test_bad_breaker_arguments(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CircuitBreaker(**kwargs)
+
+
+# -- configuration errors through a connect deadline are answers, not outages (issue 11, item 2) ----
+
+CONFIG_FAULTS: dict[str, dict[str, str]] = {"wrong password": {"password": "wrong"},
+                                            "missing database": {"dbname": "no_such_db"}}
+
+
+def _config_dsn(cluster: PostgresCluster, fault: str) -> str:
+    return cluster.dsn(**CONFIG_FAULTS[fault])
+
+
+def _assert_an_answer(exc: BaseException, fault: str) -> None:
+    """The driver's own error (as without a deadline), classified NOT_TRANSIENT, naming the cause."""
+    assert not isinstance(exc, ConnectDeadlineExceeded), exc
+    assert classify(exc) is ErrorKind.NOT_TRANSIENT, f"{type(exc).__name__}: {exc}"
+    assert ("password" in str(exc)) if fault == "wrong password" else ("no_such_db" in str(exc))
+
+
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+def test_connect_with_deadline_raises_configuration_errors_themselves(postgres_cluster: PostgresCluster,
+                                                                      driver: str, fault: str) -> None:
+    import psycopg2
+
+    connect: Any = {"psycopg": psycopg.connect, "psycopg2": psycopg2.connect}[driver]
+    dbapi_error: Any = {"psycopg": psycopg.OperationalError, "psycopg2": psycopg2.OperationalError}[driver]
+    breaker = CircuitBreaker(failure_threshold=2)
+    for _ in range(6):
+        with pytest.raises(dbapi_error) as info, breaker:
+            connect_with_deadline(connect, _config_dsn(postgres_cluster, fault), total=5)
+        _assert_an_answer(info.value, fault)
+    assert breaker.state == "closed" and breaker.stats().failures == 0
+
+
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+def test_aconnect_with_deadline_raises_configuration_errors_themselves(postgres_cluster: PostgresCluster,
+                                                                       driver: str, fault: str) -> None:
+    import asyncpg
+
+    dsn = _config_dsn(postgres_cluster, fault)
+    breaker = CircuitBreaker(failure_threshold=2)
+
+    async def once() -> BaseException:
+        try:
+            async with breaker:
+                if driver == "asyncpg":
+                    await aconnect_with_deadline(asyncpg.connect, total=5, libpq=False, dsn=dsn)
+                else:
+                    await aconnect_with_deadline(psycopg.AsyncConnection.connect, total=5, conninfo=dsn)
+        except Exception as exc:
+            return exc
+        raise AssertionError("connected despite the configuration error")
+
+    async def main() -> list[BaseException]:
+        return [await once() for _ in range(6)]
+
+    for exc in asyncio.run(main()):
+        _assert_an_answer(exc, fault)
+    assert breaker.state == "closed" and breaker.stats().failures == 0
+
+
+@pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
+@pytest.mark.parametrize("driver", ["psycopg", "psycopg2", "asyncpg", "psycopg-async"])
+def test_attached_connect_deadline_keeps_configuration_errors_answers(postgres_cluster: PostgresCluster,
+                                                                      driver: str, fault: str) -> None:
+    breaker = CircuitBreaker(failure_threshold=2)
+    url = _url(_config_dsn(postgres_cluster, fault), driver.removesuffix("-async"))
+    errors: list[BaseException] = []
+    if driver in ("asyncpg", "psycopg-async"):
+        aengine = rt.create_async_engine(url)
+        breaker.attach(aengine, connect_deadline=5)
+
+        async def main() -> None:
+            try:
+                for _ in range(6):
+                    with pytest.raises(sqlalchemy.exc.DBAPIError) as info:
+                        async with aengine.connect():
+                            pass
+                    errors.append(info.value)
+            finally:
+                await aengine.dispose()
+        asyncio.run(main())
+    else:
+        engine = rt.create_engine(url)
+        breaker.attach(engine, connect_deadline=5)
+        try:
+            for _ in range(6):
+                with pytest.raises(sqlalchemy.exc.DBAPIError) as info, engine.connect():
+                    pass
+                errors.append(info.value)
+        finally:
+            engine.dispose()
+    for exc in errors:
+        _assert_an_answer(exc, fault)
+    assert breaker.state == "closed" and breaker.stats().failures == 0
+
+
+def test_a_configuration_error_wins_over_hosts_that_never_answer(postgres_cluster: PostgresCluster) -> None:
+    """Mixed attempts: one host times out, the live one rejects the password. libpq would report
+    the rejection too; a caller must fix the configuration, so the rejection is raised itself."""
+    with blackhole() as dead:
+        with pytest.raises(psycopg.OperationalError) as info:
+            connect_with_deadline(psycopg.connect, total=10, per_attempt=0.5, host="127.0.0.1,127.0.0.1",
+                                  port=f"{dead},{postgres_cluster.port}", dbname="postgres", user="postgres",
+                                  password="wrong")
+    _assert_an_answer(info.value, "wrong password")
+    assert any(f"127.0.0.1:{dead}: no answer in time" in note for note in info.value.__notes__)

@@ -7,6 +7,15 @@ attempt gets what is left of one total budget (optionally also capped by ``per_a
 the whole call fails with :class:`ConnectDeadlineExceeded` — a ``ConnectionError``, so
 :func:`~poolwarden.runtime.errors.is_transient` says retry later — once the budget is spent.
 
+A configuration error is not an outage: when no attempt connected and at least one failed for a
+non-transient reason (:func:`~poolwarden.runtime.errors.classify` says ``NOT_TRANSIENT``: wrong
+password, missing database or role, SSL required but refused, a host name that does not exist),
+the call raises the *first* such error itself — the driver's own exception, exactly what the
+call without a deadline raises — with a note listing every attempt, whether or not other
+attempts timed out or were refused. Like libpq, every attempt is still tried first (a later host
+may accept). Only when every attempt met an outage (refused, unreachable, no answer in time,
+budget spent) is :class:`ConnectDeadlineExceeded` raised.
+
 libpq cannot wait less than 2 s per attempt, so sync attempts run in a helper thread that the
 caller stops waiting for at the deadline; a connection that still arrives later is closed at
 once. Async attempts are cancelled with :func:`asyncio.wait_for`.
@@ -27,6 +36,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from poolwarden.runtime.errors import ErrorKind, classify
 
 __all__ = ["ConnectDeadlineExceeded", "aconnect_with_deadline", "attempts", "connect_with_deadline"]
 
@@ -119,10 +130,17 @@ def _check(total: float, per_attempt: float | None) -> None:
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
-def _fail(total: float, errors: list[tuple[str, BaseException | None]]) -> ConnectDeadlineExceeded:
+def _fail(total: float, errors: list[tuple[str, BaseException | None]]) -> BaseException:
+    """What a call that connected nowhere raises: the first configuration error met, else
+    :class:`ConnectDeadlineExceeded` (see the module docstring)."""
     tried = "; ".join(f"{where}: {type(e).__name__ if e else 'no answer in time'}" for where, e in errors)
-    return ConnectDeadlineExceeded(f"could not connect within the total deadline of {total:g} s "
-                                   f"({len(errors)} attempt(s): {tried or 'none started'})", errors)
+    summary = f"{len(errors)} attempt(s): {tried or 'none started'}"
+    for _, error in errors:
+        if error is not None and classify(error) is ErrorKind.NOT_TRANSIENT:
+            error.add_note(f"poolwarden: connect deadline of {total:g} s, {summary}")
+            return error  # an answer, not an outage: the caller must see it as one
+    return ConnectDeadlineExceeded(f"could not connect within the total deadline of {total:g} s ({summary})",
+                                   errors)
 
 
 def connect_with_deadline(connect: Callable[..., Any], dsn: str | None = None, *, total: float,
@@ -130,7 +148,8 @@ def connect_with_deadline(connect: Callable[..., Any], dsn: str | None = None, *
     """Connect with a libpq driver (``psycopg.connect``, ``psycopg2.connect``) within ``total`` seconds.
 
     ``dsn`` is parsed into keywords (psycopg's or psycopg2's parser); ``params`` add to it.
-    Returns the first connection made; raises :class:`ConnectDeadlineExceeded` otherwise.
+    Returns the first connection made; raises the first configuration error met (the driver's
+    own exception) or :class:`ConnectDeadlineExceeded` otherwise.
     """
     _check(total, per_attempt)
     if dsn is not None:
