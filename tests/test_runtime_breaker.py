@@ -314,10 +314,9 @@ def test_attached_connect_deadline_keeps_configuration_errors_answers(postgres_c
 def test_a_configuration_error_wins_over_hosts_that_never_answer(postgres_cluster: PostgresCluster) -> None:
     """Mixed attempts: one host times out, the live one rejects the password. libpq would report
     the rejection too; a caller must fix the configuration, so the rejection is raised itself."""
-    with blackhole() as dead:
-        with pytest.raises(psycopg.OperationalError) as info:
-            connect_with_deadline(psycopg.connect, total=10, per_attempt=0.5, host="127.0.0.1,127.0.0.1",
-                                  port=f"{dead},{postgres_cluster.port}", dbname="postgres", user="postgres",
-                                  password="wrong")
+    with blackhole() as dead, pytest.raises(psycopg.OperationalError) as info:
+        connect_with_deadline(psycopg.connect, total=10, per_attempt=0.5, host="127.0.0.1,127.0.0.1",
+                              port=f"{dead},{postgres_cluster.port}", dbname="postgres", user="postgres",
+                              password="wrong")
     _assert_an_answer(info.value, "wrong password")
     assert any(f"127.0.0.1:{dead}: no answer in time" in note for note in info.value.__notes__)

@@ -384,6 +384,91 @@ def test_raise_if_transient_reraises_only_outages(postgres: str) -> None:
         raise_if_transient(refused)
 
 
+# -- configuration errors are answers, not outages (issue 11, item 4) ------------------------------
+
+def test_ssl_required_by_the_client_but_not_offered(driver: Driver, postgres_cluster: PostgresCluster) -> None:
+    """The plugin's clusters run without SSL; a client that requires it is misconfigured."""
+    with postgres_cluster.admin() as admin:
+        assert admin.execute("SHOW ssl").fetchone() == ("off",)  # type: ignore[attr-defined]
+    key = "ssl" if driver.name == "sqlalchemy-async+asyncpg" else "sslmode"  # SQLAlchemy passes asyncpg's own
+    exc = _raised(lambda: driver.connect(postgres_cluster.dsn(**{key: "require"})))
+    assert "SSL" in str(exc), exc
+    _check(exc, ErrorKind.NOT_TRANSIENT)
+
+
+#: Connect to ``argv[1]`` (a host name) through every driver and the connect deadline, in a
+#: process whose resolver the test controls; prints {way: [kind, "Type: message"]} as JSON.
+_RESOLVER_PROBE = """
+import asyncio, json, sys
+import psycopg, psycopg2, asyncpg
+from poolwarden.runtime.deadline import aconnect_with_deadline, connect_with_deadline
+from poolwarden.runtime.errors import classify
+from tests.test_runtime_errors import DRIVERS
+
+dsn = f"postgresql://postgres:postgres@{sys.argv[1]}:5432/postgres"
+ways = {name: (lambda make=make: make().connect(dsn)) for name, make in DRIVERS.items()}
+ways["deadline+psycopg"] = lambda: connect_with_deadline(psycopg.connect, dsn, total=5)
+ways["deadline+psycopg2"] = lambda: connect_with_deadline(psycopg2.connect, dsn, total=5)
+ways["deadline+asyncpg"] = lambda: asyncio.run(aconnect_with_deadline(asyncpg.connect, total=5, libpq=False, dsn=dsn))
+ways["deadline+psycopg-async"] = lambda: asyncio.run(
+    aconnect_with_deadline(psycopg.AsyncConnection.connect, total=5, conninfo=dsn))
+out = {}
+for name, way in ways.items():
+    try:
+        way()
+        out[name] = ["connected", ""]
+    except Exception as exc:
+        met = "; ".join(str(e) for _, e in getattr(exc, "errors", []))  # ConnectDeadlineExceeded's attempts
+        out[name] = [classify(exc).name, f"{type(exc).__name__}: {exc} {met}"]
+print(json.dumps(out))
+"""
+
+
+def _resolve_in_namespace(tmp_path: Any, host: str, hosts_line: str) -> dict[str, list[str]]:
+    """Run :data:`_RESOLVER_PROBE` in a new network and mount namespace (no network but ``lo``
+    down, so nothing leaves the machine) with ``/etc/nsswitch.conf`` set to ``hosts_line`` and a
+    resolv.conf naming an unreachable nameserver."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) to give the probe its own resolver")
+    (tmp_path / "nsswitch.conf").write_text(f"hosts: {hosts_line}\n")
+    (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\noptions timeout:1 attempts:1\n")
+    script = ("mount --bind \"$1/nsswitch.conf\" /etc/nsswitch.conf && "
+              "mount --bind \"$1/resolv.conf\" /etc/resolv.conf && shift && exec \"$@\"")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(["unshare", "-n", "-m", "sh", "-c", script, "sh", str(tmp_path),
+                           sys.executable, "-c", _RESOLVER_PROBE, host],
+                          cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])})
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, list[str]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) >= set(DRIVERS)
+    return result
+
+
+def test_host_name_that_does_not_exist_is_not_transient(tmp_path: Any) -> None:
+    """EAI_NONAME: the resolver answered that the name does not exist (``hosts: files``, the
+    name is in no file: glibc's answer for a ``.invalid`` name, RFC 6761)."""
+    result = _resolve_in_namespace(tmp_path, "db.does-not-exist.invalid", "files")
+    for way, (kind, text) in result.items():
+        assert "Name or service not known" in text, (way, text)
+        assert kind == "NOT_TRANSIENT", (way, text)
+
+
+def test_temporary_resolver_failure_is_an_outage(tmp_path: Any) -> None:
+    """EAI_AGAIN: the resolver could not be asked (its nameserver unreachable): retry later."""
+    result = _resolve_in_namespace(tmp_path, "db.does-not-exist.invalid", "dns")
+    for way, (kind, text) in result.items():
+        assert "Temporary failure in name resolution" in text, (way, text)
+        assert kind == "CONNECTION", (way, text)
+
+
 # -- helpers --------------------------------------------------------------------------------------
 
 class _quiet:

@@ -14,12 +14,16 @@ Kinds:
 * :attr:`ErrorKind.AMBIGUOUS` — the outcome is unknown (the connection broke during COMMIT,
   a statement was cancelled by ``statement_timeout``): do not assume it did or did not happen.
 * :attr:`ErrorKind.NOT_TRANSIENT` — everything else: bad SQL, constraint violations, bad
-  credentials, programming errors. Retrying will not help.
+  credentials, programming errors, and connection settings that cannot work (a missing database,
+  ``sslmode=require`` against a server without SSL, a host name that does not exist —
+  ``EAI_NONAME`` / ``EAI_NODATA``, unlike ``EAI_AGAIN``, a resolver that could not answer now).
+  Retrying will not help.
 """
 
 from __future__ import annotations
 
 import enum
+import socket
 from collections.abc import Iterator
 
 __all__ = ["ErrorKind", "classify", "is_transient", "raise_if_transient", "sqlstate_of"]
@@ -97,7 +101,14 @@ _CONFIG_TEXTS = (
     "does not exist",  # database "x" / role "x" does not exist
     "invalid dsn",
     "invalid connection option",
+    "server does not support ssl, but ssl was required",  # libpq, sslmode=require against a server without SSL
+    "rejected ssl upgrade",  # asyncpg, the same
+    "name or service not known",  # EAI_NONAME: the host name does not exist (EAI_AGAIN stays an outage)
+    "no address associated with hostname",  # EAI_NODATA: the name exists, with no address
 )
+
+# getaddrinfo's answers that a name has no address (EAI_AGAIN, EAI_FAIL: the resolver failed, an outage).
+_NO_SUCH_NAME = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -131,6 +142,8 @@ def sqlstate_of(exc: BaseException) -> str | None:
 
 
 def _by_class(err: BaseException) -> ErrorKind | None:
+    if isinstance(err, socket.gaierror):  # asyncpg lets the resolver's error through
+        return ErrorKind.NOT_TRANSIENT if err.errno in _NO_SUCH_NAME else ErrorKind.CONNECTION
     for cls in type(err).__mro__:
         root = cls.__module__.partition(".")[0]
         if (root, cls.__name__) in _CONNECTION_CLASSES:
