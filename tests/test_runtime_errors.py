@@ -386,6 +386,12 @@ def test_raise_if_transient_reraises_only_outages(postgres: str) -> None:
 
 # -- configuration errors are answers, not outages (issue 11, item 4) ------------------------------
 
+def test_missing_database(driver: Driver, postgres_cluster: PostgresCluster) -> None:
+    exc = _raised(lambda: driver.connect(postgres_cluster.dsn("no_such_db")))
+    assert "no_such_db" in str(exc)
+    _check(exc, ErrorKind.NOT_TRANSIENT)
+
+
 def test_ssl_required_by_the_client_but_not_offered(driver: Driver, postgres_cluster: PostgresCluster) -> None:
     """The plugin's clusters run without SSL; a client that requires it is misconfigured."""
     with postgres_cluster.admin() as admin:
@@ -459,6 +465,7 @@ def test_host_name_that_does_not_exist_is_not_transient(tmp_path: Any) -> None:
     for way, (kind, text) in result.items():
         assert "Name or service not known" in text, (way, text)
         assert kind == "NOT_TRANSIENT", (way, text)
+        assert not text.startswith("ConnectDeadlineExceeded"), (way, text)  # the driver's own error
 
 
 def test_temporary_resolver_failure_is_an_outage(tmp_path: Any) -> None:
@@ -467,6 +474,7 @@ def test_temporary_resolver_failure_is_an_outage(tmp_path: Any) -> None:
     for way, (kind, text) in result.items():
         assert "Temporary failure in name resolution" in text, (way, text)
         assert kind == "CONNECTION", (way, text)
+        assert text.startswith("ConnectDeadlineExceeded") is way.startswith("deadline+"), (way, text)
 
 
 # -- helpers --------------------------------------------------------------------------------------
