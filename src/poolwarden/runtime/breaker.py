@@ -19,7 +19,9 @@ through as a probe (half-open): success closes the breaker, a transient failure 
 ``attach(engine)`` hooks SQLAlchemy's ``do_connect`` (sync and asyncio engines): connecting is
 where an outage makes callers wait, and pooled connections that died are re-made through it
 (``pool_pre_ping``). With ``connect_deadline`` each connect also gets a total deadline across
-all hosts and addresses of the URL (:mod:`poolwarden.runtime.deadline`).
+all hosts and addresses of the URL (:mod:`poolwarden.runtime.deadline`); a configuration error
+(wrong password, missing database …) still reaches the breaker as itself, an answer that resets
+the count rather than a failure.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ __all__ = ["ConnectDeadlineExceeded", "aconnect_with_deadline", "attempts", "con
 
 
 class ConnectDeadlineExceeded(ConnectionError):
-    """Every attempt failed or the total connect deadline passed; ``errors`` says what each attempt met."""
+    """Every attempt met an outage (refused, unreachable, no answer in time) or the total deadline
+    passed; ``errors`` says what each attempt met. Never raised for a configuration error."""
 
     def __init__(self, message: str, errors: list[tuple[str, BaseException | None]]) -> None:
         super().__init__(message)
