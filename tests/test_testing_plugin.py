@@ -158,3 +158,118 @@ def test_a_leak_report_names_the_test_file_and_line(pytester: pytest.Pytester) -
     text = result.stdout.str()
     assert "connection leak: 1 backend(s) left behind: opened during test_leaky.py::test_forgets_to_close " \
            "(test_leaky.py:6) [idle]" in text, text
+
+
+# -- issue 11 item 6: nothing outlives a crashed run; the plugin under pytest-xdist ---------------------------------
+
+def _mentioning(path: Path) -> list[int]:
+    """Processes (other than this one) whose command line names something under ``path``: a
+    postmaster (``-D path/data``), a PgBouncer (``path/pgbouncer-N/pgbouncer.ini``), a reaper."""
+    import os
+
+    needle = (str(path).rstrip("/") + "/").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path("/proc", entry, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(int(entry))
+    return found
+
+
+def _left_behind(tmp: Path) -> tuple[list[int], list[str]]:
+    return _mentioning(tmp), sorted(p.name for p in tmp.iterdir())
+
+
+def _wait_for_nothing_left(tmp: Path, timeout: float = 60.0) -> tuple[list[int], list[str]]:
+    """What is still there under ``tmp`` once nothing is, or once ``timeout`` seconds have passed
+    (a bounded wait: the reaper works after its owner died, asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    left = _left_behind(tmp)
+    while left != ([], []) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _left_behind(tmp)
+    return left
+
+
+@pytest.fixture
+def crash_tmp(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A private TMPDIR (traversable by ``postgres``) for the clusters of a run that will crash;
+    whatever the run leaves there is stopped and removed afterwards, so a failing test leaks nothing."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="pw-crash-"))
+    os.chmod(path, 0o755)
+    monkeypatch.setenv("TMPDIR", str(path))
+    try:
+        yield path
+    finally:
+        for data in path.glob("*/data"):
+            if (data / "postmaster.pid").exists():
+                subprocess.run(["runuser", "-u", "postgres", "--", str(find_pg_bin() / "pg_ctl"), "-D", str(data),
+                                "-m", "immediate", "-w", "-t", "30", "stop"], capture_output=True, timeout=60,
+                               check=False)
+        for pid in _mentioning(path):
+            with __import__("contextlib").suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_test_that_kills_its_process_leaves_no_cluster_behind(pytester: pytest.Pytester, crash_tmp: Path) -> None:
+    pytester.makepyfile(test_crash="""
+        import os
+
+
+        def test_dies(postgres_cluster, pgbouncer):
+            assert pgbouncer.process.poll() is None
+            os._exit(1)
+        """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=180)
+    assert result.ret == 1, result.stdout.str() + result.stderr.str()
+    assert len(list(crash_tmp.iterdir())) <= 1  # the one cluster of the run (or nothing left already)
+    assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+_OWNER = """
+import sys
+from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
+from poolwarden.testing.pgbouncer import PgBouncer
+
+cluster = PostgresCluster(find_pg_bin()).start()
+PgBouncer(cluster).start()
+print(cluster.base, flush=True)
+sys.stdin.read()  # hold the cluster until this process is killed
+"""
+
+
+def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    try:
+        assert owner.stdout is not None
+        base = Path(owner.stdout.readline().decode().strip())
+        assert base.parent == crash_tmp and (base / "data" / "postmaster.pid").exists()
+        assert _mentioning(base)  # the postmaster and PgBouncer run
+    finally:
+        owner.kill()  # SIGKILL: no finaliser, no atexit, no signal handler runs in the owner
+        owner.wait(timeout=30)
+        for pipe in (owner.stdin, owner.stdout):
+            if pipe is not None:
+                pipe.close()
+    assert owner.returncode == -signal.SIGKILL
+    assert _wait_for_nothing_left(crash_tmp) == ([], [])
