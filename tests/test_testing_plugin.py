@@ -273,3 +273,68 @@ def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path) -> None:
                 pipe.close()
     assert owner.returncode == -signal.SIGKILL
     assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+_XDIST_SUITE = """
+    import os
+
+    import psycopg
+    import pytest
+
+    HELD = []
+
+
+    @pytest.mark.parametrize("n", range(8))
+    def test_uses_a_database(postgres, postgres_cluster, worker_id, n):
+        with psycopg.connect(postgres, connect_timeout=10) as conn:
+            assert conn.execute("SELECT current_database()").fetchone()[0] == postgres.rsplit("/", 1)[1]
+        with open(os.path.join(os.environ["PW_SEEN"], f"{worker_id}-{n}"), "w") as out:
+            out.write(f"{postgres_cluster.port} {postgres_cluster.sockets}")
+
+
+    def test_forgets_to_close(postgres):
+        HELD.append(psycopg.connect(postgres, autocommit=True))
+    """
+
+
+def test_the_plugin_under_xdist_gives_each_worker_its_own_cluster(pytester: pytest.Pytester, crash_tmp: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = pytester.mkdir("seen")
+    monkeypatch.setenv("PW_SEEN", str(seen))
+    pytester.makepyfile(test_many=_XDIST_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "4", "-o", "poolwarden_leak_settle=0.5",
+                                           timeout=240)
+    result.assert_outcomes(passed=9, errors=1)  # the leak guard works in each worker, and names the test
+    text = result.stdout.str()
+    assert "connection leak: 1 backend(s) left behind: opened during test_many.py::test_forgets_to_close " \
+           "(test_many.py:17) [idle]" in text, text
+    by_worker: dict[str, set[str]] = {}
+    for record in seen.iterdir():
+        by_worker.setdefault(record.name.split("-")[0], set()).add(record.read_text())
+    assert len(list(seen.iterdir())) == 8
+    assert len(by_worker) >= 2, by_worker  # the tests were spread over workers
+    assert all(len(addresses) == 1 for addresses in by_worker.values()), by_worker  # one cluster per worker
+    addresses = [next(iter(a)).split() for a in by_worker.values()]
+    assert len({port for port, _ in addresses}) == len({sock for _, sock in addresses}) == len(by_worker)
+    assert _left_behind(crash_tmp) == ([], [])  # a normal teardown waits for the reapers: nothing to wait for
+
+
+def test_a_crashed_xdist_worker_leaves_no_cluster_behind(pytester: pytest.Pytester, crash_tmp: Path) -> None:
+    pytester.makepyfile(test_crash="""
+        import os
+
+        import psycopg
+
+
+        def test_dies(postgres):
+            os._exit(1)
+
+
+        def test_lives(postgres):
+            with psycopg.connect(postgres, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", timeout=240)
+    result.assert_outcomes(passed=1, failed=1)
+    assert "crashed while running" in result.stdout.str()
+    assert _wait_for_nothing_left(crash_tmp) == ([], [])
