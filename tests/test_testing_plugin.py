@@ -240,18 +240,24 @@ def test_a_test_that_kills_its_process_leaves_no_cluster_behind(pytester: pytest
 
 
 _OWNER = """
+import os
 import sys
 from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
 from poolwarden.testing.pgbouncer import PgBouncer
 
 cluster = PostgresCluster(find_pg_bin()).start()
 PgBouncer(cluster).start()
-print(cluster.base, flush=True)
+child = os.fork() if sys.argv[1] == "fork" else -1
+if child == 0:  # a forked child neither owns the cluster nor keeps it alive: it outlives the owner here
+    sys.stdin.read()
+    os._exit(0)
+print(cluster.base, child, flush=True)
 sys.stdin.read()  # hold the cluster until this process is killed
 """
 
 
-def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path) -> None:
+@pytest.mark.parametrize("fork", ["fork", "no-fork"])
+def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path, fork: str) -> None:
     import os
     import signal
     import subprocess
@@ -259,20 +265,35 @@ def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path) -> None:
 
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
-    owner = subprocess.Popen([sys.executable, "-c", _OWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, fork], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env)
     try:
         assert owner.stdout is not None
-        base = Path(owner.stdout.readline().decode().strip())
+        base_text, child = owner.stdout.readline().decode().split()
+        base = Path(base_text)
         assert base.parent == crash_tmp and (base / "data" / "postmaster.pid").exists()
         assert _mentioning(base)  # the postmaster and PgBouncer run
-    finally:
         owner.kill()  # SIGKILL: no finaliser, no atexit, no signal handler runs in the owner
         owner.wait(timeout=30)
-        for pipe in (owner.stdin, owner.stdout):
+        assert owner.returncode == -signal.SIGKILL
+        if fork == "fork":
+            assert Path("/proc", child).exists()  # the forked child lives on (reading our pipe)
+        assert _wait_for_nothing_left(crash_tmp) == ([], [])
+    finally:
+        owner.kill()
+        owner.wait(timeout=30)
+        for pipe in (owner.stdin, owner.stdout):  # EOF ends the forked child too
             if pipe is not None:
                 pipe.close()
-    assert owner.returncode == -signal.SIGKILL
-    assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+def test_a_torn_down_cluster_takes_its_reaper_along() -> None:
+    with PostgresCluster(find_pg_bin()) as cluster:
+        assert cluster.reaper is not None and cluster.reaper.process is not None
+        reaper = cluster.reaper.process
+        assert reaper.poll() is None  # on watch while the cluster runs
+    assert reaper.returncode == 0  # it swept, found nothing left, and exited: destroy() waited for it
+    assert not cluster.base.exists() and _mentioning(cluster.base) == []
 
 
 _XDIST_SUITE = """

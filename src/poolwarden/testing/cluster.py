@@ -103,7 +103,7 @@ class PostgresCluster:
         self._as_postgres = os.geteuid() == 0
         self.running = False
         try:  # from here on, the directory (and any server in it) goes when this process goes
-            self._reaper: Reaper | None = Reaper(self.base, bin_dir, self._as_postgres)
+            self.reaper: Reaper | None = Reaper(self.base, bin_dir, self._as_postgres)
         except OSError:
             shutil.rmtree(self.base, ignore_errors=True)
             raise
@@ -174,9 +174,9 @@ class PostgresCluster:
         if self.running and not self.stop("immediate"):
             self._signal_postmaster()
         shutil.rmtree(self.base, ignore_errors=True)
-        if self._reaper is not None:
-            self._reaper.release()
-            self._reaper = None
+        if self.reaper is not None:
+            self.reaper.release()
+            self.reaper = None
 
     def __enter__(self) -> PostgresCluster:
         try:
