@@ -359,3 +359,28 @@ def test_a_crashed_xdist_worker_leaves_no_cluster_behind(pytester: pytest.Pytest
     result.assert_outcomes(passed=1, failed=1)
     assert "crashed while running" in result.stdout.str()
     assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+def test_the_reaper_kills_the_postmasters_group_when_pg_ctl_cannot_stop_it(tmp_path: Path) -> None:
+    import os
+    import select
+
+    from poolwarden.testing.reaper import reap
+
+    with PostgresCluster(find_pg_bin()) as cluster:
+        conn = psycopg.connect(cluster.dsn(), connect_timeout=10)
+        try:
+            backend = os.pidfd_open(conn.info.backend_pid)
+            pid_file = (cluster.data / "postmaster.pid").read_text().splitlines()
+            postmaster = os.pidfd_open(int(pid_file[0]))
+            shmid = pid_file[6].split()[1]
+            # no pg_ctl there: the fallback (SIGKILL to the postmaster's process group) has to do it
+            assert reap(cluster.base, tmp_path, as_postgres=os.geteuid() == 0) == []
+            for pidfd in (postmaster, backend):  # readable once the process has ended (bounded wait)
+                assert select.select([pidfd], [], [], 30)[0] == [pidfd]
+                os.close(pidfd)
+        finally:
+            conn.close()
+        assert not cluster.base.exists() and _mentioning(cluster.base) == []
+        segments = [line.split()[1] for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+        assert shmid not in segments  # the killed postmaster's shared memory went too

@@ -15,8 +15,9 @@ and exits: the watchdog never outlives its job, whichever way the job ends.
 
 What belongs to a cluster: every process whose command line names a path under its directory —
 the postmaster (``-D <dir>/data``: stopped with ``pg_ctl stop -m immediate``, else its process
-group is killed, backends included), a PgBouncer (``<dir>/pgbouncer-N/pgbouncer.ini``) and the
-``runuser`` around it, an ``initdb`` or a ``pg_ctl start`` still under way when the owner died.
+group is killed, backends included, and its shared memory segment removed), a PgBouncer
+(``<dir>/pgbouncer-N/pgbouncer.ini``) and the ``runuser`` around it, an ``initdb`` or a
+``pg_ctl start`` still under way when the owner died.
 
 The owner is the process that created the cluster: a process forked from it (``os.fork``,
 multiprocessing's fork) closes its copy of the pipe at once, so it neither keeps the cluster alive
@@ -85,20 +86,21 @@ class Reaper:
 
 def processes_under(base: Path) -> list[int]:
     """Processes, this one excepted, whose command line names a path under ``base`` (Linux ``/proc``)."""
-    needle = (str(base).rstrip("/") + "/").encode()
     found = []
     with contextlib.suppress(OSError):
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as file:
-                    cmdline = file.read()
-            except OSError:  # it ended meanwhile
-                continue
-            if needle in cmdline:
+            if entry.isdigit() and int(entry) != os.getpid() and _names(int(entry), base):
                 found.append(int(entry))
     return found
+
+
+def _names(pid: int, base: Path) -> bool:
+    """Whether process ``pid``'s command line names a path under ``base`` (False once it ended)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return (str(base).rstrip("/") + "/").encode() in file.read()
+    except OSError:
+        return False
 
 
 def _pg_ctl_stop(data: Path, bin_dir: Path, as_postgres: bool) -> None:
@@ -109,22 +111,44 @@ def _pg_ctl_stop(data: Path, bin_dir: Path, as_postgres: bool) -> None:
         subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
 
 
-def _kill(pids: list[int]) -> None:
+def _kill(pids: list[int], base: Path) -> None:
     """SIGKILL each process — a process group leader (the postmaster, made one by pg_ctl) with its
-    whole group, so its backends go too — and wait (bounded) until each has ended."""
+    whole group, so its backends go too — and wait (bounded) until each has ended.
+
+    Each process is pinned by a pidfd first and checked again to be ours, so a pid reused since
+    the scan is never signalled."""
     waiting = []
     for pid in pids:
-        with contextlib.suppress(OSError):
-            waiting.append(os.pidfd_open(pid))
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # it ended since the scan
+            continue
+        waiting.append(fd)
+        if not _names(pid, base):
+            continue
         with contextlib.suppress(OSError):
             if os.getpgid(pid) == pid:
                 os.killpg(pid, signal.SIGKILL)
             else:
-                os.kill(pid, signal.SIGKILL)
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
     for fd in waiting:  # a pidfd becomes readable when its process ends
         with contextlib.suppress(OSError):
             select.select([fd], [], [], _EXIT_WAIT)
         os.close(fd)
+
+
+def _drop_shared_memory(pid_file: Path) -> None:
+    """A postmaster killed with SIGKILL leaves its pid file and its small System V shared memory
+    segment (``<key> <id>`` on the pid file's 7th line) behind: remove the segment, which no
+    process uses any more (every process of the cluster has ended)."""
+    try:
+        shmid = pid_file.read_text().splitlines()[6].split()[1]
+    except (OSError, IndexError):
+        return
+    if shmid.isdigit():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["ipcrm", "-m", shmid], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                           check=False)
 
 
 def reap(base: Path, bin_dir: Path, as_postgres: bool) -> list[str]:
@@ -137,8 +161,10 @@ def reap(base: Path, bin_dir: Path, as_postgres: bool) -> list[str]:
         left = processes_under(base)
         if not left:
             break
-        _kill(left)
+        _kill(left, base)
     problems = [f"processes still running from {base}: {left}"] if left else []
+    if not left:
+        _drop_shared_memory(data / "postmaster.pid")
     shutil.rmtree(base, ignore_errors=True)
     if base.exists():
         problems.append(f"could not remove {base}")
