@@ -158,3 +158,229 @@ def test_a_leak_report_names_the_test_file_and_line(pytester: pytest.Pytester) -
     text = result.stdout.str()
     assert "connection leak: 1 backend(s) left behind: opened during test_leaky.py::test_forgets_to_close " \
            "(test_leaky.py:6) [idle]" in text, text
+
+
+# -- issue 11 item 6: nothing outlives a crashed run; the plugin under pytest-xdist ---------------------------------
+
+def _mentioning(path: Path) -> list[int]:
+    """Processes (other than this one) whose command line names something under ``path``: a
+    postmaster (``-D path/data``), a PgBouncer (``path/pgbouncer-N/pgbouncer.ini``), a reaper."""
+    import os
+
+    needle = (str(path).rstrip("/") + "/").encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path("/proc", entry, "cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(int(entry))
+    return found
+
+
+def _left_behind(tmp: Path) -> tuple[list[int], list[str]]:
+    return _mentioning(tmp), sorted(p.name for p in tmp.iterdir())
+
+
+def _wait_for_nothing_left(tmp: Path, timeout: float = 60.0) -> tuple[list[int], list[str]]:
+    """What is still there under ``tmp`` once nothing is, or once ``timeout`` seconds have passed
+    (a bounded wait: the reaper works after its owner died, asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    left = _left_behind(tmp)
+    while left != ([], []) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = _left_behind(tmp)
+    return left
+
+
+@pytest.fixture
+def crash_tmp(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A private TMPDIR (traversable by ``postgres``) for the clusters of a run that will crash;
+    whatever the run leaves there is stopped and removed afterwards, so a failing test leaks nothing."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="pw-crash-"))
+    os.chmod(path, 0o755)
+    monkeypatch.setenv("TMPDIR", str(path))
+    try:
+        yield path
+    finally:
+        for data in path.glob("*/data"):
+            if (data / "postmaster.pid").exists():
+                subprocess.run(["runuser", "-u", "postgres", "--", str(find_pg_bin() / "pg_ctl"), "-D", str(data),
+                                "-m", "immediate", "-w", "-t", "30", "stop"], capture_output=True, timeout=60,
+                               check=False)
+        for pid in _mentioning(path):
+            with __import__("contextlib").suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_test_that_kills_its_process_leaves_no_cluster_behind(pytester: pytest.Pytester, crash_tmp: Path) -> None:
+    pytester.makepyfile(test_crash="""
+        import os
+
+
+        def test_dies(postgres_cluster, pgbouncer):
+            assert pgbouncer.process.poll() is None
+            os._exit(1)
+        """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=180)
+    assert result.ret == 1, result.stdout.str() + result.stderr.str()
+    assert len(list(crash_tmp.iterdir())) <= 1  # the one cluster of the run (or nothing left already)
+    assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+_OWNER = """
+import os
+import sys
+from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
+from poolwarden.testing.pgbouncer import PgBouncer
+
+cluster = PostgresCluster(find_pg_bin()).start()
+PgBouncer(cluster).start()
+child = os.fork() if sys.argv[1] == "fork" else -1
+if child == 0:  # a forked child neither owns the cluster nor keeps it alive: it outlives the owner here
+    sys.stdin.read()
+    os._exit(0)
+print(cluster.base, child, flush=True)
+sys.stdin.read()  # hold the cluster until this process is killed
+"""
+
+
+@pytest.mark.parametrize("fork", ["fork", "no-fork"])
+def test_a_killed_owner_leaves_no_cluster_behind(crash_tmp: Path, fork: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, fork], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env)
+    try:
+        assert owner.stdout is not None
+        base_text, child = owner.stdout.readline().decode().split()
+        base = Path(base_text)
+        assert base.parent == crash_tmp and (base / "data" / "postmaster.pid").exists()
+        assert _mentioning(base)  # the postmaster and PgBouncer run
+        owner.kill()  # SIGKILL: no finaliser, no atexit, no signal handler runs in the owner
+        owner.wait(timeout=30)
+        assert owner.returncode == -signal.SIGKILL
+        if fork == "fork":
+            assert Path("/proc", child).exists()  # the forked child lives on (reading our pipe)
+        assert _wait_for_nothing_left(crash_tmp) == ([], [])
+    finally:
+        owner.kill()
+        owner.wait(timeout=30)
+        for pipe in (owner.stdin, owner.stdout):  # EOF ends the forked child too
+            if pipe is not None:
+                pipe.close()
+
+
+def test_a_torn_down_cluster_takes_its_reaper_along() -> None:
+    with PostgresCluster(find_pg_bin()) as cluster:
+        assert cluster.reaper is not None and cluster.reaper.process is not None
+        reaper = cluster.reaper.process
+        assert reaper.poll() is None  # on watch while the cluster runs
+    assert reaper.returncode == 0  # it swept, found nothing left, and exited: destroy() waited for it
+    assert not cluster.base.exists() and _mentioning(cluster.base) == []
+
+
+_XDIST_SUITE = """
+    import os
+
+    import psycopg
+    import pytest
+
+    HELD = []
+
+
+    @pytest.mark.parametrize("n", range(8))
+    def test_uses_a_database(postgres, postgres_cluster, worker_id, n):
+        with psycopg.connect(postgres, connect_timeout=10) as conn:
+            assert conn.execute("SELECT current_database()").fetchone()[0] == postgres.rsplit("/", 1)[1]
+        with open(os.path.join(os.environ["PW_SEEN"], f"{worker_id}-{n}"), "w") as out:
+            out.write(f"{postgres_cluster.port} {postgres_cluster.sockets}")
+
+
+    def test_forgets_to_close(postgres):
+        HELD.append(psycopg.connect(postgres, autocommit=True))
+    """
+
+
+def test_the_plugin_under_xdist_gives_each_worker_its_own_cluster(pytester: pytest.Pytester, crash_tmp: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = pytester.mkdir("seen")
+    monkeypatch.setenv("PW_SEEN", str(seen))
+    pytester.makepyfile(test_many=_XDIST_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "4", "-o", "poolwarden_leak_settle=0.5",
+                                           timeout=240)
+    result.assert_outcomes(passed=9, errors=1)  # the leak guard works in each worker, and names the test
+    text = result.stdout.str()
+    assert "connection leak: 1 backend(s) left behind: opened during test_many.py::test_forgets_to_close " \
+           "(test_many.py:17) [idle]" in text, text
+    by_worker: dict[str, set[str]] = {}
+    for record in seen.iterdir():
+        by_worker.setdefault(record.name.split("-")[0], set()).add(record.read_text())
+    assert len(list(seen.iterdir())) == 8
+    assert len(by_worker) >= 2, by_worker  # the tests were spread over workers
+    assert all(len(addresses) == 1 for addresses in by_worker.values()), by_worker  # one cluster per worker
+    addresses = [next(iter(a)).split() for a in by_worker.values()]
+    assert len({port for port, _ in addresses}) == len({sock for _, sock in addresses}) == len(by_worker)
+    assert _left_behind(crash_tmp) == ([], [])  # a normal teardown waits for the reapers: nothing to wait for
+
+
+def test_a_crashed_xdist_worker_leaves_no_cluster_behind(pytester: pytest.Pytester, crash_tmp: Path) -> None:
+    pytester.makepyfile(test_crash="""
+        import os
+
+        import psycopg
+
+
+        def test_dies(postgres):
+            os._exit(1)
+
+
+        def test_lives(postgres):
+            with psycopg.connect(postgres, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", timeout=240)
+    result.assert_outcomes(passed=1, failed=1)
+    assert "crashed while running" in result.stdout.str()
+    assert _wait_for_nothing_left(crash_tmp) == ([], [])
+
+
+def test_the_reaper_kills_the_postmasters_group_when_pg_ctl_cannot_stop_it(tmp_path: Path) -> None:
+    import os
+    import select
+
+    from poolwarden.testing.reaper import reap
+
+    with PostgresCluster(find_pg_bin()) as cluster:
+        conn = psycopg.connect(cluster.dsn(), connect_timeout=10)
+        try:
+            backend = os.pidfd_open(conn.info.backend_pid)
+            pid_file = (cluster.data / "postmaster.pid").read_text().splitlines()
+            postmaster = os.pidfd_open(int(pid_file[0]))
+            shmid = pid_file[6].split()[1]
+            # no pg_ctl there: the fallback (SIGKILL to the postmaster's process group) has to do it
+            assert reap(cluster.base, tmp_path, as_postgres=os.geteuid() == 0) == []
+            for pidfd in (postmaster, backend):  # readable once the process has ended (bounded wait)
+                assert select.select([pidfd], [], [], 30)[0] == [pidfd]
+                os.close(pidfd)
+        finally:
+            conn.close()
+        assert not cluster.base.exists() and _mentioning(cluster.base) == []
+        segments = [line.split()[1] for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+        assert shmid not in segments  # the killed postmaster's shared memory went too

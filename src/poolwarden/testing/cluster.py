@@ -6,6 +6,10 @@ directory in a temporary folder, starts the server on a free loopback port with 
 directory and the settings asked for, and stops and removes it. Running as root (CI, sessions)
 the server runs as the ``postgres`` user through ``runuser``, since initdb refuses root.
 
+A cluster never outlives the process that created it: a :class:`~poolwarden.testing.reaper.Reaper`
+started with it stops the server (and a PgBouncer in front of it) and removes its directory when
+that process ends without tearing it down — an ``os._exit``, a SIGKILL, a crashed pytest-xdist worker.
+
 The superuser is ``postgres`` with password ``postgres`` over TCP (scram-sha-256), so a test
 can also produce a real authentication failure; the Unix socket trusts local connections.
 """
@@ -26,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from poolwarden.errors import UsageError
+from poolwarden.testing.reaper import Reaper
 
 SUPERUSER = "postgres"
 PASSWORD = "postgres"
@@ -97,6 +102,11 @@ class PostgresCluster:
         self.host = "127.0.0.1"
         self._as_postgres = os.geteuid() == 0
         self.running = False
+        try:  # from here on, the directory (and any server in it) goes when this process goes
+            self.reaper: Reaper | None = Reaper(self.base, bin_dir, self._as_postgres)
+        except OSError:
+            shutil.rmtree(self.base, ignore_errors=True)
+            raise
 
     # -- process control -----------------------------------------------------------------------
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -159,10 +169,14 @@ class PostgresCluster:
             os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGQUIT)
 
     def destroy(self) -> None:
-        """Stop the server if running and remove every file it had."""
+        """Stop the server if running and remove every file it had; then the reaper sweeps what is
+        left (a PgBouncer still running from the directory, say) and exits."""
         if self.running and not self.stop("immediate"):
             self._signal_postmaster()
         shutil.rmtree(self.base, ignore_errors=True)
+        if self.reaper is not None:
+            self.reaper.release()
+            self.reaper = None
 
     def __enter__(self) -> PostgresCluster:
         try:

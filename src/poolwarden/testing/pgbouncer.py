@@ -4,6 +4,8 @@ PgBouncer talks to the server over the cluster's Unix socket (trusted); clients 
 free loopback port as ``postgres`` (``auth_type = trust``, a one-line ``auth_file``). It runs in
 the foreground under the test's control — as the ``postgres`` user when the tests run as root,
 since PgBouncer refuses root — and is stopped, and its files removed, by :meth:`PgBouncer.stop`.
+Its files live in the cluster's directory, so when the process that owns the cluster dies without
+stopping it, the cluster's reaper (:mod:`poolwarden.testing.reaper`) ends this PgBouncer too.
 """
 
 from __future__ import annotations

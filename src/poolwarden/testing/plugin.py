@@ -4,7 +4,9 @@ Fixtures:
 
 ``postgres_cluster`` (session)
     one throwaway server for the session, started on first use and torn down at the end,
-    also when tests fail.
+    also when tests fail. Each pytest-xdist worker has its own (port, socket directory, leak
+    guard). When the process dies before teardown (a test calls ``os._exit``, the worker is
+    killed) a reaper stops the server, and any PgBouncer in front of it, and removes its directory.
 ``postgres_factory`` (session)
     ``postgres_factory(max_connections=10, idle_in_transaction_session_timeout="1s")`` starts
     another cluster with those settings; every one is torn down at the end of the session.
