@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import select
@@ -15,6 +16,8 @@ import psycopg
 import psycopg2
 import pytest
 import sqlalchemy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event
 
 from poolwarden.runtime import engine as rt
@@ -422,4 +425,95 @@ def test_forked_child_counts_its_own_connections(postgres: str, driver: str) -> 
         _agrees(registry, postgres)  # the child's connection went with the child
     finally:
         registry.dispose()
+    until(lambda: _server_count(postgres) == 0)
+
+
+def test_engine_disposed_under_a_checked_out_connection_gives_the_slot_back_when_collected(postgres: str) -> None:
+    """``engine.dispose()`` with a connection out leaves it to the old pool; returned, it is dropped with
+    that pool (no close event, no close call): the slot comes back when the connection is collected."""
+    registry = EngineRegistry(_url(postgres, "psycopg"), max_engines=4, max_connections=1, pool_timeout=0.3)
+    try:
+        with registry.connect("a") as conn:
+            conn.execute(SELECT1)
+            registry.get("a").dispose()
+        gc.collect()
+        assert registry.stats()["connections"] == 0
+        _agrees(registry, postgres)
+        with registry.connect("b") as conn:
+            conn.execute(SELECT1)
+            _agrees(registry, postgres)
+    finally:
+        registry.dispose()
+    until(lambda: _server_count(postgres) == 0)
+
+
+GENERATED = {"operation sequences": 0}
+
+
+def _release(stack: contextlib.ExitStack) -> None:
+    """Give a held connection back; one whose backend was killed fails its rollback (and is invalidated)."""
+    with contextlib.suppress(sqlalchemy.exc.OperationalError):
+        stack.close()
+
+_OPS = st.one_of(st.tuples(st.just("hold"), st.sampled_from("abc")), st.tuples(st.just("release")),
+                 st.tuples(st.just("fail"), st.sampled_from("abc")), st.tuples(st.just("invalidate")),
+                 st.tuples(st.just("kill")), st.tuples(st.just("dispose-engine"), st.sampled_from("abc")))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_OPS, min_size=1, max_size=10))
+def test_any_sequence_of_paths_keeps_the_count_honest(postgres: str, ops: list[tuple[str, ...]]) -> None:
+    """Holds, releases, failed connects, invalidations, killed backends and engine disposals in any
+    order: the count never passes the cap nor falls under what the server has; at the end every
+    tenant connects at once (the cap allows exactly that), the count equals the server's, and
+    dispose leaves 0 on both sides."""
+    GENERATED["operation sequences"] += 1
+    registry = EngineRegistry(_url(postgres, "psycopg"), max_engines=3, max_connections=3, pool_size=1,
+                              pool_timeout=0.3)
+    flaky = _Flaky()
+    held: list[tuple[contextlib.ExitStack, Any]] = []
+    try:
+        for tenant in "abc":
+            event.listen(registry.get(tenant), "connect", flaky)
+        for op in ops:
+            if op[0] == "hold":
+                stack = contextlib.ExitStack()
+                try:
+                    conn = stack.enter_context(registry.connect(op[1]))
+                    conn.execute(SELECT1)
+                except (TenantCapReached, sqlalchemy.exc.TimeoutError, sqlalchemy.exc.OperationalError):
+                    # at the process cap / the tenant's pool is all out / a killed backend
+                    stack.close()
+                else:
+                    held.append((stack, conn))
+            elif op[0] == "release" and held:
+                _release(held.pop(0)[0])
+            elif op[0] == "fail":
+                flaky.left = 1
+                with contextlib.suppress(RuntimeError, TenantCapReached, sqlalchemy.exc.TimeoutError,
+                                         sqlalchemy.exc.OperationalError), \
+                        registry.connect(op[1]) as conn:
+                    conn.execute(SELECT1)  # an idle pooled connection needs no connect: no failure then
+                flaky.left = 0
+            elif op[0] == "invalidate" and held:
+                held[-1][1].invalidate()
+            elif op[0] == "kill":
+                with psycopg.connect(postgres, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+                                  "current_database() AND application_name LIKE 'pwc-%' LIMIT 1")
+            elif op[0] == "dispose-engine":
+                registry.get(op[1]).dispose()
+            gc.collect()
+            assert registry.stats()["connections"] <= registry.max_connections
+            until(lambda: _server_count(postgres) <= registry.stats()["connections"])
+        for stack, _ in held:
+            _release(stack)
+        held.clear()
+        gc.collect()
+        _every_tenant_connects(registry, postgres, ["a", "b", "c"])
+    finally:
+        for stack, _ in held:
+            _release(stack)
+        registry.dispose()
+    assert registry.stats()["connections"] == 0
     until(lambda: _server_count(postgres) == 0)
