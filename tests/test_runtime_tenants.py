@@ -316,6 +316,57 @@ def test_network_reset_during_connect_gives_the_slot_back(postgres: str, postgre
         until(lambda: _server_count(postgres) == 0)
 
 
+def test_resets_under_concurrent_connects_leave_the_count_honest(postgres: str, postgres_cluster: Any) -> None:
+    """The issue's reproduction, bounded: threads connect through a proxy that resets every
+    connection it has as soon as a new one arrives (whatever step of the connect or the query that
+    hits); afterwards every tenant connects and the count equals the server's."""
+    with TcpProxy(postgres_cluster.host, postgres_cluster.port) as proxy:
+        registry = EngineRegistry(_url(proxy.dsn(postgres), "psycopg"), max_engines=4, max_connections=2,
+                                  pool_size=2, pool_timeout=5)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def resetter() -> None:
+            seen = proxy.accepted
+            while not stop.is_set():
+                if proxy.accepted != seen:
+                    seen = proxy.accepted
+                    proxy.reset()
+                stop.wait(0.001)  # a fault injector's pace, not a wait for a result
+
+        def worker(n: int) -> None:
+            for i in range(15):
+                try:
+                    with registry.connect("abc"[(n + i) % 3]) as conn:
+                        conn.execute(SELECT1)
+                except (sqlalchemy.exc.DBAPIError, psycopg.Error):
+                    pass  # the resets' doing
+                except BaseException as exc:  # TenantCapReached here would be a leaked slot
+                    errors.append(exc)
+
+        chaos = threading.Thread(target=resetter)
+        chaos.start()
+        try:
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                joined(t)
+        finally:
+            stop.set()
+            joined(chaos)
+        try:
+            assert not errors, errors[:3]
+            assert proxy.accepted > 0
+            assert registry.stats()["peak_connections"] <= 2
+            proxy.reset()  # what is pooled is dead now: pre-ping replaces it
+            _every_tenant_connects(registry, postgres, ["a", "b"])
+        finally:
+            registry.dispose()
+        assert registry.stats()["connections"] == 0
+        until(lambda: _server_count(postgres) == 0)
+
+
 def _backend_pid(conn: Any) -> int:
     return int(conn.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar())
 

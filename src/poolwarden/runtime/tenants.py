@@ -65,7 +65,7 @@ class _Slots:
         self._serials = itertools.count()
 
     def hold(self, conn: Any, driver_conn: Any = None) -> None:
-        """``conn``, a DBAPI connection opened with a slot :meth:`take` n for it, holds that slot until
+        """``conn``, a DBAPI connection opened with a slot taken (:meth:`take`) for it, holds that slot until
         :meth:`release` (its close) or until it (else ``driver_conn``, the driver's connection an
         asyncio adapter wraps) is garbage collected, whichever comes first."""
         key, serial = id(conn), next(self._serials)
@@ -90,6 +90,8 @@ class _Slots:
                 if isinstance(stale[1], weakref.finalize):
                     stale[1].detach()
                 self.used -= 1
+        if stale is not None:
+            self.poke()
 
     def release(self, conn: Any) -> None:
         """``conn`` is closed: its slot comes back (once; a connection the registry did not open is ignored)."""
