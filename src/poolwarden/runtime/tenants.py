@@ -13,6 +13,14 @@ A registry makes the engines on demand with the bounded settings of
   then waits up to ``pool_timeout`` for one to close, then fails with :class:`TenantCapReached`
   (a ``TimeoutError``: ``is_transient`` says 503, not "no").
 
+The count follows the real DBAPI connections, whatever path opens or closes them: a slot is taken
+before the driver connects (given back at once if that fails) and held by the driver connection
+itself until SQLAlchemy closes or terminates it through the dialect (``do_close`` /
+``do_terminate``: every close the pool makes, the failed ``connect`` step, invalidation, pre-ping,
+recycle, dispose, detached connections) or, failing that, until the connection object is garbage
+collected. A forked child starts from its own count of 0 and never touches the parent's
+connections (its engines' pools are replaced, not closed).
+
 The registry's worst case, ``max_connections``, is what ``poolwarden budget`` counts for the
 process (``registered_engines()`` at run time; ``--code`` reads a literal ``max_connections``).
 """
@@ -20,8 +28,12 @@ process (``registered_engines()`` at run time; ``--code`` reads a literal ``max_
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
+import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -32,7 +44,6 @@ from poolwarden.runtime import engine as rt
 
 __all__ = ["EngineRegistry", "TenantCapReached"]
 
-_SLOT = "poolwarden.tenants.slot"
 _RECHECK = 0.05  # seconds between looks for idle connections to close while at the cap
 
 
@@ -50,6 +61,64 @@ class _Slots:
         self.waiting = 0  # connects blocked on the cap
         self._cond = threading.Condition()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._live: dict[int, tuple[int, Callable[[], Any]]] = {}  # id(DBAPI connection) -> (serial, release)
+        self._serials = itertools.count()
+
+    def hold(self, conn: Any, driver_conn: Any = None) -> None:
+        """``conn``, a DBAPI connection opened with a slot taken (:meth:`take`) for it, holds that slot until
+        :meth:`release` (its close) or until it (else ``driver_conn``, the driver's connection an
+        asyncio adapter wraps) is garbage collected, whichever comes first."""
+        key, serial = id(conn), next(self._serials)
+        release: Callable[[], Any] | None = None
+        for target in (conn, driver_conn):
+            if target is None:
+                continue
+            try:
+                release = weakref.finalize(target, self._drop, key, serial)
+            except TypeError:  # no weak references to this type
+                continue
+            release.atexit = False
+            break
+        if release is None:  # nothing to watch: the close alone gives the slot back
+            release = functools.partial(self._drop, key, serial)
+        with self._cond:
+            stale = self._live.get(key)
+            self._live[key] = (serial, release)
+            if stale is not None:
+                # a connection that had this id is gone (ids are unique among live objects) and
+                # nothing saw it close: its slot comes back now
+                if isinstance(stale[1], weakref.finalize):
+                    stale[1].detach()
+                self.used -= 1
+        if stale is not None:
+            self.poke()
+
+    def release(self, conn: Any) -> None:
+        """``conn`` is closed: its slot comes back (once; a connection the registry did not open is ignored)."""
+        with self._cond:
+            entry = self._live.get(id(conn))
+        if entry is not None:
+            entry[1]()
+
+    def _drop(self, key: int, serial: int) -> None:
+        with self._cond:
+            entry = self._live.get(key)
+            if entry is None or entry[0] != serial:
+                return
+            del self._live[key]
+            self.used -= 1
+        self.poke()
+
+    def after_fork(self) -> None:
+        """In a forked child: no connection is this process's yet (the parent's stay the parent's, and
+        their garbage collection here gives nothing back); locks held by the parent's threads are new."""
+        for _, release in self._live.values():
+            if isinstance(release, weakref.finalize):
+                release.detach()
+        self._cond = threading.Condition()
+        self._live = {}
+        self._waiters = []
+        self.used = self.peak = self.waiting = 0
 
     def try_take(self) -> bool:
         with self._cond:
@@ -99,6 +168,7 @@ class _Slots:
             await_only(asyncio.wait_for(future, remaining))
 
     def give(self) -> None:
+        """A slot taken for a connect that did not produce a connection comes back."""
         with self._cond:
             self.used -= 1
         self.poke()
@@ -116,6 +186,29 @@ class _Slots:
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _releasing(close: Callable[[Any], None], slots: _Slots) -> Callable[[Any], None]:
+    """``close`` (a dialect's ``do_close`` / ``do_terminate``) that gives the connection's slot back
+    once it returns or raises (SQLAlchemy discards a connection whose close failed)."""
+    def do_close(dbapi_connection: Any) -> None:
+        try:
+            close(dbapi_connection)
+        finally:
+            slots.release(dbapi_connection)
+    return do_close
+
+
+_REGISTRIES: weakref.WeakSet[EngineRegistry] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for registry in list(_REGISTRIES):
+        registry._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EngineRegistry:
@@ -145,9 +238,9 @@ class EngineRegistry:
         self._lock = threading.RLock()
         self._engines: OrderedDict[str, Any] = OrderedDict()  # tenant -> Engine / AsyncEngine, LRU first
         self._draining: dict[int, Any] = {}  # evicted, waiting for their checked-out connections
-        self._detached: set[int] = set()
         self._in_use: dict[int, int] = {}  # engine id -> callers inside connect()/begin()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inherited: list[Any] = []  # pools a forked child took over from its parent, never closed
         self._closed = False
         self.created = 0
         self.disposed = 0
@@ -155,6 +248,7 @@ class EngineRegistry:
         rt._register_record(rt.EngineRecord(mask(template), self.settings, asynchronous,
                                             {"kind": "tenant-registry", "name": name, "max_engines": max_engines,
                                              "max_connections": max_connections}, cap=self.worst_case))
+        _REGISTRIES.add(self)
 
     # -- public ------------------------------------------------------------------------------------
     @property
@@ -249,8 +343,8 @@ class EngineRegistry:
             yield engine
         finally:
             with self._lock:
-                left = self._in_use.pop(id(engine)) - 1
-                if left:
+                left = self._in_use.pop(id(engine), 0) - 1  # 0: a forked child that started from none
+                if left > 0:
                     self._in_use[id(engine)] = left
 
     def _after_eviction(self) -> None:
@@ -293,6 +387,9 @@ class EngineRegistry:
             engine = sqlalchemy.create_engine(url, **kwargs)
         sync_engine = getattr(engine, "sync_engine", engine)
         slots, timeout, asynchronous = self._slots, self.settings.pool_timeout, self.asynchronous
+        dialect = sync_engine.dialect  # this engine's own; its pool closes every connection through it
+        dialect.do_close = _releasing(dialect.do_close, slots)
+        dialect.do_terminate = _releasing(dialect.do_terminate, slots)
 
         @event.listens_for(sync_engine, "do_connect")
         def take_slot(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
@@ -304,14 +401,9 @@ class EngineRegistry:
             except BaseException:
                 slots.give()
                 raise
-            conn_rec.info[_SLOT] = True
+            slots.hold(conn, dialect.get_driver_connection(conn))
             self._adopt(engine)
             return conn
-
-        @event.listens_for(sync_engine, "close")
-        def give_slot(dbapi_conn: Any, record: Any) -> None:
-            if record.info.pop(_SLOT, False):
-                slots.give()
 
         @event.listens_for(sync_engine, "checkin")
         def hand_over(dbapi_conn: Any, record: Any) -> None:
@@ -320,18 +412,20 @@ class EngineRegistry:
                 # record goes back to the pool empty and reconnects, through the cap, when used)
                 record.invalidate()
 
-        @event.listens_for(sync_engine, "detach")
-        def detached(dbapi_conn: Any, record: Any) -> None:
-            if record.info.pop(_SLOT, False):
-                self._detached.add(id(dbapi_conn))
-
-        @event.listens_for(sync_engine, "close_detached")
-        def give_detached(dbapi_conn: Any) -> None:
-            if id(dbapi_conn) in self._detached:
-                self._detached.discard(id(dbapi_conn))
-                slots.give()
-
         return engine
+
+    def _after_fork(self) -> None:
+        """In a forked child: count from 0, and give every engine a new, empty pool. The parent's
+        connections are left alone (kept referenced, so that no driver closes them here on garbage
+        collection); the child opens its own."""
+        self._slots.after_fork()
+        self._lock = threading.RLock()
+        self._in_use.clear()
+        self._tasks = set()
+        for engine in [*self._engines.values(), *self._draining.values()]:
+            sync_engine = getattr(engine, "sync_engine", engine)
+            self._inherited.append(sync_engine.pool)
+            sync_engine.dispose(close=False)
 
     def _idle(self, engine: Any) -> Any:
         """The engine's pool when nothing is checked out of it and no caller is inside it, else None.
