@@ -24,7 +24,7 @@ test: system-deps $(BIN)/poolwarden
 	$(BIN)/ruff check src tests $(wildcard benchmarks/*.py)
 	$(BIN)/mypy
 	$(BIN)/poolwarden check src/
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(BIN)/poolwarden
 	$(BIN)/ruff check src tests $(wildcard benchmarks/*.py)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from poolwarden.check import CheckConfig, Finding, check_paths
+
+from .adversarial.contract import THROWN
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +95,32 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
         return write_tree(tmp_path, files)
 
     return make
+
+
+# -- the adversarial suites report how many generated inputs they threw, per command (also under
+# pytest-xdist: each worker hands its counts to the controller, which prints the sum) -----------
+_COLLECTED: dict[str, Counter[str]] = {}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller prints
+        workeroutput["poolwarden_thrown"] = json.dumps({k: dict(v) for k, v in THROWN.items()})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    counts = json.loads(getattr(node, "workeroutput", {}).get("poolwarden_thrown", "{}"))
+    for suite, families in counts.items():
+        _COLLECTED.setdefault(suite, Counter()).update(families)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    merged: dict[str, Counter[str]] = {}
+    for source in (THROWN, _COLLECTED):
+        for suite, counts in source.items():
+            merged.setdefault(suite, Counter()).update(counts)
+    for suite, counts in sorted(merged.items()):
+        if sum(counts.values()):
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            terminalreporter.write_line(f"adversarial {suite}: {sum(counts.values())} generated inputs ({detail})")
