@@ -15,7 +15,7 @@ def with_server_limits(dep: Deployment, dsn: str) -> tuple[Deployment, int]:
 
     The count includes the sessions of other roles that a role without ``pg_monitor`` sees with
     their backend type hidden: each holds a slot all the same."""
-    from poolwarden.doctor.snapshot import driver
+    from poolwarden.doctor.snapshot import CLIENT_SESSIONS, driver
 
     psycopg = driver("budget --dsn")
     try:
@@ -23,10 +23,7 @@ def with_server_limits(dep: Deployment, dsn: str) -> tuple[Deployment, int]:
             settings: dict[str, str] = dict(conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN "
                 "('max_connections', 'superuser_reserved_connections', 'reserved_connections')").fetchall())
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (backend_type = "
-                "'client backend' OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))"
-            ).fetchone()
+            row = conn.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {CLIENT_SESSIONS}").fetchone()
     except Exception as exc:  # psycopg.Error, and what the resolver raises: one masked line
         raise UsageError(connection_error("--dsn", dsn, exc)) from None
     live = int(row[0]) if row else 0

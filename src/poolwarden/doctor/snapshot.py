@@ -24,10 +24,15 @@ SETTINGS = (
 )
 APPLICATION_NAME = "poolwarden-doctor"
 
-# Client backends, and the rows an unprivileged role sees with backend_type, state and query
-# hidden: a session of some role in some database (background workers have no role; a parallel
-# worker of another role's query is counted too while it runs, as the role cannot tell it apart).
-_ACTIVITY = """
+#: The rows of pg_stat_activity that hold a client slot, other than our own: client backends, and
+#: the rows an unprivileged role sees with backend_type, state and query hidden — a session of some
+#: role in some database (background workers have no role; a parallel worker of another role's
+#: query is counted too while it runs, as the role cannot tell it apart). doctor and budget --dsn
+#: count with this one predicate.
+CLIENT_SESSIONS = ("pid <> pg_backend_pid() AND (backend_type = 'client backend' "
+                   "OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))")
+
+_ACTIVITY = f"""
 SELECT pid, coalesce(datname, '') AS datname, coalesce(usename, '') AS usename,
        coalesce(application_name, '') AS application_name,
        CASE WHEN backend_type IS NULL THEN '(hidden)' ELSE coalesce(host(client_addr), 'local') END AS client,
@@ -35,8 +40,7 @@ SELECT pid, coalesce(datname, '') AS datname, coalesce(usename, '') AS usename,
        CASE WHEN backend_type IS NULL THEN '' ELSE coalesce(left(query, 2000), '') END AS query,
        coalesce(wait_event_type, '') AS wait_event_type, backend_type IS NULL AS hidden
 FROM pg_stat_activity
-WHERE pid <> pg_backend_pid()
-  AND (backend_type = 'client backend' OR (backend_type IS NULL AND datid IS NOT NULL AND usesysid IS NOT NULL))
+WHERE {CLIENT_SESSIONS}
 """
 
 _PRIVILEGES = """
