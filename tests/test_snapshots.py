@@ -1,0 +1,48 @@
+"""The exact findings — code, line, column *and message* — of examples/ and of every rule example.
+
+The other example tests assert where findings are; these pin what they say, so that a message
+that loses its call chain ("… through `charge()` → `get_subscription()` …") fails a test. After a
+deliberate change of a message, review the diff of ``pytest tests/test_snapshots.py
+--snapshot-update`` (syrupy) and commit the updated ``__snapshots__/test_snapshots.ambr``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from poolwarden.check.registry import ALL_RULES
+from poolwarden.check.rule import Example
+
+from .conftest import ROOT, run_check, write_tree
+
+EXAMPLES = ROOT / "examples"
+
+
+def _lines(base: Path, target: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Check ``target`` from ``base`` as the CLI would: every path, in messages too, relative."""
+    monkeypatch.chdir(base)
+    return [f"{f.path}:{f.line}:{f.col}: {f.code} [{f.severity}] {f.message}" for f in run_check([Path(target)])]
+
+
+@pytest.mark.parametrize("seed", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_examples_findings(seed: str, snapshot: SnapshotAssertion, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _lines(EXAMPLES, seed, monkeypatch) == snapshot
+
+
+CASES = [
+    pytest.param(ex, id=f"{rule.CODE}-{kind}-{i}")
+    for rule in ALL_RULES
+    for kind, examples in (("valid", rule.VALID), ("invalid", rule.INVALID))
+    for i, ex in enumerate(examples)
+]
+
+
+@pytest.mark.parametrize("ex", CASES)
+def test_rule_example_findings(tmp_path: Path, ex: Example, snapshot: SnapshotAssertion,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {"pkgx/example.py": ex.code.lstrip("\n"), **{f"pkgx/{p}": src for p, src in ex.files}}
+    write_tree(tmp_path, files)
+    assert _lines(tmp_path, "pkgx", monkeypatch) == snapshot
