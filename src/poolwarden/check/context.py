@@ -16,18 +16,14 @@ from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.finding import Finding, Pending, Severity, Span
-from poolwarden.check.scope import CallInfo, Held, Scope, TryFrame, dotted_text
+from poolwarden.check.scope import CallInfo, Held, IoCall, Scope, TryFrame, dotted_text
 from poolwarden.check.summary import ModuleSummary
 
 if TYPE_CHECKING:
     from poolwarden.check.rule import Rule
 
 STDLIB_ROOTS = frozenset(getattr(__import__("sys"), "stdlib_module_names", ())) | {"builtins"}
-_LIBRARY_ROOTS = STDLIB_ROOTS | K.DB_MODULES | {
-    "httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
-    "fastapi", "starlette", "pydantic", "flask", "redis", "kombu", "urllib3", "structlog",
-    "sentry_sdk", "typer", "click", "numpy", "pandas", "attr", "attrs",
-}
+_LIBRARY_ROOTS = STDLIB_ROOTS | K.DB_MODULES | K.THIRD_PARTY_ROOTS
 
 
 class FileContext:
@@ -40,9 +36,9 @@ class FileContext:
         self.package = module if is_package else module.rpartition(".")[0]
         self.summary = ModuleSummary(module=module, path=path, root=root)
         self.imports = self.summary.imports
-        self.module_kinds: dict[str, str] = {}
+        self.module_kinds: dict[str, K.Kind] = {}
         self.constants: dict[str, str] = {}
-        self.return_kinds: dict[str, str] = {}  # module-level function -> kind its annotation returns
+        self.return_kinds: dict[str, K.Kind] = {}  # module-level function -> kind its annotation returns
         self.module_defs: set[str] = set()
         self.db_aware = False
         self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
@@ -136,7 +132,7 @@ class FileContext:
         return dotted.partition(".")[0] not in _LIBRARY_ROOTS
 
     # -- kinds ----------------------------------------------------------------------------------
-    def kind_of(self, expr: ast.expr) -> str | None:
+    def kind_of(self, expr: ast.expr) -> K.Kind | None:
         """The kind of value ``expr`` holds (see :mod:`knowledge`), or None when unknown."""
         if isinstance(expr, ast.Name):
             name = expr.id
@@ -176,13 +172,13 @@ class FileContext:
         target = self.imports.get(name, "")
         return self.is_project_ref(target)
 
-    def hint(self, name: str) -> str | None:
+    def hint(self, name: str) -> K.Kind | None:
         """The kind a DB-looking name (``session``, ``conn``, ``pool``) suggests, in a DB-aware module."""
         if not self.db_aware:
             return None
         return K.NAME_HINTS.get(name.lstrip("_").lower())
 
-    def annotation_kind(self, ann: ast.expr | None) -> str | None:
+    def annotation_kind(self, ann: ast.expr | None) -> K.Kind | None:
         """The kind an annotation such as ``AsyncSession`` or ``asyncpg.Pool`` declares."""
         if ann is None:
             return None
@@ -232,19 +228,19 @@ class FileContext:
                 if info.db or info.io or info.effect or info.result:
                     info.target = f"{kind}.{attr}"
                     return info
-            if attr == "getconn" and self.db_aware:
-                info.db, info.effect, info.pooled, info.result = True, "acquire", True, K.CONNECTION
+            if attr in K.POOL_CHECKOUT_METHODS and self.db_aware:
+                info.db, info.effect, info.pooled, info.result = True, K.Effect.ACQUIRE, True, K.CONNECTION
                 return info
-            if attr == "putconn" and node.args and isinstance(node.args[0], ast.Name):
-                info.effect, info.released = "release", node.args[0].id
+            if attr in K.POOL_RETURN_METHODS and node.args and isinstance(node.args[0], ast.Name):
+                info.effect, info.released = K.Effect.RELEASE, node.args[0].id
                 return info
             if attr in K.QUEUE_METHODS:
-                info.io = f"a task enqueue ({text}())"
+                info.io = IoCall(K.Io.QUEUE, text)
                 return info
             if (
-                (isinstance(recv, ast.Attribute) and recv.attr == "objects")
+                (isinstance(recv, ast.Attribute) and recv.attr in K.ORM_MANAGER_ATTRS)
                 or (isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute)
-                and _chain_has_objects(recv))
+                and _chain_has_manager(recv))
             ) and self.db_aware:
                 info.db = True
                 return info
@@ -254,12 +250,12 @@ class FileContext:
                 kind = self.kind_of(func)
                 if kind == K.SESSIONMAKER:
                     info.result = K.SESSION
-                    info.effect = "lazy"
+                    info.effect = K.Effect.LAZY
             return info
         info.target = dotted
         result = K.FACTORIES.get(dotted)
         if result == K.HTTP and any(
-            k.arg == "transport" and dotted_text(k.value).endswith(("ASGITransport(...)", "WSGITransport(...)"))
+            k.arg == "transport" and dotted_text(k.value).removesuffix("(...)").endswith(K.IN_PROCESS_TRANSPORTS)
             for k in node.keywords
         ):
             return info  # an in-process test client, not network I/O
@@ -267,25 +263,26 @@ class FileContext:
             info.result = result
             if result == K.CONNECTION:
                 info.db = True
-                info.effect = "acquire"
+                info.effect = K.Effect.ACQUIRE
             elif result == K.SESSION:
                 bind = next((k.value for k in node.keywords if k.arg == "bind"), node.args[0] if node.args else None)
                 bound_to_connection = (isinstance(bind, ast.Call) and dotted_text(bind.func).endswith("get_bind")) or (
                     bind is not None and self.kind_of(bind) == K.CONNECTION)
-                info.effect = None if bound_to_connection else "lazy"
+                info.effect = None if bound_to_connection else K.Effect.LAZY
             elif result == K.SMTP:
-                info.io = "SMTP"
+                info.io = IoCall(K.Io.SMTP)
             return info
         io = K.IO_FUNCTIONS.get(dotted)
         if io is not None:
-            if io == "a sleep" and _is_zero_sleep(node):
+            if io is K.Io.SLEEP and _is_zero_sleep(node):
                 return info
-            info.io = f"{io} ({dotted}())" if io != "a sleep" else f"a sleep ({dotted}())"
+            info.io = IoCall(io, dotted)
             return info
-        if dotted == "django.db.transaction.atomic":
-            info.effect = "tx"
+        effect = K.FUNCTION_EFFECTS.get(dotted)
+        if effect is not None:
+            info.effect = effect
             return info
-        if dotted.endswith(".objects") or ".objects." in dotted:
+        if any(part in K.ORM_MANAGER_ATTRS for part in dotted.split(".")[1:]):
             info.db = self.db_aware
             return info
         if self.is_project_ref(dotted):
@@ -293,51 +290,40 @@ class FileContext:
             kind = self.kind_of(func) if isinstance(func, ast.Name) else None
             if kind == K.SESSIONMAKER:
                 info.result = K.SESSION
-                info.effect = "lazy"
+                info.effect = K.Effect.LAZY
         return info
 
-    def _method_effects(self, info: CallInfo, kind: str, attr: str, node: ast.Call) -> None:
+    def _method_effects(self, info: CallInfo, kind: K.Kind, attr: str, node: ast.Call) -> None:
         if kind in K.DB_KINDS:
             effect = K.METHOD_EFFECTS.get((kind, attr))
             info.result = K.METHOD_RESULTS.get((kind, attr))
-            if kind == K.SESSIONMAKER and attr not in ("begin", "configure", "kw"):
-                return
+            if kind == K.SESSIONMAKER and attr not in K.SESSIONMAKER_METHODS:
+                return  # calling a factory's attribute other than these makes no session
             if effect is not None:
                 info.effect = effect
                 info.db = True
-                info.pooled = kind in (K.POOL, K.ENGINE, K.DBANY)
+                info.pooled = kind in K.POOLED_KINDS
             elif attr in K.CLEANUP_METHODS:
-                info.effect = "release"
-                if attr in ("putconn", "release") and node.args and isinstance(node.args[0], ast.Name):
+                info.effect = K.Effect.END if attr in K.END_METHODS else K.Effect.RELEASE
+                if attr in K.RELEASE_ARGUMENT_METHODS and node.args and isinstance(node.args[0], ast.Name):
                     info.released = node.args[0].id
                 else:
                     info.released = info.receiver
-                if attr == "rollback":
-                    info.effect = "end"
-            elif attr == "commit":
+            elif attr in K.COMMIT_METHODS:
                 info.db = True
-                info.effect = "end"
-            elif attr in K.DB_METHODS:
+                info.effect = K.Effect.END
+            elif attr in K.DB_METHODS or (kind == K.SESSION and attr in K.SESSION_QUERY_METHODS):
                 info.db = True
-            elif kind == K.SESSION and attr in ("get", "add_all", "delete", "get_one"):
-                info.db = attr in ("get", "get_one")
-            elif kind == K.CONNECTION and attr == "cursor":
-                info.result = K.CURSOR
             return
-        if kind == K.HTTP and attr in K.HTTP_METHODS:
-            info.io = f"HTTP ({info.text}())"
-        elif kind == K.SMTP and attr in K.SMTP_METHODS:
-            info.io = f"SMTP ({info.text}())"
-        elif kind == K.BOTO and attr not in ("get_paginator", "meta", "exceptions"):
-            info.io = f"an AWS call ({info.text}())"
-        elif kind == K.LLM and attr in ("create", "parse", "stream", "generate"):
-            info.io = f"an LLM API call ({info.text}())"
+        io = K.CLIENT_IO.get(kind)
+        if io is not None and io.applies(attr):
+            info.io = IoCall(io.io, info.text)
 
 
-def _chain_has_objects(expr: ast.expr) -> bool:
+def _chain_has_manager(expr: ast.expr) -> bool:
     while isinstance(expr, (ast.Call, ast.Attribute)):
         if isinstance(expr, ast.Attribute):
-            if expr.attr == "objects":
+            if expr.attr in K.ORM_MANAGER_ATTRS:
                 return True
             expr = expr.value
         else:

@@ -10,16 +10,9 @@ from __future__ import annotations
 import ast
 import re
 
+from poolwarden.check import knowledge as K
 from poolwarden.check.scope import dotted_text
 
-_RAISING_CALLS = frozenset({"retry", "abort", "exit", "_exit", "fail", "raise_for_status"})
-_LOG_METHODS = frozenset(
-    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "capture_exception",
-     "capture_message", "print", "print_exc", "add_note"}
-)
-_HTTP_5XX = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
-                       "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
-                       "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
 _ERROR_SLOT = re.compile(r"err|fail|exc", re.I)
 
 def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
@@ -45,15 +38,15 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
             return _describe(body)
         if isinstance(node, ast.Call):
             name = dotted_text(node.func).rpartition(".")[2]
-            if "transient" in name.lower() and not _is_test(node, body):
+            if K.TRANSIENT_WORD in name.lower() and not _is_test(node, body):
                 return None  # raise_if_transient(exc) and friends
-            if name in _RAISING_CALLS:
+            if name in K.RAISING_CALLS:
                 return None
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and 500 <= node.value <= 599:
             return None
-        if isinstance(node, ast.Attribute) and node.attr in _HTTP_5XX:
+        if isinstance(node, ast.Attribute) and node.attr in K.HTTP_5XX_NAMES:
             return None
-        if isinstance(node, ast.Name) and node.id in _HTTP_5XX:
+        if isinstance(node, ast.Name) and node.id in K.HTTP_5XX_NAMES:
             return None
     if retry_loop and not any(isinstance(n, ast.Return) for n in walk_handler(body)):
         return None
@@ -125,7 +118,7 @@ def _conditional_raise_ok(body: list[ast.stmt], raise_node: ast.Raise, exc_name:
             for sub in ast.walk(node.test):
                 if isinstance(sub, ast.Name) and (sub.id == exc_name or sub.id == "isinstance"):
                     return True
-                if isinstance(sub, ast.Call) and "transient" in dotted_text(sub.func).lower():
+                if isinstance(sub, ast.Call) and K.TRANSIENT_WORD in dotted_text(sub.func).lower():
                     return True
             return False
     return True  # an unconditional raise somewhere down a branch (e.g. after a log line)
@@ -147,7 +140,7 @@ def _always_raises(stmts: list[ast.stmt]) -> bool:
     if isinstance(value, ast.Await):
         value = value.value
     if isinstance(value, ast.Call):
-        return dotted_text(value.func).rpartition(".")[2] in _RAISING_CALLS
+        return dotted_text(value.func).rpartition(".")[2] in K.RAISING_CALLS
     return False
 
 
@@ -197,4 +190,4 @@ def _is_log(stmt: ast.stmt) -> bool:
     if not isinstance(stmt, ast.Expr):
         return False
     value = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
-    return isinstance(value, ast.Call) and dotted_text(value.func).rpartition(".")[2] in _LOG_METHODS
+    return isinstance(value, ast.Call) and dotted_text(value.func).rpartition(".")[2] in K.LOG_METHODS

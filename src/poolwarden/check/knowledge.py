@@ -8,24 +8,68 @@ which resolves names through imports and assignments and then consults these tab
 
 from __future__ import annotations
 
+import enum
 import re
+from dataclasses import dataclass
 from typing import Final
 
+
 # -- kinds of values --------------------------------------------------------------------------
-ENGINE: Final = "engine"  # SQLAlchemy Engine / AsyncEngine
-SESSIONMAKER: Final = "sessionmaker"  # sessionmaker / async_sessionmaker / scoped_session
-SESSION: Final = "session"  # ORM Session / AsyncSession (holds a connection once used)
-CONNECTION: Final = "connection"  # a DB connection of any driver (or SQLAlchemy Connection)
-POOL: Final = "pool"  # asyncpg / psycopg_pool / psycopg2 pools
-CURSOR: Final = "cursor"
-DBANY: Final = "db"  # a name that looks like a DB handle but whose exact kind is unknown
-HTTP: Final = "http"  # httpx / requests / aiohttp clients
-BOTO: Final = "boto"  # boto3 clients and resources
-SMTP: Final = "smtp"
-LLM: Final = "llm"  # OpenAI-style SDK clients
+class Kind(enum.Enum):
+    """What a value is, as far as the analysis can tell."""
+
+    ENGINE = "engine"  # SQLAlchemy Engine / AsyncEngine
+    SESSIONMAKER = "sessionmaker"  # sessionmaker / async_sessionmaker / scoped_session
+    SESSION = "session"  # ORM Session / AsyncSession (holds a connection once used)
+    CONNECTION = "connection"  # a DB connection of any driver (or SQLAlchemy Connection)
+    POOL = "pool"  # asyncpg / psycopg_pool / psycopg2 pools
+    CURSOR = "cursor"
+    DBANY = "db"  # a name that looks like a DB handle but whose exact kind is unknown
+    HTTP = "http"  # httpx / requests / aiohttp clients
+    BOTO = "boto"  # boto3 clients and resources
+    SMTP = "smtp"
+    LLM = "llm"  # OpenAI-style SDK clients
+
+
+ENGINE: Final = Kind.ENGINE
+SESSIONMAKER: Final = Kind.SESSIONMAKER
+SESSION: Final = Kind.SESSION
+CONNECTION: Final = Kind.CONNECTION
+POOL: Final = Kind.POOL
+CURSOR: Final = Kind.CURSOR
+DBANY: Final = Kind.DBANY
+HTTP: Final = Kind.HTTP
+BOTO: Final = Kind.BOTO
+SMTP: Final = Kind.SMTP
+LLM: Final = Kind.LLM
 
 DB_KINDS: Final = frozenset({ENGINE, SESSIONMAKER, SESSION, CONNECTION, POOL, CURSOR, DBANY})
 IO_KINDS: Final = frozenset({HTTP, BOTO, SMTP, LLM})
+
+
+class Effect(enum.Enum):
+    """What a call does to the connection or transaction it touches."""
+
+    TX = "tx"  # a context that holds a transaction (``engine.begin()``, ``transaction.atomic()``)
+    HOLD = "hold"  # a context that holds a checked-out connection (``engine.connect()``)
+    ACQUIRE = "acquire"  # returns a checked-out connection the caller must release
+    LAZY = "lazy"  # a session: holds a connection once it has run a statement
+    RELEASE = "release"  # gives a connection back (``close()``, ``putconn(conn)``)
+    END = "end"  # ends the transaction, keeps the connection (``commit()``, ``rollback()``)
+
+
+class Io(enum.Enum):
+    """Kinds of external I/O; the value is how a message names it."""
+
+    HTTP = "HTTP"
+    SLEEP = "a sleep"
+    SUBPROCESS = "a subprocess"
+    SOCKET = "a socket connect"
+    SMTP = "SMTP"
+    AWS = "an AWS call"
+    LLM = "an LLM API call"
+    QUEUE = "a task enqueue"
+
 
 # Modules whose import makes a file "database-aware" (name heuristics apply there).
 DB_MODULES: Final = frozenset(
@@ -55,7 +99,7 @@ LOOP_TOKENS: Final = re.compile(
 )
 
 # -- constructors and factories: qualified name -> kind of the value they return -----------------
-FACTORIES: Final[dict[str, str]] = {
+FACTORIES: Final[dict[str, Kind]] = {
     "sqlalchemy.create_engine": ENGINE,
     "sqlalchemy.engine.create_engine": ENGINE,
     "sqlalchemy.engine_from_config": ENGINE,
@@ -107,7 +151,7 @@ FACTORIES: Final[dict[str, str]] = {
 }
 
 # Annotations: the last component of a type name -> kind (only when imported from a DB module).
-ANNOTATIONS: Final[dict[str, str]] = {
+ANNOTATIONS: Final[dict[str, Kind]] = {
     "Session": SESSION,
     "AsyncSession": SESSION,
     "scoped_session": SESSION,
@@ -125,7 +169,7 @@ ANNOTATIONS: Final[dict[str, str]] = {
     "sessionmaker": SESSIONMAKER,
     "async_sessionmaker": SESSIONMAKER,
 }
-IO_ANNOTATIONS: Final[dict[str, str]] = {
+IO_ANNOTATIONS: Final[dict[str, Kind]] = {
     "httpx.AsyncClient": HTTP,
     "httpx.Client": HTTP,
     "requests.Session": HTTP,
@@ -135,7 +179,7 @@ IO_ANNOTATIONS: Final[dict[str, str]] = {
 }
 
 # Names that, in a database-aware module, are taken to be DB handles.
-NAME_HINTS: Final[dict[str, str]] = {
+NAME_HINTS: Final[dict[str, Kind]] = {
     "session": SESSION, "db_session": SESSION, "dbsession": SESSION, "async_session": SESSIONMAKER,
     "sessionlocal": SESSIONMAKER, "asyncsessionlocal": SESSIONMAKER,
     "session_factory": SESSIONMAKER, "session_maker": SESSIONMAKER,
@@ -150,12 +194,8 @@ NAME_HINTS: Final[dict[str, str]] = {
     "engine": ENGINE, "db_engine": ENGINE, "async_engine": ENGINE,
 }
 
-# -- methods: (kind, method) -> effect ---------------------------------------------------------
-# Effects: "db" (runs SQL / talks to the server), "release" (gives a connection back),
-# "end" (ends the transaction), "tx" (context that holds a transaction),
-# "hold" (context that holds a checked-out connection), "acquire" (returns a checked-out
-# connection the caller must release), "lazy" (a session: holds a connection once used),
-# "io" (external I/O).
+# -- methods: (kind, method) -> effect (see :class:`Effect`) ---------------------------------------
+# DB_METHODS run SQL or talk to the server; CLEANUP_METHODS give a connection back or end its use.
 DB_METHODS: Final = frozenset(
     {
         "execute", "executemany", "exec_driver_sql", "scalar", "scalars", "scalar_one",
@@ -169,27 +209,43 @@ CLEANUP_METHODS: Final = frozenset(
     {"close", "dispose", "rollback", "release", "putconn", "terminate", "invalidate", "expunge_all", "aclose"}
 )
 
-METHOD_EFFECTS: Final[dict[tuple[str, str], str]] = {
-    (ENGINE, "connect"): "hold",
-    (ENGINE, "begin"): "tx",
-    (ENGINE, "raw_connection"): "acquire",
-    (SESSIONMAKER, "begin"): "tx",
-    (SESSION, "begin"): "tx",
-    (SESSION, "begin_nested"): "tx",
-    (SESSION, "connection"): "hold",
-    (CONNECTION, "begin"): "tx",
-    (CONNECTION, "transaction"): "tx",
-    (CONNECTION, "begin_nested"): "tx",
-    (POOL, "acquire"): "acquire",
-    (POOL, "getconn"): "acquire",
-    (POOL, "connection"): "hold",
-    (DBANY, "begin"): "tx",
-    (DBANY, "connect"): "hold",
-    (DBANY, "acquire"): "acquire",
-    (DBANY, "transaction"): "tx",
+COMMIT_METHODS: Final = frozenset({"commit"})  # ends the transaction after running it (a DB call)
+END_METHODS: Final = frozenset({"rollback"})  # cleanup that ends the transaction, keeps the connection
+RELEASE_ARGUMENT_METHODS: Final = frozenset({"putconn", "release"})  # pool.putconn(conn): the argument goes back
+SESSION_QUERY_METHODS: Final = frozenset({"get", "get_one"})  # Session.get runs a SELECT
+SESSIONMAKER_METHODS: Final = frozenset({"begin", "configure", "kw"})  # the rest of a factory makes no session
+POOLED_KINDS: Final = frozenset({POOL, ENGINE, DBANY})  # what a checkout comes from: a pool slot
+# Any receiver, in a database-aware module: psycopg2 pools' checkout and return.
+POOL_CHECKOUT_METHODS: Final = frozenset({"getconn"})
+POOL_RETURN_METHODS: Final = frozenset({"putconn"})
+# Methods that open a handle on a DB value (the receiver is then a DB handle of the function).
+HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
+# Django: the manager attribute through which model queries run (``User.objects.get``).
+ORM_MANAGER_ATTRS: Final = frozenset({"objects"})
+# Functions whose call is a context with a known effect.
+FUNCTION_EFFECTS: Final[dict[str, Effect]] = {"django.db.transaction.atomic": Effect.TX}
+
+METHOD_EFFECTS: Final[dict[tuple[Kind, str], Effect]] = {
+    (ENGINE, "connect"): Effect.HOLD,
+    (ENGINE, "begin"): Effect.TX,
+    (ENGINE, "raw_connection"): Effect.ACQUIRE,
+    (SESSIONMAKER, "begin"): Effect.TX,
+    (SESSION, "begin"): Effect.TX,
+    (SESSION, "begin_nested"): Effect.TX,
+    (SESSION, "connection"): Effect.HOLD,
+    (CONNECTION, "begin"): Effect.TX,
+    (CONNECTION, "transaction"): Effect.TX,
+    (CONNECTION, "begin_nested"): Effect.TX,
+    (POOL, "acquire"): Effect.ACQUIRE,
+    (POOL, "getconn"): Effect.ACQUIRE,
+    (POOL, "connection"): Effect.HOLD,
+    (DBANY, "begin"): Effect.TX,
+    (DBANY, "connect"): Effect.HOLD,
+    (DBANY, "acquire"): Effect.ACQUIRE,
+    (DBANY, "transaction"): Effect.TX,
 }
 # Method calls whose result kind is known.
-METHOD_RESULTS: Final[dict[tuple[str, str], str]] = {
+METHOD_RESULTS: Final[dict[tuple[Kind, str], Kind]] = {
     (ENGINE, "connect"): CONNECTION,
     (ENGINE, "begin"): CONNECTION,
     (ENGINE, "raw_connection"): CONNECTION,
@@ -213,28 +269,51 @@ HTTP_METHODS: Final = frozenset(
 )
 SMTP_METHODS: Final = frozenset({"sendmail", "send_message", "login", "starttls", "connect", "ehlo"})
 
-IO_FUNCTIONS: Final[dict[str, str]] = {
-    **{f"requests.{m}": "HTTP" for m in ("get", "post", "put", "patch", "delete", "head", "options", "request")},
-    **{f"httpx.{m}": "HTTP" for m in ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")},
-    "aiohttp.request": "HTTP",
-    "urllib.request.urlopen": "HTTP",
-    "urllib.request.urlretrieve": "HTTP",
-    "urllib3.request": "HTTP",
-    "time.sleep": "a sleep",
-    "asyncio.sleep": "a sleep",
-    "gevent.sleep": "a sleep",
-    "subprocess.run": "a subprocess",
-    "subprocess.call": "a subprocess",
-    "subprocess.check_call": "a subprocess",
-    "subprocess.check_output": "a subprocess",
-    "subprocess.Popen": "a subprocess",
-    "asyncio.create_subprocess_exec": "a subprocess",
-    "asyncio.create_subprocess_shell": "a subprocess",
-    "os.system": "a subprocess",
-    "socket.create_connection": "a socket connect",
-    "smtplib.SMTP": "SMTP",
-    "smtplib.SMTP_SSL": "SMTP",
-    "aiosmtplib.send": "SMTP",
+
+@dataclass(frozen=True)
+class ClientIo:
+    """The methods of an I/O client kind that do I/O: ``methods`` (None: every method but ``except_``)."""
+
+    io: Io
+    methods: frozenset[str] | None = None
+    except_: frozenset[str] = frozenset()
+
+    def applies(self, method: str) -> bool:
+        return method not in self.except_ if self.methods is None else method in self.methods
+
+
+CLIENT_IO: Final[dict[Kind, ClientIo]] = {
+    HTTP: ClientIo(Io.HTTP, HTTP_METHODS),
+    SMTP: ClientIo(Io.SMTP, SMTP_METHODS),
+    BOTO: ClientIo(Io.AWS, except_=frozenset({"get_paginator", "meta", "exceptions"})),
+    LLM: ClientIo(Io.LLM, frozenset({"create", "parse", "stream", "generate"})),
+}
+# An HTTP client built on one of these transports talks to an app in-process (tests), not the network.
+IN_PROCESS_TRANSPORTS: Final = ("ASGITransport", "WSGITransport")
+
+IO_FUNCTIONS: Final[dict[str, Io]] = {
+    **{f"requests.{m}": Io.HTTP for m in ("get", "post", "put", "patch", "delete", "head", "options", "request")},
+    **{f"httpx.{m}": Io.HTTP
+       for m in ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")},
+    "aiohttp.request": Io.HTTP,
+    "urllib.request.urlopen": Io.HTTP,
+    "urllib.request.urlretrieve": Io.HTTP,
+    "urllib3.request": Io.HTTP,
+    "time.sleep": Io.SLEEP,
+    "asyncio.sleep": Io.SLEEP,
+    "gevent.sleep": Io.SLEEP,
+    "subprocess.run": Io.SUBPROCESS,
+    "subprocess.call": Io.SUBPROCESS,
+    "subprocess.check_call": Io.SUBPROCESS,
+    "subprocess.check_output": Io.SUBPROCESS,
+    "subprocess.Popen": Io.SUBPROCESS,
+    "asyncio.create_subprocess_exec": Io.SUBPROCESS,
+    "asyncio.create_subprocess_shell": Io.SUBPROCESS,
+    "os.system": Io.SUBPROCESS,
+    "socket.create_connection": Io.SOCKET,
+    "smtplib.SMTP": Io.SMTP,
+    "smtplib.SMTP_SSL": Io.SMTP,
+    "aiosmtplib.send": Io.SMTP,
 }
 QUEUE_METHODS: Final = frozenset({"delay", "apply_async", "send_task"})
 
@@ -288,4 +367,44 @@ HEALTH_FUNCTION: Final = re.compile(r"health|ping|alive|liveness|readiness|ready
 ENTRY_POINTS: Final = frozenset(
     {"main", "cli", "run_migrations_online", "run_migrations_offline", "lifespan", "create_app", "init_db",
      "setup", "upgrade", "downgrade"}
+)
+
+# -- error handling (PW101) ------------------------------------------------------------------------
+# Calls in a handler that end the request or re-raise: the failure is not swallowed.
+RAISING_CALLS: Final = frozenset({"retry", "abort", "exit", "_exit", "fail", "raise_for_status"})
+# Logging, error-reporting and printing calls: a handler made only of these swallows the failure.
+LOG_METHODS: Final = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "capture_exception",
+     "capture_message", "print", "print_exc", "add_note"}
+)
+HTTP_5XX_NAMES: Final = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
+                                   "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
+                                   "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
+# A call whose name holds this word classifies the error (``raise_if_transient(exc)``, ``is_transient``).
+TRANSIENT_WORD: Final = "transient"
+
+# -- releasing (PW105) -----------------------------------------------------------------------------
+# Methods that give a connection back, called on it or with it (``conn.close()``, ``pool.putconn(conn)``).
+RELEASE_METHODS: Final = frozenset({"close", "release", "putconn", "aclose", "dispose", "terminate"})
+# A project helper whose name holds one of these, called with the connection, gives it back.
+RELEASE_HELPER_WORDS: Final = ("put", "release", "close", "return")
+
+# -- event loops (PW102) ---------------------------------------------------------------------------
+NEW_LOOP_FUNCTIONS: Final = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
+RUN_LOOP_FUNCTIONS: Final = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})
+# Calls that hand a function to another thread or process (its loop is that thread's, once).
+EXECUTOR_CALLS: Final = frozenset({"submit", "run_in_executor", "Thread", "Process", "start_new_thread", "map"})
+
+# -- pool sizing (PW103, PW107) ---------------------------------------------------------------------
+SQLALCHEMY_POOL_DEFAULTS: Final = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
+# Words in a function name that make it a cleanup path for cached engines.
+CLEANUP_FUNCTION_WORDS: Final = ("dispose", "evict", "cleanup", "close_all", "shutdown")
+MEMO_DECORATORS: Final = frozenset({"functools.cache", "functools.lru_cache", "cache", "lru_cache",
+                                    "async_lru.alru_cache", "alru_cache"})
+
+# -- which imports are libraries (never project code) -----------------------------------------------
+THIRD_PARTY_ROOTS: Final = frozenset(
+    {"httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
+     "fastapi", "starlette", "pydantic", "flask", "redis", "kombu", "urllib3", "structlog",
+     "sentry_sdk", "typer", "click", "numpy", "pandas", "attr", "attrs"}
 )

@@ -12,9 +12,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from poolwarden.check import knowledge as K
 from poolwarden.check.scope import Acquisition, dotted_text
-
-_RELEASE = frozenset({"close", "release", "putconn", "aclose", "dispose", "terminate"})
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def _releases(stmt: ast.stmt, var: str) -> bool:
             value = value.value
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
             attr = value.func.attr
-            if attr in _RELEASE:
+            if attr in K.RELEASE_METHODS:
                 recv = value.func.value
                 if isinstance(recv, ast.Name) and recv.id == var:
                     return True
@@ -147,7 +146,7 @@ def _releases(stmt: ast.stmt, var: str) -> bool:
                     return True
         if isinstance(value, ast.Call) and any(isinstance(a, ast.Name) and a.id == var for a in value.args):
             name = dotted_text(value.func).rpartition(".")[2]
-            if any(w in name for w in ("put", "release", "close", "return")):
+            if any(w in name for w in K.RELEASE_HELPER_WORDS):
                 return True
     return False
 
@@ -179,7 +178,7 @@ def escapes(func: ast.AST, acq: Acquisition) -> bool:
             passes = any(_mentions_exact(a, var) for a in node.args) or any(
                 _mentions_exact(k.value, var) for k in node.keywords
             )
-            if passes and not any(w in name for w in ("put", "release", "close")):
+            if passes and not any(w in name for w in K.RELEASE_HELPER_WORDS):
                 return True
         elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
             if isinstance(node, ast.Return) and _mentions(node.value, var) and not _mentions_exact(node.value, var):

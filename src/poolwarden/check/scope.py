@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import ast
+import enum
 from dataclasses import dataclass, field
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.summary import FunctionFacts
+
+
+@dataclass(frozen=True, slots=True)
+class IoCall:
+    """External I/O a call does: its kind and how the callee is spelled (None: the constructor)."""
+
+    io: K.Io
+    callee: str | None = None
+
+    def describe(self) -> str:
+        """``HTTP (client.post())``, ``a sleep (asyncio.sleep())`` — as messages cite it."""
+        return self.io.value if self.callee is None else f"{self.io.value} ({self.callee}())"
 
 
 @dataclass(slots=True)
@@ -16,9 +29,9 @@ class CallInfo:
     text: str  # how the callee is spelled, e.g. "db.execute"
     target: str | None = None  # qualified library name, e.g. "sqlalchemy.create_engine"
     db: bool = False  # runs SQL or talks to the server
-    io: str | None = None  # kind of external I/O ("HTTP", "a sleep", …)
-    effect: str | None = None  # "tx" / "hold" / "acquire" / "lazy" / "release" / "end"
-    result: str | None = None  # kind of the value returned
+    io: IoCall | None = None  # the external I/O it does
+    effect: K.Effect | None = None  # what it does to a connection or transaction
+    result: K.Kind | None = None  # kind of the value returned
     ref: str | None = None  # dotted name of a possible project function
     receiver: str | None = None  # variable name the method is called on
     released: str | None = None  # variable a release call gives back
@@ -29,11 +42,30 @@ class CallInfo:
         return f"{self.text}() at line {line}"
 
 
+class Hold(enum.Enum):
+    """What is held open: a transaction, a checked-out connection, or a session."""
+
+    TRANSACTION = "transaction"
+    CONNECTION = "connection"
+    SESSION = "session"
+
+
+class Origin(enum.Enum):
+    """How it came to be held."""
+
+    WITH = "with"  # ``with engine.begin():`` — a context manager call
+    WITH_NAME = "with-name"  # ``with conn:`` — a connection used as a transaction context
+    ASSIGNED = "assigned"  # ``conn = pool.getconn()`` / ``session = Session()``
+    PARAMETER = "parameter"  # ``def f(session: Session)`` — handed in by the caller
+
+
 @dataclass(slots=True)
 class Held:
-    """A transaction or checked-out connection open at this point of the walk."""
+    """A transaction, checked-out connection or session open at this point of the walk."""
 
-    what: str  # e.g. "the transaction of engine.begin()"
+    hold: Hold
+    origin: Origin
+    callee: str  # how the call that opened it is spelled ("engine.begin"), or the variable
     line: int
     var: str | None = None
     active: bool = True  # a lazy session becomes active at its first statement
@@ -69,7 +101,7 @@ class Scope:
     facts: FunctionFacts | None
     class_name: str | None = None
     self_name: str | None = None
-    kinds: dict[str, str] = field(default_factory=dict)
+    kinds: dict[str, K.Kind] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)  # var -> project class ref
     params: frozenset[str] = frozenset()
     globals: set[str] = field(default_factory=set)

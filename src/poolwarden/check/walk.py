@@ -14,11 +14,11 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
 from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule
-from poolwarden.check.scope import Acquisition, Held, Scope, TryFrame
+from poolwarden.check.scope import Acquisition, Held, Hold, Origin, Scope, TryFrame
 from poolwarden.check.summary import FunctionFacts
 
 _AST = ast.AST
-_HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | {"cursor", "transaction", "begin"}
+_HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | K.HANDLE_METHODS
 
 
 class Walker:
@@ -167,7 +167,8 @@ class Walker:
             if kind is not None:
                 scope.kinds[arg.arg] = kind
                 if kind == K.SESSION:
-                    ctx.held.append(_held(ctx, f"the session `{arg.arg}`", node.lineno, arg.arg, active=False))
+                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.PARAMETER, arg.arg, node.lineno, arg.arg,
+                                          active=False))
             elif arg.annotation is not None:
                 ref = ctx.qualname(arg.annotation)
                 if ref is not None and ctx.is_project_ref(ref):
@@ -264,18 +265,18 @@ class Walker:
             info = ctx.call(call)
             if info.ref is not None and info.result is None and _looks_like_class(call.func):
                 scope.types[name] = info.ref
-            if info.effect in ("acquire", "lazy") or (info.ref is not None and info.result is None):
+            if info.effect in (K.Effect.ACQUIRE, K.Effect.LAZY) or (info.ref is not None and info.result is None):
                 pooled = info.pooled
                 desc = f"{info.text}()"
                 scope.acquisitions.append(
                     Acquisition(name, node, call, desc, pooled,
                                 ref=info.ref if info.effect is None else None)
                 )
-                if info.effect == "acquire" and not _autocommit(call):
-                    ctx.held.append(_held(ctx, f"the connection from {desc} (line {node.lineno})", node.lineno, name))
-                elif info.effect == "lazy":
-                    what = f"the session `{name}` (line {node.lineno})"
-                    ctx.held.append(_held(ctx, what, node.lineno, name, active=False))
+                if info.effect is K.Effect.ACQUIRE and not _autocommit(call):
+                    ctx.held.append(_held(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
+                elif info.effect is K.Effect.LAZY:
+                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.ASSIGNED, info.text, node.lineno, name,
+                                          active=False))
 
     def _return(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Return)
@@ -288,7 +289,7 @@ class Walker:
         value = node.value.value if isinstance(node.value, ast.Await) else node.value
         if isinstance(value, ast.Call):
             info = ctx.call(value)
-            if info.effect == "acquire":
+            if info.effect is K.Effect.ACQUIRE:
                 facts.returns_acquired = f"{info.text}() at line {node.lineno}"
                 facts.returns_pooled = info.pooled
             elif info.ref is not None:
@@ -316,15 +317,14 @@ class Walker:
             held: Held | None = None
             if isinstance(expr, ast.Call):
                 info = ctx.call(expr)
-                what = f"{info.text}()"
-                if info.effect == "tx":
-                    held = _held(ctx, f"the transaction of `{what}` (line {expr.lineno})", expr.lineno, var)
-                elif info.effect in ("hold", "acquire") and not _autocommit(expr):
-                    held = _held(ctx, f"the connection of `{what}` (line {expr.lineno})", expr.lineno, var)
-                elif info.effect == "lazy":
-                    held = _held(ctx, f"the session of `{what}` (line {expr.lineno})", expr.lineno, var, active=False)
-            elif kind in (K.CONNECTION,) and isinstance(expr, ast.Name):
-                held = _held(ctx, f"the transaction of `with {expr.id}` (line {expr.lineno})", expr.lineno, expr.id)
+                if info.effect is K.Effect.TX:
+                    held = _held(ctx, Hold.TRANSACTION, Origin.WITH, info.text, expr.lineno, var)
+                elif info.effect in (K.Effect.HOLD, K.Effect.ACQUIRE) and not _autocommit(expr):
+                    held = _held(ctx, Hold.CONNECTION, Origin.WITH, info.text, expr.lineno, var)
+                elif info.effect is K.Effect.LAZY:
+                    held = _held(ctx, Hold.SESSION, Origin.WITH, info.text, expr.lineno, var, active=False)
+            elif kind is K.CONNECTION and isinstance(expr, ast.Name):
+                held = _held(ctx, Hold.TRANSACTION, Origin.WITH_NAME, expr.id, expr.lineno, expr.id)
             if var is not None:
                 if kind is not None:
                     ctx.function.kinds[var] = kind
@@ -372,7 +372,7 @@ class Walker:
         if info.released is not None:
             scope.receivers.add(info.released)
         if info.db:
-            if info.effect != "release":
+            if info.effect is not K.Effect.RELEASE:
                 if facts is not None and facts.db is None:
                     facts.db = info.describe(line)
                 for frame in ctx.try_frames:
@@ -380,18 +380,18 @@ class Walker:
             if info.receiver is not None:
                 for held in ctx.held:
                     if held.var == info.receiver:
-                        held.active = info.effect != "end"
-        elif info.effect in ("release", "end") and info.released is not None:
+                        held.active = info.effect is not K.Effect.END
+        elif info.effect in (K.Effect.RELEASE, K.Effect.END) and info.released is not None:
             for i in range(len(ctx.held) - 1, -1, -1):
                 held = ctx.held[i]
                 if held.var == info.released:
-                    if held.what.startswith("the session"):
-                        held.active = False
-                    elif info.effect == "release":
+                    if held.hold is Hold.SESSION:
+                        held.active = False  # a closed session opens a new connection when used again
+                    elif info.effect is K.Effect.RELEASE:
                         del ctx.held[i]
                     break
         if info.io is not None and facts is not None and facts.io is None:
-            facts.io = f"{info.io} at line {line}"
+            facts.io = f"{info.io.describe()} at line {line}"
         if info.ref is not None:
             desc = info.describe(line)
             if facts is not None:
@@ -417,5 +417,6 @@ def _autocommit(call: ast.Call) -> bool:
                for kw in call.keywords)
 
 
-def _held(ctx: FileContext, what: str, line: int, var: str | None, active: bool = True) -> Held:
-    return Held(what, line, var, active=active, depth=len(ctx.scopes))
+def _held(ctx: FileContext, hold: Hold, origin: Origin, callee: str, line: int, var: str | None,
+          active: bool = True) -> Held:
+    return Held(hold, origin, callee, line, var, active=active, depth=len(ctx.scopes))

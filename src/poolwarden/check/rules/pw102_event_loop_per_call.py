@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Pending
 from poolwarden.check.rule import Rule, example
@@ -14,9 +15,6 @@ from poolwarden.check.scope import dotted_text
 if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
 
-_NEW_LOOP = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
-_RUN = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})
-_EXECUTOR_CALLS = frozenset({"submit", "run_in_executor", "Thread", "Process", "start_new_thread", "map"})
 _ADVICE = ("pooled async connections belong to the loop that opened them, so each call orphans "
            "them; keep one persistent loop per process (`poolwarden.runtime.bridge.run_async`)")
 
@@ -194,26 +192,26 @@ def refresh(self):
         assert isinstance(node, ast.Call)
         callee = node.func
         name = callee.attr if isinstance(callee, ast.Attribute) else callee.id if isinstance(callee, ast.Name) else ""
-        if name in _EXECUTOR_CALLS:
+        if name in K.EXECUTOR_CALLS:
             for arg in (*node.args, *(k.value for k in node.keywords)):
                 if isinstance(arg, (ast.Name, ast.Attribute)):
                     self.executor_targets.add(dotted_text(arg).rpartition(".")[2])
         if not ctx.in_function or ctx.is_test:
             return
         target = ctx.call(node).target
-        if target not in _NEW_LOOP and target not in _RUN:
+        if target not in K.NEW_LOOP_FUNCTIONS and target not in K.RUN_LOOP_FUNCTIONS:
             return
         scope = ctx.function
         func = scope.node
         assert func is not None
         params = frozenset().union(*(s.params for s in ctx.scopes))
-        if target in _NEW_LOOP:
+        if target in K.NEW_LOOP_FUNCTIONS:
             var = _assigned_local(func, node)
             if var is not None and var not in scope.globals and (scope.is_celery_task or _is_bridge(func, params)):
                 self.candidates.append(_Candidate(node, func,
                     f"`{dotted_text(node.func)}()` creates an event loop per call of `{func.name}()` "
                     f"(kept in the local `{var}`): {_ADVICE}"))
-        elif target in _RUN:
+        elif target in K.RUN_LOOP_FUNCTIONS:
             if scope.is_celery_task:
                 why = f"the Celery task `{func.name}()`"
             elif _runs_parameter(node, params):

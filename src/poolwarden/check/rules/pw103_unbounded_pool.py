@@ -11,7 +11,6 @@ from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
 _TARGETS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.SIZED_POOLS
-_SA_DEFAULTS = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
 
 
 class UnboundedPool(Rule):
@@ -133,9 +132,9 @@ engine = create_engine(  # error
             url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
             if url is not None and not url.startswith(("postgres", "{}")):
                 return
-            missing = [k for k in _SA_DEFAULTS if keyword(node, k) is None]
+            missing = [k for k in K.SQLALCHEMY_POOL_DEFAULTS if keyword(node, k) is None]
             if missing:
-                left = ", ".join(f"{k}={_SA_DEFAULTS[k]}" for k in missing)
+                left = ", ".join(f"{k}={K.SQLALCHEMY_POOL_DEFAULTS[k]}" for k in missing)
                 ctx.report(node, f"`{dotted_text(node.func)}()` leaves {left} to SQLAlchemy's defaults: "
                            "set explicit bounds so processes × engines × (pool_size + max_overflow) "
                            "stays under max_connections and exhaustion fails fast")

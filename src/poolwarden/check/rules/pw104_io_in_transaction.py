@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Pending
 from poolwarden.check.rule import Rule, example
+from poolwarden.check.scope import Held, Hold, Origin
 
 if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
@@ -201,9 +202,9 @@ def pay(order):
             return
         info = ctx.call(node)
         if info.io is not None:
-            ctx.report(node, f"{info.io} while {held.what} is held: {_ADVICE}")
+            ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {_ADVICE}")
         elif info.ref is not None and not info.db:
-            ctx.defer(node, info.ref, f"{info.text}()", held.what)
+            ctx.defer(node, info.ref, f"{info.text}()", _held(held))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         ref, text, what = pending.data
@@ -211,3 +212,16 @@ def pay(order):
         if reach is None:
             return None
         return f"`{text}` does external I/O ({reach.describe()}) while {what} is held: {_ADVICE}"
+
+
+def _held(held: Held) -> str:
+    """How the message names what is held: "the transaction of `engine.begin()` (line 28)"."""
+    if held.origin is Origin.PARAMETER:
+        return f"the session `{held.var}`"
+    if held.origin is Origin.WITH_NAME:
+        return f"the transaction of `with {held.callee}` (line {held.line})"
+    if held.origin is Origin.ASSIGNED:
+        if held.hold is Hold.SESSION:
+            return f"the session `{held.var}` (line {held.line})"
+        return f"the connection from {held.callee}() (line {held.line})"
+    return f"the {held.hold.value} of `{held.callee}()` (line {held.line})"

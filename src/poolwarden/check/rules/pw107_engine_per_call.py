@@ -260,7 +260,7 @@ def _module_cleans_up(ctx: FileContext) -> bool:
     """Whether a function of this module seen so far is a cleanup path (dispose, evict, shutdown…)."""
     facts = ctx.summary.functions
     return any(
-        any(word in qual.lower() for word in ("dispose", "evict", "cleanup", "close_all", "shutdown"))
+        any(word in qual.lower() for word in K.CLEANUP_FUNCTION_WORDS)
         for qual in facts
     )
 
@@ -269,7 +269,7 @@ def _unbounded_cache(decorators: list[ast.expr], ctx: FileContext) -> str | None
     for dec in decorators:
         call = dec if isinstance(dec, ast.Call) else None
         name = ctx.qualname(call.func if call else dec) or dotted_text(call.func if call else dec)
-        if name in ("functools.cache", "functools.lru_cache", "cache", "lru_cache", "async_lru.alru_cache", "alru_cache"):
+        if name in K.MEMO_DECORATORS:
             if name.endswith("cache") and not name.endswith("lru_cache") and not name.endswith("alru_cache"):
                 return "@cache"
             if call is None:
