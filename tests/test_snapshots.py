@@ -8,11 +8,14 @@ deliberate change of a message, review the diff of ``pytest tests/test_snapshots
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
+from poolwarden.check import check_paths
+from poolwarden.check.config import CheckConfig
 from poolwarden.check.registry import ALL_RULES
 from poolwarden.check.rule import Example
 
@@ -46,3 +49,17 @@ def test_rule_example_findings(tmp_path: Path, ex: Example, snapshot: SnapshotAs
     files = {"pkgx/example.py": ex.code.lstrip("\n"), **{f"pkgx/{p}": src for p, src in ex.files}}
     write_tree(tmp_path, files)
     assert _lines(tmp_path, "pkgx", monkeypatch) == snapshot
+
+
+def test_a_warm_run_rebuilds_every_deferred_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cross-module findings travel through the cache as each rule's typed data, and come back whole."""
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    config = CheckConfig(cache_dir=str(tmp_path / "cache"))
+    cold = check_paths(["examples"], config, jobs=1)
+    warm = check_paths(["examples"], config, jobs=1)
+    assert warm.cached == warm.files == cold.files and cold.cached == 0
+    assert warm.findings == cold.findings
+    assert [f.message for f in warm.findings] == [f.message for f in cold.findings]
+    assert sum("reaches" in f.message or "hands over" in f.message or "does external I/O" in f.message
+               for f in warm.findings) >= 8

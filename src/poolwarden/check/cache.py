@@ -25,7 +25,8 @@ from typing import Any
 
 from poolwarden import __version__
 from poolwarden.check import source as S
-from poolwarden.check.finding import Finding, Pending, Span
+from poolwarden.check.finding import Finding, Pending, Span, rebuild, values
+from poolwarden.check.registry import deferred_class
 from poolwarden.check.summary import FileResult, FunctionFacts, ModuleSummary
 
 _Key = tuple[int, int, int, int]
@@ -132,7 +133,8 @@ def encode_result(r: FileResult) -> list[Any]:
         r.path,
         r.lines,
         [[f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.name, f.message, f.severity] for f in r.findings],
-        [[p.code, [p.span.line, p.span.col, p.span.end_line, p.span.end_col], _encode_data(p.data), p.severity]
+        [[p.code, [p.span.line, p.span.col, p.span.end_line, p.span.end_col], _encode_data(values(p.data)),
+          p.severity]
          for p in r.pendings],
         None if r.summary is None else _encode_summary(r.summary),
         [[line, None if codes is None else sorted(codes)] for line, codes in r.suppressions.items()],
@@ -233,8 +235,13 @@ def decode_result(v: Any) -> FileResult:
     for p in _list(pendings):
         code, span, data, severity = _list(p, 4)
         sl, sc, el, ec = _list(span, 4)
-        result.pendings.append(Pending(_str(code), Span(_pos(sl), _pos(sc), _pos(el), _pos(ec)),
-                                       tuple(_decode_data(x) for x in _list(data)),
+        cls = deferred_class(_str(code))
+        _check(cls is not None)
+        assert cls is not None
+        rebuilt = rebuild(cls, tuple(_decode_data(x) for x in _list(data)))
+        _check(rebuilt is not None)
+        assert rebuilt is not None
+        result.pendings.append(Pending(code, Span(_pos(sl), _pos(sc), _pos(el), _pos(ec)), rebuilt,
                                        None if severity is None else _severity(severity)))
     if summary is not None:
         result.summary = _decode_summary(summary)

@@ -15,7 +15,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.finding import Finding, Pending, Severity, Span
+from poolwarden.check.finding import Deferred, Finding, Pending, Severity, Span
 from poolwarden.check.scope import CallInfo, Held, IoCall, Scope, TryFrame, dotted_text
 from poolwarden.check.summary import ModuleSummary
 
@@ -72,11 +72,11 @@ class FileContext:
         )
 
     def defer(
-        self, node: ast.AST, *data: object, span: Span | None = None, severity: Severity | None = None
+        self, node: ast.AST, data: Deferred, span: Span | None = None, severity: Severity | None = None
     ) -> None:
         """Leave a possible finding for :meth:`Rule.resolve`, once the project index exists."""
-        assert self.rule is not None
-        self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), tuple(data), severity))
+        assert self.rule is not None and isinstance(data, self.rule.DEFERRED or ())
+        self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), data, severity))
 
     def holding(self) -> Held | None:
         """The innermost transaction or connection held at this point of the current function."""

@@ -100,7 +100,7 @@ def analyze_parsed(
         return result
     ctx = FileContext(path, module, is_package, root)
     try:
-        Walker(ctx, rules).run(parsed.tree)
+        Walker(ctx, [type(rule)() for rule in rules]).run(parsed.tree)  # fresh rules: no state crosses files
     except RecursionError:
         result.findings.append(pw000(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse")))
         return result

@@ -7,7 +7,9 @@ end of the anchor node (the column just past its last character).
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+import types
+import typing
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -60,15 +62,64 @@ class Span:
         return cls(line, col, end_line, end_col)
 
 
+class Deferred:
+    """What a rule leaves for :meth:`~poolwarden.check.rule.Rule.resolve`.
+
+    Each rule that defers subclasses it as a frozen dataclass (its ``DEFERRED``) whose fields are
+    ``str``, ``int``, ``bool``, ``None`` or tuples of those: it travels between processes and into
+    the data-only cache, which rebuilds it with :func:`rebuild` and accepts nothing else.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A possible finding that needs the project-wide index to decide.
-
-    ``data`` is rule-specific: a tuple of strings, integers, booleans, None and nested tuples only
-    (it travels between processes and into the data-only cache, which accepts nothing else).
-    """
+    """A possible finding that needs the project-wide index to decide; ``data`` is the rule's own."""
 
     code: str
     span: Span
-    data: tuple[Any, ...]
+    data: Deferred
     severity: Severity | None = None  # None: the rule's SEVERITY
+
+
+def values(data: Deferred) -> tuple[Any, ...]:
+    """The field values of ``data``, in declaration order."""
+    return tuple(getattr(data, f.name) for f in fields(data))  # type: ignore[arg-type]
+
+
+def rebuild(cls: type[Deferred], items: tuple[Any, ...]) -> Deferred | None:
+    """``cls(*items)`` when every item has its field's declared type, else None."""
+    hints = _hints(cls)
+    if len(items) != len(hints) or not all(_fits(v, h) for v, h in zip(items, hints, strict=True)):
+        return None
+    return cls(*items)
+
+
+_HINTS: dict[type[Deferred], tuple[Any, ...]] = {}
+
+
+def _hints(cls: type[Deferred]) -> tuple[Any, ...]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        resolved = typing.get_type_hints(cls)
+        hints = _HINTS[cls] = tuple(resolved[f.name] for f in fields(cls))  # type: ignore[arg-type]
+    return hints
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is type(None):
+        return value is None
+    if hint in (str, bool):
+        return type(value) is hint
+    if hint is int:
+        return type(value) is int
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if origin is tuple and type(value) is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_fits(v, h) for v, h in zip(value, args, strict=True))
+    return False

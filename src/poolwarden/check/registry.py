@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from poolwarden.check.finding import Deferred
 from poolwarden.check.rule import Rule
 from poolwarden.check.rules import RULES
 from poolwarden.config import did_you_mean
@@ -96,3 +97,9 @@ def select_rules(select: Iterable[str], ignore: Iterable[str]) -> list[type[Rule
 def reported_codes(select: Iterable[str], ignore: Iterable[str]) -> frozenset[str]:
     """The codes a run reports: the selected ones plus PW000, minus the ignored ones."""
     return frozenset((expand_codes(select) | {Unparsable.CODE}) - expand_codes(ignore))
+
+
+def deferred_class(code: str) -> type[Deferred] | None:
+    """The :class:`Deferred` type rule ``code`` leaves for its ``resolve``, or None."""
+    rule = BY_CODE.get(code)
+    return None if rule is None else rule.DEFERRED

@@ -4,7 +4,9 @@ A rule carries its stable ``CODE``, its ``NAME``, its four-part documentation (W
 Why is this bad? / Example / Use instead) and ``VALID`` / ``INVALID`` examples that one generic
 test runs. It wants certain node types (``NODES``); the walker calls :meth:`Rule.visit` before
 and :meth:`Rule.leave` after a wanted node's children. A rule that needs facts from other modules
-calls ``ctx.defer(...)`` and decides in :meth:`Rule.resolve` once the project index is built.
+calls ``ctx.defer(node, data)`` with an instance of its ``DEFERRED`` dataclass and decides in
+:meth:`Rule.resolve` once the project index is built. Rule objects are made afresh for every file
+(per-file state dies with the file); ``resolve`` must not depend on the order of files.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from poolwarden.check.finding import Pending, Severity
+from poolwarden.check.finding import Deferred, Pending, Severity
 
 if TYPE_CHECKING:
     from poolwarden.check.context import FileContext
@@ -53,6 +55,7 @@ class Rule:
     NODES: ClassVar[tuple[type[ast.AST], ...]] = ()
     VALID: ClassVar[list[Example]] = []
     INVALID: ClassVar[list[Example]] = []
+    DEFERRED: ClassVar[type[Deferred] | None] = None  # what ``ctx.defer`` is given, if the rule defers
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         """Called before the children of each node of a type in ``NODES``."""

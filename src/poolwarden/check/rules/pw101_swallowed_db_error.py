@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import STDLIB_ROOTS, FileContext
-from poolwarden.check.finding import Pending, Severity, Span
+from poolwarden.check.finding import Deferred, Pending, Severity, Span
 from poolwarden.check.handlers import hands_value, is_retry_loop, swallow_outcome, walk_handler
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
@@ -18,6 +19,18 @@ if TYPE_CHECKING:
 _ADVICE = ("callers cannot tell 'no' from 'could not check'; re-raise transient errors "
            "(`raise_if_transient(exc)` or `if is_transient(exc): raise`)")
 
+
+
+@dataclass(frozen=True, slots=True)
+class Swallow(Deferred):
+    """A handler that swallows what its ``try`` body raises, if that body reaches the database."""
+
+    caught: str  # "`except Exception`"
+    outcome: str  # "`return None`", "a log line", ...
+    refs: tuple[tuple[str, str], ...]  # project calls in the body: (ref, "name() at line N")
+    strict: bool  # False: only a DB call one hop away counts (a best-effort side step otherwise)
+    handler_refs: tuple[str, ...]  # project calls in the handler (reaching the DB: it fails again)
+    site: str | None  # a direct DB call in the body, when the body has one
 
 class SwallowedDbError(Rule):
     CODE = "PW101"
@@ -77,6 +90,7 @@ async def get_active_subscription(db, organization_id):
         logger.warning("Failed to fetch subscription", exc_info=exc)
         return None
 """
+    DEFERRED = Swallow
     NODES = (ast.Try, getattr(ast, "TryStar", ast.Try), ast.While, ast.For, ast.AsyncFor,
              ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)
 
@@ -251,8 +265,6 @@ def process_usage(call_ids):
             self.loops.append([])
         elif isinstance(node, (ast.While, ast.For, ast.AsyncFor)):
             self.loops[-1].append(node)
-        elif isinstance(node, ast.Module):
-            self.loops = [[]]
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -293,24 +305,25 @@ def process_usage(call_ids):
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
                 explicit = any(isinstance(n, (ast.Return, ast.Assign, ast.AnnAssign)) for n in walk_handler(handler.body))
                 strict = explicit or ctx.function.is_celery_task
-                ctx.defer(handler, caught, outcome, tuple(frame.refs), strict, handler_refs, span=span,
-                          severity=severity)
+                ctx.defer(handler, Swallow(caught, outcome, tuple(frame.refs), strict, handler_refs, None),
+                          span=span, severity=severity)
                 continue
             if handler_refs:
-                ctx.defer(handler, caught, outcome, (), True, handler_refs, frame.db_sites[0], span=span,
-                          severity=severity)
+                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, frame.db_sites[0]),
+                          span=span, severity=severity)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        caught, outcome, refs, strict, handler_refs, *site = pending.data
-        if any(index.reaches_db(ref) for ref in handler_refs):
+        data = pending.data
+        assert isinstance(data, Swallow)
+        if any(index.reaches_db(ref) for ref in data.handler_refs):
             return None  # the handler itself goes to the database
-        if site:
-            return f"{caught} turns a database failure (`{site[0]}`) into {outcome}: {_ADVICE}"
-        for ref, desc in refs:
+        if data.site is not None:
+            return f"{data.caught} turns a database failure (`{data.site}`) into {data.outcome}: {_ADVICE}"
+        for ref, desc in data.refs:
             reach = index.reaches_db(ref)
-            if reach is not None and (strict or len(reach.via) <= 1):
-                return (f"{caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
-                        f"into {outcome}: {_ADVICE}")
+            if reach is not None and (data.strict or len(reach.via) <= 1):
+                return (f"{data.caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
+                        f"into {data.outcome}: {_ADVICE}")
         return None
 
 

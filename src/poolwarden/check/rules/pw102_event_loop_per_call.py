@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
-from poolwarden.check.finding import Pending
+from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 
 _ADVICE = ("pooled async connections belong to the loop that opened them, so each call orphans "
            "them; keep one persistent loop per process (`poolwarden.runtime.bridge.run_async`)")
+
+
+@dataclass(frozen=True, slots=True)
+class DecoratorLoop(Deferred):
+    """A loop per call inside a decorator applied in other modules: a finding unless only CLI commands use it."""
+
+    decorator: str  # its ref
+    message: str
 
 
 @dataclass
@@ -64,6 +72,7 @@ from poolwarden.runtime.bridge import run_async  # one persistent loop per proce
 def process_call_usage(call_id):
     return run_async(process_usage(call_id))
 """
+    DEFERRED = DecoratorLoop
     NODES = (ast.Call, ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)
 
     VALID = [
@@ -179,9 +188,6 @@ def refresh(self):
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         if isinstance(node, ast.Module):
-            self.candidates = []
-            self.executor_targets = set()
-            self.on_commands, self.elsewhere = set(), set()
             return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names = [dotted_text(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
@@ -233,18 +239,19 @@ def refresh(self):
                 continue  # a decorator that turns async CLI commands into sync ones: runs once
             if cand.outer is not None and cand.outer not in self.on_commands | self.elsewhere:
                 # A decorator used in other modules: decide with the project index.
-                ctx.defer(cand.node, f"{ctx.root}:{ctx.module}.{cand.outer}", cand.message)
+                ctx.defer(cand.node, DecoratorLoop(f"{ctx.root}:{ctx.module}.{cand.outer}", cand.message))
                 continue
             ctx.report(cand.node, cand.message)
         self.candidates = []
 
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        decorator, message = pending.data
-        uses = index.decorator_uses(decorator)
+        data = pending.data
+        assert isinstance(data, DecoratorLoop)
+        uses = index.decorator_uses(data.decorator)
         if uses and all(uses):
             return None  # only ever applied to CLI commands
-        return str(message)
+        return data.message
 
 
 def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check.context import FileContext
-from poolwarden.check.finding import Pending
+from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import Held, Hold, Origin
 
@@ -15,6 +16,15 @@ if TYPE_CHECKING:
 
 _ADVICE = ("the connection sits idle in transaction for the whole wait; finish the transaction "
            "first (read, commit, then call) and write back in a fresh, short transaction")
+
+
+@dataclass(frozen=True, slots=True)
+class IoCallDeferred(Deferred):
+    """A project function called while something is held: I/O if it reaches any, at any depth."""
+
+    ref: str
+    call: str  # "validate_email()"
+    held: str  # how the message names what is held
 
 
 class IoInTransaction(Rule):
@@ -56,6 +66,7 @@ async def enrich_batch():
         for rid, r in results:
             await conn.execute(update_row, {"v": r, "id": rid})
 """
+    DEFERRED = IoCallDeferred
     NODES = (ast.Call,)
 
     VALID = [
@@ -204,14 +215,15 @@ def pay(order):
         if info.io is not None:
             ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {_ADVICE}")
         elif info.ref is not None and not info.db:
-            ctx.defer(node, info.ref, f"{info.text}()", _held(held))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held)))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        ref, text, what = pending.data
-        reach = index.reaches_io(ref)
+        data = pending.data
+        assert isinstance(data, IoCallDeferred)
+        reach = index.reaches_io(data.ref)
         if reach is None:
             return None
-        return f"`{text}` does external I/O ({reach.describe()}) while {what} is held: {_ADVICE}"
+        return f"`{data.call}` does external I/O ({reach.describe()}) while {data.held} is held: {_ADVICE}"
 
 
 def _held(held: Held) -> str:

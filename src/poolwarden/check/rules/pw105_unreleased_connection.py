@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check.context import FileContext
-from poolwarden.check.finding import Pending
+from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.paths import escapes, find_leak
 from poolwarden.check.rule import Rule, example
 
@@ -14,6 +15,17 @@ if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
 
 _ADVICE = "release it in a `finally` block, or acquire it with `with` / `async with`"
+
+
+@dataclass(frozen=True, slots=True)
+class HelperCheckout(Deferred):
+    """``var = helper()`` left unreleased on some path: a finding if ``helper`` hands over a connection."""
+
+    ref: str
+    call: str  # "get_conn()"
+    var: str
+    why: str | None  # the explicit path that leaks (a return, a raise, the end), if any
+    pooled_why: str | None  # the exception path that leaks, which matters for pool checkouts only
 
 
 class UnreleasedConnection(Rule):
@@ -63,6 +75,7 @@ def leaderboard(user_id):
     finally:
         pool.putconn(conn)
 """
+    DEFERRED = HelperCheckout
     NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 
     VALID = [
@@ -207,17 +220,19 @@ def export(path):
                 continue
             pooled_leak = find_leak(node, acq, exceptions=True) if leak is None else None
             if leak is not None or pooled_leak is not None:
-                ctx.defer(acq.call, acq.ref, acq.desc, acq.var,
-                          leak.why if leak else None, pooled_leak.why if pooled_leak else None)
+                ctx.defer(acq.call, HelperCheckout(acq.ref, acq.desc, acq.var, leak.why if leak else None,
+                                                   pooled_leak.why if pooled_leak else None))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        ref, desc, var, why, pooled_why = pending.data
-        reach = index.returns_connection(ref)
+        data = pending.data
+        assert isinstance(data, HelperCheckout)
+        reach = index.returns_connection(data.ref)
         if reach is None:
             return None
+        why = data.why
         if why is None:
             if not reach.pooled:
                 return None
-            why = pooled_why
-        return (f"`{desc}` hands over a connection ({reach.describe()}), but {why} leaves `{var}` "
+            why = data.pooled_why
+        return (f"`{data.call}` hands over a connection ({reach.describe()}), but {why} leaves `{data.var}` "
                 f"unreleased: {_ADVICE}")

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
+from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
+
 _CREATORS = K.SQLALCHEMY_ENGINES | K.ASYNCPG_POOLS | K.LIBPQ_POOLS
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCache(Deferred):
+    """An engine cached per key: a finding unless the module (all of it) has a cleanup function."""
+
+    module: str  # "root:dotted.module"
+    message: str
 
 
 class EnginePerCall(Rule):
@@ -49,6 +63,7 @@ engines = EngineRegistry(max_engines=8, pool_size=2, max_overflow=0)  # LRU, dis
 def engine_for(tenant):
     return engines.get(tenant.id, tenant.dsn)
 """
+    DEFERRED = TenantCache
     NODES = (ast.Call,)
 
     VALID = [
@@ -102,6 +117,21 @@ def engine_for(tenant):
         _engines[tenant] = create_engine(DSN[tenant], pool_size=2, max_overflow=0, pool_timeout=5)
     return _engines[tenant]
 """),
+        example("""
+from sqlalchemy import create_engine
+
+_engines = {}
+
+def engine_for(tenant, dsn):
+    if tenant not in _engines:
+        _engines[tenant] = create_engine(dsn, pool_size=2, max_overflow=0, pool_timeout=5)
+    return _engines[tenant]
+
+def dispose_all():
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+""", note="the module's cleanup path comes after the cache: order does not matter"),
     ]
     INVALID = [
         example("""
@@ -188,11 +218,23 @@ class Tenants:
             ctx.report(node, f"{what} creates an engine per call of `{func.name}()` (local `{name}`, neither "
                        "returned, stored nor disposed); create it once per process and reuse it")
         elif isinstance(holder, ast.Subscript):
-            if _mentions_bound(func) or _module_cleans_up(ctx):
+            if _mentions_bound(func):
                 return
-            ctx.report(node, f"{what} is cached per key in `{dotted_text(holder.value)}` with no bound and no "
-                       "disposal: one pool per tenant for the life of the process; bound the cache (LRU) "
-                       "and dispose evicted engines")
+            # Whether the module has a cleanup path is known once all of it is walked: decide then.
+            ctx.defer(node, TenantCache(f"{ctx.root}:{ctx.module}",
+                                        f"{what} is cached per key in `{dotted_text(holder.value)}` with no bound "
+                                        "and no disposal: one pool per tenant for the life of the process; bound "
+                                        "the cache (LRU) and dispose evicted engines"))
+
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        data = pending.data
+        assert isinstance(data, TenantCache)
+        summary = index.modules.get(data.module)
+        if summary is not None and any(
+            word in qual.lower() for qual in summary.functions for word in K.CLEANUP_FUNCTION_WORDS
+        ):
+            return None  # a function of the module disposes or evicts the cached engines
+        return data.message
 
 
 def _placement(func: ast.AST, call: ast.Call) -> tuple[ast.AST | None, ast.expr | None]:
@@ -254,15 +296,6 @@ def _mentions_bound(func: ast.AST) -> bool:
         ):
             return True
     return False
-
-
-def _module_cleans_up(ctx: FileContext) -> bool:
-    """Whether a function of this module seen so far is a cleanup path (dispose, evict, shutdown…)."""
-    facts = ctx.summary.functions
-    return any(
-        any(word in qual.lower() for word in K.CLEANUP_FUNCTION_WORDS)
-        for qual in facts
-    )
 
 
 def _unbounded_cache(decorators: list[ast.expr], ctx: FileContext) -> str | None:
