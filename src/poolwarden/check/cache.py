@@ -132,6 +132,8 @@ def encode_result(r: FileResult) -> list[Any]:
     return [
         r.path,
         r.lines,
+        r.walked,
+        r.db_near,
         [[f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.name, f.message, f.severity] for f in r.findings],
         [[p.code, [p.span.line, p.span.col, p.span.end_line, p.span.end_col], _encode_data(values(p.data)),
           p.severity]
@@ -226,8 +228,8 @@ def _decode_data(v: Any, depth: int = 0) -> Any:
 
 def decode_result(v: Any) -> FileResult:
     """The :class:`FileResult` an entry encodes; raises :class:`Invalid` unless it is exactly that shape."""
-    path, lines, findings, pendings, summary, suppressions = _list(v, 6)
-    result = FileResult(path=_str(path), lines=_pos(lines))
+    path, lines, walked, db_near, findings, pendings, summary, suppressions = _list(v, 8)
+    result = FileResult(path=_str(path), lines=_pos(lines), walked=_bool(walked), db_near=_bool(db_near))
     for f in _list(findings):
         fp, line, col, code, end_line, end_col, name, message, severity = _list(f, 9)
         result.findings.append(Finding(_str(fp), _pos(line), _pos(col), _str(code), _pos(end_line), _pos(end_col),

@@ -40,7 +40,8 @@ class FileContext:
         self.constants: dict[str, str] = {}
         self.return_kinds: dict[str, K.Kind] = {}  # module-level function -> kind its annotation returns
         self.module_defs: set[str] = set()
-        self.db_aware = False
+        self.db_aware = False  # imports a driver or ORM, or a project module that does (db_near)
+        self.db_near = False  # imports a project module that is DB code (decided by the pre-scan)
         self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
         self.classes: list[str] = []
         self.held: list[Held] = []

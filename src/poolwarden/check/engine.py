@@ -81,24 +81,29 @@ def _package_of(directory: str) -> tuple[str, str]:
 
 def analyze_source(
     source: bytes, path: str, module: str, is_package: bool, rules: Sequence[Rule], walk: bool = True,
-    root: str = "",
+    root: str = "", db_near: bool = False,
 ) -> FileResult:
     """Analyse one file in isolation. Never raises for bad input: it becomes a PW000 finding."""
     parsed = S.parse(source, path)
     if isinstance(parsed, S.Failure):
         return failure_result(path, parsed, S.line_count(source))
-    return analyze_parsed(parsed, path, module, is_package, rules, walk, root)
+    return analyze_parsed(parsed, path, module, is_package, rules, walk, root, db_near)
 
 
 def analyze_parsed(
     parsed: S.Parsed, path: str, module: str, is_package: bool, rules: Sequence[Rule], walk: bool = True,
-    root: str = "",
+    root: str = "", db_near: bool = False,
 ) -> FileResult:
-    """Walk a parsed file with ``rules`` (``walk=False``: parse only, for PW000)."""
-    result = FileResult(path=path, lines=S.line_count(parsed.source))
+    """Walk a parsed file with ``rules`` (``walk=False``: parse only, for PW000).
+
+    ``db_near``: the file imports a project module that is database code, so DB-looking names
+    (``pool``, ``session``, ``conn``) are taken as DB handles even if it imports no driver itself.
+    """
+    result = FileResult(path=path, lines=S.line_count(parsed.source), walked=walk, db_near=db_near)
     if not walk:
         return result
     ctx = FileContext(path, module, is_package, root)
+    ctx.db_near = db_near
     try:
         Walker(ctx, [type(rule)() for rule in rules]).run(parsed.tree)  # fresh rules: no state crosses files
     except RecursionError:
@@ -132,23 +137,24 @@ def _init_worker(codes: Sequence[str]) -> None:
     _WORKER_RULES[:] = [cls() for cls in ALL_RULES if cls.CODE in codes]
 
 
-_Job = tuple[str, str, bool, bool, str, int]
+_Job = tuple[str, str, bool, bool, str, int, bool]
 
 
 def _work(job: _Job) -> FileResult:
-    path, module, is_package, walk, root, max_size = job
+    path, module, is_package, walk, root, max_size, db_near = job
     loaded = S.load(path, max_size)
     if isinstance(loaded, S.Failure):
         return failure_result(path, loaded)
-    result = analyze_parsed(loaded, path, module, is_package, _WORKER_RULES, walk, root)
+    result = analyze_parsed(loaded, path, module, is_package, _WORKER_RULES, walk, root, db_near)
     del loaded  # the tree goes before the next file is read: one file's AST at a time per worker
     return result
 
 
 # -- parent side -----------------------------------------------------------------------------------
-def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str], max_size: int) -> set[Path]:
-    """The files worth walking: DB code, its importers (transitively), what they import, and
-    event-loop code with its direct importers."""
+def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str],
+             max_size: int) -> tuple[set[Path], set[Path]]:
+    """The files worth walking — DB code, its importers (transitively), what they import, and
+    event-loop code with its direct importers — and the files that import DB code directly."""
     db_seed: set[Path] = set()
     loop: set[Path] = set()
     imports: dict[Path, set[str]] = {}
@@ -176,7 +182,8 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
     down = _closure(up, imported)
     # Event-loop code plus its direct importers (where a bridge decorator gets applied).
     loop_users = {user for path in loop for user in importers.get(path, ())}
-    return down | loop | loop_users
+    db_near = {user for path in db_seed for user in importers.get(path, ())} - db_seed
+    return down | loop | loop_users, db_near
 
 
 def _closure(start: set[Path], edges: dict[Path, set[Path]]) -> set[Path]:
@@ -275,15 +282,20 @@ def check_paths(
         for path in readable:
             modules[path], packages[path], roots[path] = module_name(path)
         # One changed file can change which others must be walked (a new DB import): always pre-scan.
-        walk_set = _prescan(readable, modules, roots, max_size) if len(readable) > 1 else set(todo)
+        walk_set, db_near = (_prescan(readable, modules, roots, max_size) if len(readable) > 1
+                             else (set(readable), set()))
         if cache is not None:
-            # A cached file that did not walk but now must (a new DB import elsewhere) is redone.
+            # A cached file is redone when what the pre-scan decided for it changed with other files:
+            # whether it is walked (a new DB import elsewhere, or one removed), whether it imports DB code.
             for path in readable:
                 res = results.get(path)
-                if res is not None and res.summary is None and not res.findings and path in walk_set:
+                if res is None or (not res.summary and res.findings and not res.walked):
+                    continue  # not cached, or could not be parsed (the same either way)
+                if res.walked != (path in walk_set) or res.db_near != (path in db_near):
                     todo.append(path)
                     del results[path]
-        jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p], max_size) for p in todo]
+        jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p], max_size, p in db_near)
+                     for p in todo]
         for path, res in zip(todo, _run_jobs(jobs_list, codes, jobs), strict=True):
             results[path] = res
             if cache is not None:

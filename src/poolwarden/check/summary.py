@@ -48,6 +48,8 @@ class FileResult:
 
     path: str
     lines: int
+    walked: bool = False  # the rules ran on it (the pre-scan found it can take part in a DB story)
+    db_near: bool = False  # walked knowing it imports project DB code (see engine.analyze_parsed)
     findings: list[Finding] = field(default_factory=list)
     pendings: list[Pending] = field(default_factory=list)
     summary: ModuleSummary | None = None

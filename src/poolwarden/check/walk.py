@@ -76,7 +76,7 @@ class Walker:
                 kind = ctx.annotation_kind(stmt.returns)
                 if kind is not None:
                     ctx.return_kinds[stmt.name] = kind
-        ctx.db_aware = any(
+        ctx.db_aware = ctx.db_near or any(
             t.partition(".")[0] in K.DB_MODULES or K.DB_MODULE_HINT.search(t) is not None
             for t in ctx.imports.values()
             if ctx.is_project_ref(t) or t.partition(".")[0] in K.DB_MODULES
