@@ -74,3 +74,80 @@ def test_the_cache_rewalks_a_module_whose_import_stops_being_db_code(
     assert findings(tmp_path, monkeypatch, cache=True) == []
     (tmp_path / "app" / "pool.py").write_text(POOL)
     assert len(findings(tmp_path, monkeypatch, cache=True)) == 2
+
+
+REPO = """\
+import httpx
+from dataclasses import dataclass
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class UserRepo:
+    def __init__(self, session: AsyncSession):
+        self.s = session
+
+    async def get(self, uid):
+        return (await self.s.execute(select(1))).scalar()
+
+
+class Repos:
+    def __init__(self, session: AsyncSession):
+        self.users = UserRepo(session)
+
+
+@dataclass
+class Syncer:
+    client: httpx.AsyncClient
+    session: AsyncSession
+
+    async def sync(self, uid):
+        user = await self.session.get(User, uid)
+        profile = await self.client.get(f"https://api/users/{uid}")
+        user.name = profile.json()["name"]
+        await self.session.commit()
+
+    async def refresh(self):
+        await self.session.commit()
+        await self.client.get("https://api/ping")  # after commit: nothing held
+"""
+
+API = """\
+from .repo import Repos, UserRepo
+
+
+class Handler:
+    async def lookup(self, uid):
+        try:
+            return await self.repos.users.get(uid)
+        except Exception:
+            return None
+
+    def __init__(self, repos: Repos):
+        self.repos = repos  # assigned after the method that uses it: order does not matter
+
+
+async def other(repo: UserRepo):
+    try:
+        return await repo.get(1)
+    except Exception:
+        return None
+"""
+
+_LIE = "callers cannot tell 'no' from 'could not check'; re-raise transient errors (`raise_if_transient(exc)` or " \
+       "`if is_transient(exc): raise`)"
+
+
+def test_handles_kept_on_objects_and_repositories_reached_through_attributes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``self.session`` from a dataclass field or ``__init__``; ``self.repos.users.get()`` through
+    the attributes' project classes, across modules."""
+    write_tree(tmp_path, {"app/repo.py": REPO, "app/api.py": API})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/api.py:8:9: PW101 `except Exception` turns a database failure (`self.repos.users.get() at line 7` "
+        f"reaches UserRepo.get() → self.s.execute() at line 12 in app/repo.py) into `return None`: {_LIE}",
+        "app/api.py:18:5: PW101 `except Exception` turns a database failure (`repo.get() at line 17` reaches "
+        f"UserRepo.get() → self.s.execute() at line 12 in app/repo.py) into `return None`: {_LIE}",
+        "app/repo.py:27:25: PW104 HTTP (self.client.get()) while the session `self.session` is held: " + _IDLE,
+    ]

@@ -157,6 +157,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
         [list(d) for d in s.decorated],
+        s.attr_types,
     ]
 
 
@@ -254,8 +255,9 @@ def decode_result(v: Any) -> FileResult:
 
 
 def _decode_summary(v: Any) -> ModuleSummary:
-    module, path, root, imports, functions, classes, aliases, decorated = _list(v, 8)
-    summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases))
+    module, path, root, imports, functions, classes, aliases, decorated, attr_types = _list(v, 9)
+    summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases),
+                            attr_types=_str_map(attr_types))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs = _list(f, 8)

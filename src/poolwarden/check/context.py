@@ -15,6 +15,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
+from poolwarden.check.classes import ClassFacts
 from poolwarden.check.finding import Deferred, Finding, Pending, Severity, Span
 from poolwarden.check.scope import CallInfo, Held, IoCall, Scope, TryFrame, dotted_text
 from poolwarden.check.summary import ModuleSummary
@@ -44,6 +45,7 @@ class FileContext:
         self.db_near = False  # imports a project module that is DB code (decided by the pre-scan)
         self.scopes: list[Scope] = [Scope(node=None, qualname="", facts=None)]
         self.classes: list[str] = []
+        self.class_facts: dict[str, ClassFacts] = {}  # class name -> what its attributes hold
         self.held: list[Held] = []
         self.try_frames: list[TryFrame] = []
         self.frames_by_node: dict[int, TryFrame] = {}
@@ -124,7 +126,9 @@ class FileContext:
                 isinstance(value, ast.Name) and value.id == scope.self_name
                 and scope.class_name is not None
             ):
-                return f"{self.module}.{scope.class_name}.{expr.attr}"
+                facts = self.class_facts.get(scope.class_name)
+                typed = facts.types.get(expr.attr) if facts is not None else None
+                return typed if typed is not None else f"{self.module}.{scope.class_name}.{expr.attr}"
             base = self.qualname(value)
             return None if base is None else f"{base}.{expr.attr}"
         return None
@@ -152,6 +156,9 @@ class FileContext:
                 return self.hint(name) if self._imported_from_project(name) else None
             return self.hint(name)
         if isinstance(expr, ast.Attribute):
+            attr_kind = self._self_attribute(expr)
+            if attr_kind is not None:
+                return attr_kind if isinstance(attr_kind, K.Kind) else None
             base = self.kind_of(expr.value)
             if base in (K.LLM, K.BOTO):
                 return base
@@ -168,6 +175,19 @@ class FileContext:
         if isinstance(expr, ast.Await):
             return self.kind_of(expr.value)
         return None
+
+    def _self_attribute(self, expr: ast.Attribute) -> K.Kind | bool | None:
+        """``self.<attr>``'s kind from its class (False: known to be a project object, no handle)."""
+        scope = self.scopes[-1]
+        if not (isinstance(expr.value, ast.Name) and expr.value.id == scope.self_name and scope.class_name):
+            return None
+        facts = self.class_facts.get(scope.class_name)
+        if facts is None:
+            return None
+        kind = facts.kinds.get(expr.attr)
+        if kind is not None:
+            return kind
+        return False if expr.attr in facts.types else None
 
     def _imported_from_project(self, name: str) -> bool:
         target = self.imports.get(name, "")
@@ -223,6 +243,9 @@ class FileContext:
             recv = func.value
             if isinstance(recv, ast.Name):
                 info.receiver = recv.id
+            elif isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) \
+                    and recv.value.id == self.scopes[-1].self_name:
+                info.receiver = f"{recv.value.id}.{recv.attr}"  # self.session: held per method
             kind = self.kind_of(recv)
             if kind is not None:
                 self._method_effects(info, kind, attr, node)

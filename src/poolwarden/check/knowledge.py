@@ -220,6 +220,8 @@ POOL_CHECKOUT_METHODS: Final = frozenset({"getconn"})
 POOL_RETURN_METHODS: Final = frozenset({"putconn"})
 # Methods that open a handle on a DB value (the receiver is then a DB handle of the function).
 HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
+# Decorators that make a method an attribute (its return annotation is the attribute's type).
+PROPERTY_DECORATORS: Final = frozenset({"property", "cached_property"})
 # Django: the manager attribute through which model queries run (``User.objects.get``).
 ORM_MANAGER_ATTRS: Final = frozenset({"objects"})
 # Functions whose call is a context with a known effect.

@@ -57,6 +57,7 @@ class Origin(enum.Enum):
     WITH_NAME = "with-name"  # ``with conn:`` — a connection used as a transaction context
     ASSIGNED = "assigned"  # ``conn = pool.getconn()`` / ``session = Session()``
     PARAMETER = "parameter"  # ``def f(session: Session)`` — handed in by the caller
+    ATTRIBUTE = "attribute"  # ``self.session`` — a session the object keeps, used by the method
 
 
 @dataclass(slots=True)

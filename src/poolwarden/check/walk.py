@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
+from poolwarden.check.classes import class_facts, looks_like_class
 from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import Acquisition, Held, Hold, Origin, Scope, TryFrame
@@ -173,6 +174,12 @@ class Walker:
                 ref = ctx.qualname(arg.annotation)
                 if ref is not None and ctx.is_project_ref(ref):
                     scope.types[arg.arg] = ref
+        facts_of_class = ctx.class_facts.get(scope.class_name) if scope.self_name and scope.class_name else None
+        if facts_of_class is not None and scope.self_name in names:
+            for attr, kind in facts_of_class.kinds.items():
+                if kind is K.SESSION:  # the object's session: open once the method has used it
+                    var = f"{scope.self_name}.{attr}"
+                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.ATTRIBUTE, var, node.lineno, var, active=False))
         self.body(node.body)
         ctx.last_scope = scope
         ctx.scopes.pop()
@@ -192,8 +199,12 @@ class Walker:
             ref = ctx.qualname(base)
             if ref is not None:
                 bases.append(ref)
+        facts = class_facts(node, ctx)  # the whole class first: methods may come in any order
+        ctx.class_facts[node.name] = facts
         if ctx.function.node is None and not ctx.classes:
             ctx.summary.classes[node.name] = tuple(bases)
+            for attr, ref in facts.types.items():
+                ctx.summary.attr_types[f"{node.name}.{attr}"] = ref
         ctx.classes.append(node.name)
         self.body(node.body)
         ctx.classes.pop()
@@ -263,7 +274,7 @@ class Walker:
             del scope.kinds[name]
         if isinstance(call, ast.Call):
             info = ctx.call(call)
-            if info.ref is not None and info.result is None and _looks_like_class(call.func):
+            if info.ref is not None and info.result is None and looks_like_class(call.func):
                 scope.types[name] = info.ref
             if info.effect in (K.Effect.ACQUIRE, K.Effect.LAZY) or (info.ref is not None and info.result is None):
                 pooled = info.pooled
@@ -404,11 +415,6 @@ def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:
     if isinstance(dec, ast.Call):
         dec = dec.func
     return ctx.qualname(dec) or (dec.attr if isinstance(dec, ast.Attribute) else None)
-
-
-def _looks_like_class(func: ast.expr) -> bool:
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return name[:1].isupper()
 
 
 def _autocommit(call: ast.Call) -> bool:

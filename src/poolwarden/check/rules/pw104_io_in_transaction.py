@@ -228,7 +228,7 @@ def pay(order):
 
 def _held(held: Held) -> str:
     """How the message names what is held: "the transaction of `engine.begin()` (line 28)"."""
-    if held.origin is Origin.PARAMETER:
+    if held.origin in (Origin.PARAMETER, Origin.ATTRIBUTE):
         return f"the session `{held.var}`"
     if held.origin is Origin.WITH_NAME:
         return f"the transaction of `with {held.callee}` (line {held.line})"
