@@ -340,6 +340,9 @@ SQLALCHEMY_ENGINES: Final = frozenset(
         "sqlalchemy.ext.asyncio.create_async_engine", "sqlmodel.create_engine",
     }
 )
+SYNC_ENGINES: Final = frozenset(
+    {"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"}
+)
 ASYNCPG_POOLS: Final = frozenset({"asyncpg.create_pool", "asyncpg.pool.create_pool"})
 SIZED_POOLS: Final = frozenset(
     {"psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool"}

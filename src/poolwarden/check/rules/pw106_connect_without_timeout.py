@@ -24,8 +24,10 @@ Flags `psycopg.connect`, `psycopg.AsyncConnection.connect`, `psycopg2.connect`, 
 and psycopg2 pools, and SQLAlchemy engines on a libpq driver (`postgresql://`,
 `postgresql+psycopg2://`, `postgresql+psycopg://`) that set no `connect_timeout`: not as a
 keyword, not in `connect_args` / `kwargs`, not in the DSN or URL. asyncpg is not flagged: it
-has its own 60 s default. URLs the code does not spell out (read from settings) are not
-flagged for engines, since their driver is unknown; a `**kwargs` splat is trusted.
+has its own 60 s default. A DSN or URL the code does not spell out (read from settings or env,
+built by a helper or `make_url()`) is reported as a warning that says so: it may carry
+`connect_timeout` itself. For engines that holds for synchronous `create_engine` only (an async
+engine's URL most likely names asyncpg); a `**kwargs` splat is trusted.
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -71,8 +73,20 @@ from psycopg_pool import ConnectionPool
 
 pool = ConnectionPool("dbname=app", kwargs={"connect_timeout": 5}, max_size=10)
 """),
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+from .settings import settings
+
+engine = create_async_engine(settings.DATABASE_URL, pool_size=5, max_overflow=0, pool_timeout=5)
+""", note="near miss: an async engine's URL from settings most likely names asyncpg"),
     ]
     INVALID = [
+        example("""
+from sqlalchemy import create_engine
+from .settings import settings
+
+engine = create_engine(settings.DATABASE_URL, pool_size=5, max_overflow=0, pool_timeout=5)  # error
+""", note="a warning: the URL, read from settings, may carry connect_timeout itself"),
         example("""
 import psycopg
 
@@ -118,20 +132,36 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
             kwargs = keyword(node, "kwargs")
             if kwargs is not None and (dict_keys(kwargs) is None or "connect_timeout" in (dict_keys(kwargs) or ())):
                 return
+            unseen = False  # a DSN the code does not spell out (settings, env, a helper's result)
             for arg in (*node.args, keyword(node, "dsn"), keyword(node, "conninfo")):
-                text = string_value(arg, ctx) if arg is not None else None
+                if arg is None or (isinstance(arg, ast.Constant) and not isinstance(arg.value, str)):
+                    continue  # absent, or a pool's minconn / maxconn
+                text = string_value(arg, ctx)
                 if text is not None and "connect_timeout" in text:
                     return
-            ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout: {_ADVICE}")
+                unseen = unseen or text is None
+            if unseen:
+                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout, unless the DSN it is "
+                           f"given carries `connect_timeout`: {_ADVICE}", severity="warning")
+            else:
+                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout: {_ADVICE}")
         elif target in K.SQLALCHEMY_ENGINES:
-            url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
-            if url is None or not _libpq_url(url) or "connect_timeout" in url:
+            url_arg = node.args[0] if node.args else keyword(node, "url")
+            url = string_value(url_arg, ctx)
+            if url is not None and (not _libpq_url(url) or "connect_timeout" in url):
                 return
             args = keyword(node, "connect_args")
-            if args is not None and (dict_keys(args) is None or "connect_timeout" in (dict_keys(args) or ())):
+            if args is not None and (dict_keys(args) is None or bool({"connect_timeout", "timeout"}
+                                                                     & set(dict_keys(args) or ()))):
                 return
-            ctx.report(node, f"`{dotted_text(node.func)}()` on a libpq driver sets no connect timeout "
-                       f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}")
+            if url is not None:
+                ctx.report(node, f"`{dotted_text(node.func)}()` on a libpq driver sets no connect timeout "
+                           f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}")
+            elif url_arg is not None and target in K.SYNC_ENGINES:  # async: most likely asyncpg (60 s default)
+                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout, unless its URL (not "
+                           f"spelled out here) carries `connect_timeout` or names a driver other than "
+                           f"libpq's (add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}",
+                           severity="warning")
 
 
 def _libpq_url(url: str) -> bool:
