@@ -250,7 +250,7 @@ class FileContext:
             if kind is not None:
                 self._method_effects(info, kind, attr, node)
                 if info.db or info.io or info.effect or info.result:
-                    info.target = f"{kind}.{attr}"
+                    info.target = f"{kind.value}.{attr}"
                     return info
             if attr in K.POOL_CHECKOUT_METHODS and self.db_aware:
                 info.db, info.effect, info.pooled, info.result = True, K.Effect.ACQUIRE, True, K.CONNECTION

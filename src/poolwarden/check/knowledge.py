@@ -218,6 +218,9 @@ POOLED_KINDS: Final = frozenset({POOL, ENGINE, DBANY})  # what a checkout comes 
 # Any receiver, in a database-aware module: psycopg2 pools' checkout and return.
 POOL_CHECKOUT_METHODS: Final = frozenset({"getconn"})
 POOL_RETURN_METHODS: Final = frozenset({"putconn"})
+# Context-manager methods whose result, when assigned instead (``conn = engine.connect()``), is a
+# checkout the function must close itself ("<kind>.<method>", as CallInfo.target spells it).
+ASSIGNED_CHECKOUTS: Final = frozenset({"engine.connect"})
 # Methods that open a handle on a DB value (the receiver is then a DB handle of the function).
 HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
 # Decorators that make a method an attribute (its return annotation is the attribute's type).

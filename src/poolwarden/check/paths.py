@@ -85,8 +85,9 @@ def _stmt(stmt: ast.stmt, var: str, pooled: bool) -> str | Leak:
     if _releases(stmt, var):
         return _RELEASED
     if isinstance(stmt, ast.Return):
-        if stmt.value is not None and _mentions(stmt.value, var):
-            return _RELEASED
+        if _hands_over(stmt.value, var):
+            return _RELEASED  # the caller owns it (inside a tuple or an object: see escapes())
+        # `return conn.execute(q).fetchone()`: the rows leave, the connection does not
         return Leak(stmt.lineno, f"the `return` at line {stmt.lineno}")
     if isinstance(stmt, ast.Raise):
         return Leak(stmt.lineno, f"the `raise` at line {stmt.lineno}")
@@ -180,9 +181,6 @@ def escapes(func: ast.AST, acq: Acquisition) -> bool:
             )
             if passes and not any(w in name for w in K.RELEASE_HELPER_WORDS):
                 return True
-        elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
-            if isinstance(node, ast.Return) and _mentions(node.value, var) and not _mentions_exact(node.value, var):
-                return True  # returned inside a tuple / object
         elif isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)) and not isinstance(
             getattr(node, "ctx", None), ast.Store
         ):
@@ -196,8 +194,15 @@ def _mentions_exact(expr: ast.AST | None, var: str) -> bool:
     return isinstance(expr, ast.Name) and expr.id == var
 
 
-def _mentions(expr: ast.AST, var: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == var for n in ast.walk(expr))
+def _hands_over(expr: ast.expr | None, var: str) -> bool:
+    """``return conn`` / ``return conn if ok else None``: the value returned may be the connection."""
+    if isinstance(expr, ast.IfExp):
+        return _hands_over(expr.body, var) or _hands_over(expr.orelse, var)
+    if isinstance(expr, ast.BoolOp):
+        return any(_hands_over(v, var) for v in expr.values)
+    if isinstance(expr, ast.Await):
+        return _hands_over(expr.value, var)
+    return _mentions_exact(expr, var)
 
 
 def _has_call(node: ast.AST) -> bool:

@@ -276,14 +276,16 @@ class Walker:
             info = ctx.call(call)
             if info.ref is not None and info.result is None and looks_like_class(call.func):
                 scope.types[name] = info.ref
-            if info.effect in (K.Effect.ACQUIRE, K.Effect.LAZY) or (info.ref is not None and info.result is None):
+            checkout = info.effect in (K.Effect.ACQUIRE, K.Effect.LAZY) or (
+                info.effect is K.Effect.HOLD and info.target in K.ASSIGNED_CHECKOUTS)
+            if checkout or (info.ref is not None and info.result is None):
                 pooled = info.pooled
                 desc = f"{info.text}()"
                 scope.acquisitions.append(
                     Acquisition(name, node, call, desc, pooled,
                                 ref=info.ref if info.effect is None else None)
                 )
-                if info.effect is K.Effect.ACQUIRE and not _autocommit(call):
+                if info.effect in (K.Effect.ACQUIRE, K.Effect.HOLD) and not _autocommit(call):
                     ctx.held.append(_held(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
                 elif info.effect is K.Effect.LAZY:
                     ctx.held.append(_held(ctx, Hold.SESSION, Origin.ASSIGNED, info.text, node.lineno, name,

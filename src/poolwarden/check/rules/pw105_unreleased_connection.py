@@ -33,7 +33,7 @@ class UnreleasedConnection(Rule):
     NAME = "unreleased-connection"
     SUMMARY = "A connection, session or pool checkout that an early return or an exception leaves unreleased."
     WHAT = """
-Flags the acquisition — `pool.getconn()`, `await pool.acquire()`, `engine.connect()`,
+Flags the acquisition — `pool.getconn()`, `await pool.acquire()`, `conn = engine.connect()`,
 `psycopg.connect()`, `psycopg2.connect()`, `asyncpg.connect()`, `Session()` /
 `SessionLocal()` — assigned to a variable outside a `with` block, when some path leaves the
 function without releasing it: an early `return`, a `raise`, a handler that returns, the end
@@ -41,7 +41,8 @@ of the function, a `yield` the caller may throw into, or (for pool checkouts) an
 from any statement between the checkout and a release that is not in a `finally`.
 Acquisitions through project helpers (`conn = get_conn()` where `get_conn` returns
 `pool.getconn()` in another module) are followed. A connection that is returned, stored on an
-object, or handed to another function is the receiver's responsibility and is not flagged.
+object, or handed to another function is the receiver's responsibility and is not flagged;
+`return conn.execute(q).fetchone()` returns the rows, not the connection, and is.
 """
     WHY = """
 A checkout that is not given back is a slot the pool never sees again. Under normal load a
@@ -197,6 +198,16 @@ def export(path):
     conn.close()
     return rows
 """),
+        example("""
+from sqlalchemy import create_engine, text
+
+engine = create_engine("postgresql+psycopg://db/app", pool_size=5, max_overflow=0, pool_timeout=5,
+                       connect_args={"connect_timeout": 5})
+
+def count():
+    conn = engine.connect()  # error
+    return conn.execute(text("SELECT count(*) FROM t")).scalar()
+""", note="the rows are returned, the connection is not: it stays checked out until garbage collection"),
     ]
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
