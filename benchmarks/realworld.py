@@ -56,6 +56,9 @@ ROOT = HERE.parent
 DATA = HERE / "realworld"
 DEFAULT_CHECKOUTS = HERE / ".work" / "realworld"
 DEFAULT_MIRROR_ROOT = Path("/work/.mirror")
+# Every subprocess is bounded: a clone of a big service over the network, or check of it on a
+# busy machine, takes minutes, never this long.
+SUBPROCESS_TIMEOUT = 1800.0
 
 RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107")
 VERDICTS = ("TRUE", "FALSE", "DEBATABLE", "MISS")
@@ -217,8 +220,17 @@ def load_labels(path: Path, services: Sequence[Service]) -> list[Label]:
 
 
 # -- checkouts ----------------------------------------------------------------------------------
+def _run(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              timeout=SUBPROCESS_TIMEOUT, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise InputError(f"{' '.join(cmd[:4])} ... took more than {SUBPROCESS_TIMEOUT:.0f} s"
+                         ) from None
+
+
 def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return _run(["git", *args], cwd=cwd)
 
 
 def find_mirror(mirror_root: Path, repo: str) -> Path | None:
@@ -282,7 +294,7 @@ def run_check(service: Service, work: Path) -> tuple[list[Finding], int]:
                                                       env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "poolwarden", "check", *service.paths, "--format", "json",
            "--no-cache"]
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
+    proc = _run(cmd, cwd=work, env=env)
     if proc.returncode not in (0, 1):
         raise InputError(f"{service.name}: check exited {proc.returncode}: "
                          f"{_last_line(proc.stderr)}")
@@ -392,10 +404,13 @@ def score(service: Service, findings: Iterable[Finding], labels: Iterable[Label]
 # -- output -----------------------------------------------------------------------------------
 def poolwarden_commit() -> str:
     """``git rev-parse HEAD`` of this tree, ``+dirty`` if ``src/`` has uncommitted changes."""
-    head = _git("rev-parse", "--short=12", "HEAD", cwd=ROOT)
+    try:
+        head = _git("rev-parse", "--short=12", "HEAD", cwd=ROOT)
+        dirty = _git("status", "--porcelain", "--", "src", cwd=ROOT).stdout.strip()
+    except InputError:
+        return "unknown"
     if head.returncode:
         return "unknown"
-    dirty = _git("status", "--porcelain", "--", "src", cwd=ROOT).stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 

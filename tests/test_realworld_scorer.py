@@ -59,7 +59,7 @@ rw = _load()
 
 def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
+                          text=True, timeout=60).stdout.strip()
 
 
 @pytest.fixture
