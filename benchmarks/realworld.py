@@ -8,9 +8,9 @@ Reads ``benchmarks/realworld/services.json`` (which services, at which pinned co
 subdirectories) and ``benchmarks/realworld/labels.json`` (one verdict per location, as
 /work/shared/EVALUATION.md defines them). For each service it makes sure a checkout of the
 pinned commit exists under ``--checkouts`` (default ``benchmarks/.work/realworld/<name>``; a
-missing one is cloned from the bare git dir the fetch tool leaves under ``--mirror-root``
-(``<root>/<owner>+<name>/...``), or else from ``https://github.com/<repo>``, with a sparse
-checkout of the service's paths when they are not the whole repository), then runs
+missing one is cloned bare from the git dir the fetch tool leaves under ``--mirror-root``
+(``<root>/<owner>+<name>/...``), or else from ``https://github.com/<repo>``, and the Python
+files of the service's paths at the pinned commit are written out from it), then runs
 ``python -m poolwarden check <paths> --format json --no-cache`` in a subprocess, with *this*
 tree's ``src/`` first on ``PYTHONPATH`` and the checkout as working directory, so that the
 reported paths are relative to the repository root like the labels.
@@ -44,6 +44,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,7 @@ ROOT = HERE.parent
 DATA = HERE / "realworld"
 DEFAULT_CHECKOUTS = HERE / ".work" / "realworld"
 DEFAULT_MIRROR_ROOT = Path("/work/.mirror")
+STAMP = ".poolwarden-realworld"  # in an exported tree: "<commit> <paths>"
 # Every subprocess is bounded: a clone of a big service over the network, or check of it on a
 # busy machine, takes minutes, never this long.
 SUBPROCESS_TIMEOUT = 1800.0
@@ -248,33 +250,66 @@ def find_mirror(mirror_root: Path, repo: str) -> Path | None:
 
 
 def ensure_checkout(service: Service, checkouts: Path, mirror_root: Path) -> Path:
-    """A work tree of ``service`` at its pinned commit; clone or move it there if needed."""
+    """A tree of ``service``'s Python sources (and ``.gitignore`` files) at its pinned commit.
+
+    The files are written from the git objects of the commit, under the service's paths only: a
+    mirror that lacks some blobs (big media, data files) still yields every Python file it has.
+    The tree is remade when the commit or paths change (a stamp file records them).
+    """
     work = checkouts / service.name
-    if not (work / ".git").exists():
+    stamp = work / STAMP
+    wanted = f"{service.commit} {' '.join(service.paths)}\n"
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
+        return _checked_paths(service, work)
+    gitdir = checkouts / f".{service.name}.git"
+    if not (gitdir / "HEAD").is_file():
         mirror = find_mirror(mirror_root, service.repo)
         source = str(mirror) if mirror else f"https://github.com/{service.repo}"
-        work.parent.mkdir(parents=True, exist_ok=True)
-        done = _git("clone", "-q", "--no-checkout", source, str(work))
+        gitdir.parent.mkdir(parents=True, exist_ok=True)
+        done = _git("clone", "-q", "--bare", source, str(gitdir))
         if done.returncode:
-            raise InputError(f"cannot clone {service.repo} from {source}: "
-                             f"{_last_line(done.stderr)}")
-    if service.paths != (".",):
-        # Only the checked paths: big media blobs that a mirror leaves out stay unread.
-        done = _git("sparse-checkout", "set", "--", *service.paths, cwd=work)
-    else:
-        done = _git("sparse-checkout", "disable", cwd=work)
-    if done.returncode:
-        raise InputError(f"{service.name}: sparse checkout failed: {_last_line(done.stderr)}")
-    head = _git("rev-parse", "HEAD", cwd=work).stdout.strip()
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=work).stdout.strip()
-    if head != service.commit or status:
-        done = _git("checkout", "-q", "--force", "--detach", service.commit, cwd=work)
-        if done.returncode:
-            _git("fetch", "-q", "origin", service.commit, cwd=work)
-            done = _git("checkout", "-q", "--force", "--detach", service.commit, cwd=work)
-        if done.returncode:
-            raise InputError(f"{service.name}: cannot check out {service.commit}: "
-                             f"{_last_line(done.stderr)}")
+            raise InputError(f"cannot clone {service.repo} from {source}: {_last_line(done.stderr)}")
+    if _git("--git-dir", str(gitdir), "cat-file", "-e", f"{service.commit}^{{commit}}").returncode:
+        _git("--git-dir", str(gitdir), "fetch", "-q", "origin", service.commit)
+    paths = [] if service.paths == (".",) else list(service.paths)
+    listing = _git("--git-dir", str(gitdir), "ls-tree", "-r", "-z", service.commit, "--", *paths)
+    if listing.returncode:
+        raise InputError(f"{service.name}: cannot read {service.commit}: {_last_line(listing.stderr)}")
+    blobs: list[tuple[str, str]] = []
+    for entry in listing.stdout.split("\0"):
+        meta, _, name = entry.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob" and (name.endswith(".py") or name.endswith(".gitignore")):
+            blobs.append((parts[2], name))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    _export(gitdir, blobs, work)
+    stamp.write_text(wanted, encoding="utf-8")
+    return _checked_paths(service, work)
+
+
+def _export(gitdir: Path, blobs: list[tuple[str, str]], work: Path) -> None:
+    """Write each (sha, path) blob under ``work``; blobs the repository lacks are skipped."""
+    proc = subprocess.run(["git", "--git-dir", str(gitdir), "cat-file", "--batch"],
+                          input="".join(f"{sha}\n" for sha, _ in blobs).encode(), capture_output=True,
+                          check=False, timeout=SUBPROCESS_TIMEOUT)
+    out = proc.stdout
+    pos = 0
+    for _sha, name in blobs:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue  # "<sha> missing": the mirror left it out
+        size = int(header[2])
+        target = work / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(out[pos:pos + size])
+        pos += size + 1
+
+
+def _checked_paths(service: Service, work: Path) -> Path:
     for p in service.paths:
         if not (work / p).exists():
             raise InputError(f"{service.name}: path {p!r} does not exist at {service.commit}")
