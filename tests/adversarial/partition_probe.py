@@ -22,7 +22,8 @@ bounded request has finished (at most ``deadline`` seconds) and at least ``parti
 that moment each plain request is recorded as still blocked or not. Then the partition heals, the
 lock is released, and plain requests get ``after_heal`` more seconds to finish.
 
-Reads JSON on stdin: ``{"sockets", "port", "dbname", "partition", "deadline", "after_heal",
+``--check``: only set up and remove the partition (does this kernel filter packets?).
+Otherwise reads JSON on stdin: ``{"sockets", "port", "dbname", "partition", "deadline", "after_heal",
 "in_flight": n}`` (``in_flight``: bounded in-flight requests per driver; plain engines get one).
 Prints JSON: ``{"requests": [{driver, engine, kind, outcome, waited, error, classified}],
 "breakers": {driver: state}, "partition": seconds}`` — ``outcome`` is ``error``, ``ok`` or
@@ -244,8 +245,12 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def main() -> None:
-    cfg = json.load(sys.stdin)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, capture_output=True, timeout=30)
+    if sys.argv[1:] == ["--check"]:  # can this kernel drop packets? (partition and heal, nothing else)
+        partition(9)
+        heal()
+        return
+    cfg = json.load(sys.stdin)
     admin_dsn = f"host={cfg['sockets']} port={cfg['port']} dbname={cfg['dbname']} user=postgres"
     clock, go = Clock(), threading.Event()
     requests: list[Request] = []
