@@ -8,11 +8,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.pool import NullPool, QueuePool
 
 from poolwarden.errors import UsageError
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.errors import ErrorKind, classify
+from poolwarden.runtime.keepalive import TcpBounds, asyncpg_connection_class
+from tests.adversarial.contract import thrown
 
 
 def _url(dsn: str, driver: str) -> str:
@@ -115,8 +119,6 @@ def test_libpq_drivers_get_keepalives_and_a_user_timeout(driver: str, pgbouncer:
 def test_asyncpg_gets_the_same_bounds_through_its_connection_class(pgbouncer: bool) -> None:
     import asyncpg
 
-    from poolwarden.runtime.keepalive import TcpBounds
-
     args = rt.PoolSettings(pgbouncer=pgbouncer).engine_kwargs("postgresql+asyncpg://u:p@db/app")["connect_args"]
     cls = args["connection_class"]
     assert issubclass(cls, asyncpg.Connection)
@@ -161,7 +163,7 @@ def test_new_settings_load_from_config_env_and_arguments(tmp_path: Path, monkeyp
     assert rt.PoolSettings.load(config=cfg).statement_timeout is None
     assert rt.PoolSettings.load(config=cfg, statement_timeout=None).statement_timeout is None
     monkeypatch.setenv("POOLWARDEN_STATEMENT_TIMEOUT", "soon")
-    with pytest.raises(UsageError, match="POOLWARDEN_STATEMENT_TIMEOUT.*not a valid float"):
+    with pytest.raises(UsageError, match=r"POOLWARDEN_STATEMENT_TIMEOUT.*not a valid float"):
         rt.PoolSettings.load()
     monkeypatch.delenv("POOLWARDEN_STATEMENT_TIMEOUT")
     for bad in ({"tcp_user_timeout": -1}, {"keepalives_idle": "-5"}, {"statement_timeout": 0}):
@@ -239,3 +241,40 @@ def test_a_statement_past_statement_timeout_is_not_an_outage(postgres: str) -> N
         assert classify(info.value) is not ErrorKind.CONNECTION
     finally:
         engine.dispose()
+
+
+_BOUND_VALUES = st.fixed_dictionaries({
+    "keepalives": st.booleans(), "keepalives_idle": st.integers(0, 7200), "keepalives_interval": st.integers(0, 600),
+    "keepalives_count": st.integers(0, 50), "tcp_user_timeout": st.integers(0, 3_600_000),
+    "statement_timeout": st.none() | st.floats(0.001, 86_400, allow_nan=False)})
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=_BOUND_VALUES, layer=st.sampled_from(["config", "env", "argument"]),
+       driver=st.sampled_from(["psycopg", "psycopg2", "asyncpg"]))
+def test_bounds_flow_from_every_layer_to_the_driver(tmp_path_factory: pytest.TempPathFactory, values: dict[str, Any],
+                                                    layer: str, driver: str) -> None:
+    """Generated settings, given through one layer, reach the driver's connect arguments unchanged."""
+    thrown("engine-settings")[layer] += 1
+    if layer == "config":
+        cfg = tmp_path_factory.mktemp("cfg") / "poolwarden.toml"
+        lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else v!r}" for k, v in values.items() if v is not None]
+        cfg.write_text("[engine]\n" + "\n".join(lines) + "\n")
+        settings_ = rt.PoolSettings.load(config=cfg, env={})
+    elif layer == "env":
+        env = {f"POOLWARDEN_{k.upper()}": "none" if v is None else str(v) for k, v in values.items()}
+        settings_ = rt.PoolSettings.load(env=env)
+    else:
+        settings_ = rt.PoolSettings.load(env={}, **values)
+    for key, value in values.items():
+        assert getattr(settings_, key) == value, key
+    args = settings_.engine_kwargs(f"postgresql+{driver}://u:p@db/app")["connect_args"]
+    ms = None if values["statement_timeout"] is None else max(1, round(values["statement_timeout"] * 1000))
+    if driver == "asyncpg":
+        assert args["connection_class"] is asyncpg_connection_class(settings_.tcp_bounds)
+        assert args.get("server_settings", {}).get("statement_timeout") == (None if ms is None else str(ms))
+    else:
+        assert args["keepalives"] == int(values["keepalives"])
+        assert args["tcp_user_timeout"] == values["tcp_user_timeout"]
+        assert args.get("keepalives_idle") == (values["keepalives_idle"] if values["keepalives"] else None)
+        assert args.get("options") == (None if ms is None else f"-c statement_timeout={ms}")
