@@ -6,7 +6,8 @@ a network namespace (``unshare -n -m``): a ``TcpProxy`` on the namespace's loopb
 cluster's Unix socket, and nftables drops every packet to and from the proxy's port for
 ``--partition`` seconds — no reset, no ICMP: what a partition, a failover that moved the address or
 a NAT that forgot the flow looks like. For psycopg 3, psycopg2 and asyncpg, through
-``runtime.engine`` (default settings) and through ``sqlalchemy.create_engine(url)``, at once:
+``runtime.engine`` (default settings) and through SQLAlchemy's defaults (``sqlalchemy.create_engine(url)``,
+``create_async_engine(url)`` for asyncpg), at once:
 
 * in flight: a read the server acknowledged before the partition and is still running (held by a
   lock an admin session releases when the network heals): the client only reads;
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.adversarial.contract import netns_unavailable, run_in_netns  # noqa: E402
 
 PROBE = ROOT / "tests" / "adversarial" / "partition_probe.py"
-ENGINES = {"bounded": "`runtime.engine` (defaults)", "plain": "`sqlalchemy.create_engine(url)`"}
+ENGINES = {"bounded": "`runtime.engine` (defaults)", "plain": "SQLAlchemy defaults"}
 
 
 def main() -> None:
