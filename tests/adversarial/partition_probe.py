@@ -148,7 +148,8 @@ class SyncSide:
             with self.engine.connect() as conn:
                 conn.execute(PING).scalar()  # checked out and used before the partition
                 ready.set()
-                go.wait()
+                if not go.wait(timeout=600):  # the partition never began: the run failed elsewhere
+                    return
                 try:
                     self.guarded(lambda: conn.execute(PING).scalar())
                 except Exception as exc:
@@ -178,7 +179,7 @@ class AsyncSide:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
 
     def _submit(self, coro: Any) -> Future[None]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[return-value]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     async def _guarded(self, fn: Callable[[], Any]) -> None:
         if self.breaker is None:
