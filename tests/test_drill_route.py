@@ -13,15 +13,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.adversarial.contract import assert_clean_failure
+from tests.adversarial.contract import assert_clean_failure, netns_unavailable, run_in_netns
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ROOT / "tests" / "adversarial" / "netns_probe.py"
@@ -109,17 +107,10 @@ def _cases(f: dict[str, str]) -> tuple[Refused, Allowed]:
     return refused, allowed
 
 
-def _netns_works() -> str | None:
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        return "needs root, unshare and ip"
-    proc = subprocess.run(["unshare", "-n", "-m", "true"], capture_output=True, check=False, timeout=30)
-    return None if proc.returncode == 0 else f"unshare -n -m fails here: {proc.stderr.decode()[:200]}"
-
-
 @pytest.fixture(scope="module")
 def netns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every case run once, in one namespace: id -> probe result (see tests/adversarial/netns_probe.py)."""
-    reason = _netns_works()
+    reason = netns_unavailable()
     if reason:
         pytest.skip(reason)
     f = _files(tmp_path_factory.mktemp("routes"))
@@ -134,8 +125,7 @@ def netns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if not any(word in cid for word in NOT_LIBPQ):
             cases += [{"id": f"libpq:{cid}", "env": e, "libpq": dsn},
                       {"id": f"resolve:{cid}", "env": e, "resolve": dsn}]
-    proc = subprocess.run(["unshare", "-n", "-m", "--", sys.executable, str(PROBE)], input=json.dumps(cases),
-                          capture_output=True, text=True, timeout=600, check=False, cwd=ROOT)
+    proc = run_in_netns(PROBE, json.dumps(cases), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {r["id"]: r for r in json.loads(proc.stdout)}
 

@@ -134,3 +134,23 @@ def private_tmp() -> Iterator[str]:
     finally:
         tempfile.tempdir = saved
         shutil.rmtree(path, ignore_errors=True)
+
+
+def netns_unavailable(*tools: str) -> str | None:
+    """Why a probe cannot run in its own network namespace here (``unshare -n -m``, as root, with
+    ``ip`` and ``tools`` on PATH), or None when it can."""
+    import shutil
+
+    needed = ("unshare", "ip", *tools)
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in needed):
+        return f"needs root and {', '.join(needed)}"
+    proc = subprocess.run(["unshare", "-n", "-m", "true"], capture_output=True, check=False, timeout=30)
+    return None if proc.returncode == 0 else f"unshare -n -m fails here: {proc.stderr.decode()[:200]}"
+
+
+def run_in_netns(probe: Path, stdin: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run the Python script ``probe`` (with ``args``) as root in a new network and mount namespace (only ``lo``,
+    down: no packet leaves the machine), with ``src`` and the repository importable."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.run(["unshare", "-n", "-m", "--", sys.executable, str(probe), *args], input=stdin, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)

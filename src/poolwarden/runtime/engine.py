@@ -2,7 +2,12 @@
 
 Every engine made here has a bounded pool (``pool_size``, ``max_overflow``), fails fast when
 the pool is exhausted (``pool_timeout``), recycles old connections, pre-pings, and connects
-with a timeout — whatever the URL's driver (psycopg 3, psycopg2, asyncpg). One setting,
+with a timeout — whatever the URL's driver (psycopg 3, psycopg2, asyncpg). An established
+connection is bounded too (:mod:`poolwarden.runtime.keepalive`): TCP keepalive probes and
+``TCP_USER_TIMEOUT`` make a request in flight on a connection whose network silently drops packets
+fail within ~30 s (a lost connection, CONNECTION to :func:`~poolwarden.runtime.errors.classify`,
+which a circuit breaker counts) instead of hanging until the kernel gives up (~15 min).
+``statement_timeout`` (server-side, so no help against a partition) is off unless set. One setting,
 ``pgbouncer=True``, switches to PgBouncer transaction-pooling mode: no pool in the process
 (``NullPool``: PgBouncer is the pool) and no server-side prepared statements (asyncpg's
 statement caches off, psycopg's ``prepare_threshold=None``).
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from poolwarden.config import section
 from poolwarden.errors import UsageError
+from poolwarden.runtime.keepalive import TcpBounds, asyncpg_connection_class
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -46,6 +52,27 @@ class PoolSettings:
     connect_timeout: int = 5  # seconds, per host; libpq's default is to wait forever
     pgbouncer: bool = False  # PgBouncer transaction mode: NullPool, no prepared statements
     application_name: str | None = None
+    # an established connection: a dead peer is detected within ~30 s, idle or with data in flight
+    keepalives: bool = True
+    keepalives_idle: int = 10  # seconds without traffic before the first probe (system default: 7200)
+    keepalives_interval: int = 5  # seconds between probes
+    keepalives_count: int = 3  # unanswered probes before giving up (tcp_user_timeout may end it first)
+    tcp_user_timeout: int = 30_000  # milliseconds data may stay unacknowledged; 0: system (~15 min)
+    statement_timeout: float | None = None  # seconds, server-side (SET statement_timeout); None: off
+
+    def __post_init__(self) -> None:
+        for name in ("keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} = {getattr(self, name)!r} must be 0 (the system default) or more")
+        if self.statement_timeout is not None and self.statement_timeout <= 0:
+            raise UsageError(f"statement_timeout = {self.statement_timeout!r} must be a positive number "
+                             "of seconds (or None: off)")
+
+    @property
+    def tcp_bounds(self) -> TcpBounds:
+        """The keepalive and user-timeout settings, as :mod:`poolwarden.runtime.keepalive` applies them."""
+        return TcpBounds(self.keepalives, self.keepalives_idle, self.keepalives_interval,
+                         self.keepalives_count, self.tcp_user_timeout)
 
     @property
     def worst_case(self) -> int | None:
@@ -74,18 +101,30 @@ class PoolSettings:
         from sqlalchemy.engine import make_url
 
         driver = make_url(url).get_driver_name()
+        if self.statement_timeout is not None and self.pgbouncer:
+            raise UsageError("statement_timeout cannot be sent through PgBouncer (it refuses startup options): "
+                             "set it on the role or database (ALTER ROLE ... SET statement_timeout), "
+                             "or use PgBouncer's query_timeout")
+        timeout_ms = None if self.statement_timeout is None else max(1, round(self.statement_timeout * 1000))
         connect_args: dict[str, Any] = {}
         if driver == "asyncpg":
             connect_args["timeout"] = self.connect_timeout
-            if self.application_name:
-                connect_args["server_settings"] = {"application_name": self.application_name}
+            connect_args["connection_class"] = asyncpg_connection_class(self.tcp_bounds)
+            server_settings = {"application_name": self.application_name} if self.application_name else {}
+            if timeout_ms is not None:
+                server_settings["statement_timeout"] = str(timeout_ms)
+            if server_settings:
+                connect_args["server_settings"] = server_settings
             if self.pgbouncer:
                 connect_args["statement_cache_size"] = 0
                 connect_args["prepared_statement_cache_size"] = 0
         else:  # libpq drivers: psycopg 3 (sync and async), psycopg2
             connect_args["connect_timeout"] = self.connect_timeout
+            connect_args.update(self.tcp_bounds.libpq())
             if self.application_name:
                 connect_args["application_name"] = self.application_name
+            if timeout_ms is not None:
+                connect_args["options"] = f"-c statement_timeout={timeout_ms}"
             if self.pgbouncer and driver.startswith("psycopg") and driver != "psycopg2":
                 connect_args["prepare_threshold"] = None
         kwargs: dict[str, Any] = {"connect_args": connect_args, "pool_pre_ping": self.pool_pre_ping}
@@ -103,7 +142,11 @@ _FIELDS = {f.name: f for f in fields(PoolSettings)}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
-    kind = _FIELDS[key].type
+    kind = str(_FIELDS[key].type)
+    if kind.endswith(" | None") and kind != "str | None":  # an optional number: None, "" or "none" is off
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+            return None
+        kind = kind.removesuffix(" | None")
     try:
         if kind == "bool":
             if isinstance(value, str):

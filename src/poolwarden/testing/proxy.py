@@ -10,7 +10,13 @@
         proxy.reset()              # every open connection is reset (RST), the listener stays
         proxy.heal()               # back to forwarding (frozen/held sockets are closed)
 
-Loopback only by default. Threads, one pair per connection: a test tool, not a load balancer.
+Loopback only by default. The target may be a Unix socket directory (``target_host`` a path, as
+libpq takes one: ``{dir}/.s.PGSQL.{port}``): a path reaches the server from another network
+namespace too. Threads, one pair per connection: a test tool, not a load balancer.
+
+:meth:`TcpProxy.partition` freezes forwarding in the proxy: the kernel still acknowledges what the
+client sends and answers its keepalive probes. For a network that really drops packets (what TCP
+keepalives and ``tcp_user_timeout`` detect), drop them in the kernel (tests/adversarial/partition_probe.py).
 """
 
 from __future__ import annotations
@@ -158,7 +164,7 @@ class TcpProxy:
                     self._held.append(client)
                     continue
             try:
-                server = socket.create_connection(self.target, timeout=5)
+                server = self._connect_target()
                 server.settimeout(None)
             except OSError:
                 _hard_close(client)
@@ -167,6 +173,19 @@ class TcpProxy:
                 self._pairs.add((client, server))
             for src, dst in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(src, dst, (client, server)), daemon=True).start()
+
+    def _connect_target(self) -> socket.socket:
+        host, port = self.target
+        if not host.startswith("/"):
+            return socket.create_connection(self.target, timeout=5)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(5)
+            sock.connect(f"{host}/.s.PGSQL.{port}")
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def _pump(self, src: socket.socket, dst: socket.socket, pair: tuple[socket.socket, socket.socket]) -> None:
         try:
