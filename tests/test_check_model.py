@@ -151,3 +151,46 @@ def test_handles_kept_on_objects_and_repositories_reached_through_attributes(
         f"UserRepo.get() → self.s.execute() at line 12 in app/repo.py) into `return None`: {_LIE}",
         "app/repo.py:27:25: PW104 HTTP (self.client.get()) while the session `self.session` is held: " + _IDLE,
     ]
+
+
+DB = """\
+from contextlib import contextmanager
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker()
+
+
+@contextmanager
+def get_session():
+    with SessionLocal() as s:
+        yield s
+"""
+
+NOTIFY = """\
+import stripe
+from slack_sdk import WebClient
+from .db import get_session
+
+client = WebClient(token="x")
+
+
+def notify(uid):
+    with get_session() as db_session:
+        db_session.info["seen"] = True  # no statement yet: nothing held
+        client.chat_postMessage(channel="c", text="starting")
+        user = db_session.get(User, uid)
+        client.chat_postMessage(channel="c", text=user.name)
+        stripe.Customer.create(email=user.email)
+"""
+
+
+def test_a_session_from_a_project_helper_and_sdk_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``with get_session() as db_session:`` (a helper in another module) holds the session once it
+    has run a statement; Slack's WebClient and Stripe's resources are network calls."""
+    write_tree(tmp_path, {"app/db.py": DB, "app/notify.py": NOTIFY})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/notify.py:13:9: PW104 an API call (client.chat_postMessage()) while the session of `get_session()` "
+        "(line 9) is held: " + _IDLE,
+        "app/notify.py:14:9: PW104 an API call (stripe.Customer.create()) while the session of `get_session()` "
+        "(line 9) is held: " + _IDLE,
+    ]

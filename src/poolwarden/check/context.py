@@ -297,6 +297,9 @@ class FileContext:
                 info.io = IoCall(K.Io.SMTP)
             return info
         io = K.IO_FUNCTIONS.get(dotted)
+        root, _, rest = dotted.partition(".")
+        if io is None and rest and dotted.rpartition(".")[2] in K.IO_MODULE_METHODS.get(root, ()):
+            io = K.Io.API
         if io is not None:
             if io is K.Io.SLEEP and _is_zero_sleep(node):
                 return info

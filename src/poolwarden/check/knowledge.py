@@ -29,6 +29,7 @@ class Kind(enum.Enum):
     BOTO = "boto"  # boto3 clients and resources
     SMTP = "smtp"
     LLM = "llm"  # OpenAI-style SDK clients
+    API = "api"  # SDK clients whose methods are network calls (Slack, Twilio)
 
 
 ENGINE: Final = Kind.ENGINE
@@ -42,9 +43,10 @@ HTTP: Final = Kind.HTTP
 BOTO: Final = Kind.BOTO
 SMTP: Final = Kind.SMTP
 LLM: Final = Kind.LLM
+API: Final = Kind.API
 
 DB_KINDS: Final = frozenset({ENGINE, SESSIONMAKER, SESSION, CONNECTION, POOL, CURSOR, DBANY})
-IO_KINDS: Final = frozenset({HTTP, BOTO, SMTP, LLM})
+IO_KINDS: Final = frozenset({HTTP, BOTO, SMTP, LLM, API})
 
 
 class Effect(enum.Enum):
@@ -69,6 +71,7 @@ class Io(enum.Enum):
     AWS = "an AWS call"
     LLM = "an LLM API call"
     QUEUE = "a task enqueue"
+    API = "an API call"
 
 
 # Modules whose import makes a file "database-aware" (name heuristics apply there).
@@ -148,6 +151,14 @@ FACTORIES: Final[dict[str, Kind]] = {
     "openai.AsyncAzureOpenAI": LLM,
     "anthropic.Anthropic": LLM,
     "anthropic.AsyncAnthropic": LLM,
+    "slack_sdk.WebClient": API,
+    "slack_sdk.web.WebClient": API,
+    "slack_sdk.web.client.WebClient": API,
+    "slack_sdk.web.async_client.AsyncWebClient": API,
+    "slack_sdk.webhook.WebhookClient": API,
+    "slack_sdk.webhook.async_client.AsyncWebhookClient": API,
+    "slack.WebClient": API,
+    "twilio.rest.Client": API,
 }
 
 # Annotations: the last component of a type name -> kind (only when imported from a DB module).
@@ -176,6 +187,8 @@ IO_ANNOTATIONS: Final[dict[str, Kind]] = {
     "aiohttp.ClientSession": HTTP,
     "openai.OpenAI": LLM,
     "openai.AsyncOpenAI": LLM,
+    "slack_sdk.WebClient": API,
+    "slack_sdk.web.async_client.AsyncWebClient": API,
 }
 
 # Names that, in a database-aware module, are taken to be DB handles.
@@ -221,6 +234,8 @@ POOL_RETURN_METHODS: Final = frozenset({"putconn"})
 # Context-manager methods whose result, when assigned instead (``conn = engine.connect()``), is a
 # checkout the function must close itself ("<kind>.<method>", as CallInfo.target spells it).
 ASSIGNED_CHECKOUTS: Final = frozenset({"engine.connect"})
+# What a `with helper() as <name>:` target named like these holds, when the helper is project code.
+HELD_HINTS: Final = frozenset({SESSION, CONNECTION})
 # Methods that open a handle on a DB value (the receiver is then a DB handle of the function).
 HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
 # Decorators that make a method an attribute (its return annotation is the attribute's type).
@@ -292,6 +307,12 @@ CLIENT_IO: Final[dict[Kind, ClientIo]] = {
     SMTP: ClientIo(Io.SMTP, SMTP_METHODS),
     BOTO: ClientIo(Io.AWS, except_=frozenset({"get_paginator", "meta", "exceptions"})),
     LLM: ClientIo(Io.LLM, frozenset({"create", "parse", "stream", "generate"})),
+    API: ClientIo(Io.API, except_=frozenset({"close", "aclose", "token", "base_url", "headers", "logger"})),
+}
+# Libraries whose module-level resource classes call the network: `stripe.Customer.create(...)`.
+IO_MODULE_METHODS: Final[dict[str, frozenset[str]]] = {
+    "stripe": frozenset({"create", "retrieve", "modify", "list", "delete", "cancel", "capture", "confirm",
+                         "search", "pay", "void_invoice", "finalize_invoice", "create_usage_record"}),
 }
 # An HTTP client built on one of these transports talks to an app in-process (tests), not the network.
 IN_PROCESS_TRANSPORTS: Final = ("ASGITransport", "WSGITransport")
@@ -412,7 +433,8 @@ MEMO_DECORATORS: Final = frozenset({"functools.cache", "functools.lru_cache", "c
 
 # -- which imports are libraries (never project code) -----------------------------------------------
 THIRD_PARTY_ROOTS: Final = frozenset(
-    {"httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
+    {"slack_sdk", "slack", "twilio", "stripe", "aioboto3", "grpc",
+     "httpx", "requests", "aiohttp", "boto3", "botocore", "openai", "anthropic", "celery",
      "fastapi", "starlette", "pydantic", "flask", "redis", "kombu", "urllib3", "structlog",
      "sentry_sdk", "typer", "click", "numpy", "pandas", "attr", "attrs"}
 )

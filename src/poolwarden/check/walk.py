@@ -336,6 +336,13 @@ class Walker:
                     held = _held(ctx, Hold.CONNECTION, Origin.WITH, info.text, expr.lineno, var)
                 elif info.effect is K.Effect.LAZY:
                     held = _held(ctx, Hold.SESSION, Origin.WITH, info.text, expr.lineno, var, active=False)
+                elif info.effect is None and info.ref is not None and var is not None:
+                    # `with get_session() as session:` — a project helper handing out a DB handle
+                    kind = ctx.hint(var)
+                    if kind in K.HELD_HINTS:
+                        hold = Hold.SESSION if kind is K.SESSION else Hold.CONNECTION
+                        held = _held(ctx, hold, Origin.WITH, info.text, expr.lineno, var,
+                                     active=hold is not Hold.SESSION)
             elif kind is K.CONNECTION and isinstance(expr, ast.Name):
                 held = _held(ctx, Hold.TRANSACTION, Origin.WITH_NAME, expr.id, expr.lineno, expr.id)
             if var is not None:
