@@ -194,3 +194,46 @@ def test_a_session_from_a_project_helper_and_sdk_calls(tmp_path: Path, monkeypat
         "app/notify.py:14:9: PW104 an API call (stripe.Customer.create()) while the session of `get_session()` "
         "(line 9) is held: " + _IDLE,
     ]
+
+
+SERVICE = """\
+from .crud import create_item, load_items
+from .db import get_session
+from .worker import celery_app
+
+
+def add(payload):
+    with get_session() as db_session:
+        create_item(db_session, payload)  # commits at its end
+        celery_app.send_task("index", kwargs={"id": 1})  # nothing held any more
+
+
+def refresh():
+    with get_session() as db_session:
+        items = load_items(db_session)  # a query: the transaction is open
+        celery_app.send_task("refresh", kwargs={"n": len(items)})
+"""
+
+CRUD = """\
+from sqlalchemy import select
+
+
+def create_item(db_session, payload):
+    db_session.add(payload)
+    db_session.commit()
+
+
+def load_items(db_session):
+    return db_session.scalars(select(1)).all()
+"""
+
+
+def test_a_session_handed_to_a_function_that_commits_holds_nothing_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {"app/db.py": DB, "app/crud.py": CRUD, "app/service.py": SERVICE,
+                          "app/worker.py": "from celery import Celery\ncelery_app = Celery('w')\n"})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/service.py:16:9: PW104 a task enqueue (celery_app.send_task()) while the session of `get_session()` "
+        "(line 14) is held: " + _IDLE,
+    ]

@@ -153,7 +153,8 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
     return [
         s.module, s.path, s.root, s.imports,
         {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
-                [list(c) for c in f.calls], f.return_refs] for name, f in s.functions.items()},
+                [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref]
+         for name, f in s.functions.items()},
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
         [list(d) for d in s.decorated],
@@ -260,7 +261,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
                             attr_types=_str_map(attr_types))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
-        line, is_async, db, io, acquired, pooled, calls, return_refs = _list(f, 8)
+        line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref = _list(f, 10)
         pairs: list[tuple[str, int]] = []
         for c in _list(calls):
             if type(c) is not list or len(c) != 2:
@@ -275,7 +276,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
                 raise Invalid
         summary.functions[name] = FunctionFacts(
             _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
-            pairs, list(refs),
+            pairs, list(refs), _bool(ends_tx), _opt_str(tail_ref),
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))

@@ -159,6 +159,16 @@ class ProjectIndex:
         self._acq[key] = found
         return found
 
+    def ends_transaction(self, ref: str, depth: int = 0) -> bool:
+        """Whether ``ref``'s last DB step commits, rolls back or closes (directly or in its tail call)."""
+        key = self.resolve(ref)
+        if key is None or depth > _MAX_DEPTH:
+            return False
+        facts = self.functions[key][0]
+        if facts.ends_tx:
+            return True
+        return facts.tail_ref is not None and self.ends_transaction(facts.tail_ref, depth + 1)
+
     def _reach(self, ref: str, memo: dict[str, Reach | None], attr: str) -> Reach | None:
         key = self.resolve(ref)
         if key is None:

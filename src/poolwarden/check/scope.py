@@ -71,6 +71,9 @@ class Held:
     var: str | None = None
     active: bool = True  # a lazy session becomes active at its first statement
     depth: int = 0  # scope depth it belongs to: a nested function does not run inside it
+    # The project function the session was last handed to, after its last statement here: if that
+    # function ends by committing, nothing is held after it (decided with the project index).
+    last_call: str | None = None
 
 
 @dataclass(slots=True)

@@ -25,6 +25,8 @@ class FunctionFacts:
     returns_pooled: bool = False  # ... from a pool (a slot lost for good if never given back)
     calls: list[tuple[str, int]] = field(default_factory=list)  # (ref, line)
     return_refs: list[str] = field(default_factory=list)  # refs whose result it returns
+    ends_tx: bool = False  # its last DB step ends the transaction (commit, rollback, close)
+    tail_ref: str | None = None  # ... or is a project call handed a DB handle, which decides
 
 
 @dataclass(slots=True)

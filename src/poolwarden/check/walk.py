@@ -401,7 +401,12 @@ class Walker:
                 for held in ctx.held:
                     if held.var == info.receiver:
                         held.active = info.effect is not K.Effect.END
+                        held.last_call = None
+            if facts is not None:
+                facts.ends_tx, facts.tail_ref = info.effect is K.Effect.END, None
         elif info.effect in (K.Effect.RELEASE, K.Effect.END) and info.released is not None:
+            if facts is not None:
+                facts.ends_tx, facts.tail_ref = True, None
             for i in range(len(ctx.held) - 1, -1, -1):
                 held = ctx.held[i]
                 if held.var == info.released:
@@ -410,6 +415,15 @@ class Walker:
                     elif info.effect is K.Effect.RELEASE:
                         del ctx.held[i]
                     break
+        if info.ref is not None and not info.db and ctx.held:
+            # A session handed to project code (`get_rows(db_session, ...)`) has been used by it.
+            passed = {a.id for a in (*node.args, *(k.value for k in node.keywords)) if isinstance(a, ast.Name)}
+            for held in ctx.held:
+                if held.hold is Hold.SESSION and held.var in passed:
+                    held.active = True
+                    held.last_call = info.ref
+            if facts is not None and any(ctx.kind_of(ast.Name(id=n)) in K.DB_KINDS for n in passed):
+                facts.ends_tx, facts.tail_ref = False, info.ref
         if info.io is not None and facts is not None and facts.io is None:
             facts.io = f"{info.io.describe()} at line {line}"
         if info.ref is not None:

@@ -22,9 +22,10 @@ _ADVICE = ("the connection sits idle in transaction for the whole wait; finish t
 class IoCallDeferred(Deferred):
     """A project function called while something is held: I/O if it reaches any, at any depth."""
 
-    ref: str
-    call: str  # "validate_email()"
+    ref: str | None  # the project function called; None: the call itself is I/O (``io``)
+    call: str  # "validate_email()", or the I/O as cited ("HTTP (client.get())")
     held: str  # how the message names what is held
+    after: str | None  # the project function the session was last handed to (if it commits: no finding)
 
 
 class IoInTransaction(Rule):
@@ -213,13 +214,20 @@ def pay(order):
             return
         info = ctx.call(node)
         if info.io is not None:
-            ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {_ADVICE}")
+            if held.last_call is None:
+                ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {_ADVICE}")
+            else:
+                ctx.defer(node, IoCallDeferred(None, info.io.describe(), _held(held), held.last_call))
         elif info.ref is not None and not info.db:
-            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held)))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
         assert isinstance(data, IoCallDeferred)
+        if data.after is not None and index.ends_transaction(data.after):
+            return None  # the function the session was handed to committed: nothing is held now
+        if data.ref is None:
+            return f"{data.call} while {data.held} is held: {_ADVICE}"
         reach = index.reaches_io(data.ref)
         if reach is None:
             return None
