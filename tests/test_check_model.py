@@ -234,6 +234,6 @@ def test_a_session_handed_to_a_function_that_commits_holds_nothing_after(
     write_tree(tmp_path, {"app/db.py": DB, "app/crud.py": CRUD, "app/service.py": SERVICE,
                           "app/worker.py": "from celery import Celery\ncelery_app = Celery('w')\n"})
     assert findings(tmp_path, monkeypatch) == [
-        "app/service.py:16:9: PW104 a task enqueue (celery_app.send_task()) while the session of `get_session()` "
-        "(line 14) is held: " + _IDLE,
+        "app/service.py:15:9: PW104 a task enqueue (celery_app.send_task()) while the session of `get_session()` "
+        "(line 13) is held: " + _IDLE,
     ]
