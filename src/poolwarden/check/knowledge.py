@@ -364,6 +364,8 @@ SQLALCHEMY_ENGINES: Final = frozenset(
         "sqlalchemy.ext.asyncio.create_async_engine", "sqlmodel.create_engine",
     }
 )
+# Flask-SQLAlchemy's extension: it makes the engine from the app config and its ``engine_options``.
+FLASK_SQLALCHEMY: Final = frozenset({"flask_sqlalchemy.SQLAlchemy"})
 SYNC_ENGINES: Final = frozenset(
     {"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"}
 )

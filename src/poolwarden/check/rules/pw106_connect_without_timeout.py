@@ -27,7 +27,9 @@ keyword, not in `connect_args` / `kwargs`, not in the DSN or URL. asyncpg is not
 has its own 60 s default. A DSN or URL the code does not spell out (read from settings or env,
 built by a helper or `make_url()`) is reported as a warning that says so: it may carry
 `connect_timeout` itself. For engines that holds for synchronous `create_engine` only (an async
-engine's URL most likely names asyncpg); a `**kwargs` splat is trusted.
+engine's URL most likely names asyncpg). Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})`
+(or a class derived from it in the same module) is a warning when the options it spells out set no
+`connect_args` `connect_timeout`. A `**kwargs` splat is trusted.
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -79,8 +81,21 @@ from .settings import settings
 
 engine = create_async_engine(settings.DATABASE_URL, pool_size=5, max_overflow=0, pool_timeout=5)
 """, note="near miss: an async engine's URL from settings most likely names asyncpg"),
+        example("""
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy(engine_options={"pool_size": 5, "connect_args": {"connect_timeout": 5}})
+"""),
     ]
     INVALID = [
+        example("""
+from flask_sqlalchemy import SQLAlchemy
+
+class AppSQLAlchemy(SQLAlchemy):
+    pass
+
+db = AppSQLAlchemy(engine_options={"pool_size": 5, "max_overflow": 0})  # error
+""", note="a warning: Flask-SQLAlchemy's engine options are spelled out, its URI is not"),
         example("""
 from sqlalchemy import create_engine
 from .settings import settings
@@ -124,6 +139,9 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         target = ctx.call(node).target
+        if _flask_sqlalchemy(target, ctx):
+            self._flask(node, ctx)
+            return
         if target not in _TARGETS or has_splat(node):
             return
         if target in K.LIBPQ_CONNECTS or target in K.LIBPQ_POOLS:
@@ -162,6 +180,42 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
                            f"spelled out here) carries `connect_timeout` or names a driver other than "
                            f"libpq's (add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}",
                            severity="warning")
+
+
+    def _flask(self, node: ast.Call, ctx: FileContext) -> None:
+        """``SQLAlchemy(engine_options={...})``: the engine's options are spelled out, the URL is not."""
+        options = keyword(node, "engine_options")
+        keys = dict_keys(options)
+        if keys is None:
+            return  # no options here (they live in the app config) or not literal: nothing to say
+        if "connect_args" in keys:
+            assert isinstance(options, (ast.Dict, ast.Call))
+            args = _dict_value(options, "connect_args")
+            inner = dict_keys(args)
+            if inner is None or "connect_timeout" in inner:
+                return
+        ctx.report(node, f"`{dotted_text(node.func)}()` builds its engine with `engine_options` that set no "
+                   f"connect timeout, unless the database URI or the app's SQLALCHEMY_ENGINE_OPTIONS carries "
+                   f"`connect_timeout` (add `\"connect_args\": {{\"connect_timeout\": 5}}`): {_ADVICE}",
+                   severity="warning")
+
+
+def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
+    """Flask-SQLAlchemy's extension, or a class of this module derived from it."""
+    if target is None:
+        return False
+    if target in K.FLASK_SQLALCHEMY:
+        return True
+    module, _, name = target.rpartition(".")
+    bases = ctx.summary.classes.get(name, ()) if module == ctx.module else ()
+    return any(base in K.FLASK_SQLALCHEMY for base in bases)
+
+
+def _dict_value(expr: ast.Dict | ast.Call, key: str) -> ast.expr | None:
+    if isinstance(expr, ast.Dict):
+        return next((v for k, v in zip(expr.keys, expr.values, strict=True)
+                     if isinstance(k, ast.Constant) and k.value == key), None)
+    return keyword(expr, key)
 
 
 def _libpq_url(url: str) -> bool:
