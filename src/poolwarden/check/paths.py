@@ -152,6 +152,11 @@ def _releases(stmt: ast.stmt, var: str) -> bool:
     return False
 
 
+def releases_somewhere(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition) -> bool:
+    """Whether ``func`` gives ``acq``'s connection back itself anywhere (``conn.close()``, ``putconn(conn)``)."""
+    return _releases_any(func.body, acq.var)
+
+
 def _releases_any(stmts: list[ast.stmt], var: str) -> bool:
     for stmt in stmts:
         for node in ast.walk(stmt):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Deferred, Pending
-from poolwarden.check.paths import escapes, find_leak
+from poolwarden.check.paths import escapes, find_leak, releases_somewhere
 from poolwarden.check.rule import Rule, example
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ class HelperCheckout(Deferred):
     call: str  # "get_conn()"
     var: str
     why: str | None  # the explicit path that leaks (a return, a raise, the end), if any
-    pooled_why: str | None  # the exception path that leaks, which matters for pool checkouts only
+    pooled_why: str | None  # the exception path that leaks: for pool checkouts, or when `closes`
+    closes: bool  # the function releases it itself, only not on that exception path
 
 
 class UnreleasedConnection(Rule):
@@ -38,7 +39,9 @@ Flags the acquisition — `pool.getconn()`, `await pool.acquire()`, `conn = engi
 `SessionLocal()` — assigned to a variable outside a `with` block, when some path leaves the
 function without releasing it: an early `return`, a `raise`, a handler that returns, the end
 of the function, a `yield` the caller may throw into, or (for pool checkouts) an exception
-from any statement between the checkout and a release that is not in a `finally`.
+from any statement between the checkout and a release that is not in a `finally` — for a direct
+connection too, when the function closes it itself after the work (`conn.close()` not in a
+`finally`).
 Acquisitions through project helpers (`conn = get_conn()` where `get_conn` returns
 `pool.getconn()` in another module) are followed. A connection that is returned, stored on an
 object, or handed to another function is the receiver's responsibility and is not flagged;
@@ -208,6 +211,14 @@ def count():
     conn = engine.connect()  # error
     return conn.execute(text("SELECT count(*) FROM t")).scalar()
 """, note="the rows are returned, the connection is not: it stays checked out until garbage collection"),
+        example("""
+import psycopg
+
+def cancel(dsn, pid):
+    conn = psycopg.connect(dsn, connect_timeout=5)  # error
+    conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+    conn.close()
+""", note="close() not in a finally: an error from execute skips it"),
     ]
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
@@ -222,8 +233,11 @@ def count():
                 continue
             # Explicit paths (return, raise, end of function) first: they make the clearer message.
             leak = find_leak(node, acq, exceptions=False)
+            # A direct connection is also flagged on an exception path when the function closes it
+            # itself, but not in a `finally` (`conn.close()` after the work): the close is skipped.
+            closes = releases_somewhere(node, acq)
             if acq.ref is None:
-                if leak is None and acq.pooled:
+                if leak is None and (acq.pooled or closes):
                     leak = find_leak(node, acq, exceptions=True)
                 if leak is not None:
                     ctx.report(acq.call, f"`{acq.desc}` acquires `{acq.var}`, but {leak.why} leaves it "
@@ -232,7 +246,7 @@ def count():
             pooled_leak = find_leak(node, acq, exceptions=True) if leak is None else None
             if leak is not None or pooled_leak is not None:
                 ctx.defer(acq.call, HelperCheckout(acq.ref, acq.desc, acq.var, leak.why if leak else None,
-                                                   pooled_leak.why if pooled_leak else None))
+                                                   pooled_leak.why if pooled_leak else None, closes))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
@@ -242,7 +256,7 @@ def count():
             return None
         why = data.why
         if why is None:
-            if not reach.pooled:
+            if not (reach.pooled or data.closes):
                 return None
             why = data.pooled_why
         return (f"`{data.call}` hands over a connection ({reach.describe()}), but {why} leaves `{data.var}` "
