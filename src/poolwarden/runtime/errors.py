@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import enum
 import socket
-from collections.abc import Iterator
 
+from poolwarden.runtime.inflight import chain as _chain
 from poolwarden.runtime.inflight import evidence, is_retry_safe, lost_in_flight, transaction_context
 
 __all__ = ["ErrorKind", "classify", "is_transient", "raise_if_transient", "sqlstate_of", "transaction_context"]
@@ -123,22 +123,6 @@ _CONFIG_TEXTS = (
 
 # getaddrinfo's answers that a name has no address (EAI_AGAIN, EAI_FAIL: the resolver failed, an outage).
 _NO_SUCH_NAME = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n))
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, then SQLAlchemy's ``.orig``, causes and contexts, each once."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for attr in ("orig", "__cause__", "__context__"):
-            nxt = getattr(current, attr, None)
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
 
 
 def sqlstate_of(exc: BaseException) -> str | None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
-__all__ = ["InFlight", "evidence", "is_commit", "is_retry_safe", "lost_in_flight", "transaction_context"]
+__all__ = ["InFlight", "chain", "evidence", "is_commit", "is_retry_safe", "lost_in_flight", "transaction_context"]
 
 _DRIVER_ROOTS = frozenset({"psycopg", "psycopg2", "asyncpg", "sqlalchemy", "psycopg_pool"})
 
@@ -88,7 +88,8 @@ class InFlight:
     told: bool | None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then SQLAlchemy's ``.orig``, causes and contexts, each once."""
     seen: set[int] = set()
     stack = [exc]
     while stack:
@@ -256,7 +257,7 @@ def evidence(exc: BaseException) -> InFlight:
     operation: tuple[str, str | None] | None = None
     in_transaction: bool | None = None
     told: bool | None = None
-    for err in _chain(exc):
+    for err in chain(exc):
         if told is None:
             value = getattr(err, _TOLD, None)
             told = value if isinstance(value, bool) else None
@@ -274,11 +275,11 @@ def lost_in_flight(exc: BaseException, seen: InFlight | None = None) -> bool:
     seen = seen or evidence(exc)
     if seen.operation == "connect":
         return False
-    for err in _chain(exc):
+    for err in chain(exc):
         state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
         if state in _NOT_IN_FLIGHT_STATES:
             return False
-    for err in _chain(exc):
+    for err in chain(exc):
         text = str(err).lower()
         if any(marker in text for marker in _LOST_TEXTS):
             return True
