@@ -290,3 +290,45 @@ def test_no_text_hides_a_write_that_follows_it(sql: str, other: str) -> None:
     assert is_commit(f"{sql};{other}") or other not in _COMMITS
     if is_retry_safe(sql):
         assert not is_commit(sql)
+
+
+# -- a client-side statement deadline under the write (asyncpg's command_timeout) ------------------
+
+@pytest.mark.parametrize("name", ["asyncpg", "sqlalchemy-async+asyncpg"])
+def test_command_timeout_under_a_write_is_ambiguous(name: str, gate: Gate) -> None:
+    """asyncpg's ``command_timeout`` gives up client-side (``TimeoutError``) and sends a cancel: a
+    read held at the gate is CONNECTION; an autocommit write is AMBIGUOUS — the cancel is a request,
+    and a statement can commit before it arrives."""
+    import asyncio
+
+    import asyncpg
+    import sqlalchemy
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    async def run(sql: str) -> BaseException:
+        try:
+            if name == "asyncpg":
+                conn = await asyncpg.connect(gate.dsn, command_timeout=0.3)
+                try:
+                    await conn.execute(sql)
+                finally:
+                    await conn.close()
+            else:
+                engine = create_async_engine(gate.dsn.replace("postgresql://", "postgresql+asyncpg://"),
+                                             connect_args={"command_timeout": 0.3}, poolclass=NullPool,
+                                             isolation_level="AUTOCOMMIT")
+                try:
+                    async with engine.connect() as conn:
+                        await conn.execute(sqlalchemy.text(sql))
+                finally:
+                    await engine.dispose()
+        except Exception as exc:
+            return exc
+        raise AssertionError("the statement was not timed out")
+
+    read = asyncio.run(run(f"SELECT pg_advisory_xact_lock({GATE_KEY})"))
+    write = asyncio.run(run(CHARGE))
+    assert isinstance(read, TimeoutError) and isinstance(write, TimeoutError), (read, write)
+    _check(read, ErrorKind.CONNECTION)
+    _check(write, ErrorKind.AMBIGUOUS)
