@@ -216,6 +216,31 @@ def test_the_caller_can_say_a_select_writes(gate: Gate, proxy: TcpProxy) -> None
     assert gate.open_and_settle(pid) == 2
 
 
+def test_a_reset_while_connecting_stays_connection(driver: Driver, postgres: str, proxy: TcpProxy) -> None:
+    """A guard (it passed before this change too): nothing was sent on a connection reset during
+    its start-up, so the in-flight rules must leave it CONNECTION."""
+    proxy.partition()  # connections are accepted and held, unanswered
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _close_quietly(driver, driver.connect(proxy.dsn(postgres)))
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while proxy.accepted == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the proxy's accept count, bounded
+        proxy.reset()
+    finally:
+        thread.join(timeout=30)
+    assert not thread.is_alive() and len(errors) == 1
+    _check(errors[0], ErrorKind.CONNECTION)
+
+
 # -- PgBouncer's query_timeout under the write ----------------------------------------------------
 
 @pytest.fixture(scope="module")
