@@ -27,6 +27,15 @@ def _app(dsn: str) -> FastAPI:
             plan = (await conn.execute(sqlalchemy.text("SELECT 'pro' WHERE :org > 0"), {"org": org})).scalar()
         return {"org": org, "plan": plan}
 
+    @app.post("/charge/{org}")
+    async def charge(org: int) -> dict[str, Any]:
+        """An autocommit write whose connection the server ends mid-statement (a lost write)."""
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(sqlalchemy.text("UPDATE pw_asgi_ledger SET n = n + 1 WHERE org = :org "
+                                               "AND pg_terminate_backend(pg_backend_pid())"), {"org": org})
+        return {"org": org}
+
     @app.get("/boom")
     async def boom() -> None:
         raise ValueError("not a database problem")
@@ -78,3 +87,22 @@ def test_saturated_server_answers_503_never_200(server: str, postgres_cluster: P
 def test_other_errors_stay_500(server: str) -> None:
     with httpx.Client(timeout=30) as client:
         assert client.get(f"{server}/boom").status_code == 500
+
+
+def test_a_write_lost_mid_flight_answers_503_without_retry_after(server: str,
+                                                                  postgres_cluster: PostgresCluster) -> None:
+    """AMBIGUOUS: still an outage (503, never 200 or a business answer), but no ``Retry-After``
+    inviting a blind retry of a write that may have happened."""
+    with postgres_cluster.admin() as admin:
+        admin.execute("CREATE TABLE pw_asgi_ledger (org int PRIMARY KEY, n int)")  # type: ignore[attr-defined]
+        admin.execute("INSERT INTO pw_asgi_ledger VALUES (1, 0)")  # type: ignore[attr-defined]
+    try:
+        with httpx.Client(timeout=30) as client:
+            lost = client.post(f"{server}/charge/1")
+            assert lost.status_code == 503
+            assert "retry-after" not in lost.headers
+            assert lost.json()["kind"] == "ambiguous" and "may or may not" in lost.json()["detail"]
+            assert client.get(f"{server}/subscription/1").status_code == 200  # the pool recovered
+    finally:
+        with postgres_cluster.admin() as admin:
+            admin.execute("DROP TABLE pw_asgi_ledger")  # type: ignore[attr-defined]

@@ -66,7 +66,7 @@ def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str,
     app_name = f"pw-celery-{mode}"
     env = {**os.environ, "PW_MODE": mode, "PW_REDIS": redis_url, "PW_APP": app_name,
            "PW_DSN": cluster.dsn(dbname).replace("postgresql://", "postgresql+asyncpg://"),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])}  # this tree, not the installed one
     log = open(Path(cluster.base) / f"celery-{mode}.log", "wb")  # noqa: SIM115 -- closed in finally
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tests.celery_app.tasks_app", "worker", "-P", "prefork",
@@ -162,3 +162,34 @@ def test_transient_failures_are_retried_real_bugs_are_not(postgres_cluster: Post
     attempts, error, broken_attempts = run["body"]
     assert attempts == 2  # the refused connection was retried once, then the task succeeded
     assert isinstance(error, ValueError) and broken_attempts == 1  # a real bug fails at once
+
+
+def test_a_write_that_may_have_committed_is_not_retried(postgres_cluster: PostgresCluster, redis_url: str,
+                                                        postgres: str) -> None:
+    """The same lost write: inside a transaction (rolled back, CONNECTION) it is retried; in
+    autocommit (AMBIGUOUS: it may have committed) the task fails at once, for the caller to check."""
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("CREATE TABLE pw_celery_ledger (n int); INSERT INTO pw_celery_ledger VALUES (0)")
+
+    def body(tasks_app: Any) -> tuple[int, BaseException | None, int]:
+        import redis
+
+        retried = tasks_app.lost_write.delay(f"tx-{free_port()}", False).get(timeout=60)
+        key = f"autocommit-{free_port()}"
+        try:
+            tasks_app.lost_write.delay(key, True).get(timeout=60)
+            error = None
+        except Exception as exc:
+            error = exc
+        client = redis.Redis.from_url(redis_url)
+        attempts = int(client.get(key) or 0)
+        client.close()
+        return retried, error, attempts
+
+    run = _run("bridge", postgres_cluster, redis_url, postgres.rsplit("/", 1)[1], body)
+    retried, error, attempts = run["body"]
+    assert retried == 2  # lost inside a transaction: retried once, then done
+    assert error is not None and "terminating connection" in str(error), error
+    assert attempts == 1  # lost under an autocommit write: not retried

@@ -22,7 +22,7 @@ class Driver:
 
     name = ""
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:
         raise NotImplementedError
 
     def execute(self, conn: Any, sql: str) -> Any:
@@ -75,10 +75,10 @@ class AsyncDriver(Driver):
 class Psycopg3(Driver):
     name = "psycopg"
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:
         import psycopg
 
-        return psycopg.connect(dsn, connect_timeout=5, application_name="pw-test")
+        return psycopg.connect(dsn, connect_timeout=5, application_name="pw-test", autocommit=autocommit)
 
     def execute(self, conn: Any, sql: str) -> Any:
         return conn.execute(sql)
@@ -90,10 +90,12 @@ class Psycopg3(Driver):
 class Psycopg2(Driver):
     name = "psycopg2"
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:
         import psycopg2
 
-        return psycopg2.connect(dsn, connect_timeout=5, application_name="pw-test")
+        conn = psycopg2.connect(dsn, connect_timeout=5, application_name="pw-test")
+        conn.autocommit = autocommit
+        return conn
 
     def execute(self, conn: Any, sql: str) -> Any:
         cur = conn.cursor()
@@ -107,7 +109,7 @@ class Psycopg2(Driver):
 class Asyncpg(AsyncDriver):
     name = "asyncpg"
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:  # asyncpg is always in autocommit
         import asyncpg
 
         settings = {"application_name": "pw-test"}
@@ -148,11 +150,13 @@ class SQLAlchemySync(Driver):
         return sqlalchemy.create_engine(dsn.replace("postgresql://", f"postgresql+{self.dialect}://"),
                                         connect_args={"connect_timeout": 5, "application_name": "pw-test"}, **kw)
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:
         from sqlalchemy.pool import NullPool
 
         engine = self.engine(dsn, poolclass=NullPool)
         conn = engine.connect()
+        if autocommit:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         self.engines[id(conn)] = engine
         return conn
 
@@ -186,11 +190,13 @@ class SQLAlchemyAsync(AsyncDriver):
         return create_async_engine(dsn.replace("postgresql://", f"postgresql+{self.dialect}://"), connect_args=args,
                                    **kw)
 
-    def connect(self, dsn: str) -> Any:
+    def connect(self, dsn: str, *, autocommit: bool = False) -> Any:
         from sqlalchemy.pool import NullPool
 
         engine = self.engine(dsn, poolclass=NullPool)
         conn = self.run(engine.connect())
+        if autocommit:
+            self.run(conn.execution_options(isolation_level="AUTOCOMMIT"))
         self.engines[id(conn)] = engine
         return conn
 

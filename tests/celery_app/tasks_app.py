@@ -73,3 +73,28 @@ def broken(key: str) -> None:
     client.incr(key)
     client.close()
     raise ValueError("a real bug, not an outage")
+
+
+async def _lost_write(autocommit: bool) -> None:
+    """A write whose connection the server ends mid-statement (pg_terminate_backend on itself)."""
+    async with engine.connect() as conn:
+        if autocommit:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sqlalchemy.text("UPDATE pw_celery_ledger SET n = n + 1 "
+                                           "WHERE pg_terminate_backend(pg_backend_pid())"))
+        await conn.commit()
+
+
+@app.task
+def lost_write(key: str, autocommit: bool) -> int:
+    """Loses its connection under its write on the first attempt, succeeds after: in autocommit the
+    write may have committed (AMBIGUOUS: not retried); in a transaction it was rolled back
+    (CONNECTION: retried)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["PW_REDIS"])
+    attempt = int(client.incr(key))
+    client.close()
+    if attempt == 1:
+        run_async(_lost_write(autocommit))
+    return attempt

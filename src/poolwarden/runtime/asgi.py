@@ -5,6 +5,12 @@
 started, becomes ``503 Service Unavailable`` with ``Retry-After`` and a small JSON body; every
 other exception passes through untouched (your 500 handling stays yours). :func:`install` adds
 it to a FastAPI/Starlette app.
+
+An AMBIGUOUS error (:class:`~poolwarden.runtime.errors.ErrorKind`: the connection broke under a
+COMMIT or an autocommit write, a statement timed out) is still a 503 — it is an outage, never an
+answer — but without ``Retry-After`` and with ``"kind": "ambiguous"`` and a body that says the
+request may have taken effect: a client that retries blindly could apply a write twice; it should
+check first, or retry with the same idempotency key.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from poolwarden.runtime.errors import classify, is_transient
+from poolwarden.runtime.errors import ErrorKind, classify, is_transient
 
 __all__ = ["TransientErrorMiddleware", "install"]
 
@@ -51,15 +57,18 @@ class TransientErrorMiddleware:
         except Exception as exc:
             if started or not is_transient(exc):
                 raise
-            kind = classify(exc).value
-            log.warning("answering 503: transient database error (%s) on %s", kind, scope.get("path"), exc_info=exc)
-            body = json.dumps({"detail": "The database is unavailable; retry later.", "kind": kind}).encode()
-            await send({
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [(b"content-type", b"application/json"), (b"retry-after", str(self.retry_after).encode()),
-                            (b"content-length", str(len(body)).encode())],
-            })
+            kind = classify(exc)
+            log.warning("answering 503: transient database error (%s) on %s", kind.value, scope.get("path"),
+                        exc_info=exc)
+            headers = [(b"content-type", b"application/json")]
+            if kind is ErrorKind.AMBIGUOUS:
+                detail = "The database connection failed while this request ran: it may or may not have taken effect."
+            else:
+                detail = "The database is unavailable; retry later."
+                headers.append((b"retry-after", str(self.retry_after).encode()))
+            body = json.dumps({"detail": detail, "kind": kind.value}).encode()
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 
 

@@ -7,7 +7,11 @@
 * At child shutdown (``worker_process_shutdown``) engines are disposed and the loop is closed.
 * Tasks get automatic retries with exponential backoff when they fail with a transient database
   error (:func:`poolwarden.runtime.errors.is_transient`), instead of failing — or worse,
-  succeeding without having done their work.
+  succeeding without having done their work. Except an AMBIGUOUS one
+  (:class:`~poolwarden.runtime.errors.ErrorKind`): the connection broke under a COMMIT or an
+  autocommit write, which may have committed; a blind retry could charge twice. The task fails with
+  that error (a warning is logged); retry it yourself once you know the write did not happen — or
+  make the write idempotent (a key, a unique constraint) and call ``self.retry`` in the task.
 
 Call it right after creating the app, before tasks are registered: retries come from the task
 base class (``app.Task``), which Celery applies when it creates the tasks.
@@ -15,11 +19,14 @@ base class (``app.Task``), which Celery applies when it creates the tasks.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from poolwarden.runtime import bridge
-from poolwarden.runtime.errors import is_transient
+from poolwarden.runtime.errors import ErrorKind, classify, is_transient
+
+log = logging.getLogger("poolwarden.runtime.celery")
 
 __all__ = ["install"]
 
@@ -50,7 +57,8 @@ def install(app: Any, engines: Iterable[Any] = (), *, max_retries: int = 5, back
     base = app.Task
 
     class TransientRetryTask(base):  # type: ignore[misc, valid-type]
-        """Retries a task that failed with a transient database error, with backoff."""
+        """Retries a task that failed with a transient database error, with backoff — never one whose
+        write may have happened (AMBIGUOUS)."""
 
         abstract = True
 
@@ -59,6 +67,9 @@ def install(app: Any, engines: Iterable[Any] = (), *, max_retries: int = 5, back
                 return super().__call__(*args, **kwargs)
             except Exception as exc:
                 if not is_transient(exc) or self.request.called_directly:
+                    raise
+                if classify(exc) is ErrorKind.AMBIGUOUS:
+                    log.warning("task %s not retried: its write may have committed (%s)", self.name, exc)
                     raise
                 retries = self.request.retries
                 if retries >= max_retries:

@@ -8,25 +8,39 @@ classes are recognised by module and name, so this module is safe to import anyw
 Kinds:
 
 * :attr:`ErrorKind.CONNECTION` — the server refused, dropped or could not be reached, or a pool
-  could not hand out a connection in time. Retry later; answer 503.
+  could not hand out a connection in time, and nothing sent can have committed: the connection
+  broke while connecting or idle, under a statement inside an explicit transaction (which the
+  server then rolled back), or under a statement that visibly writes nothing. Retry later; answer 503.
 * :attr:`ErrorKind.RETRY_TRANSACTION` — serialization failure, deadlock, lock not available:
   the transaction can be re-run as a whole.
-* :attr:`ErrorKind.AMBIGUOUS` — the outcome is unknown (the connection broke during COMMIT,
-  a statement was cancelled by ``statement_timeout``): do not assume it did or did not happen.
+* :attr:`ErrorKind.AMBIGUOUS` — the outcome is unknown: the connection broke under a COMMIT, or
+  under a statement that can commit on its own (autocommit) and is not visibly read-only — reset
+  by the network, cut by PgBouncer's ``query_timeout``, the backend terminated; also a statement
+  cancelled by ``statement_timeout``, SQLSTATE 08007. The write may have happened: do not retry it
+  blindly, check first (an idempotency key, a unique constraint). Still transient: not an answer.
 * :attr:`ErrorKind.NOT_TRANSIENT` — everything else: bad SQL, constraint violations, bad
   credentials, programming errors, and connection settings that cannot work (a missing database,
   ``sslmode=require`` against a server without SSL, a host name that does not exist —
   ``EAI_NONAME`` / ``EAI_NODATA``, unlike ``EAI_AGAIN``, a resolver that could not answer now).
   Retrying will not help.
+
+A broken connection is told apart from a lost write by what the exception shows of the request in
+flight (:mod:`poolwarden.runtime.inflight`: the statement, a commit, the DB-API ``autocommit``,
+asyncpg's transaction state); what it cannot show, the caller can add —
+``classify(exc, in_transaction=...)`` or :func:`~poolwarden.runtime.inflight.transaction_context`.
+Without evidence the answer is AMBIGUOUS: "retry" is never guessed. See docs/runtime/errors.md,
+"When is a retry safe?".
 """
 
 from __future__ import annotations
 
 import enum
 import socket
-from collections.abc import Iterator
 
-__all__ = ["ErrorKind", "classify", "is_transient", "raise_if_transient", "sqlstate_of"]
+from poolwarden.runtime.inflight import chain as _chain
+from poolwarden.runtime.inflight import evidence, is_retry_safe, lost_in_flight, transaction_context
+
+__all__ = ["ErrorKind", "classify", "is_transient", "raise_if_transient", "sqlstate_of", "transaction_context"]
 
 
 class ErrorKind(enum.Enum):
@@ -111,22 +125,6 @@ _CONFIG_TEXTS = (
 _NO_SUCH_NAME = frozenset(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n))
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, then SQLAlchemy's ``.orig``, causes and contexts, each once."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        current = stack.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for attr in ("orig", "__cause__", "__context__"):
-            nxt = getattr(current, attr, None)
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-
-
 def sqlstate_of(exc: BaseException) -> str | None:
     """The first SQLSTATE found along ``exc``'s chain, or None."""
     for err in _chain(exc):
@@ -157,8 +155,40 @@ def _by_class(err: BaseException) -> ErrorKind | None:
     return None
 
 
-def classify(exc: BaseException) -> ErrorKind:
-    """What ``exc`` means for the caller (see the module docstring)."""
+def classify(exc: BaseException, *, in_transaction: bool | None = None) -> ErrorKind:
+    """What ``exc`` means for the caller (see the module docstring).
+
+    ``in_transaction`` is what the caller knows of a request a broken connection was carrying:
+    True — it ran inside an explicit transaction, before that transaction's COMMIT (rolled back:
+    CONNECTION); False — it could commit on its own (autocommit, a COMMIT, a SELECT that calls a
+    function that writes: AMBIGUOUS). None (the default): decided from the exception alone. A commit
+    seen in flight is AMBIGUOUS whatever the caller says. Nothing but broken connections is affected.
+    """
+    kind = _kind(exc)
+    if kind is ErrorKind.CONNECTION:
+        seen = evidence(exc)
+        if lost_in_flight(exc, seen):
+            return _lost_request(seen.operation, seen.statement, seen.in_transaction,
+                                 in_transaction if in_transaction is not None else seen.told)
+    return kind
+
+
+def _lost_request(operation: str | None, statement: str | None, in_transaction: bool | None,
+                  told: bool | None) -> ErrorKind:
+    """A connection broke under a request: CONNECTION when nothing sent can have committed."""
+    if operation == "commit":
+        return ErrorKind.AMBIGUOUS  # the server may have committed before the connection broke
+    if told is not None:
+        return ErrorKind.CONNECTION if told else ErrorKind.AMBIGUOUS
+    if statement is not None and is_retry_safe(statement):
+        return ErrorKind.CONNECTION  # visibly writes nothing, commits nothing
+    if operation == "statement" and in_transaction:
+        return ErrorKind.CONNECTION  # inside a transaction that never reached COMMIT: rolled back
+    return ErrorKind.AMBIGUOUS  # autocommit, or nothing to tell: never guess "retry"
+
+
+def _kind(exc: BaseException) -> ErrorKind:
+    """The kind by SQLSTATE, message and class, before asking what was in flight."""
     state = sqlstate_of(exc)
     if state == "55000" and any("not currently accepting connections" in str(e) for e in _chain(exc)):
         return ErrorKind.CONNECTION  # the database refuses connections for now (ALLOW_CONNECTIONS false)
