@@ -237,3 +237,32 @@ def test_a_session_handed_to_a_function_that_commits_holds_nothing_after(
         "app/service.py:15:9: PW104 a task enqueue (celery_app.send_task()) while the session of `get_session()` "
         "(line 13) is held: " + _IDLE,
     ]
+
+
+VIEW = """\
+from django.http import HttpResponseRedirect
+from .hosts import base_host
+from .models import User
+
+
+def sign_out(request):
+    try:
+        user = User.objects.get(pk=request.user.id)
+        user.save()
+        return HttpResponseRedirect(base_host(request))
+    except Exception:
+        return HttpResponseRedirect(base_host(request))
+"""
+
+
+def test_a_handler_calling_project_code_that_never_reaches_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler calls ``base_host()`` (no database in it): the DB failure is still swallowed.
+    A handler with project calls used to lose the ``try`` body's own DB call altogether."""
+    write_tree(tmp_path, {"app/views.py": VIEW, "app/models.py": "User = None\n",
+                          "app/hosts.py": "def base_host(request):\n    return 'https://app'\n"})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/views.py:11:5: PW101 `except Exception` turns a database failure (`User.objects.get() at line 8`) "
+        f"into `return HttpResponseRedirect(base_host(request))`: {_LIE}",
+    ]

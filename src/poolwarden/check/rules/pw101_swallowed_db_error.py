@@ -300,16 +300,17 @@ def process_usage(call_ids):
             if frame.db_sites and not handler_refs:
                 ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
                            f"{outcome}: {_ADVICE}", span=span, severity=severity)
+            elif frame.db_sites:
+                # The body goes to the database; whether the handler does too (then it fails again
+                # during an outage) is known once its callees are.
+                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, frame.db_sites[0]),
+                          span=span, severity=severity)
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
                 # best-effort side step; it is flagged when the DB is one call away or in a task.
                 explicit = any(isinstance(n, (ast.Return, ast.Assign, ast.AnnAssign)) for n in walk_handler(handler.body))
                 strict = explicit or ctx.function.is_celery_task
                 ctx.defer(handler, Swallow(caught, outcome, tuple(frame.refs), strict, handler_refs, None),
-                          span=span, severity=severity)
-                continue
-            if handler_refs:
-                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, frame.db_sites[0]),
                           span=span, severity=severity)
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
