@@ -266,3 +266,30 @@ def test_a_handler_calling_project_code_that_never_reaches_the_database(
         "app/views.py:11:5: PW101 `except Exception` turns a database failure (`User.objects.get() at line 8`) "
         f"into `return HttpResponseRedirect(base_host(request))`: {_LIE}",
     ]
+
+
+LATE = """\
+import httpx
+from sqlalchemy import create_engine, text
+
+
+def handler():
+    with store.begin() as conn:
+        conn.execute(text("SELECT 1"))
+        httpx.get("https://example.com", timeout=5)
+
+
+store = create_engine("postgresql+psycopg://db/app", pool_size=1, max_overflow=0, pool_timeout=5,
+                      connect_args={"connect_timeout": 5})
+"""
+
+
+def test_a_module_level_engine_defined_below_the_function_that_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No finding depends on the order in which a module defines its names."""
+    write_tree(tmp_path, {"app/late.py": LATE})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/late.py:8:9: PW104 HTTP (httpx.get()) while the transaction of `store.begin()` (line 6) is held: "
+        + _IDLE,
+    ]

@@ -82,6 +82,16 @@ class Walker:
             for t in ctx.imports.values()
             if ctx.is_project_ref(t) or t.partition(".")[0] in K.DB_MODULES
         )
+        # Module-level handles (`engine = create_engine(...)`) are known to functions written above them.
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id not in ctx.module_kinds:
+                    kind = ctx.kind_of(stmt.value)
+                    if kind is None and isinstance(stmt, ast.AnnAssign):
+                        kind = ctx.annotation_kind(stmt.annotation)
+                    if kind is not None:
+                        ctx.module_kinds[targets[0].id] = kind
 
     # -- generic traversal --------------------------------------------------------------------------
     def visit(self, node: _AST) -> None:
