@@ -274,7 +274,7 @@ def ensure_checkout(service: Service, checkouts: Path, mirror_root: Path) -> Pat
     paths = [] if service.paths == (".",) else list(service.paths)
     listing = _git("--git-dir", str(gitdir), "ls-tree", "-r", "-z", service.commit, "--", *paths)
     if listing.returncode:
-        raise InputError(f"{service.name}: cannot read {service.commit}: {_last_line(listing.stderr)}")
+        raise InputError(f"{service.name}: cannot check out {service.commit}: {_last_line(listing.stderr)}")
     blobs: list[tuple[str, str]] = []
     for entry in listing.stdout.split("\0"):
         meta, _, name = entry.partition("\t")

@@ -293,3 +293,25 @@ def test_a_module_level_engine_defined_below_the_function_that_uses_it(
         "app/late.py:8:9: PW104 HTTP (httpx.get()) while the transaction of `store.begin()` (line 6) is held: "
         + _IDLE,
     ]
+
+
+BRANCHES = """\
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+
+def refresh(db: Session, cached):
+    if cached:
+        row = db.scalars(select(1)).first()
+    else:
+        row = httpx.get("https://example.com/row", timeout=5).json()  # nothing ran on db here
+    httpx.post("https://example.com/seen", json=row, timeout=5)  # after the if: db may be open
+"""
+
+
+def test_each_branch_starts_from_the_state_before_the_if(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_tree(tmp_path, {"app/branches.py": BRANCHES})
+    assert findings(tmp_path, monkeypatch) == [
+        "app/branches.py:11:5: PW104 HTTP (httpx.post()) while the session `db` is held: " + _IDLE,
+    ]

@@ -267,6 +267,7 @@ class FileContext:
                 and _chain_has_manager(recv))
             ) and self.db_aware:
                 info.db = True
+                info.builds = attr in K.QUERYSET_LAZY_METHODS
                 return info
         dotted = self.qualname(func)
         if dotted is None:
@@ -311,6 +312,7 @@ class FileContext:
             return info
         if any(part in K.ORM_MANAGER_ATTRS for part in dotted.split(".")[1:]):
             info.db = self.db_aware
+            info.builds = dotted.rpartition(".")[2] in K.QUERYSET_LAZY_METHODS
             return info
         if self.is_project_ref(dotted):
             info.ref = dotted if ":" in dotted else f"{self.root}:{dotted}"
@@ -342,6 +344,7 @@ class FileContext:
             elif attr in K.DB_METHODS or (kind == K.SESSION and attr in K.SESSION_QUERY_METHODS):
                 info.db = True
             return
+        info.result = K.METHOD_RESULTS.get((kind, attr))
         io = K.CLIENT_IO.get(kind)
         if io is not None and io.applies(attr):
             info.io = IoCall(io.io, info.text)

@@ -242,6 +242,12 @@ HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
 PROPERTY_DECORATORS: Final = frozenset({"property", "cached_property"})
 # Django: the manager attribute through which model queries run (``User.objects.get``).
 ORM_MANAGER_ATTRS: Final = frozenset({"objects"})
+# Django QuerySet methods that build a query and run nothing until it is evaluated.
+QUERYSET_LAZY_METHODS: Final = frozenset(
+    {"filter", "exclude", "order_by", "select_related", "prefetch_related", "annotate", "alias", "values",
+     "values_list", "only", "defer", "all", "distinct", "using", "select_for_update", "extra", "none",
+     "reverse", "union", "intersection", "difference"}
+)
 # Functions whose call is a context with a known effect.
 FUNCTION_EFFECTS: Final[dict[str, Effect]] = {"django.db.transaction.atomic": Effect.TX}
 
@@ -281,6 +287,8 @@ METHOD_RESULTS: Final[dict[tuple[Kind, str], Kind]] = {
     (DBANY, "acquire"): CONNECTION,
     (DBANY, "session"): SESSION,
     (DBANY, "cursor"): CURSOR,
+    (BOTO, "client"): BOTO,  # boto3.Session().client("s3"): a client whose calls are AWS calls
+    (BOTO, "resource"): BOTO,
 }
 
 # -- external I/O -------------------------------------------------------------------------------
@@ -305,7 +313,9 @@ class ClientIo:
 CLIENT_IO: Final[dict[Kind, ClientIo]] = {
     HTTP: ClientIo(Io.HTTP, HTTP_METHODS),
     SMTP: ClientIo(Io.SMTP, SMTP_METHODS),
-    BOTO: ClientIo(Io.AWS, except_=frozenset({"get_paginator", "meta", "exceptions"})),
+    # boto3 sessions build clients in-process (`session.client("s3")`); the client's calls go out
+    BOTO: ClientIo(Io.AWS, except_=frozenset({"get_paginator", "get_waiter", "meta", "exceptions", "client",
+                                              "resource"})),
     LLM: ClientIo(Io.LLM, frozenset({"create", "parse", "stream", "generate"})),
     API: ClientIo(Io.API, except_=frozenset({"close", "aclose", "token", "base_url", "headers", "logger"})),
 }

@@ -37,6 +37,13 @@ class CallInfo:
     released: str | None = None  # variable a release call gives back
     pooled: bool = False  # an acquisition from a pool (a slot, not a socket)
     awaited: bool = False
+    builds: bool = False  # builds a query that runs later (a Django QuerySet's filter(), all())
+
+    @property
+    def runs_now(self) -> bool:
+        """A DB call that sends a statement now (not a query builder, a `begin()` or a checkout)."""
+        return self.db and not self.builds and self.effect not in (K.Effect.TX, K.Effect.HOLD, K.Effect.LAZY,
+                                                                  K.Effect.ACQUIRE)
 
     def describe(self, line: int) -> str:
         return f"{self.text}() at line {line}"
@@ -92,7 +99,13 @@ class Acquisition:
 class TryFrame:
     """DB operations and project calls made inside one ``try`` body."""
 
-    db_sites: list[str] = field(default_factory=list)
+    statement_sites: list[str] = field(default_factory=list)  # calls that run SQL now
+    db_sites: list[str] = field(default_factory=list)  # other DB steps: begin(), checkouts, query builders
+
+    def cited(self) -> str | None:
+        """The DB call a message cites: the first statement that runs, else the first DB step."""
+        sites = self.statement_sites or self.db_sites
+        return sites[0] if sites else None
     refs: list[tuple[str, str]] = field(default_factory=list)  # (ref, "name() at line N")
 
 
@@ -112,6 +125,7 @@ class Scope:
     locals: set[str] = field(default_factory=set)
     acquisitions: list[Acquisition] = field(default_factory=list)
     receivers: set[str] = field(default_factory=set)  # names used as DB handles here
+    db_runs: bool = False  # facts.db cites a statement that runs (not a builder or a begin())
     decorators: tuple[str, ...] = ()
 
     @property

@@ -42,6 +42,7 @@ class Walker:
             ast.With: self._with,
             ast.AsyncWith: self._with,
             ast.Try: self._try,
+            ast.If: self._if,
             ast.Assign: self._assign,
             ast.AnnAssign: self._assign,
             ast.Call: self._call,
@@ -367,6 +368,39 @@ class Walker:
         if pushed:
             del ctx.held[len(ctx.held) - pushed:]
 
+    def _if(self, any_node: ast.AST) -> None:
+        """Each branch starts from the state before the ``if``; after it, what either branch left
+        open may be open (a statement in the ``if`` branch does not open the ``else`` branch's session)."""
+        node: ast.If = any_node  # type: ignore[assignment]
+        ctx = self.ctx
+        self.visit(node.test)
+        before = list(ctx.held)
+        state = [(h.active, h.last_call) for h in before]
+        self.body(node.body)
+        after_body = list(ctx.held)
+        body_state = {id(h): (h.active, h.last_call) for h in after_body}
+        ctx.held[:] = before
+        for held, (active, last_call) in zip(before, state, strict=True):
+            held.active, held.last_call = active, last_call
+        self.body(node.orelse)
+        after_else = list(ctx.held)
+        in_else = {id(h) for h in after_else}
+        merged = [h for h in before if id(h) in body_state or id(h) in in_else]  # released in both: gone
+        seen = {id(h) for h in merged}
+        for held in (*after_body, *after_else):
+            if id(held) not in seen:
+                seen.add(id(held))
+                merged.append(held)
+        for held in merged:
+            if id(held) not in body_state:
+                continue  # only the else branch has it: its state stands
+            active, last_call = body_state[id(held)]
+            if id(held) not in in_else or (active and not held.active):
+                held.active, held.last_call = active, last_call  # only the if branch has it, or it left it open
+            elif active and held.last_call != last_call:
+                held.last_call = None  # a branch used it directly: open whatever the callee did
+        ctx.held[:] = merged
+
     def _try(self, any_node: ast.AST) -> None:
         node: ast.Try = any_node  # type: ignore[assignment]  # ast.Try or ast.TryStar: same fields
         ctx = self.ctx
@@ -403,10 +437,12 @@ class Walker:
             scope.receivers.add(info.released)
         if info.db:
             if info.effect is not K.Effect.RELEASE:
-                if facts is not None and facts.db is None:
-                    facts.db = info.describe(line)
+                # Cite the statement that runs: a query builder or `begin()` only when nothing else runs.
+                runs = info.runs_now
+                if facts is not None and (facts.db is None or (runs and not scope.db_runs)):
+                    facts.db, scope.db_runs = info.describe(line), runs
                 for frame in ctx.try_frames:
-                    frame.db_sites.append(info.describe(line))
+                    (frame.statement_sites if runs else frame.db_sites).append(info.describe(line))
             if info.receiver is not None:
                 for held in ctx.held:
                     if held.var == info.receiver:

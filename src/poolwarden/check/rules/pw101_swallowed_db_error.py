@@ -276,7 +276,7 @@ def process_usage(call_ids):
         if not isinstance(node, ast.Try) and type(node).__name__ != "TryStar":
             return
         frame = ctx.frame_of(node)  # type: ignore[arg-type]
-        if frame is None or not (frame.db_sites or frame.refs) or not ctx.in_function or ctx.is_test:
+        if frame is None or not (frame.cited() or frame.refs) or not ctx.in_function or ctx.is_test:
             return
         func = ctx.function.node
         if func is not None and K.HEALTH_FUNCTION.search(func.name):
@@ -297,13 +297,14 @@ def process_usage(call_ids):
             # Handing a wrong value to the caller is the seed's lie (error); skipping work with a
             # log line is a silent loss the team may have chosen (warning).
             severity: Severity = "error" if hands_value(handler, node, ctx.function.node) else "warning"
-            if frame.db_sites and not handler_refs:
-                ctx.report(handler, f"{caught} turns a database failure (`{frame.db_sites[0]}`) into "
+            site = frame.cited()
+            if site and not handler_refs:
+                ctx.report(handler, f"{caught} turns a database failure (`{site}`) into "
                            f"{outcome}: {_ADVICE}", span=span, severity=severity)
-            elif frame.db_sites:
+            elif site:
                 # The body goes to the database; whether the handler does too (then it fails again
                 # during an outage) is known once its callees are.
-                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, frame.db_sites[0]),
+                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, site),
                           span=span, severity=severity)
             else:
                 # A handler that only logs (no value handed on) after a deep chain of calls is a
