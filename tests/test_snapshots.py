@@ -63,3 +63,20 @@ def test_a_warm_run_rebuilds_every_deferred_finding(tmp_path: Path, monkeypatch:
     assert [f.message for f in warm.findings] == [f.message for f in cold.findings]
     assert sum("reaches" in f.message or "hands over" in f.message or "does external I/O" in f.message
                for f in warm.findings) >= 8
+
+
+def test_a_warm_run_of_an_unchanged_tree_follows_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-run memo answers only the exact same question: the same files and stat keys, rules
+    and settings; a changed per-file-ignores or a touched file is answered afresh."""
+    shutil.copytree(EXAMPLES / "seed1-voice-billing", tmp_path / "seed1")
+    monkeypatch.chdir(tmp_path)
+    config = CheckConfig(cache_dir=str(tmp_path / "cache"))
+    cold = check_paths(["seed1"], config, jobs=1)
+    warm = check_paths(["seed1"], config, jobs=1)
+    assert warm.findings == cold.findings and warm.cached == warm.files
+    quiet = CheckConfig(cache_dir=str(tmp_path / "cache"), per_file_ignores={"seed1/buggy/billing/*.py": ["PW101"]})
+    assert {f.code for f in check_paths(["seed1"], quiet, jobs=1).findings} == {"PW102", "PW103", "PW107"}
+    assert check_paths(["seed1"], config, jobs=1).findings == cold.findings
+    selectors = tmp_path / "seed1" / "buggy" / "billing" / "selectors.py"
+    selectors.write_text(selectors.read_text().replace("return None", "raise"))
+    assert len(check_paths(["seed1"], config, jobs=1).findings) == len(cold.findings) - 1

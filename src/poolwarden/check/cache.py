@@ -58,9 +58,10 @@ class Invalid(Exception):
 class Cache:
     """Per-file :class:`FileResult` entries, keyed by path and :func:`stat_key`."""
 
-    def __init__(self, file: Path, entries: dict[str, Any]) -> None:
+    def __init__(self, file: Path, entries: dict[str, Any], run: Any = None) -> None:
         self.file = file
         self.entries = entries  # abspath -> encoded entry (validated when used)
+        self.run = run  # the last whole run: [digest, files, lines, findings] (validated when used)
         self.dirty = False
 
     @classmethod
@@ -68,6 +69,7 @@ class Cache:
         salt = hashlib.sha256(f"{__version__}|{_code_digest()}|{','.join(sorted(codes))}".encode()).hexdigest()[:16]
         file = Path(directory) / f"check-{salt}.json"
         entries: dict[str, Any] = {}
+        run: Any = None
         data = S.read(file, _MAX_CACHE_BYTES)
         if not isinstance(data, S.Failure):
             try:
@@ -77,7 +79,22 @@ class Cache:
             if (isinstance(loaded, dict) and loaded.get("format") == FORMAT
                     and isinstance(loaded.get("entries"), dict)):
                 entries = loaded["entries"]
-        return cls(file, entries)
+                run = loaded.get("run")
+        return cls(file, entries, run)
+
+    def get_run(self, digest: str) -> tuple[int, int, list[Finding]] | None:
+        """The files, lines and findings of the last run, if it read exactly what ``digest`` names."""
+        try:
+            stored, files, lines, findings = _list(self.run, 4)
+            if stored != digest:
+                return None
+            return _pos(files), _pos(lines), [_finding(f) for f in _list(findings)]
+        except (Invalid, RecursionError, TypeError, ValueError, KeyError, IndexError):
+            return None
+
+    def put_run(self, digest: str, files: int, lines: int, findings: list[Finding]) -> None:
+        self.run = [digest, files, lines, [_encode_finding(f) for f in findings]]
+        self.dirty = True
 
     def get(self, path: Path, key: _Key) -> FileResult | None:
         """The cached result of ``path`` if its entry is valid for ``key``; else None (a miss)."""
@@ -104,7 +121,8 @@ class Cache:
             fd, tmp = tempfile.mkstemp(dir=self.file.parent, suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump({"format": FORMAT, "entries": self.entries}, fh, separators=(",", ":"))
+                    json.dump({"format": FORMAT, "entries": self.entries, "run": self.run}, fh,
+                              separators=(",", ":"))
                 os.replace(tmp, self.file)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -134,13 +152,17 @@ def encode_result(r: FileResult) -> list[Any]:
         r.lines,
         r.walked,
         r.db_near,
-        [[f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.name, f.message, f.severity] for f in r.findings],
+        [_encode_finding(f) for f in r.findings],
         [[p.code, [p.span.line, p.span.col, p.span.end_line, p.span.end_col], _encode_data(values(p.data)),
           p.severity]
          for p in r.pendings],
         None if r.summary is None else _encode_summary(r.summary),
         [[line, None if codes is None else sorted(codes)] for line, codes in r.suppressions.items()],
     ]
+
+
+def _encode_finding(f: Finding) -> list[Any]:
+    return [f.path, f.line, f.col, f.code, f.end_line, f.end_col, f.name, f.message, f.severity]
 
 
 def _encode_data(value: Any) -> Any:
@@ -228,14 +250,18 @@ def _decode_data(v: Any, depth: int = 0) -> Any:
     return _int(v)
 
 
+def _finding(v: Any) -> Finding:
+    fp, line, col, code, end_line, end_col, name, message, severity = _list(v, 9)
+    return Finding(_str(fp), _pos(line), _pos(col), _str(code), _pos(end_line), _pos(end_col), _str(name),
+                   _str(message), _severity(severity))
+
+
 def decode_result(v: Any) -> FileResult:
     """The :class:`FileResult` an entry encodes; raises :class:`Invalid` unless it is exactly that shape."""
     path, lines, walked, db_near, findings, pendings, summary, suppressions = _list(v, 8)
     result = FileResult(path=_str(path), lines=_pos(lines), walked=_bool(walked), db_near=_bool(db_near))
     for f in _list(findings):
-        fp, line, col, code, end_line, end_col, name, message, severity = _list(f, 9)
-        result.findings.append(Finding(_str(fp), _pos(line), _pos(col), _str(code), _pos(end_line), _pos(end_col),
-                                       _str(name), _str(message), _severity(severity)))
+        result.findings.append(_finding(f))
     for p in _list(pendings):
         code, span, data, severity = _list(p, 4)
         sl, sc, el, ec = _list(span, 4)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
+import json
 import os
 import re
 import stat
@@ -253,13 +255,32 @@ def check_paths(
     results: dict[Path, FileResult] = {}
     keys: dict[Path, tuple[int, int, int, int]] = {}
     todo: list[Path] = []
+    stats: dict[Path, os.stat_result] = {}
     for path in found:
         try:
-            st = os.stat(path)
-        except OSError as exc:  # a dangling symlink, a symlink loop, a file gone since discovery
-            files.append(path)
-            results[path] = failure_result(str(path), S.unreadable(exc))
+            stats[path] = os.stat(path)
+        except OSError:
             continue
+    digest = _run_digest(found, stats, config, codes, walk_errors) if cache is not None else ""
+    if cache is not None:
+        memo = cache.get_run(digest)
+        if memo is not None:  # nothing changed since the last run: its findings stand
+            n_files, n_lines, memo_findings = memo
+            warnings = [f"{p}: {S.not_regular(st.st_mode).message}" for p, st in stats.items()
+                        if not stat.S_ISREG(st.st_mode)]
+            return CheckResult(findings=memo_findings, files=n_files, lines=n_lines, cached=n_files,
+                               warnings=warnings)
+    for path in found:
+        st_or_none = stats.get(path)
+        if st_or_none is None:  # a dangling symlink, a symlink loop, a file gone since discovery
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                files.append(path)
+                results[path] = failure_result(str(path), S.unreadable(exc))
+                continue
+        else:
+            st = st_or_none
         if not stat.S_ISREG(st.st_mode):
             warnings.append(f"{path}: {S.not_regular(st.st_mode).message}")
             continue
@@ -300,13 +321,30 @@ def check_paths(
             results[path] = res
             if cache is not None:
                 cache.put(path, keys[path], res)
-        if cache is not None:
-            cache.save()
     if not files and not walk_errors:
         warnings.append(f"no Python files found under {', '.join(names) or '.'}")
     out = _finish([results[p] for p in files] + walk_errors, rules, config, files=len(files), cached=cached)
     out.warnings = warnings
+    if cache is not None:
+        cache.put_run(digest, out.files, out.lines, out.findings)
+        cache.save()
     return out
+
+
+def _run_digest(found: Sequence[Path], stats: dict[Path, os.stat_result], config: CheckConfig,
+                codes: Sequence[str], walk_errors: Sequence[FileResult]) -> str:
+    """What a whole run read and how it was asked: every file's path and stat key, the rules and the
+    settings that shape findings. Equal digests mean equal findings."""
+    h = hashlib.sha256()
+    settings = [sorted(codes), sorted(config.select), sorted(config.ignore),
+                sorted((k, sorted(v)) for k, v in config.per_file_ignores.items()), config.max_file_size,
+                os.getcwd(), str(config.root), [r.path for r in walk_errors]]
+    h.update(json.dumps(settings, default=str).encode("utf-8", "surrogateescape"))
+    for path in found:
+        st = stats.get(path)
+        h.update(b"\n" + os.fsencode(os.path.abspath(path)) + b"\0" + os.fsencode(path)
+                 + f"\0{stat_key(st) if st is not None else None}".encode())
+    return h.hexdigest()
 
 
 def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResult:
