@@ -21,7 +21,6 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -413,6 +412,7 @@ def _run_jobs(jobs_list: list[_Job], codes: Sequence[str], jobs: int | None) -> 
         finally:
             sys.setrecursionlimit(saved)
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor  # here: a warm run never pays for it
 
     method = "fork" if sys.platform == "linux" else None
     mp = multiprocessing.get_context(method)
