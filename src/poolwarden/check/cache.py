@@ -20,14 +20,18 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poolwarden import __version__
 from poolwarden.check import source as S
 from poolwarden.check.finding import Finding, Pending, Span, rebuild, values
 from poolwarden.check.registry import deferred_class
 from poolwarden.check.summary import FileResult, FunctionFacts, ModuleSummary
+
+if TYPE_CHECKING:
+    from poolwarden.check.config import CheckConfig
 
 _Key = tuple[int, int, int, int]
 FORMAT = 1
@@ -308,3 +312,20 @@ def _decode_summary(v: Any) -> ModuleSummary:
         summary.classes[name] = tuple(_str(b) for b in _list(bases))
     summary.decorated = [(_str(d[0]), _bool(d[1])) for d in (_list(d, 2) for d in _list(decorated))]
     return summary
+
+
+# -- the whole-run memo --------------------------------------------------------------------------
+def run_digest(found: Sequence[Path], stats: dict[Path, os.stat_result], config: CheckConfig,
+               codes: Sequence[str], unreadable: Sequence[str]) -> str:
+    """What a whole run read and how it was asked: every file's path and stat key, the rules and the
+    settings that shape findings. Equal digests mean equal findings."""
+    h = hashlib.sha256()
+    settings = [sorted(codes), sorted(config.select), sorted(config.ignore),
+                sorted((k, sorted(v)) for k, v in config.per_file_ignores.items()), config.max_file_size,
+                os.getcwd(), str(config.root), list(unreadable)]
+    h.update(json.dumps(settings, default=str).encode("utf-8", "surrogateescape"))
+    for path in found:
+        st = stats.get(path)
+        h.update(b"\n" + os.fsencode(os.path.abspath(path)) + b"\0" + os.fsencode(path)
+                 + f"\0{stat_key(st) if st is not None else None}".encode())
+    return h.hexdigest()

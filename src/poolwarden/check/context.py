@@ -176,6 +176,10 @@ class FileContext:
             return self.kind_of(expr.value)
         return None
 
+    def kind_of_name(self, name: str) -> K.Kind | None:
+        """The kind of the variable ``name`` at this point of the walk."""
+        return self.kind_of(ast.Name(id=name))
+
     def _self_attribute(self, expr: ast.Attribute) -> K.Kind | bool | None:
         """``self.<attr>``'s kind from its class (False: known to be a project object, no handle)."""
         scope = self.scopes[-1]

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
-import json
 import os
 import re
 import stat
@@ -26,7 +24,7 @@ from pathlib import Path
 
 from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
-from poolwarden.check.cache import Cache, stat_key
+from poolwarden.check.cache import Cache, run_digest, stat_key
 from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
 from poolwarden.check.files import discover
@@ -260,7 +258,7 @@ def check_paths(
             stats[path] = os.stat(path)
         except OSError:
             continue
-    digest = _run_digest(found, stats, config, codes, walk_errors) if cache is not None else ""
+    digest = run_digest(found, stats, config, codes, [r.path for r in walk_errors]) if cache is not None else ""
     if cache is not None:
         memo = cache.get_run(digest)
         if memo is not None:  # nothing changed since the last run: its findings stand
@@ -328,22 +326,6 @@ def check_paths(
         cache.put_run(digest, out.files, out.lines, out.findings)
         cache.save()
     return out
-
-
-def _run_digest(found: Sequence[Path], stats: dict[Path, os.stat_result], config: CheckConfig,
-                codes: Sequence[str], walk_errors: Sequence[FileResult]) -> str:
-    """What a whole run read and how it was asked: every file's path and stat key, the rules and the
-    settings that shape findings. Equal digests mean equal findings."""
-    h = hashlib.sha256()
-    settings = [sorted(codes), sorted(config.select), sorted(config.ignore),
-                sorted((k, sorted(v)) for k, v in config.per_file_ignores.items()), config.max_file_size,
-                os.getcwd(), str(config.root), [r.path for r in walk_errors]]
-    h.update(json.dumps(settings, default=str).encode("utf-8", "surrogateescape"))
-    for path in found:
-        st = stats.get(path)
-        h.update(b"\n" + os.fsencode(os.path.abspath(path)) + b"\0" + os.fsencode(path)
-                 + f"\0{stat_key(st) if st is not None else None}".encode())
-    return h.hexdigest()
 
 
 def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResult:

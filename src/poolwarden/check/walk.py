@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 
+from poolwarden.check import held as H
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
 from poolwarden.check.classes import class_facts, looks_like_class
@@ -179,7 +180,7 @@ class Walker:
             if kind is not None:
                 scope.kinds[arg.arg] = kind
                 if kind == K.SESSION:
-                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.PARAMETER, arg.arg, node.lineno, arg.arg,
+                    ctx.held.append(H.make(ctx, Hold.SESSION, Origin.PARAMETER, arg.arg, node.lineno, arg.arg,
                                           active=False))
             elif arg.annotation is not None:
                 ref = ctx.qualname(arg.annotation)
@@ -190,7 +191,7 @@ class Walker:
             for attr, kind in facts_of_class.kinds.items():
                 if kind is K.SESSION:  # the object's session: open once the method has used it
                     var = f"{scope.self_name}.{attr}"
-                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.ATTRIBUTE, var, node.lineno, var, active=False))
+                    ctx.held.append(H.make(ctx, Hold.SESSION, Origin.ATTRIBUTE, var, node.lineno, var, active=False))
         self.body(node.body)
         ctx.last_scope = scope
         ctx.scopes.pop()
@@ -296,10 +297,10 @@ class Walker:
                     Acquisition(name, node, call, desc, pooled,
                                 ref=info.ref if info.effect is None else None)
                 )
-                if info.effect in (K.Effect.ACQUIRE, K.Effect.HOLD) and not _autocommit(call):
-                    ctx.held.append(_held(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
+                if info.effect in (K.Effect.ACQUIRE, K.Effect.HOLD) and not H.autocommit(call):
+                    ctx.held.append(H.make(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
                 elif info.effect is K.Effect.LAZY:
-                    ctx.held.append(_held(ctx, Hold.SESSION, Origin.ASSIGNED, info.text, node.lineno, name,
+                    ctx.held.append(H.make(ctx, Hold.SESSION, Origin.ASSIGNED, info.text, node.lineno, name,
                                           active=False))
 
     def _return(self, node: ast.AST) -> None:
@@ -330,7 +331,7 @@ class Walker:
     def _with(self, node: ast.AST) -> None:
         assert isinstance(node, (ast.With, ast.AsyncWith))
         ctx = self.ctx
-        pushed = 0
+        pushed: list[Held] = []
         for item in node.items:
             expr = item.context_expr
             self.visit(expr)
@@ -338,68 +339,31 @@ class Walker:
                 self.visit(item.optional_vars)
             var = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else None
             kind = ctx.kind_of(expr)
-            held: Held | None = None
-            if isinstance(expr, ast.Call):
-                info = ctx.call(expr)
-                if info.effect is K.Effect.TX:
-                    held = _held(ctx, Hold.TRANSACTION, Origin.WITH, info.text, expr.lineno, var)
-                elif info.effect in (K.Effect.HOLD, K.Effect.ACQUIRE) and not _autocommit(expr):
-                    held = _held(ctx, Hold.CONNECTION, Origin.WITH, info.text, expr.lineno, var)
-                elif info.effect is K.Effect.LAZY:
-                    held = _held(ctx, Hold.SESSION, Origin.WITH, info.text, expr.lineno, var, active=False)
-                elif info.effect is None and info.ref is not None and var is not None:
-                    # `with get_session() as session:` — a project helper handing out a DB handle
-                    kind = ctx.hint(var)
-                    if kind in K.HELD_HINTS:
-                        hold = Hold.SESSION if kind is K.SESSION else Hold.CONNECTION
-                        held = _held(ctx, hold, Origin.WITH, info.text, expr.lineno, var,
-                                     active=hold is not Hold.SESSION)
-            elif kind is K.CONNECTION and isinstance(expr, ast.Name):
-                held = _held(ctx, Hold.TRANSACTION, Origin.WITH_NAME, expr.id, expr.lineno, expr.id)
+            held = H.for_with(ctx, expr, var)
             if var is not None:
+                if kind is None and held is not None:
+                    kind = K.SESSION if held.hold is Hold.SESSION else K.CONNECTION
                 if kind is not None:
                     ctx.function.kinds[var] = kind
-                if held is not None and kind is None:
-                    ctx.function.kinds[var] = K.CONNECTION
             if held is not None:
                 ctx.held.append(held)
-                pushed += 1
+                pushed.append(held)
         self.body(node.body)
-        if pushed:
-            del ctx.held[len(ctx.held) - pushed:]
+        if pushed:  # by identity: an `if` inside may have reordered what is held
+            ctx.held[:] = [h for h in ctx.held if all(h is not p for p in pushed)]
 
     def _if(self, any_node: ast.AST) -> None:
         """Each branch starts from the state before the ``if``; after it, what either branch left
         open may be open (a statement in the ``if`` branch does not open the ``else`` branch's session)."""
         node: ast.If = any_node  # type: ignore[assignment]
-        ctx = self.ctx
+        held = self.ctx.held
         self.visit(node.test)
-        before = list(ctx.held)
-        state = [(h.active, h.last_call) for h in before]
+        before, state = list(held), H.snapshot(held)
         self.body(node.body)
-        after_body = list(ctx.held)
-        body_state = {id(h): (h.active, h.last_call) for h in after_body}
-        ctx.held[:] = before
-        for held, (active, last_call) in zip(before, state, strict=True):
-            held.active, held.last_call = active, last_call
+        after_body, body_state = list(held), H.snapshot(held)
+        H.restore(held, before, state)
         self.body(node.orelse)
-        after_else = list(ctx.held)
-        in_else = {id(h) for h in after_else}
-        merged = [h for h in before if id(h) in body_state or id(h) in in_else]  # released in both: gone
-        seen = {id(h) for h in merged}
-        for held in (*after_body, *after_else):
-            if id(held) not in seen:
-                seen.add(id(held))
-                merged.append(held)
-        for held in merged:
-            if id(held) not in body_state:
-                continue  # only the else branch has it: its state stands
-            active, last_call = body_state[id(held)]
-            if id(held) not in in_else or (active and not held.active):
-                held.active, held.last_call = active, last_call  # only the if branch has it, or it left it open
-            elif active and held.last_call != last_call:
-                held.last_call = None  # a branch used it directly: open whatever the callee did
-        ctx.held[:] = merged
+        H.join_branches(before, after_body, body_state, held)
 
     def _try(self, any_node: ast.AST) -> None:
         node: ast.Try = any_node  # type: ignore[assignment]  # ast.Try or ast.TryStar: same fields
@@ -443,32 +407,18 @@ class Walker:
                     facts.db, scope.db_runs = info.describe(line), runs
                 for frame in ctx.try_frames:
                     (frame.statement_sites if runs else frame.db_sites).append(info.describe(line))
-            if info.receiver is not None:
-                for held in ctx.held:
-                    if held.var == info.receiver:
-                        held.active = info.effect is not K.Effect.END
-                        held.last_call = None
+            H.on_statement(ctx.held, info.receiver, info.effect)
             if facts is not None:
                 facts.ends_tx, facts.tail_ref = info.effect is K.Effect.END, None
         elif info.effect in (K.Effect.RELEASE, K.Effect.END) and info.released is not None:
             if facts is not None:
                 facts.ends_tx, facts.tail_ref = True, None
-            for i in range(len(ctx.held) - 1, -1, -1):
-                held = ctx.held[i]
-                if held.var == info.released:
-                    if held.hold is Hold.SESSION:
-                        held.active = False  # a closed session opens a new connection when used again
-                    elif info.effect is K.Effect.RELEASE:
-                        del ctx.held[i]
-                    break
+            H.on_release(ctx.held, info.released, info.effect)
         if info.ref is not None and not info.db and ctx.held:
             # A session handed to project code (`get_rows(db_session, ...)`) has been used by it.
             passed = {a.id for a in (*node.args, *(k.value for k in node.keywords)) if isinstance(a, ast.Name)}
-            for held in ctx.held:
-                if held.hold is Hold.SESSION and held.var in passed:
-                    held.active = True
-                    held.last_call = info.ref
-            if facts is not None and any(ctx.kind_of(ast.Name(id=n)) in K.DB_KINDS for n in passed):
+            H.on_handed(ctx.held, passed, info.ref)
+            if facts is not None and any(ctx.kind_of_name(n) in K.DB_KINDS for n in passed):
                 facts.ends_tx, facts.tail_ref = False, info.ref
         if info.io is not None and facts is not None and facts.io is None:
             facts.io = f"{info.io.describe()} at line {line}"
@@ -484,14 +434,3 @@ def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:
     if isinstance(dec, ast.Call):
         dec = dec.func
     return ctx.qualname(dec) or (dec.attr if isinstance(dec, ast.Attribute) else None)
-
-
-def _autocommit(call: ast.Call) -> bool:
-    """A dedicated connection opened with a literal ``autocommit=True``: it never sits in a transaction."""
-    return any(kw.arg == "autocommit" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-               for kw in call.keywords)
-
-
-def _held(ctx: FileContext, hold: Hold, origin: Origin, callee: str, line: int, var: str | None,
-          active: bool = True) -> Held:
-    return Held(hold, origin, callee, line, var, active=active, depth=len(ctx.scopes))
