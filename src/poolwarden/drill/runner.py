@@ -36,6 +36,9 @@ class RunData:
     answers: dict[tuple[int, str], tuple[int | None, str]] = field(default_factory=dict)  # (target, digest)
     fault_started: float = 0.0
     fault_ended: float = 0.0
+    # When every fault was in force (``fault.start()`` returned): a request sent between
+    # ``fault_started`` and this may not have met the fault yet.
+    fault_active: float = 0.0
     ended: float = 0.0
     interrupted: bool = False
     fault_errors: list[str] = field(default_factory=list)
@@ -153,6 +156,7 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
         for fault in faults:
             started.append(fault)
             fault.start()
+        data.fault_active = time.monotonic() - t0
         _sleep_until(t0 + data.fault_ended)
         _stop_all(started, data, sample_dsn)
         say(f"recovery: {plan.recovery:g} s")
