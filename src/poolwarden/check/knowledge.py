@@ -402,6 +402,15 @@ TRANSIENT_CAPABLE: Final = frozenset(
     }
 )
 
+# Exception classes that take every outage of their driver (a later `except Exception` of the same
+# `try` sees none): the base and OperationalError classes of psycopg, psycopg2 and Django.
+OUTAGE_CLAUSES: Final = frozenset(
+    {f"{mod}.{cls}" for mod in ("psycopg", "psycopg2", "django.db") for cls in ("Error", "OperationalError")}
+    | {"psycopg2.DatabaseError", "psycopg.DatabaseError", "django.db.DatabaseError", "psycopg.errors.Error",
+       "psycopg2.errors.Error", "django.db.utils.Error", "django.db.utils.DatabaseError",
+       "django.db.utils.OperationalError"}
+)
+
 HEALTH_FUNCTION: Final = re.compile(r"health|ping|alive|liveness|readiness|ready|heartbeat|probe", re.I)
 
 # Functions that run once per process: an engine or a default pool there is not multiplied.

@@ -195,6 +195,21 @@ def sync(session, url):
     except requests.ConnectionError:
         return None
 """, note="near miss: another library's ConnectionError is not a database outage"),
+        example("""
+import logging
+import psycopg2
+
+def stats(conn):
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM t")
+            return cur.fetchone()[0]
+    except psycopg2.OperationalError:
+        raise
+    except Exception:
+        logging.exception("stats failed")
+        return None
+""", note="an earlier clause takes every psycopg2 outage: none reaches `except Exception`"),
     ]
     INVALID = [
         example("""
@@ -282,10 +297,12 @@ def process_usage(call_ids):
         if func is not None and K.HEALTH_FUNCTION.search(func.name):
             return
         retry = any(is_retry_loop(loop) for loop in self.loops[-1])
-        for handler in node.handlers:  # type: ignore[attr-defined]
+        for n, handler in enumerate(node.handlers):  # type: ignore[attr-defined]
             caught = _catches_outage(handler.type, ctx)
             if caught is None:
                 continue
+            if any(_takes_every_outage(h.type, ctx) for h in node.handlers[:n]):  # type: ignore[attr-defined]
+                break  # an earlier clause of this try already takes the outage: none reaches this one
             outcome = swallow_outcome(handler, retry)
             if outcome is None:
                 continue
@@ -336,6 +353,14 @@ def _header(handler: ast.ExceptHandler) -> Span:
     end_node = handler
     return Span(handler.lineno, handler.col_offset + 1, end.end_lineno or end_node.lineno,
                 (end.end_col_offset or 0) + 1)
+
+
+def _takes_every_outage(expr: ast.expr | None, ctx: FileContext) -> bool:
+    """A clause naming a driver's own base or outage class (``except psycopg2.OperationalError``): every
+    outage of that driver stops there. (SQLAlchemy's classes do not qualify: it does not wrap every
+    connect error of the async drivers.)"""
+    elts = expr.elts if isinstance(expr, ast.Tuple) else [expr] if expr is not None else []
+    return any((ctx.qualname(e) or "") in K.OUTAGE_CLAUSES for e in elts)
 
 
 def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
