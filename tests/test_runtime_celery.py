@@ -61,6 +61,22 @@ def _backends(cluster: PostgresCluster, app: str) -> int:
     return int(row[0])
 
 
+def _failure_and_attempts(redis_url: str, key: str, send: Any) -> tuple[BaseException | None, int]:
+    """Send a task keyed ``key`` and wait for it: the error it ended with, and how many times it ran
+    (the task counts its runs in Redis under ``key``)."""
+    import redis
+
+    try:
+        send(key).get(timeout=60)
+        error = None
+    except Exception as exc:
+        error = exc
+    client = redis.Redis.from_url(redis_url)
+    attempts = int(client.get(key) or 0)
+    client.close()
+    return error, attempts
+
+
 def _run(mode: str, cluster: PostgresCluster, redis_url: str, dbname: str,
          body: Any = None) -> dict[str, Any]:
     app_name = f"pw-celery-{mode}"
@@ -144,18 +160,9 @@ def test_loop_per_task_bridge_leaks_or_fails(postgres_cluster: PostgresCluster, 
 def test_transient_failures_are_retried_real_bugs_are_not(postgres_cluster: PostgresCluster, redis_url: str,
                                                          postgres: str) -> None:
     def body(tasks_app: Any) -> tuple[int, BaseException | None, int]:
-        import redis
-
         attempts = tasks_app.flaky.delay(f"flaky-{free_port()}", free_port()).get(timeout=60)
-        key = f"broken-{free_port()}"
-        try:
-            tasks_app.broken.delay(key).get(timeout=60)
-            error = None
-        except ValueError as exc:
-            error = exc
-        client = redis.Redis.from_url(redis_url)
-        broken_attempts = int(client.get(key) or 0)
-        client.close()
+        error, broken_attempts = _failure_and_attempts(redis_url, f"broken-{free_port()}",
+                                                       lambda key: tasks_app.broken.delay(key))
         return attempts, error, broken_attempts
 
     run = _run("bridge", postgres_cluster, redis_url, postgres.rsplit("/", 1)[1], body)
@@ -174,18 +181,9 @@ def test_a_write_that_may_have_committed_is_not_retried(postgres_cluster: Postgr
         conn.execute("CREATE TABLE pw_celery_ledger (n int); INSERT INTO pw_celery_ledger VALUES (0)")
 
     def body(tasks_app: Any) -> tuple[int, BaseException | None, int]:
-        import redis
-
         retried = tasks_app.lost_write.delay(f"tx-{free_port()}", False).get(timeout=60)
-        key = f"autocommit-{free_port()}"
-        try:
-            tasks_app.lost_write.delay(key, True).get(timeout=60)
-            error = None
-        except Exception as exc:
-            error = exc
-        client = redis.Redis.from_url(redis_url)
-        attempts = int(client.get(key) or 0)
-        client.close()
+        error, attempts = _failure_and_attempts(redis_url, f"autocommit-{free_port()}",
+                                                lambda key: tasks_app.lost_write.delay(key, True))
         return retried, error, attempts
 
     run = _run("bridge", postgres_cluster, redis_url, postgres.rsplit("/", 1)[1], body)

@@ -441,23 +441,17 @@ def _resolve_in_namespace(tmp_path: Any, host: str, hosts_line: str) -> dict[str
     down, so nothing leaves the machine) with ``/etc/nsswitch.conf`` set to ``hosts_line`` and a
     resolv.conf naming an unreachable nameserver."""
     import json
-    import os
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare(1) to give the probe its own resolver")
+    from tests.adversarial.contract import netns_unavailable, run_in_netns
+
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(f"the probe needs its own resolver: {reason}")
     (tmp_path / "nsswitch.conf").write_text(f"hosts: {hosts_line}\n")
     (tmp_path / "resolv.conf").write_text("nameserver 192.0.2.1\noptions timeout:1 attempts:1\n")
-    script = ("mount --bind \"$1/nsswitch.conf\" /etc/nsswitch.conf && "
-              "mount --bind \"$1/resolv.conf\" /etc/resolv.conf && shift && exec \"$@\"")
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run(["unshare", "-n", "-m", "sh", "-c", script, "sh", str(tmp_path),
-                           sys.executable, "-c", _RESOLVER_PROBE, host],
-                          cwd=root, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])})
+    proc = run_in_netns(_RESOLVER_PROBE, "", host, timeout=120,
+                        binds={"/etc/nsswitch.conf": tmp_path / "nsswitch.conf",
+                               "/etc/resolv.conf": tmp_path / "resolv.conf"})
     assert proc.returncode == 0, proc.stderr
     result: dict[str, list[str]] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(result) >= set(DRIVERS)

@@ -193,6 +193,12 @@ def _server_count(dsn: str) -> int:
         return int(row[0])
 
 
+def _all_given_back(registry: EngineRegistry, dsn: str) -> None:
+    """After ``dispose()``: the registry counts no connection, and the server soon shows none."""
+    assert registry.stats()["connections"] == 0
+    until(lambda: _server_count(dsn) == 0)
+
+
 def _url(dsn: str, driver: str) -> str:
     return dsn.replace("postgresql://", f"postgresql+{driver}://") + "?application_name=pwc-{tenant}"
 
@@ -257,8 +263,7 @@ def test_failed_connect_listener_gives_the_slot_back(postgres: str, driver: str)
         _every_tenant_connects(registry, postgres, ["a", "b"])
     finally:
         registry.dispose()
-    assert registry.stats()["connections"] == 0
-    until(lambda: _server_count(postgres) == 0)
+    _all_given_back(registry, postgres)
 
 
 def test_failed_connect_listener_gives_the_slot_back_asyncio(postgres: str) -> None:
@@ -316,8 +321,7 @@ def test_network_reset_during_connect_gives_the_slot_back(postgres: str, postgre
             _every_tenant_connects(registry, postgres, ["a", "b"])
         finally:
             registry.dispose()
-        assert registry.stats()["connections"] == 0
-        until(lambda: _server_count(postgres) == 0)
+        _all_given_back(registry, postgres)
 
 
 def test_resets_under_concurrent_connects_leave_the_count_honest(postgres: str, postgres_cluster: Any) -> None:
@@ -367,8 +371,7 @@ def test_resets_under_concurrent_connects_leave_the_count_honest(postgres: str, 
             _every_tenant_connects(registry, postgres, ["a", "b"])
         finally:
             registry.dispose()
-        assert registry.stats()["connections"] == 0
-        until(lambda: _server_count(postgres) == 0)
+        _all_given_back(registry, postgres)
 
 
 def _backend_pid(conn: Any) -> int:
@@ -434,8 +437,7 @@ def test_dispose_leaves_nothing_counted(postgres: str) -> None:
         _agrees(registry, postgres)
     finally:
         registry.dispose()
-    assert registry.stats()["connections"] == 0
-    until(lambda: _server_count(postgres) == 0)
+    _all_given_back(registry, postgres)
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
@@ -570,5 +572,4 @@ def test_any_sequence_of_paths_keeps_the_count_honest(postgres: str, ops: list[t
         for stack, _ in held:
             _release(stack)
         registry.dispose()
-    assert registry.stats()["connections"] == 0
-    until(lambda: _server_count(postgres) == 0)
+    _all_given_back(registry, postgres)

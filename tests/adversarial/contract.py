@@ -148,9 +148,17 @@ def netns_unavailable(*tools: str) -> str | None:
     return None if proc.returncode == 0 else f"unshare -n -m fails here: {proc.stderr.decode()[:200]}"
 
 
-def run_in_netns(probe: Path, stdin: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run the Python script ``probe`` (with ``args``) as root in a new network and mount namespace (only ``lo``,
-    down: no packet leaves the machine), with ``src`` and the repository importable."""
+def run_in_netns(probe: Path | str, stdin: str, *args: str, timeout: float,
+                 binds: dict[str, Path] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the Python script ``probe`` (a path; a string is code for ``-c``), with ``args``, as root in a
+    new network and mount namespace (only ``lo``, down: no packet leaves the machine), with ``src``
+    and the repository importable. ``binds`` maps files such as ``/etc/nsswitch.conf`` to the files
+    bind-mounted over them inside the namespace only."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    return subprocess.run(["unshare", "-n", "-m", "--", sys.executable, str(probe), *args], input=stdin, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
+    python = [sys.executable, *(["-c", probe] if isinstance(probe, str) else [str(probe)]), *args]
+    mounts = [arg for target, source in (binds or {}).items() for arg in (str(source), target)]
+    # sh binds each (source, target) pair given as its arguments, then runs the rest.
+    script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"'
+    return subprocess.run(["unshare", "-n", "-m", "--", "sh", "-c", script, "sh", *mounts, "--", *python],
+                          input=stdin, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                          cwd=ROOT)

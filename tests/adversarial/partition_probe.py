@@ -39,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -94,6 +94,26 @@ def heal() -> None:
     _nft("delete table inet pw_partition")
 
 
+def _settle(req: Request, clock: Clock, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` and record how the request ended."""
+    try:
+        fn()
+    except Exception as exc:
+        _finish(req, clock, exc)
+    else:
+        _finish(req, clock, None)
+
+
+async def _asettle(req: Request, clock: Clock, request: Awaitable[Any]) -> None:
+    """Await ``request`` and record how it ended."""
+    try:
+        await request
+    except Exception as exc:
+        _finish(req, clock, exc)
+    else:
+        _finish(req, clock, None)
+
+
 def _finish(req: Request, clock: Clock, exc: BaseException | None) -> None:
     req.waited = clock.since() if clock.start is not None else 0.0
     if exc is None:
@@ -129,17 +149,10 @@ class SyncSide:
         return fn() if self.breaker is None else self.breaker.call(fn)
 
     def in_flight(self, req: Request, clock: Clock) -> Future[None]:
-        def run() -> None:
-            try:
-                def query() -> None:
-                    with self.engine.connect() as conn:
-                        conn.execute(READ).scalar()
-                self.guarded(query)
-            except Exception as exc:
-                _finish(req, clock, exc)
-            else:
-                _finish(req, clock, None)
-        return _thread(run)
+        def query() -> None:
+            with self.engine.connect() as conn:
+                conn.execute(READ).scalar()
+        return _thread(lambda: _settle(req, clock, lambda: self.guarded(query)))
 
     def sent_after(self, req: Request, clock: Clock, go: threading.Event) -> tuple[threading.Event, Future[None]]:
         ready = threading.Event()
@@ -150,12 +163,7 @@ class SyncSide:
                 ready.set()
                 if not go.wait(timeout=600):  # the partition never began: the run failed elsewhere
                     return
-                try:
-                    self.guarded(lambda: conn.execute(PING).scalar())
-                except Exception as exc:
-                    _finish(req, clock, exc)
-                else:
-                    _finish(req, clock, None)
+                _settle(req, clock, lambda: self.guarded(lambda: conn.execute(PING).scalar()))
         return ready, _thread(run)
 
     def dispose(self) -> None:
@@ -193,14 +201,7 @@ class AsyncSide:
             async with self.engine.connect() as conn:
                 (await conn.execute(READ)).scalar()
 
-        async def run() -> None:
-            try:
-                await self._guarded(query)
-            except Exception as exc:
-                _finish(req, clock, exc)
-            else:
-                _finish(req, clock, None)
-        return self._submit(run())
+        return self._submit(_asettle(req, clock, self._guarded(query)))
 
     def sent_after(self, req: Request, clock: Clock, go: threading.Event) -> tuple[threading.Event, Future[None]]:
         ready = threading.Event()
@@ -214,12 +215,7 @@ class AsyncSide:
 
                 async def ping() -> None:
                     (await conn.execute(PING)).scalar()
-                try:
-                    await self._guarded(ping)
-                except Exception as exc:
-                    _finish(req, clock, exc)
-                else:
-                    _finish(req, clock, None)
+                await _asettle(req, clock, self._guarded(ping))
         return ready, self._submit(run())
 
     def dispose(self) -> None:
