@@ -259,9 +259,10 @@ def ensure_checkout(service: Service, checkouts: Path, mirror_root: Path) -> Pat
     work = checkouts / service.name
     stamp = work / STAMP
     wanted = f"{service.commit} {' '.join(service.paths)}\n"
-    if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
-        return _checked_paths(service, work)
     gitdir = checkouts / f".{service.name}.git"
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
+        _export_package_parents(gitdir, service, work)
+        return _checked_paths(service, work)
     if not (gitdir / "HEAD").is_file():
         mirror = find_mirror(mirror_root, service.repo)
         source = str(mirror) if mirror else f"https://github.com/{service.repo}"
@@ -285,8 +286,30 @@ def ensure_checkout(service: Service, checkouts: Path, mirror_root: Path) -> Pat
         shutil.rmtree(work)
     work.mkdir(parents=True)
     _export(gitdir, blobs, work)
+    _export_package_parents(gitdir, service, work)
     stamp.write_text(wanted, encoding="utf-8")
     return _checked_paths(service, work)
+
+
+def _export_package_parents(gitdir: Path, service: Service, work: Path) -> None:
+    """Write the ``__init__.py`` of every directory above the service's paths, as a clone has them.
+
+    Without them ``web/pgadmin/settings`` would be a top-level package ``settings`` instead of
+    ``pgadmin.settings``, and its ``from pgadmin.model import db`` would name nothing in the tree.
+    """
+    wanted = sorted({f"{parent}/__init__.py" for p in service.paths if p != "."
+                     for parent in map(str, Path(p).parents) if parent != "."})
+    missing = [name for name in wanted if not (work / name).is_file()]
+    if not missing:
+        return
+    listing = _git("--git-dir", str(gitdir), "ls-tree", "-z", service.commit, "--", *missing)
+    blobs = []
+    for entry in listing.stdout.split("\0"):
+        meta, _, name = entry.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            blobs.append((parts[2], name))
+    _export(gitdir, blobs, work)
 
 
 def _export(gitdir: Path, blobs: list[tuple[str, str]], work: Path) -> None:

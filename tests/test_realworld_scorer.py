@@ -161,3 +161,26 @@ def test_duplicates_and_bad_commits_exit_2(service: dict[str, Any],
     (service["tmp"] / "services.json").unlink()
     assert _main(service, []) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_checkout_keeps_the_packages_above_its_paths(tmp_path: Path) -> None:
+    """``web/pkg/sub`` stays ``pkg.sub``: the ``__init__.py`` files above it are written too."""
+    src = tmp_path / "src"
+    (src / "web" / "pkg" / "sub").mkdir(parents=True)
+    (src / "web" / "pkg" / "__init__.py").write_text("")
+    (src / "web" / "pkg" / "sub" / "a.py").write_text("x = 1\n")
+    (src / "web" / "pkg" / "b.py").write_text("y = 1\n")
+    _git("init", "-q", cwd=src)
+    _git("add", ".", cwd=src)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one", cwd=src)
+    svc = rw.Service(name="svc", repo="example/svc", commit=_git("rev-parse", "HEAD", cwd=src),
+                     paths=("web/pkg/sub",), stack="", why="")
+    mirror = tmp_path / "mirror"
+    _git("clone", "-q", "--bare", str(src), str(mirror / "example+svc" / "repo"), cwd=tmp_path)
+    work = rw.ensure_checkout(svc, tmp_path / "checkouts", mirror)
+    assert (work / "web" / "pkg" / "sub" / "a.py").is_file()
+    assert (work / "web" / "pkg" / "__init__.py").is_file()
+    assert not (work / "web" / "pkg" / "b.py").exists()
+    (work / "web" / "pkg" / "__init__.py").unlink()  # a tree exported before the parents were
+    rw.ensure_checkout(svc, tmp_path / "checkouts", mirror)
+    assert (work / "web" / "pkg" / "__init__.py").is_file()
