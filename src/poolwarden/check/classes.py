@@ -49,11 +49,11 @@ def class_facts(node: ast.ClassDef, ctx: FileContext) -> ClassFacts:
     for stmt in node.body:
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):  # dataclass / pydantic field
             note(kinds, stmt.target.id, ctx.annotation_kind(stmt.annotation))
-            note(types, stmt.target.id, _project_type(stmt.annotation, ctx))
+            note(types, stmt.target.id, project_type(stmt.annotation, ctx))
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if _is_property(stmt) and stmt.returns is not None:
                 note(kinds, stmt.name, ctx.annotation_kind(stmt.returns))
-                note(types, stmt.name, _project_type(stmt.returns, ctx))
+                note(types, stmt.name, project_type(stmt.returns, ctx))
             _method_assignments(stmt, ctx, note, kinds, types)
     return ClassFacts(
         kinds={a: k for a, k in kinds.items() if isinstance(k, K.Kind)},
@@ -84,14 +84,14 @@ def _method_assignments(func: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileC
             attr = target.attr
             if annotation is not None:
                 note(kinds, attr, ctx.annotation_kind(annotation))
-                note(types, attr, _project_type(annotation, ctx))
+                note(types, attr, project_type(annotation, ctx))
             if value is None:
                 continue
             inner = value.value if isinstance(value, ast.Await) else value
             if isinstance(inner, ast.Name) and inner.id in annotations:  # self.session = session
                 ann = annotations[inner.id]
                 note(kinds, attr, ctx.annotation_kind(ann) if ann is not None else ctx.hint(inner.id))
-                note(types, attr, _project_type(ann, ctx) if ann is not None else None)
+                note(types, attr, project_type(ann, ctx) if ann is not None else None)
             elif isinstance(inner, ast.Call):
                 note(kinds, attr, ctx.kind_of(inner))
                 ref = ctx.qualname(inner.func)
@@ -99,17 +99,18 @@ def _method_assignments(func: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileC
                     note(types, attr, ref)
 
 
-def _project_type(ann: ast.expr | None, ctx: FileContext) -> str | None:
+def project_type(ann: ast.expr | None, ctx: FileContext) -> str | None:
+    """The project class an annotation names (``Optional[Repo]``, ``\"Repo\"``, ``Repo | None``), or None."""
     if ann is None:
         return None
     if isinstance(ann, ast.Subscript):  # Optional[X]
         inner = ann.slice
-        return _project_type(inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner, ctx)
+        return project_type(inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner, ctx)
     if isinstance(ann, ast.BinOp):  # X | None
-        return _project_type(ann.left, ctx) or _project_type(ann.right, ctx)
+        return project_type(ann.left, ctx) or project_type(ann.right, ctx)
     if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
         try:
-            return _project_type(ast.parse(ann.value, mode="eval").body, ctx)
+            return project_type(ast.parse(ann.value, mode="eval").body, ctx)
         except SyntaxError:
             return None
     ref = ctx.qualname(ann)

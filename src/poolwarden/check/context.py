@@ -39,6 +39,7 @@ class FileContext:
         self.imports = self.summary.imports
         self.module_kinds: dict[str, K.Kind] = {}
         self.constants: dict[str, str] = {}
+        self.declared: set[str] = set()  # module-level names with a declared project type (``app: App``)
         self.return_kinds: dict[str, K.Kind] = {}  # module-level function -> kind its annotation returns
         self.module_defs: set[str] = set()
         self.db_aware = False  # imports a driver or ORM, or a project module that does (db_near)

@@ -81,6 +81,9 @@ class ProjectIndex:
             if target is not None:
                 nxt = f"{summary.root}:{'.'.join([target, *rest[1:]])}"
                 return None if nxt == ref else self._resolve(nxt, depth + 1)
+            instance = summary.instances.get(head)
+            if instance is not None and len(rest) > 1:  # a module-level object: through its class
+                return self._resolve(f"{summary.root}:{'.'.join([instance, *rest[1:]])}", depth + 1)
             if head in summary.classes and len(rest) > 2:  # Class.attr.method: through the attribute's type
                 typed = summary.attr_types.get(f"{head}.{rest[1]}")
                 return None if typed is None else self._resolve(

@@ -41,6 +41,7 @@ class ModuleSummary:
     classes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> base refs
     aliases: dict[str, str] = field(default_factory=dict)  # module-level name -> ref
     attr_types: dict[str, str] = field(default_factory=dict)  # "Class.attr" -> project class ref
+    instances: dict[str, str] = field(default_factory=dict)  # module-level name -> its project class ref
     # (decorator ref, whether the decorated function is a CLI command) for every project decorator use
     decorated: list[tuple[str, bool]] = field(default_factory=list)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from poolwarden.check import held as H
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
-from poolwarden.check.classes import class_facts, looks_like_class
+from poolwarden.check.classes import class_facts, looks_like_class, project_type
 from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import Acquisition, Held, Hold, Origin, Scope, TryFrame
@@ -221,6 +221,30 @@ class Walker:
         self.body(node.body)
         ctx.classes.pop()
 
+    def _module_instance(self, name: str, node: ast.Assign | ast.AnnAssign, call: ast.expr | None) -> None:
+        """``app: ForgeApp`` / ``repo = UserRepo()`` at module level: the project class of the object.
+
+        A declared type wins over what is assigned (``app = AppHolder()`` under the ``else`` of a
+        ``TYPE_CHECKING`` block that declares ``app: ForgeApp``).
+        """
+        ctx = self.ctx
+        instances = ctx.summary.instances
+        if isinstance(node, ast.AnnAssign):
+            ref = project_type(node.annotation, ctx)
+            if ref is not None:
+                instances[name] = ref
+                ctx.declared.add(name)
+                return
+        if name in ctx.declared:
+            return
+        ref = None
+        if isinstance(call, ast.Call) and looks_like_class(call.func):
+            ref = ctx.qualname(call.func)
+        if ref is not None and ctx.is_project_ref(ref):
+            instances[name] = ref
+        else:
+            instances.pop(name, None)
+
     # -- statements ---------------------------------------------------------------------------------
     def _import(self, node: ast.AST) -> None:
         ctx = self.ctx
@@ -279,6 +303,7 @@ class Walker:
                 ref = ctx.qualname(value)
                 if ref is not None:
                     ctx.summary.aliases[name] = ref
+            self._module_instance(name, node, call)
             return
         if kind is not None:
             scope.kinds[name] = kind

@@ -270,6 +270,26 @@ def process_usage(call_ids):
 """, note="a Celery task, two hops across modules: skipping the item loses the billing",
             services="from .repo import save_usage\n\ndef bill_call(cid):\n    save_usage(cid)\n",
             repo="from sqlalchemy import text\n\ndef save_usage(cid, session=None):\n    session.execute(text('insert into usage values (:c)'), {'c': cid})\n"),
+        example("""
+from .forge import app
+
+async def cached_inputs(label):
+    try:
+        block = await app.DATABASE.scripts.get_block(label)
+    except Exception:  # error
+        return None
+    return block.inputs
+""", note="a module-level object declared by type (`app: App`, set at start-up), its attribute's "
+            "repository, three modules away",
+            forge="from typing import TYPE_CHECKING\nfrom .container import App\n\nif TYPE_CHECKING:\n"
+                  "    app: App\nelse:\n    app = Holder()\n",
+            container="from .db import AgentDB\n\nclass App:\n    DATABASE: AgentDB\n",
+            db="from sqlalchemy.ext.asyncio import async_sessionmaker\n\n"
+               "class ScriptsRepository:\n    def __init__(self, maker):\n        self.Session = maker\n\n"
+               "    async def get_block(self, label):\n        async with self.Session() as session:\n"
+               "            return await session.scalar(label)\n\n"
+               "class AgentDB:\n    def __init__(self, engine):\n"
+               "        self.scripts = ScriptsRepository(async_sessionmaker(engine))\n"),
     ]
 
     def __init__(self) -> None:
