@@ -2,8 +2,9 @@
 
 Answers, for a ref such as ``billing.services.get_plan``: which function it is (through
 imports, re-exports, module aliases, class bases and ``self`` methods), whether it reaches a
-database operation or external I/O through any chain of calls, and whether it hands back a
-connection its caller must release. Each answer carries the chain that proves it, for messages.
+database operation or external I/O through any chain of calls (an abstract method — a body that
+does nothing and calls nothing — through what its project subclasses' overrides do), and whether
+it hands back a connection its caller must release. Each answer carries the chain that proves it, for messages.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class ProjectIndex:
         self._io: dict[str, Reach | None] = {}
         self._acq: dict[str, Reach | None] = {}
         self._decorator_uses: dict[str, list[bool]] | None = None
+        self._classes: set[str] | None = None
+        self._subs: dict[str, list[str]] | None = None
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -63,10 +66,10 @@ class ProjectIndex:
         self._resolved[ref] = found
         return found
 
-    def _resolve(self, ref: str, depth: int) -> str | None:
+    def _resolve(self, ref: str, depth: int, want_class: bool = False) -> str | None:
         if depth > _MAX_DEPTH:
             return None
-        if ref in self.functions:
+        if ref in self.functions and not want_class:
             return ref
         root, _, dotted = ref.rpartition(":")
         parts = dotted.split(".")
@@ -80,21 +83,34 @@ class ProjectIndex:
             target = summary.imports.get(head) or summary.aliases.get(head)
             if target is not None:
                 nxt = f"{summary.root}:{'.'.join([target, *rest[1:]])}"
-                return None if nxt == ref else self._resolve(nxt, depth + 1)
+                return None if nxt == ref else self._resolve(nxt, depth + 1, want_class)
             instance = summary.instances.get(head)
             if instance is not None and len(rest) > 1:  # a module-level object: through its class
                 return self._resolve(f"{summary.root}:{'.'.join([instance, *rest[1:]])}", depth + 1)
             if head in summary.classes and len(rest) > 2:  # Class.attr.method: through the attribute's type
                 typed = summary.attr_types.get(f"{head}.{rest[1]}")
-                return None if typed is None else self._resolve(
-                    f"{summary.root}:{'.'.join([typed, *rest[2:]])}", depth + 1)
+                if typed is not None:
+                    return self._resolve(f"{summary.root}:{'.'.join([typed, *rest[2:]])}", depth + 1)
+                for base in summary.classes[head]:  # set by a base class's __init__
+                    found = self._resolve(f"{summary.root}:{'.'.join([base, *rest[1:]])}", depth + 1)
+                    if found is not None:
+                        return found
+                return None
+            if head in summary.classes and len(rest) == 1 and want_class:
+                return _join(summary, head)
             if head in summary.classes and len(rest) == 2:
                 return self._method(summary, head, rest[1], depth)
             if head in summary.classes and len(rest) == 1:
                 init = _join(summary, f"{head}.__init__")
                 return init if init in self.functions else None
             key = _join(summary, ".".join(rest))
-            return key if key in self.functions else None
+            if key in self.functions and not want_class:
+                return key
+            for star in summary.star_imports:  # `from .providers import *` re-exports its names
+                found = self._resolve(f"{summary.root}:{'.'.join([star, *rest])}", depth + 1, want_class)
+                if found is not None:
+                    return found
+            return None
         return None
 
     def _method(self, summary: ModuleSummary, cls: str, name: str, depth: int) -> str | None:
@@ -190,8 +206,50 @@ class ProjectIndex:
                 if inner is not None:
                     found = Reach(inner.site, inner.path, (_short(key), *inner.via))
                     break
+        if found is None and not facts.calls and not facts.io and not facts.db:
+            for override in self._overrides(key):  # an abstract method: what its implementations do
+                inner = self._reach(override, memo, attr)
+                if inner is not None:
+                    found = inner
+                    break
         memo[key] = found
         return found
+
+    def _overrides(self, key: str) -> list[str]:
+        """The project methods that override the method ``key`` in subclasses, nearest first."""
+        owner, _, name = key.rpartition(".")
+        if owner not in self._class_keys():
+            return []
+        found: list[str] = []
+        seen = {owner}
+        todo = [owner]
+        while todo:
+            for sub in self._subclasses().get(todo.pop(0), ()):
+                if sub in seen:
+                    continue
+                seen.add(sub)
+                todo.append(sub)
+                if f"{sub}.{name}" in self.functions:
+                    found.append(f"{sub}.{name}")
+        return found
+
+    def _class_keys(self) -> set[str]:
+        if self._classes is None:
+            self._classes = {_join(s, cls) for s in self.modules.values() for cls in s.classes}
+        return self._classes
+
+    def _subclasses(self) -> dict[str, list[str]]:
+        """Class key -> the keys of the project classes that name it as a base."""
+        if self._subs is None:
+            subs: dict[str, list[str]] = {}
+            for summary in self.modules.values():
+                for cls, bases in summary.classes.items():
+                    for base in bases:
+                        target = self._resolve(f"{summary.root}:{base}", 0, want_class=True)
+                        if target is not None:
+                            subs.setdefault(target, []).append(_join(summary, cls))
+            self._subs = subs
+        return self._subs
 
 
 def _join(summary: ModuleSummary, qual: str) -> str:

@@ -42,6 +42,7 @@ class ModuleSummary:
     aliases: dict[str, str] = field(default_factory=dict)  # module-level name -> ref
     attr_types: dict[str, str] = field(default_factory=dict)  # "Class.attr" -> project class ref
     instances: dict[str, str] = field(default_factory=dict)  # module-level name -> its project class ref
+    star_imports: list[str] = field(default_factory=list)  # modules it re-exports with `from m import *`
     # (decorator ref, whether the decorated function is a CLI command) for every project decorator use
     decorated: list[tuple[str, bool]] = field(default_factory=list)
 

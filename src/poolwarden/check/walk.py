@@ -264,6 +264,8 @@ class Walker:
                 base = f"{pkg}.{base}".strip(".") if base else pkg
             for alias in node.names:
                 if alias.name == "*":
+                    if base and not ctx.function.node:
+                        ctx.summary.star_imports.append(base)
                     continue
                 ctx.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
 

@@ -290,6 +290,28 @@ async def cached_inputs(label):
                "            return await session.scalar(label)\n\n"
                "class AgentDB:\n    def __init__(self, engine):\n"
                "        self.scripts = ScriptsRepository(async_sessionmaker(engine))\n"),
+        example("""
+from .providers import UsersHandler
+
+async def is_member(users: UsersHandler, email):
+    try:
+        return await users.get_user(email) is not None
+    except Exception:  # error
+        return False
+""", note="a name re-exported by `from .handlers import *`; an attribute set by the base class's "
+            "`__init__`, typed by an abstract class whose implementation (another module) runs the query",
+            providers="from .handlers import *\nfrom .pg import *\n",
+            handlers="from abc import ABC, abstractmethod\n\nclass ConnectionManager(ABC):\n"
+                     "    @abstractmethod\n    async def fetchrow(self, query, *args):\n        ...\n\n"
+                     "class Handler(ABC):\n    def __init__(self, manager: ConnectionManager):\n"
+                     "        self.manager = manager\n\nclass UsersHandler(Handler):\n"
+                     "    async def get_user(self, email):\n"
+                     "        return await self.manager.fetchrow('select 1 from users where email = $1', email)\n",
+            pg="import asyncpg\nfrom .handlers import ConnectionManager\n\n"
+               "class PostgresConnectionManager(ConnectionManager):\n"
+               "    def __init__(self, pool: asyncpg.Pool):\n        self.pool = pool\n\n"
+               "    async def fetchrow(self, query, *args):\n        async with self.pool.acquire() as conn:\n"
+               "            return await conn.fetchrow(query, *args)\n"),
     ]
 
     def __init__(self) -> None:
