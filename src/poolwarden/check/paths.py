@@ -133,6 +133,10 @@ def _branches(blocks: list[list[ast.stmt]], var: str, pooled: bool) -> str | Lea
 
 
 def _releases(stmt: ast.stmt, var: str) -> bool:
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):  # for conn in conns: conn.close()
+        iterated, target = stmt.iter, stmt.target
+        return (isinstance(iterated, ast.Name) and iterated.id == var and isinstance(target, ast.Name)
+                and _releases_any(stmt.body, target.id))
     if isinstance(stmt, (ast.Expr, ast.Assign)):
         value = stmt.value
         if isinstance(value, ast.Await):
@@ -165,12 +169,19 @@ def _releases_any(stmts: list[ast.stmt], var: str) -> bool:
     return False
 
 
-def escapes(func: ast.AST, acq: Acquisition) -> bool:
-    """Whether the connection is handed to someone else: stored, passed on, returned, context-managed."""
+def escapes(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition, stores: bool = True) -> bool:
+    """Whether the connection is handed to someone else: stored, passed on, returned, context-managed.
+
+    Passing it to a function (``_wait(conn)``, ``register(conn)``) hands it over only when this
+    function does not give it back itself: one that closes it owns it, whatever its callees do with it.
+    With ``stores=False``, storing it in an attribute (``self.conn = conn``) does not count.
+    """
     var = acq.var
+    owned = _releases_any(func.body, var)
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and _mentions_exact(node.value, var):
-            if any(not isinstance(t, ast.Name) for t in node.targets):
+            if any(not isinstance(t, ast.Name) and (stores or not isinstance(t, ast.Attribute))
+                   for t in node.targets):
                 return True
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
@@ -184,13 +195,70 @@ def escapes(func: ast.AST, acq: Acquisition) -> bool:
             passes = any(_mentions_exact(a, var) for a in node.args) or any(
                 _mentions_exact(k.value, var) for k in node.keywords
             )
-            if passes and not any(w in name for w in K.RELEASE_HELPER_WORDS):
+            if passes and not owned and not any(w in name for w in K.RELEASE_HELPER_WORDS):
                 return True
         elif isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)) and not isinstance(
             getattr(node, "ctx", None), ast.Store
         ):
             values = node.values if isinstance(node, ast.Dict) else node.elts
             if any(_mentions_exact(v, var) for v in values if v is not None):
+                return True
+    return False
+
+
+def dropped_in_handler(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition) -> Leak | None:
+    """The connection, kept only in attributes (``self.conn = conn``), dropped by an ``except`` clause.
+
+    A handler of a ``try`` after the store that clears such an attribute (``self.conn = None``,
+    ``del self.conn``) without closing the connection forgets its last reference: the connection
+    stays open until garbage collection. None when it is also kept or passed anywhere else, or
+    the handler (or the ``finally``) closes it.
+    """
+    var = acq.var
+    stored: dict[str, int] = {}  # attribute text -> line of the first store
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and _mentions_exact(node.value, var):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute):
+                    stored.setdefault(dotted_text(target), node.lineno)
+    if not stored or escapes(func, acq, stores=False):
+        return None
+    first = min(stored.values())
+    for node in ast.walk(func):
+        if not isinstance(node, ast.Try) or node.lineno <= first or not _has_call(ast.Module(node.body, [])):
+            continue
+        if _closes(node.finalbody, var, stored):
+            continue
+        for handler in node.handlers:
+            dropped = _cleared(handler.body, stored)
+            if dropped is not None and not _closes(handler.body, var, stored):
+                return Leak(handler.lineno, f"the `except` at line {handler.lineno} clears `{dropped}`")
+    return None
+
+
+def _cleared(stmts: list[ast.stmt], stored: dict[str, int]) -> str | None:
+    """The stored attribute that ``stmts`` set to None or delete, if any."""
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            cleared = isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is None
+            if not (cleared or isinstance(node, ast.Delete)):
+                continue
+            assert isinstance(node, (ast.Assign, ast.Delete))
+            targets = node.targets
+            for target in targets:
+                if isinstance(target, ast.Attribute) and dotted_text(target) in stored:
+                    return dotted_text(target)
+    return None
+
+
+def _closes(stmts: list[ast.stmt], var: str, stored: dict[str, int]) -> bool:
+    """``var`` or one of the attributes holding it is released in ``stmts``."""
+    if _releases_any(stmts, var):
+        return True
+    for stmt in stmts:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in K.RELEASE_METHODS and dotted_text(node.func.value) in stored:
                 return True
     return False
 
