@@ -31,17 +31,32 @@ def find_leak(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition, ex
     chain = _locate(func.body, acq.stmt)
     if chain is None:
         return None
+    # On exception paths, the statements that can raise: any after the acquisition; for a lazy session
+    # (it holds no connection until its first statement), only those from its first use on.
+    raise_from = None if not exceptions else _first_use(func, acq) if acq.lazy else 0
     # Scan what follows the acquisition, block by block outwards.
     for block, index, owner in reversed(chain):
         if isinstance(owner, ast.Try) and block is owner.body and _releases_any(owner.finalbody, var):
             return None
-        outcome = _scan(block[index + 1:], var, exceptions)
+        outcome = _scan(block[index + 1:], var, raise_from)
         if isinstance(outcome, Leak):
             return outcome
         if outcome == _RELEASED:
             return None
     end = func.body[-1]
     return Leak(end.end_lineno or end.lineno, f"the end of `{func.name}()`")
+
+
+def _first_use(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquisition) -> int:
+    """The first line after the acquisition that mentions its variable (past the end when none does)."""
+    after = acq.stmt.end_lineno or acq.stmt.lineno
+    lines = [n.lineno for n in ast.walk(func) if isinstance(n, ast.Name) and n.id == acq.var and n.lineno > after]
+    return min(lines, default=(func.end_lineno or after) + 1)
+
+
+def _may_raise(stmt: ast.stmt, raise_from: int | None) -> bool:
+    """Whether an exception from ``stmt`` counts as a path out (see :func:`find_leak`)."""
+    return raise_from is not None and (stmt.end_lineno or stmt.lineno) >= raise_from
 
 
 def _locate(
@@ -73,15 +88,15 @@ def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     return out
 
 
-def _scan(stmts: list[ast.stmt], var: str, pooled: bool) -> str | Leak:
+def _scan(stmts: list[ast.stmt], var: str, raise_from: int | None) -> str | Leak:
     for stmt in stmts:
-        outcome = _stmt(stmt, var, pooled)
+        outcome = _stmt(stmt, var, raise_from)
         if outcome != _FALL:
             return outcome
     return _FALL
 
 
-def _stmt(stmt: ast.stmt, var: str, pooled: bool) -> str | Leak:
+def _stmt(stmt: ast.stmt, var: str, raise_from: int | None) -> str | Leak:
     if _releases(stmt, var):
         return _RELEASED
     if isinstance(stmt, ast.Return):
@@ -92,23 +107,23 @@ def _stmt(stmt: ast.stmt, var: str, pooled: bool) -> str | Leak:
     if isinstance(stmt, ast.Raise):
         return Leak(stmt.lineno, f"the `raise` at line {stmt.lineno}")
     if isinstance(stmt, ast.If):
-        return _branches([stmt.body, stmt.orelse], var, pooled)
+        return _branches([stmt.body, stmt.orelse], var, raise_from)
     if isinstance(stmt, ast.Match):
-        return _branches([c.body for c in stmt.cases] + [[]], var, pooled)
+        return _branches([c.body for c in stmt.cases] + [[]], var, raise_from)
     if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
-        inner = _scan(stmt.body, var, pooled)
+        inner = _scan(stmt.body, var, raise_from)
         return inner if isinstance(inner, Leak) else _FALL
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        if pooled and any(_has_call(item.context_expr) for item in stmt.items):
+        if _may_raise(stmt, raise_from) and any(_has_call(item.context_expr) for item in stmt.items):
             return Leak(stmt.lineno, f"an exception at line {stmt.lineno}")
-        return _scan(stmt.body, var, pooled)
+        return _scan(stmt.body, var, raise_from)
     if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
         if _releases_any(stmt.finalbody, var):  # type: ignore[attr-defined]
             return _RELEASED
-        body = _scan(stmt.body, var, pooled)  # type: ignore[attr-defined]
+        body = _scan(stmt.body, var, raise_from)  # type: ignore[attr-defined]
         if isinstance(body, Leak):
             return body
-        outcomes = [_scan(h.body, var, pooled) for h in stmt.handlers]  # type: ignore[attr-defined]
+        outcomes = [_scan(h.body, var, raise_from) for h in stmt.handlers]  # type: ignore[attr-defined]
         for outcome in outcomes:
             if isinstance(outcome, Leak):
                 return outcome
@@ -119,13 +134,13 @@ def _stmt(stmt: ast.stmt, var: str, pooled: bool) -> str | Leak:
         return _FALL
     if _has_yield(stmt):
         return Leak(stmt.lineno, f"an exception thrown into the `yield` at line {stmt.lineno}")
-    if pooled and _has_call(stmt):
+    if _may_raise(stmt, raise_from) and _has_call(stmt):
         return Leak(stmt.lineno, f"an exception at line {stmt.lineno}")
     return _FALL
 
 
-def _branches(blocks: list[list[ast.stmt]], var: str, pooled: bool) -> str | Leak:
-    outcomes = [_scan(b, var, pooled) for b in blocks]
+def _branches(blocks: list[list[ast.stmt]], var: str, raise_from: int | None) -> str | Leak:
+    outcomes = [_scan(b, var, raise_from) for b in blocks]
     for outcome in outcomes:
         if isinstance(outcome, Leak):
             return outcome

@@ -97,6 +97,7 @@ class Acquisition:
     # ``engine = get_engine()``): a checkout if the index finds ``ref`` returns a handle of that kind
     method: str | None = None
     many: bool = False  # ``[engine.connect() for _ in range(n)]``: one checkout per item of a comprehension
+    lazy: bool = False  # ``Session()``: it holds no connection until its first statement
 
 
 @dataclass(slots=True)

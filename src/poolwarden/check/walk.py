@@ -313,7 +313,7 @@ class Walker:
                 desc = f"{info.text}()"
                 scope.acquisitions.append(
                     Acquisition(name, node, call, desc, pooled,
-                                ref=info.ref if info.effect is None else None)
+                                ref=info.ref if info.effect is None else None, lazy=info.effect is K.Effect.LAZY)
                 )
                 if info.effect is None:
                     scope.made_by[name] = info.ref  # type: ignore[assignment]

@@ -63,6 +63,9 @@ owns it, whatever it passes it to, and a call before the protecting `try` can sk
 it is kept only in an attribute that an `except` clause clears (`self.conn = None`, `del
 self.conn`) without closing it: the last reference is gone and the connection stays open.
 `return conn.execute(q).fetchone()` returns the rows, not the connection, and is flagged.
+A session (`Session()`) holds no connection before its first statement, so an exception before
+that leaks nothing; in an entry point that runs once per process (`main`, Alembic's
+`run_migrations_online`) an exception ends the process, so only explicit paths are flagged there.
 """
     WHY = """
 A checkout that is not given back is a slot the pool never sees again. Under normal load a
@@ -212,6 +215,35 @@ def run(query):
     return conn
 """, note="handed to the caller: passing it to register_types() does not make this function its owner",
             db="import psycopg2\n\ndef open_conn():\n    conn = psycopg2.connect('dbname=a connect_timeout=5')\n    return conn\n"),
+        example("""
+import uuid
+
+from .database import SessionLocal
+
+def seed(rows):
+    session = SessionLocal()
+    batch = str(uuid.uuid4())
+    try:
+        insert_rows(session, batch, rows)
+        session.commit()
+    finally:
+        session.close()
+""", note="a session holds no connection before its first statement: nothing leaks before the try",
+            database="from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n"),
+        example("""
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+def run_migrations_online():
+    engine = engine_from_config(context.config.get_section("alembic"), poolclass=pool.NullPool)
+    connection = engine.connect()
+    context.configure(connection=connection)
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.close()
+""", note="runs once per process: an exception ends the process, which closes the connection"),
     ]
     INVALID = [
         example("""
@@ -360,6 +392,16 @@ def run(query):
         conn.close()
 """, note="cross-module: wait_ready() can raise before the try that closes the connection",
             db="import psycopg2\n\ndef open_conn():\n    conn = psycopg2.connect('dbname=a connect_timeout=5')\n    return conn\n"),
+        example("""
+from .database import SessionLocal
+
+def rename(uid, name):
+    session = SessionLocal()  # error
+    user = session.get(User, uid)
+    apply_rename(session, user, name)
+    session.close()
+""", note="close() not in a finally: the session, used, is this function's to close whatever it passes it to",
+            database="from sqlalchemy.orm import sessionmaker\nSessionLocal = sessionmaker()\n"),
     ]
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
@@ -367,6 +409,9 @@ def run(query):
         if scope is None or scope.node is not node or not scope.acquisitions:
             return
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        # In an entry point that runs once per process (`main`, Alembic's `run_migrations_online`), an
+        # exception ends the process, which closes the connection: only explicit paths count there.
+        exceptions = not scope.runs_once
         for acq in scope.acquisitions:
             if acq.ref is not None and acq.method is None and acq.var not in scope.receivers:
                 continue
@@ -383,12 +428,12 @@ def run(query):
             # itself, but not in a `finally` (`conn.close()` after the work): the close is skipped.
             closes = releases_somewhere(node, acq)
             if acq.ref is None:
-                if leak is None and (acq.pooled or closes):
+                if leak is None and exceptions and (acq.pooled or closes):
                     leak = find_leak(node, acq, exceptions=True)
                 if leak is not None:
                     ctx.report(acq.call, _message(f"`{acq.desc}`", acq.var, acq.many, leak.why))
                 continue
-            pooled_leak = find_leak(node, acq, exceptions=True) if leak is None else None
+            pooled_leak = find_leak(node, acq, exceptions=True) if leak is None and exceptions else None
             if leak is not None or pooled_leak is not None:
                 ctx.defer(acq.call, HelperCheckout(acq.ref, acq.desc, acq.var, leak.why if leak else None,
                                                    pooled_leak.why if pooled_leak else None, closes,
