@@ -240,7 +240,7 @@ def dropped_in_handler(func: ast.FunctionDef | ast.AsyncFunctionDef, acq: Acquis
         return None
     first = min(stored.values())
     for node in ast.walk(func):
-        if not isinstance(node, ast.Try) or node.lineno <= first or not _has_call(ast.Module(node.body, [])):
+        if not isinstance(node, ast.Try) or node.lineno <= first or not any(_has_call(s) for s in node.body):
             continue
         if _closes(node.finalbody, var, stored):
             continue

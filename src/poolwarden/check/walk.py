@@ -315,8 +315,8 @@ class Walker:
                     Acquisition(name, node, call, desc, pooled,
                                 ref=info.ref if info.effect is None else None, lazy=info.effect is K.Effect.LAZY)
                 )
-                if info.effect is None:
-                    scope.made_by[name] = info.ref  # type: ignore[assignment]
+                if info.effect is None and info.ref is not None:
+                    scope.made_by[name] = info.ref
                 if info.effect in (K.Effect.ACQUIRE, K.Effect.HOLD) and not H.autocommit(call):
                     ctx.held.append(H.make(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
                 elif info.effect is K.Effect.LAZY:
