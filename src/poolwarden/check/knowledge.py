@@ -234,6 +234,7 @@ POOL_RETURN_METHODS: Final = frozenset({"putconn"})
 # Context-manager methods whose result, when assigned instead (``conn = engine.connect()``), is a
 # checkout the function must close itself ("<kind>.<method>", as CallInfo.target spells it).
 ASSIGNED_CHECKOUTS: Final = frozenset({"engine.connect"})
+
 # What a `with helper() as <name>:` target named like these holds, when the helper is project code.
 HELD_HINTS: Final = frozenset({SESSION, CONNECTION})
 # Methods that open a handle on a DB value (the receiver is then a DB handle of the function).
@@ -270,6 +271,17 @@ METHOD_EFFECTS: Final[dict[tuple[Kind, str], Effect]] = {
     (DBANY, "acquire"): Effect.ACQUIRE,
     (DBANY, "transaction"): Effect.TX,
 }
+# Methods that check out a connection from some kind of handle: on a value a project helper returned
+# (``engine = get_engine(); conn = engine.connect()``), decided once the index knows the helper's kind.
+CHECKOUT_METHODS: Final = frozenset(m for (_k, m), e in METHOD_EFFECTS.items() if e in (Effect.ACQUIRE, Effect.HOLD))
+
+
+def checks_out(kind: Kind, method: str) -> bool:
+    """Whether ``<kind>.<method>()``, assigned to a name, is a checkout the function must release."""
+    effect = METHOD_EFFECTS.get((kind, method))
+    return effect is Effect.ACQUIRE or (effect is Effect.HOLD and f"{kind.value}.{method}" in ASSIGNED_CHECKOUTS)
+
+
 # Method calls whose result kind is known.
 METHOD_RESULTS: Final[dict[tuple[Kind, str], Kind]] = {
     (ENGINE, "connect"): CONNECTION,
@@ -438,6 +450,9 @@ TRANSIENT_WORD: Final = "transient"
 RELEASE_METHODS: Final = frozenset({"close", "release", "putconn", "aclose", "dispose", "terminate"})
 # A project helper whose name holds one of these, called with the connection, gives it back.
 RELEASE_HELPER_WORDS: Final = ("put", "release", "close", "return")
+# Calls that run a coroutine to completion and return its result: ``pg_conn = asyncio.run(open_conn())``.
+RUN_COROUTINE_FUNCTIONS: Final = frozenset({"asyncio.run"})
+RUN_COROUTINE_METHODS: Final = frozenset({"run_until_complete"})
 
 # -- event loops (PW102) ---------------------------------------------------------------------------
 NEW_LOOP_FUNCTIONS: Final = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})

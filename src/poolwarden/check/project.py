@@ -52,6 +52,7 @@ class ProjectIndex:
         self._db: dict[str, Reach | None] = {}
         self._io: dict[str, Reach | None] = {}
         self._acq: dict[str, Reach | None] = {}
+        self._kinds: dict[str, tuple[str, Reach] | None] = {}
         self._decorator_uses: dict[str, list[bool]] | None = None
         self._classes: set[str] | None = None
         self._subs: dict[str, list[str]] | None = None
@@ -176,6 +177,29 @@ class ProjectIndex:
                     found = Reach(inner.site, inner.path, (_short(key), *inner.via), inner.pooled)
                     break
         self._acq[key] = found
+        return found
+
+    def returns_kind(self, ref: str) -> tuple[str, Reach] | None:
+        """The kind of DB handle ``ref`` returns (a ``Kind`` value: ``"engine"``, ``"pool"``), by its
+        annotation or its returned value, directly or through the callee whose result it returns."""
+        key = self.resolve(ref)
+        if key is None:
+            return None
+        if key in self._kinds:
+            return self._kinds[key]
+        self._kinds[key] = None  # cycle guard
+        facts, summary = self.functions[key]
+        found: tuple[str, Reach] | None = None
+        if facts.returns_kind is not None:
+            found = facts.returns_kind, Reach(f"line {facts.line}", summary.path, (_short(key),))
+        else:
+            for callee in facts.return_refs:
+                inner = self.returns_kind(callee)
+                if inner is not None:
+                    kind, reach = inner
+                    found = kind, Reach(reach.site, reach.path, (_short(key), *reach.via))
+                    break
+        self._kinds[key] = found
         return found
 
     def ends_transaction(self, ref: str, depth: int = 0) -> bool:

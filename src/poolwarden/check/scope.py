@@ -93,6 +93,11 @@ class Acquisition:
     desc: str
     pooled: bool
     ref: str | None = None  # set when the acquirer is a project function (decided later)
+    # ``<method>()`` called on what the project function ``ref`` returned (``engine.connect()`` where
+    # ``engine = get_engine()``): a checkout if the index finds ``ref`` returns a handle of that kind
+    method: str | None = None
+    many: bool = False  # ``[engine.connect() for _ in range(n)]``: one checkout per item of a comprehension
+    lazy: bool = False  # ``Session()``: it holds no connection until its first statement
 
 
 @dataclass(slots=True)
@@ -125,6 +130,10 @@ class Scope:
     locals: set[str] = field(default_factory=set)
     acquisitions: list[Acquisition] = field(default_factory=list)
     receivers: set[str] = field(default_factory=set)  # names used as DB handles here
+    made_by: dict[str, str] = field(default_factory=dict)  # var -> project function whose result it holds
+    returned_checkout: ast.Call | None = None  # `return <acquire>()`: the checkout it hands its caller
+    # nested function name -> the checkout it returns (``async def open(): return await connect(...)``)
+    local_checkouts: dict[str, ast.Call] = field(default_factory=dict)
     db_runs: bool = False  # facts.db cites a statement that runs (not a builder or a begin())
     decorators: tuple[str, ...] = ()
 

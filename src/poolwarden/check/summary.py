@@ -27,6 +27,7 @@ class FunctionFacts:
     return_refs: list[str] = field(default_factory=list)  # refs whose result it returns
     ends_tx: bool = False  # its last DB step ends the transaction (commit, rollback, close)
     tail_ref: str | None = None  # ... or is a project call handed a DB handle, which decides
+    returns_kind: str | None = None  # the DB handle it returns (a Kind's value), by annotation or value
 
 
 @dataclass(slots=True)

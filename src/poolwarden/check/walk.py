@@ -16,7 +16,7 @@ from poolwarden.check.args import string_value
 from poolwarden.check.classes import class_facts, looks_like_class, project_type
 from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule
-from poolwarden.check.scope import Acquisition, Held, Hold, Origin, Scope, TryFrame
+from poolwarden.check.scope import Acquisition, CallInfo, Held, Hold, Origin, Scope, TryFrame
 from poolwarden.check.summary import FunctionFacts
 
 _AST = ast.AST
@@ -148,6 +148,10 @@ class Walker:
         else:
             qual = f"{outer.qualname}.<locals>.{node.name}"
         facts = FunctionFacts(line=node.lineno, is_async=isinstance(node, ast.AsyncFunctionDef))
+        if node.returns is not None:
+            returned = ctx.annotation_kind(node.returns)
+            if returned is not None and returned in K.DB_KINDS:
+                facts.returns_kind = returned.value
         all_args = [*args.posonlyargs, *args.args, *args.kwonlyargs]
         if args.vararg:
             all_args.append(args.vararg)
@@ -199,6 +203,10 @@ class Walker:
         ctx.summary.functions[qual] = facts
         if outer.node is not None:
             outer.locals.add(node.name)
+            if scope.returned_checkout is not None:
+                outer.local_checkouts[node.name] = scope.returned_checkout
+            else:
+                outer.local_checkouts.pop(node.name, None)
 
     def _class(self, node: ast.AST) -> None:
         assert isinstance(node, ast.ClassDef)
@@ -295,6 +303,12 @@ class Walker:
         if kind is None and isinstance(node, ast.AnnAssign):
             kind = ctx.annotation_kind(node.annotation)
         call = value.value if isinstance(value, ast.Await) else value
+        many = False
+        if isinstance(call, (ast.ListComp, ast.SetComp, ast.DictComp)):  # [engine.connect() for _ in ...]
+            item = call.value if isinstance(call, ast.DictComp) else call.elt
+            item = item.value if isinstance(item, ast.Await) else item
+            if isinstance(item, ast.Call):
+                call, many = item, True
         if scope.node is None:
             if kind is not None:
                 ctx.module_kinds[name] = kind
@@ -307,12 +321,16 @@ class Walker:
                     ctx.summary.aliases[name] = ref
             self._module_instance(name, node, call)
             return
-        if kind is not None:
+        if kind is not None and not many:
             scope.kinds[name] = kind
         elif name in scope.kinds and name not in scope.globals:
             del scope.kinds[name]
+        scope.made_by.pop(name, None)
         if isinstance(call, ast.Call):
             info = ctx.call(call)
+            if many:
+                self._many(name, node, call, info)
+                return
             if info.ref is not None and info.result is None and looks_like_class(call.func):
                 scope.types[name] = info.ref
             checkout = info.effect in (K.Effect.ACQUIRE, K.Effect.LAZY) or (
@@ -322,13 +340,36 @@ class Walker:
                 desc = f"{info.text}()"
                 scope.acquisitions.append(
                     Acquisition(name, node, call, desc, pooled,
-                                ref=info.ref if info.effect is None else None)
+                                ref=info.ref if info.effect is None else None, lazy=info.effect is K.Effect.LAZY)
                 )
+                if info.effect is None and info.ref is not None:
+                    scope.made_by[name] = info.ref
                 if info.effect in (K.Effect.ACQUIRE, K.Effect.HOLD) and not H.autocommit(call):
                     ctx.held.append(H.make(ctx, Hold.CONNECTION, Origin.ASSIGNED, info.text, node.lineno, name))
                 elif info.effect is K.Effect.LAZY:
                     ctx.held.append(H.make(ctx, Hold.SESSION, Origin.ASSIGNED, info.text, node.lineno, name,
                                           active=False))
+            else:
+                made = _made_checkout(scope, call, info)
+                if made is not None:
+                    scope.acquisitions.append(Acquisition(name, node, call, f"{info.text}()", False, ref=made[0],
+                                                          method=made[1]))
+                inner = _local_checkout(scope, call, info)
+                if inner is not None:  # the nested function's checkout, anchored where it is made
+                    inner_info = ctx.call(inner)
+                    scope.acquisitions.append(Acquisition(name, node, inner, f"{inner_info.text}()",
+                                                          inner_info.pooled))
+
+    def _many(self, name: str, node: ast.stmt, call: ast.Call, info: CallInfo) -> None:
+        """``name = [<checkout> for ...]``: one checkout per item, all the function's to release."""
+        scope = self.ctx.function
+        checkout = info.effect is K.Effect.ACQUIRE or (
+            info.effect is K.Effect.HOLD and info.target in K.ASSIGNED_CHECKOUTS)
+        made = None if checkout else _made_checkout(scope, call, info)
+        if checkout or made is not None:
+            scope.acquisitions.append(Acquisition(
+                name, node, call, f"{info.text}()", info.pooled, ref=made[0] if made else None,
+                method=made[1] if made else None, many=True))
 
     def _return(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Return)
@@ -344,11 +385,14 @@ class Walker:
             if info.effect is K.Effect.ACQUIRE:
                 facts.returns_acquired = f"{info.text}() at line {node.lineno}"
                 facts.returns_pooled = info.pooled
+                ctx.function.returned_checkout = value
             elif info.ref is not None:
                 facts.return_refs.append(info.ref)
+            if facts.returns_kind is None and info.result is not None and info.result in K.DB_KINDS:
+                facts.returns_kind = info.result.value
         elif isinstance(value, ast.Name):
             for acq in ctx.function.acquisitions:
-                if acq.var == value.id:
+                if acq.var == value.id and acq.method is None and not acq.many:
                     if acq.ref is None:
                         facts.returns_acquired = f"{acq.desc} at line {acq.stmt.lineno}"
                         facts.returns_pooled = acq.pooled
@@ -455,6 +499,31 @@ class Walker:
                 facts.calls.append((info.ref, line))
             for frame in ctx.try_frames:
                 frame.refs.append((info.ref, desc))
+
+
+def _made_checkout(scope: Scope, call: ast.Call, info: CallInfo) -> tuple[str, str] | None:
+    """``engine.connect()`` where ``engine = get_engine()``: (the helper's ref, the method), to be
+    decided by the kind the helper returns; None when the call is something else."""
+    func = call.func
+    if info.effect is not None or info.ref is not None or not isinstance(func, ast.Attribute):
+        return None
+    recv = func.value
+    if func.attr not in K.CHECKOUT_METHODS or not isinstance(recv, ast.Name) or recv.id not in scope.made_by:
+        return None
+    return scope.made_by[recv.id], func.attr
+
+
+def _local_checkout(scope: Scope, call: ast.Call, info: CallInfo) -> ast.Call | None:
+    """``open_conn()`` / ``asyncio.run(open_conn())`` where the nested ``open_conn`` returns a checkout."""
+    func = call.func
+    runs = info.target in K.RUN_COROUTINE_FUNCTIONS or (
+        isinstance(func, ast.Attribute) and func.attr in K.RUN_COROUTINE_METHODS)
+    if runs and call.args and isinstance(call.args[0], ast.Call):
+        call = call.args[0]
+        func = call.func
+    if isinstance(func, ast.Name) and func.id in scope.local_checkouts:
+        return scope.local_checkouts[func.id]
+    return None
 
 
 def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:
