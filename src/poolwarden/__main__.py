@@ -8,15 +8,16 @@ import sys
 
 def main() -> None:
     """Run the ``poolwarden`` command line."""
-    from poolwarden.check.warm import answer
+    if sys.argv[1:2] == ["check"]:
+        from poolwarden.check.warm import answer
 
-    try:
-        status = answer(sys.argv[1:])
-    except KeyboardInterrupt:
-        sys.stderr.write("poolwarden: interrupted\n")
-        sys.exit(130)
-    if status is not None:
-        sys.exit(status)
+        try:
+            status = answer(sys.argv[1:])
+        except KeyboardInterrupt:
+            sys.stderr.write("poolwarden: interrupted\n")
+            sys.exit(130)
+        if status is not None:
+            sys.exit(status)
     from poolwarden.cli import main as cli
 
     cli()
