@@ -14,9 +14,7 @@ memo answered (the others fell through to the analyzer).
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from poolwarden.check import warm
 
 from ..conftest import SWALLOW, write_tree
 from ..test_check_warm import TREE, age, answered, full
-from .contract import scaled, thrown
+from .contract import CRAFTED_JSON, crafted_json, scaled, thrown
 
 THROWN = thrown("check warm path")
 ANSWERED = thrown("check warm path, of them answered from the memo")
@@ -119,23 +117,6 @@ def test_the_plain_invocations_are_answered_from_the_memo(tree: Path) -> None:
 
 
 # -- crafted memos --------------------------------------------------------------------------------
-class _Payload:
-    """Unpickling this creates the canary."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.path}",))
-
-
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
-    max_leaves=30,
-)
-
-
 def _mutate(doc: Any, data: st.DataObject) -> None:
     """Replace one value somewhere inside ``doc`` with a value of another type (or drop a key)."""
     node = doc
@@ -172,24 +153,10 @@ def test_a_crafted_memo_never_changes_the_answer(memo_tree: tuple[Path, tuple[in
     base, expected, genuine = memo_tree
     memo = base / ".poolwarden_cache" / warm.MEMO_NAME
     canary = base / CANARY
-    kind = data.draw(st.sampled_from(["random", "truncated", "mutated", "deep", "huge", "fifo", "pickle", "symlink",
-                                      "directory", "not utf-8"]))
+    kind = data.draw(st.sampled_from([*CRAFTED_JSON, "fifo", "symlink", "directory", "not utf-8"]))
     THROWN["crafted memos"] += 1
-    if kind == "random":
-        content = json.dumps(data.draw(_json)).encode()
-    elif kind == "truncated":
-        content = genuine[: data.draw(st.integers(0, len(genuine) - 1))]
-    elif kind == "mutated":
-        doc = json.loads(genuine)
-        _mutate(doc, data)
-        content = json.dumps(doc).encode()
-    elif kind == "deep":
-        depth = data.draw(st.integers(1000, 200_000))
-        content = b'{"memo": 1, "probes": ' + b"[" * depth + b"]" * depth + b"}"
-    elif kind == "huge":
-        content = genuine.replace(b"[", b"[" + b"9" * data.draw(st.integers(20, 20_000)) + b",", 3)
-    elif kind == "pickle":
-        content = pickle.dumps(_Payload(str(canary)))
+    if kind in CRAFTED_JSON:
+        content = crafted_json(kind, genuine, data, canary=canary, mutate=_mutate, deep_head=b'{"memo": 1, "probes": ')
     elif kind == "not utf-8":
         content = genuine.replace(b'"memo"', b'"m\xffmo"', 1)
     else:
