@@ -75,9 +75,12 @@ def probe(path: str, how: str) -> Any:
     if how == "k":
         return "d" if os.path.isdir(path) else "f" if os.path.isfile(path) else "o" if os.path.lexists(path) else None
     try:
-        st = os.lstat(path) if how == "l" else os.stat(path)
+        return _value(os.lstat(path) if how == "l" else os.stat(path))
     except (OSError, ValueError):  # ValueError: a NUL in the path
         return None
+
+
+def _value(st: os.stat_result) -> list[int]:
     return [st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
@@ -100,8 +103,7 @@ class Probes:
         """The files checked, as the run stat'ed them before reading them (None: it could not)."""
         for path in found:
             st = stats.get(path)
-            value = None if st is None else [st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-            self.items.append([os.fspath(path), "s", value])
+            self.items.append([os.fspath(path), "s", None if st is None else _value(st)])
 
 
 def stamp() -> list[Any]:
