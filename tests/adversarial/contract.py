@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,3 +163,57 @@ def run_in_netns(probe: Path | str, stdin: str, *args: str, timeout: float,
     return subprocess.run(["unshare", "-n", "-m", "--", "sh", "-c", script, "sh", *mounts, "--", *python],
                           input=stdin, env=env, capture_output=True, text=True, timeout=timeout, check=False,
                           cwd=ROOT)
+
+
+# -- files a command writes and reads back (caches, memos), crafted ----------------------------------
+#: How :func:`crafted_json` damages a JSON file.
+CRAFTED_JSON = ("random", "truncated", "mutated", "deep", "huge", "pickle")
+
+
+class Payload:
+    """Unpickling this creates the file ``path`` (a canary): a crafted file that gets unpickled shows."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def json_values() -> Any:
+    """A hypothesis strategy for any JSON value (floats and integers past 2**53 included)."""
+    from hypothesis import strategies as st
+
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=8) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+        max_leaves=40,
+    )
+
+
+def crafted_json(kind: str, genuine: bytes, data: Any, *, canary: Path, deep_head: bytes,
+                 mutate: Callable[[Any, Any], None]) -> bytes:
+    """``genuine`` (a JSON file a command wrote and reads back) crafted as ``kind`` (one of
+    :data:`CRAFTED_JSON`) with hypothesis's ``data``: random JSON, a truncated copy, a copy where
+    ``mutate(doc, data)`` put a value of the wrong type, nesting 1,000 to 200,000 deep after
+    ``deep_head``, a huge number, or a pickle whose loading would create ``canary``."""
+    import json
+    import pickle
+
+    from hypothesis import strategies as st
+
+    if kind == "random":
+        return json.dumps(data.draw(json_values())).encode()
+    if kind == "truncated":
+        return genuine[: data.draw(st.integers(0, len(genuine) - 1))]
+    if kind == "mutated":
+        doc = json.loads(genuine)
+        mutate(doc, data)
+        return json.dumps(doc).encode()
+    if kind == "deep":
+        depth = data.draw(st.integers(1000, 200_000))
+        return deep_head + b"[" * depth + b"]" * depth + b"}"
+    if kind == "huge":
+        return genuine.replace(b"[", b"[" + b"9" * data.draw(st.integers(20, 20_000)) + b",", 3)
+    assert kind == "pickle", kind
+    return pickle.dumps(Payload(str(canary)))

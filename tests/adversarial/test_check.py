@@ -40,7 +40,7 @@ from poolwarden.check import source as S
 from poolwarden.check.cache import Cache, decode_result, encode_result
 from poolwarden.check.engine import analyze_source
 
-from .contract import assert_clean_failure, run, scaled, thrown
+from .contract import CRAFTED_JSON, Payload, assert_clean_failure, crafted_json, json_values, run, scaled, thrown
 
 THROWN = thrown('check')  # generated inputs actually thrown, per test
 
@@ -64,16 +64,6 @@ _PAYLOAD_SRC = f"open({CANARY!r}, 'w').write('ran')\nimport os\nos.system('touch
 _LINE = re.compile(r"^.+:\d+:\d+: PW\d{3} .+$")
 _SUMMARY = re.compile(r"^(All checks passed!|Found \d+ ).*$")
 _DB = 'from sqlalchemy import create_engine\n\nengine = create_engine("postgresql://db/app")\n'
-
-
-class _Payload:
-    """Unpickling this creates the canary."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.system, (f"touch {self.path}",))
 
 
 def _assert_contract(proc: subprocess.CompletedProcess[str], workdir: Path) -> None:
@@ -238,13 +228,6 @@ def _python() -> list[str]:
 
 
 # -- crafted cache files -----------------------------------------------------------------------------
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=8) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
-    max_leaves=40,
-)
-
-
 @pytest.fixture(scope="module")
 def cache_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     base = tmp_path_factory.mktemp("cachetree")
@@ -271,35 +254,25 @@ def test_crafted_cache_files_never_run_and_never_change_the_answer(
     (genuine,) = cache.glob("check-*.json")
     real = genuine.read_bytes()
     canary = base / CANARY
-    kind = data.draw(st.sampled_from(["pickle", "random", "truncated", "mutated", "deep", "huge", "fifo"]))
-    if kind == "pickle":
-        content = pickle.dumps(_Payload(str(canary)))
-    elif kind == "random":
-        content = json.dumps(data.draw(_json)).encode()
-    elif kind == "truncated":
-        content = real[: data.draw(st.integers(0, len(real) - 1))]
-    elif kind == "mutated":  # a well-formed file whose entries carry a wrong value somewhere
-        doc = json.loads(real)
-        for entry in doc["entries"].values():
-            _mutate(entry, data)
-        content = json.dumps(doc).encode()
-    elif kind == "deep":
-        depth = data.draw(st.integers(1000, 200_000))
-        content = b'{"format": 1, "entries": ' + b"[" * depth + b"]" * depth + b"}"
-    elif kind == "huge":
-        content = real.replace(b"[", b"[" + b"9" * data.draw(st.integers(20, 20_000)) + b",", 3)
-    else:
-        content = b""
+    kind = data.draw(st.sampled_from([*CRAFTED_JSON, "fifo"]))
+    content = b"" if kind == "fifo" else crafted_json(kind, real, data, canary=canary, mutate=_mutate_entries,
+                                                       deep_head=b'{"format": 1, "entries": ')
     genuine.unlink()
     if kind == "fifo":
         os.mkfifo(genuine)
     else:
         genuine.write_bytes(content)
     for sibling in ("pickle",):  # the name older builds read
-        (cache / genuine.name.replace(".json", f".{sibling}")).write_bytes(pickle.dumps(_Payload(str(canary))))
+        (cache / genuine.name.replace(".json", f".{sibling}")).write_bytes(pickle.dumps(Payload(str(canary))))
     proc = run("check", ".", "--format", "json", cwd=base)
     assert not canary.exists(), f"a crafted cache ({kind}) executed code"
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, expected, ""), (kind, proc.stderr)
+
+
+def _mutate_entries(doc: Any, data: st.DataObject) -> None:
+    """A well-formed file whose entries carry a wrong value somewhere."""
+    for entry in doc["entries"].values():
+        _mutate(entry, data)
 
 
 def _mutate(entry: Any, data: st.DataObject) -> None:
@@ -367,7 +340,7 @@ def test_the_one_reader_never_raises_and_agrees_with_ast_parse(content: bytes) -
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-@given(_json, st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.integers(0, 9)))
+@given(json_values(), st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.integers(0, 9)))
 def test_any_json_as_a_cache_entry_is_a_miss_or_a_well_typed_result(value: Any, key: tuple[int, ...]) -> None:
     THROWN['any json as a cache entry is a miss or a well typed result'] += 1
     cache = Cache(Path("/nonexistent/c.json"), {os.path.abspath("x.py"): value})

@@ -119,24 +119,36 @@ class Cache:
         """Write the cache atomically; a cache that cannot be written is silently skipped."""
         if not self.dirty:
             return
+        if not write_atomically(self.file, {"format": FORMAT, "entries": self.entries, "run": self.run}):
+            return
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            _write_gitignore(self.file.parent / ".gitignore")
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump({"format": FORMAT, "entries": self.entries, "run": self.run}, fh,
-                              separators=(",", ":"))
-                os.replace(tmp, self.file)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
             for pattern in ("check-*.json", "check-*.pickle"):  # pickles: written by older builds
                 for stale in self.file.parent.glob(pattern):
                     if stale != self.file:
                         stale.unlink(missing_ok=True)  # written by another build or rule selection
-        except (OSError, ValueError, RecursionError):
+        except OSError:
             return
+
+
+def write_atomically(file: str | os.PathLike[str], doc: Any) -> bool:
+    """Write ``doc`` as JSON to ``file`` in the cache directory (made, with its ``.gitignore``, if
+    missing) by a rename: a reader sees the old file or the new one, never half of one. False when
+    it cannot be written."""
+    directory = Path(file).parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_gitignore(directory / ".gitignore")
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, separators=(",", ":"))
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except (OSError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def _write_gitignore(path: Path) -> None:

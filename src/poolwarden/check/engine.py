@@ -35,6 +35,7 @@ from poolwarden.check.rule import Rule
 from poolwarden.check.summary import FileResult
 from poolwarden.check.suppress import is_suppressed, suppressions
 from poolwarden.check.walk import Walker
+from poolwarden.check.warm import Recorder
 
 _IMPORT_RE = re.compile(
     rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))",
@@ -227,6 +228,7 @@ def check_paths(
     *,
     use_cache: bool = True,
     jobs: int | None = None,
+    recorder: Recorder | None = None,
 ) -> CheckResult:
     """Check every Python file under ``paths`` with the rules ``config`` selects.
 
@@ -234,6 +236,8 @@ def check_paths(
     that cannot be read, decoded or parsed, or is over ``max-file-size`` (that is a PW000 finding).
     A discovered file that is not a regular file (a FIFO, socket or device named ``*.py``) is
     skipped with a warning; no file found at all is a warning too (``CheckResult.warnings``).
+    With ``recorder`` and the cache, the run leaves the memo a warm run answers from
+    (:mod:`poolwarden.check.warm`).
     """
     names: list[str] = [os.fspath(p) for p in paths]
     walk_errors: list[FileResult] = []
@@ -241,7 +245,7 @@ def check_paths(
     def onerror(path: str, exc: OSError) -> None:
         walk_errors.append(failure_result(path, S.unreadable(exc)))
 
-    found = list(discover(names, config.exclude, onerror=onerror))
+    found = list(discover(names, config.exclude, onerror=onerror, probes=recorder.probes if recorder else None))
     rules = [cls() for cls in select_rules(config.select, config.ignore)]
     codes = tuple(r.CODE for r in rules)
     cache = Cache.open(config.cache_dir, codes) if use_cache else None
@@ -258,6 +262,8 @@ def check_paths(
             stats[path] = os.stat(path)
         except OSError:
             continue
+    if recorder is not None:
+        recorder.probes.files(found, stats)
     digest = run_digest(found, stats, config, codes, [r.path for r in walk_errors]) if cache is not None else ""
     if cache is not None:
         memo = cache.get_run(digest)
@@ -265,8 +271,11 @@ def check_paths(
             n_files, n_lines, memo_findings = memo
             warnings = [f"{p}: {S.not_regular(st.st_mode).message}" for p, st in stats.items()
                         if not stat.S_ISREG(st.st_mode)]
-            return CheckResult(findings=memo_findings, files=n_files, lines=n_lines, cached=n_files,
-                               warnings=warnings)
+            out = CheckResult(findings=memo_findings, files=n_files, lines=n_lines, cached=n_files,
+                              warnings=warnings)
+            if recorder is not None:
+                recorder.save(config.cache_dir, out)
+            return out
     for path in found:
         st_or_none = stats.get(path)
         if st_or_none is None:  # a dangling symlink, a symlink loop, a file gone since discovery
@@ -325,6 +334,8 @@ def check_paths(
     if cache is not None:
         cache.put_run(digest, out.files, out.lines, out.findings)
         cache.save()
+        if recorder is not None:
+            recorder.save(config.cache_dir, out)
     return out
 
 

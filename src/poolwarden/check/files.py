@@ -16,6 +16,12 @@ A file named explicitly is always checked, whatever its suffix and whatever igno
 directory named explicitly (the ignore files above it then do not apply, only those inside it). Symlinked
 directories are not followed (no loops); a symlinked file is yielded and read through the link.
 A directory that cannot be listed is reported to ``onerror`` and the walk goes on.
+
+With ``probes`` (:class:`poolwarden.check.warm.Probes`), discovery notes everything its answer
+depends on, each before it is read: every directory before it is listed, every ignore file before
+it is read, and whether each ``.git`` it looks for is there; the warm-run memo is valid while these
+are unchanged. pathspec and pathlib are imported by the first walk, not by importing this module
+(a warm run only asks :func:`target_error`).
 """
 
 from __future__ import annotations
@@ -26,11 +32,19 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
-from pathspec import GitIgnoreSpec
+from poolwarden.check import regular
 
-from poolwarden.check import source as S
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pathspec import GitIgnoreSpec
+
+    from poolwarden.check.warm import Probes
+
+    #: gitignore layers in force in a directory, outermost first: (base directory + "/", spec).
+    _Layers = tuple[tuple[str, GitIgnoreSpec], ...]
 
 DEFAULT_EXCLUDE: frozenset[str] = frozenset(
     {
@@ -50,9 +64,6 @@ _IGNORE_FILE_LIMIT = 1024 * 1024
 _MAX_STAR_RUNS = 3
 _STARS = re.compile(r"\*+")
 
-#: gitignore layers in force in a directory, outermost first: (base directory + "/", spec).
-_Layers = tuple[tuple[str, GitIgnoreSpec], ...]
-
 
 def _excluded(rel_posix: str, name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(rel_posix, p) or fnmatch.fnmatch(name, p) for p in patterns)
@@ -70,14 +81,18 @@ def target_error(target: str) -> str | None:
         return f"{target}: cannot read: {exc.strerror or exc}"
     if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
         return None
-    return (f"{target}: not a regular file (a {S.file_kind(st.st_mode)}); "
+    return (f"{target}: not a regular file (a {regular.file_kind(st.st_mode)}); "
             "to check source from a pipe, use '-' (and --stdin-filename)")
 
 
-def _spec(path: str) -> GitIgnoreSpec | None:
+def _spec(path: str, probes: Probes | None = None) -> GitIgnoreSpec | None:
     """The patterns of one ignore file; a pattern git would reject is skipped, never an error."""
-    data = S.read(path, _IGNORE_FILE_LIMIT)  # non-blocking, regular files only: a FIFO cannot hang us
-    if isinstance(data, S.Failure):
+    from pathspec import GitIgnoreSpec
+
+    if probes is not None:
+        probes.stat(path)
+    data = regular.read(path, _IGNORE_FILE_LIMIT)  # non-blocking, regular files only: a FIFO cannot hang us
+    if not isinstance(data, bytes):
         return None
     lines = [line for line in data.decode("utf-8", "surrogateescape").splitlines()
              if len(_STARS.findall(line)) <= _MAX_STAR_RUNS]
@@ -95,19 +110,25 @@ def _spec(path: str) -> GitIgnoreSpec | None:
     return spec if spec.patterns else None
 
 
-def _git_top(directory: str) -> tuple[str, str | None] | None:
+def _git_top(directory: str, probes: Probes | None = None) -> tuple[str, str | None] | None:
     """(work tree top, git directory) of the work tree holding ``directory``, or None."""
     current = directory
     while True:
         dotgit = os.path.join(current, ".git")
+        if probes is not None:
+            probes.kind(dotgit)
         if os.path.isdir(dotgit):
             return current, dotgit
         if os.path.isfile(dotgit):  # a linked work tree or submodule: "gitdir: PATH"
-            data = S.read(dotgit, 64 * 1024)
+            if probes is not None:
+                probes.stat(dotgit)
+            data = regular.read(dotgit, 64 * 1024)
             gitdir = None
             if isinstance(data, bytes) and data.startswith(b"gitdir:"):
                 gitdir = os.path.join(current, data[7:].decode("utf-8", "replace").strip())
-                common = S.read(os.path.join(gitdir, "commondir"), 64 * 1024)
+                if probes is not None:
+                    probes.stat(os.path.join(gitdir, "commondir"))
+                common = regular.read(os.path.join(gitdir, "commondir"), 64 * 1024)
                 if isinstance(common, bytes):
                     gitdir = os.path.join(gitdir, common.decode("utf-8", "replace").strip())
             return current, gitdir
@@ -117,15 +138,15 @@ def _git_top(directory: str) -> tuple[str, str | None] | None:
         current = parent
 
 
-def _initial_layers(root: str) -> _Layers:
+def _initial_layers(root: str, probes: Probes | None = None) -> _Layers:
     """The layers in force at ``root`` from above it: info/exclude and parents' .gitignore files."""
-    found = _git_top(root)
+    found = _git_top(root, probes)
     if found is None:
         return ()
     top, gitdir = found
     layers: list[tuple[str, GitIgnoreSpec]] = []
     if gitdir is not None:
-        spec = _spec(os.path.join(gitdir, "info", "exclude"))
+        spec = _spec(os.path.join(gitdir, "info", "exclude"), probes)
         if spec is not None:
             layers.append((top.rstrip("/") + "/", spec))
     rel = os.path.relpath(root, top)
@@ -134,7 +155,7 @@ def _initial_layers(root: str) -> _Layers:
         parts = rel.split(os.sep)
         chain += [os.path.join(top, *parts[:i]) for i in range(1, len(parts))]
     for directory in chain:
-        spec = _spec(os.path.join(directory, ".gitignore"))
+        spec = _spec(os.path.join(directory, ".gitignore"), probes)
         if spec is not None:
             layers.append((directory.rstrip("/") + "/", spec))
     if _ignored(tuple(layers), root, True):
@@ -158,14 +179,17 @@ def discover(
     exclude: Iterable[str] = (),
     *,
     onerror: Callable[[str, OSError], None] | None = None,
+    probes: Probes | None = None,
 ) -> Iterator[Path]:
     """Yield the Python files under ``paths``.
 
     ``exclude`` holds extra glob patterns, matched against a file's or directory's name
     and against its path relative to the argument it was found under. ``onerror(path, exc)``
-    hears of each directory that cannot be listed.
+    hears of each directory that cannot be listed; ``probes`` notes what the answer depends on.
     Raises :class:`FileNotFoundError` naming the first path that does not exist.
     """
+    from pathlib import Path
+
     patterns = tuple(exclude)
     seen: set[Path] = set()
     for raw in paths:
@@ -178,6 +202,8 @@ def discover(
                 yield root
             continue
         abs_root = os.path.abspath(root)
+        if probes is not None:
+            probes.stat(abs_root)  # before it is listed: an entry added later changes it
         layers_of: dict[str, _Layers] = {}
         found: list[Path] = []
 
@@ -188,9 +214,9 @@ def discover(
         for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error):
             abs_dir = os.path.normpath(os.path.join(abs_root, os.path.relpath(dirpath, root)))
             parent = layers_of.pop(abs_dir, None)
-            layers = _initial_layers(abs_root) if parent is None else parent
+            layers = _initial_layers(abs_root, probes) if parent is None else parent
             if ".gitignore" in filenames:
-                spec = _spec(os.path.join(dirpath, ".gitignore"))
+                spec = _spec(os.path.join(dirpath, ".gitignore"), probes)
                 if spec is not None:
                     layers = (*layers, (abs_dir.rstrip("/") + "/", spec))
             rel_dir = os.path.relpath(dirpath, root)
@@ -198,8 +224,11 @@ def discover(
             kept = []
             for d in sorted(dirnames):
                 if (d in DEFAULT_EXCLUDE or d.endswith(".egg-info") or _excluded(rel_dir + d, d, patterns)
-                        or os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg"))
                         or (layers and _ignored(layers, os.path.join(abs_dir, d), True))):
+                    continue
+                if probes is not None:
+                    probes.lstat(os.path.join(abs_dir, d))  # before its pyvenv.cfg is looked for and it is listed
+                if os.path.isfile(os.path.join(dirpath, d, "pyvenv.cfg")):
                     continue
                 kept.append(d)
                 layers_of[os.path.join(abs_dir, d)] = layers

@@ -19,11 +19,13 @@ from __future__ import annotations
 import ast
 import os
 import re
-import stat
 import sys
 import warnings
 from dataclasses import dataclass
 from typing import Literal
+
+from poolwarden.check import regular
+from poolwarden.check.regular import file_kind
 
 #: Default per-file size limit (``max-file-size`` in ``[tool.poolwarden.check]``): 1 MiB.
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
@@ -58,19 +60,6 @@ def line_count(source: bytes) -> int:
     return source.count(b"\n") + (0 if source.endswith(b"\n") or not source else 1)
 
 
-def file_kind(mode: int) -> str:
-    """A reader's name for a non-regular file type: "FIFO", "socket", "directory", "device"."""
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
-
-
 def not_regular(mode: int) -> Failure:
     return Failure("not-regular", f"skipped: not a regular file (a {file_kind(mode)})")
 
@@ -85,36 +74,13 @@ def unreadable(exc: OSError) -> Failure:
 
 def read(path: str | os.PathLike[str], max_size: int = DEFAULT_MAX_FILE_SIZE) -> bytes | Failure:
     """The bytes of a regular file of at most ``max_size`` bytes (0: no limit), or why not."""
-    try:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(path, flags)
-    except OSError as exc:
-        return unreadable(exc)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return not_regular(st.st_mode)
-        if max_size and st.st_size > max_size:
-            return too_big(st.st_size, max_size)
-        chunks: list[bytes] = []
-        total = 0
-        limit = max_size + 1 if max_size else None
-        while True:
-            want = 1 << 20 if limit is None else min(1 << 20, limit - total)
-            if want <= 0:
-                break
-            chunk = os.read(fd, want)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if max_size and total > max_size:  # it grew after the fstat
-            return too_big(total, max_size)
-        return b"".join(chunks)
-    except OSError as exc:
-        return unreadable(exc)
-    finally:
-        os.close(fd)
+    got = regular.read(path, max_size)
+    if isinstance(got, bytes):
+        return got
+    if isinstance(got, OSError):
+        return unreadable(got)
+    refusal, number = got
+    return not_regular(number) if refusal == "not-regular" else too_big(number, max_size)
 
 
 def parse(source: bytes, filename: str) -> Parsed | Failure:

@@ -46,6 +46,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     from poolwarden.check.display import canonical_targets
     from poolwarden.check.files import target_error
     from poolwarden.check.report import render
+    from poolwarden.check.warm import Recorder, warning_line
 
     stdin = "-" in paths or (stdin_filename is not None and not paths)
     if stdin and [p for p in paths if p != "-"]:
@@ -60,6 +61,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
             raise UsageError(problem)
     if not stdin:
         targets = canonical_targets(targets)
+    memo = None if stdin or no_cache else Recorder(targets, select, ignore, config_file)  # before any is read
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
     apply_options(config, select, ignore)
     changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
@@ -68,9 +70,9 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
         source = sys.stdin.buffer.read(limit + 1) if limit else sys.stdin.buffer.read()
         result = check_source(source, targets[0], config)
     else:
-        result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs)
+        result = check_paths(targets, config, use_cache=not no_cache, jobs=jobs, recorder=memo)
     for warning in result.warnings:
-        click.echo(f"poolwarden: warning: {warning}", err=True)
+        click.echo(warning_line(warning), err=True)
     findings = result.findings if changed is None else only_changed(result.findings, changed)
     click.echo(render(fmt, findings, result.files))
     sys.exit(1 if findings and not exit_zero else 0)
