@@ -12,6 +12,7 @@ import pytest
 
 from poolwarden.check import check_paths
 from poolwarden.check.config import CheckConfig
+from poolwarden.check.engine import module_name
 
 from .conftest import write_tree
 
@@ -315,3 +316,32 @@ def test_each_branch_starts_from_the_state_before_the_if(tmp_path: Path, monkeyp
     assert findings(tmp_path, monkeypatch) == [
         "app/branches.py:11:5: PW104 HTTP (httpx.post()) while the session `db` is held: " + _IDLE,
     ]
+
+
+def test_a_namespace_portion_inside_a_package_keeps_the_package_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``app/bot/slack/`` has no ``__init__.py`` but ``app/`` has: ``app.bot.slack.utils`` (PEP 420), so the
+    handler's import of it resolves and the Slack call is seen inside the transaction."""
+    write_tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/db.py": "from sqlalchemy.orm import Session\n\ndef get_user(db: Session, uid):\n"
+                     "    return db.execute('select 1')\n",
+        "app/bot/slack/utils.py": "from slack_sdk import WebClient\n\ndef reply(client: WebClient, text):\n"
+                                  "    client.chat_postMessage(channel='c', text=text)\n",
+        "app/bot/slack/handlers/__init__.py": "",
+        "app/bot/slack/handlers/message.py": (
+            "from app.db import get_user\nfrom app.bot.slack.utils import reply\n\n"
+            "def handle(db, client, uid):\n    with db.begin():\n        get_user(db, uid)\n"
+            "        reply(client, 'hi')\n"),
+    })
+    for portion in ("app/bot/slack", "app/bot"):  # write_tree made them packages: make them namespace portions
+        (tmp_path / portion / "__init__.py").unlink()
+    expected = [
+        "app/bot/slack/handlers/message.py:7:9: PW104 `reply()` does external I/O (reply() → an API call "
+        "(client.chat_postMessage()) at line 4 in app/bot/slack/utils.py) while the transaction of "
+        "`db.begin()` (line 5) is held: " + _IDLE,
+    ]
+    assert findings(tmp_path, monkeypatch, cache=True) == expected
+    assert findings(tmp_path, monkeypatch) == expected
+    assert module_name(tmp_path / "app/bot/slack/utils.py") == ("app.bot.slack.utils", False, str(tmp_path))
+    assert module_name(tmp_path / "app/bot/slack/handlers/message.py")[0] == "app.bot.slack.handlers.message"

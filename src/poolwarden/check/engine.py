@@ -67,9 +67,13 @@ def module_name(path: Path) -> tuple[str, bool, str]:
 
 @functools.lru_cache(maxsize=4096)
 def _package_of(directory: str) -> tuple[str, str]:
-    """(dotted package name, root) of a directory; memoised: siblings share the climb."""
-    if not (os.path.exists(os.path.join(directory, "__init__.py"))
-            or os.path.exists(os.path.join(directory, "__init__.pyi"))):
+    """(dotted package name, root) of a directory; memoised: siblings share the climb.
+
+    A directory without ``__init__.py`` inside a regular package is a namespace portion of it
+    (PEP 420: ``onyx/onyxbot/slack/utils.py`` under ``onyx/__init__.py`` imports as
+    ``onyx.onyxbot.slack.utils``); one with no package above it is a root.
+    """
+    if not (_is_regular_package(directory) or _package_above(directory)):
         return "", directory
     parent = os.path.dirname(directory)
     if parent == directory:
@@ -77,6 +81,20 @@ def _package_of(directory: str) -> tuple[str, str]:
     package, root = _package_of(parent)
     name = os.path.basename(directory)
     return (f"{package}.{name}" if package else name), root
+
+
+def _is_regular_package(directory: str) -> bool:
+    return (os.path.exists(os.path.join(directory, "__init__.py"))
+            or os.path.exists(os.path.join(directory, "__init__.pyi")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _package_above(directory: str) -> bool:
+    """Whether some directory above ``directory`` is a regular package."""
+    parent = os.path.dirname(directory)
+    if parent == directory:
+        return False
+    return _is_regular_package(parent) or _package_above(parent)
 
 
 def analyze_source(
@@ -296,6 +314,9 @@ def check_paths(
             continue
         keys[path] = stat_key(st)
         hit = cache.get(path, keys[path]) if cache is not None else None
+        if hit is not None and hit.summary is not None and \
+                (hit.summary.module, hit.summary.root) != module_name(path)[::2]:
+            hit = None  # a package made or removed above it: the module has another name now
         if hit is not None:
             results[path] = hit
         else:

@@ -15,7 +15,7 @@ inode; of a name looked for, whether it is a directory, a file or something else
   pathspec package that matches ignore files;
 - the configuration: every ``poolwarden.toml`` and ``pyproject.toml`` from the first path up to the
   root, or the ``--config`` file;
-- module names: ``__init__.py`` / ``__init__.pyi`` in and above each path, as far as packages climb;
+- module names: ``__init__.py`` / ``__init__.pyi`` in and above each path, up to ``/``;
 - discovery (:func:`poolwarden.check.files.discover`): every directory before it is listed (an
   entry added, removed or renamed changes its mtime), every ignore file before it is read, and each
   ``.git`` looked for;
@@ -142,8 +142,8 @@ def _config_probes(first: str, config_file: str | None, probes: Probes) -> None:
 
 
 def _package_probes(targets: Sequence[str], probes: Probes) -> None:
-    """``__init__.py`` / ``__init__.pyi`` from each path up, as far as a package could climb
-    (:func:`poolwarden.check.engine.module_name`), one directory past the last package."""
+    """``__init__.py`` / ``__init__.pyi`` from each path up to ``/``: a package anywhere above makes
+    the directories below it namespace portions (:func:`poolwarden.check.engine.module_name`)."""
     for target in targets:
         directory = os.path.abspath(target)
         if not os.path.isdir(directory):
@@ -152,7 +152,7 @@ def _package_probes(targets: Sequence[str], probes: Probes) -> None:
             probes.kind(os.path.join(directory, "__init__.py"))
             probes.kind(os.path.join(directory, "__init__.pyi"))
             parent = os.path.dirname(directory)
-            if (probes.items[-1][2] is None and probes.items[-2][2] is None) or parent == directory:
+            if parent == directory:
                 break
             directory = parent
 
