@@ -191,7 +191,8 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
     return [
         s.module, s.path, s.root, s.imports,
         {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
-                [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref, f.returns_kind]
+                [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref, f.returns_kind,
+                f.raise_db, f.contained]
          for name, f in s.functions.items()},
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
@@ -306,7 +307,8 @@ def _decode_summary(v: Any) -> ModuleSummary:
                             star_imports=[_str(m) for m in _list(stars)])
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
-        line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind = _list(f, 11)
+        line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained = \
+            _list(f, 13)
         pairs: list[tuple[str, int]] = []
         for c in _list(calls):
             if type(c) is not list or len(c) != 2:
@@ -321,7 +323,8 @@ def _decode_summary(v: Any) -> ModuleSummary:
                 raise Invalid
         summary.functions[name] = FunctionFacts(
             _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
-            pairs, list(refs), _bool(ends_tx), _opt_str(tail_ref), _opt_str(kind),
+            pairs, list(refs), _bool(ends_tx), _opt_str(tail_ref), _opt_str(kind), _opt_str(raise_db),
+            [_pos(n) for n in _list(contained)],
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))

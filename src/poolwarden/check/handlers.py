@@ -1,6 +1,7 @@
 """What an ``except`` handler does with the error it caught: propagate it, or carry on.
 
-Used by PW101. A handler *propagates* when every path raises, when it classifies the error and
+Used by PW101, and by the walker (:func:`keeps_every_error`: which calls' errors stay inside a
+function). A handler *propagates* when every path raises, when it classifies the error and
 re-raises some (``raise_if_transient(exc)``, ``if is_transient(exc): raise``), answers 5xx,
 hands the error on (``return None, str(exc)``, ``error = str(exc)``), or gives up a retry loop.
 """
@@ -142,6 +143,20 @@ def _always_raises(stmts: list[ast.stmt]) -> bool:
     if isinstance(value, ast.Call):
         return dotted_text(value.func).rpartition(".")[2] in K.RAISING_CALLS
     return False
+
+
+def keeps_every_error(handler: ast.ExceptHandler) -> bool:
+    """A clause that takes every exception (bare, ``Exception``, ``BaseException``) and raises nothing
+    anywhere in its body: no error of its ``try`` body reaches the function's caller."""
+    caught = handler.type
+    if caught is not None and dotted_text(caught).rpartition(".")[2] not in K.BROAD_EXCEPTIONS:
+        return False
+    for node in walk_handler(handler.body):
+        if isinstance(node, ast.Raise):
+            return False
+        if isinstance(node, ast.Call) and dotted_text(node.func).rpartition(".")[2] in K.RAISING_CALLS:
+            return False
+    return True
 
 
 def walk_handler(stmts: list[ast.stmt]) -> list[ast.AST]:

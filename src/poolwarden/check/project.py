@@ -51,6 +51,7 @@ class ProjectIndex:
         self._resolved: dict[str, str | None] = {}
         self._db: dict[str, Reach | None] = {}
         self._io: dict[str, Reach | None] = {}
+        self._raise: dict[str, Reach | None] = {}
         self._acq: dict[str, Reach | None] = {}
         self._kinds: dict[str, tuple[str, Reach] | None] = {}
         self._decorator_uses: dict[str, list[bool]] | None = None
@@ -154,6 +155,12 @@ class ProjectIndex:
         """The first DB operation ``ref`` performs, directly or through its callees."""
         return self._reach(ref, self._db, "db")
 
+    def raises_db(self, ref: str) -> Reach | None:
+        """The first DB operation whose error can reach the caller of ``ref``: like :meth:`reaches_db`,
+        without the operations and calls a ``try`` on the way keeps every error of (``except Exception:``
+        with no ``raise`` in it)."""
+        return self._reach(ref, self._raise, "raise_db")
+
     def reaches_io(self, ref: str) -> Reach | None:
         """The first external I/O ``ref`` performs, directly or through its callees."""
         return self._reach(ref, self._io, "io")
@@ -225,7 +232,10 @@ class ProjectIndex:
         if site:
             found = Reach(site, summary.path, (_short(key),))
         else:
-            for callee, _line in facts.calls:
+            skip = facts.contained if attr == "raise_db" else ()
+            for callee, line in facts.calls:
+                if line in skip:
+                    continue
                 inner = self._reach(callee, memo, attr)
                 if inner is not None:
                     found = Reach(inner.site, inner.path, (_short(key), *inner.via))

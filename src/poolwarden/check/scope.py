@@ -135,6 +135,8 @@ class Scope:
     # nested function name -> the checkout it returns (``async def open(): return await connect(...)``)
     local_checkouts: dict[str, ast.Call] = field(default_factory=dict)
     db_runs: bool = False  # facts.db cites a statement that runs (not a builder or a begin())
+    raise_runs: bool = False  # ... and facts.raise_db
+    containing: int = 0  # how many `try` bodies around the walk point keep every error in this function
     decorators: tuple[str, ...] = ()
 
     @property

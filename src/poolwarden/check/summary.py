@@ -28,6 +28,10 @@ class FunctionFacts:
     ends_tx: bool = False  # its last DB step ends the transaction (commit, rollback, close)
     tail_ref: str | None = None  # ... or is a project call handed a DB handle, which decides
     returns_kind: str | None = None  # the DB handle it returns (a Kind's value), by annotation or value
+    # What can escape to its caller: the first DB operation outside a `try` whose handler takes every
+    # exception and never raises, and the lines of the calls inside such a `try` (their errors stay here).
+    raise_db: str | None = None
+    contained: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)

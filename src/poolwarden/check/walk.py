@@ -15,6 +15,7 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
 from poolwarden.check.classes import class_facts, looks_like_class, project_type
 from poolwarden.check.context import FileContext
+from poolwarden.check.handlers import keeps_every_error
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import Acquisition, CallInfo, Held, Hold, Origin, Scope, TryFrame
 from poolwarden.check.summary import FunctionFacts
@@ -441,7 +442,11 @@ class Walker:
         ctx = self.ctx
         frame = TryFrame()
         ctx.try_frames.append(frame)
+        contains = any(keeps_every_error(h) for h in node.handlers)
+        scope = ctx.function
+        scope.containing += contains
         self.body(node.body)
+        scope.containing -= contains
         ctx.try_frames.pop()
         ctx.frames_by_node[id(node)] = frame
         for handler in node.handlers:
@@ -476,6 +481,9 @@ class Walker:
                 runs = info.runs_now
                 if facts is not None and (facts.db is None or (runs and not scope.db_runs)):
                     facts.db, scope.db_runs = info.describe(line), runs
+                if facts is not None and not scope.containing and (
+                        facts.raise_db is None or (runs and not scope.raise_runs)):
+                    facts.raise_db, scope.raise_runs = info.describe(line), runs
                 for frame in ctx.try_frames:
                     (frame.statement_sites if runs else frame.db_sites).append(info.describe(line))
             H.on_statement(ctx.held, info.receiver, info.effect)
@@ -497,6 +505,8 @@ class Walker:
             desc = info.describe(line)
             if facts is not None:
                 facts.calls.append((info.ref, line))
+                if scope.containing:
+                    facts.contained.append(line)
             for frame in ctx.try_frames:
                 frame.refs.append((info.ref, desc))
 

@@ -210,6 +210,21 @@ def stats(conn):
         logging.exception("stats failed")
         return None
 """, note="an earlier clause takes every psycopg2 outage: none reaches `except Exception`"),
+        example("""
+from .selectors import cached_plan
+
+def plan_name(db, org_id):
+    try:
+        plan = cached_plan(db, org_id)
+    except Exception:
+        return None
+    return plan.name if plan else None
+""", note="the callee keeps its own DB errors (`except Exception` with no raise): none reaches this "
+            "handler — the swallow, if any, is the callee's finding",
+            selectors="import logging\nfrom sqlalchemy import select\n\ndef cached_plan(db, org_id):\n"
+                      "    try:\n        return db.execute(select(Plan)).scalar_one_or_none()\n"
+                      "    except Exception:\n        logging.exception('plan lookup failed')\n"
+                      "        return None\n"),
     ]
     INVALID = [
         example("""
@@ -381,7 +396,7 @@ async def is_member(users: UsersHandler, email):
         if data.site is not None:
             return f"{data.caught} turns a database failure (`{data.site}`) into {data.outcome}: {_ADVICE}"
         for ref, desc in data.refs:
-            reach = index.reaches_db(ref)
+            reach = index.raises_db(ref)
             if reach is not None and (data.strict or len(reach.via) <= 1):
                 return (f"{data.caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
                         f"into {data.outcome}: {_ADVICE}")
