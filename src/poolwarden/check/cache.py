@@ -185,6 +185,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.aliases,
         [list(d) for d in s.decorated],
         s.attr_types,
+        s.sets_connect_timeout,
     ]
 
 
@@ -286,9 +287,9 @@ def decode_result(v: Any) -> FileResult:
 
 
 def _decode_summary(v: Any) -> ModuleSummary:
-    module, path, root, imports, functions, classes, aliases, decorated, attr_types = _list(v, 9)
+    module, path, root, imports, functions, classes, aliases, decorated, attr_types, timeout = _list(v, 10)
     summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases),
-                            attr_types=_str_map(attr_types))
+                            attr_types=_str_map(attr_types), sets_connect_timeout=_bool(timeout))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref = _list(f, 10)

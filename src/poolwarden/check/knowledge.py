@@ -379,6 +379,23 @@ FLASK_SQLALCHEMY: Final = frozenset({"flask_sqlalchemy.SQLAlchemy"})
 SYNC_ENGINES: Final = frozenset(
     {"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"}
 )
+# The connect option PW106 looks for (in keywords, dict keys, DSNs and URL queries).
+CONNECT_TIMEOUT_WORD: Final = "connect_timeout"
+# SQLAlchemy URL schemes of an asynchronous libpq driver: an async engine is not always asyncpg.
+LIBPQ_ASYNC_SCHEMES: Final = frozenset({"postgresql+psycopg", "postgresql+psycopg_async"})
+# Django: the DATABASES setting, its PostgreSQL engines, and the dj-database-url helpers that build an
+# entry from a URL (whose query string becomes the entry's OPTIONS).
+DJANGO_DATABASES: Final = "DATABASES"
+DJANGO_POSTGRES_ENGINE: Final = "django.db.backends.postgresql"  # also .postgresql_psycopg2
+DJANGO_URL_PARSERS: Final = frozenset({"dj_database_url.config", "dj_database_url.parse"})
+# OPTIONS keys only a PostgreSQL (libpq / psycopg) entry takes: they tell its engine when ENGINE is built elsewhere.
+LIBPQ_OPTION_KEYS: Final = frozenset(
+    {"application_name", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "target_session_attrs",
+     "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "prepare_threshold",
+     "server_side_binding", "passfile", "service", "assume_role", "cursor_factory"}
+)
+# Raw-text pre-scan: a module that sets Django's DATABASES is walked even if it imports nothing.
+SETTINGS_TOKENS: Final = re.compile(rb"^DATABASES[ \t]*[=\[]", re.M)
 ASYNCPG_POOLS: Final = frozenset({"asyncpg.create_pool", "asyncpg.pool.create_pool"})
 SIZED_POOLS: Final = frozenset(
     {"psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool"}

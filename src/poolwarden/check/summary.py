@@ -43,6 +43,7 @@ class ModuleSummary:
     attr_types: dict[str, str] = field(default_factory=dict)  # "Class.attr" -> project class ref
     # (decorator ref, whether the decorated function is a CLI command) for every project decorator use
     decorated: list[tuple[str, bool]] = field(default_factory=list)
+    sets_connect_timeout: bool = False  # its code may set a connect timeout (see check.mentions)
 
 
 @dataclass(slots=True)
