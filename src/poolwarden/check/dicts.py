@@ -108,7 +108,7 @@ def _name(name: str, key: str, ctx: FileContext, where: ast.AST | None, depth: i
     if isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in _params(where):
         found.blind(Opaque.PROJECT)  # the caller's data
         return found
-    writes = _writes(where, name) if where is not None else []
+    writes = _writes(where, name, ctx) if where is not None else []
     if not writes:
         found.blind(_origin(ast.Name(id=name), ctx))
         return found
@@ -136,7 +136,7 @@ class _Item:
     value: ast.expr
 
 
-def _writes(where: ast.AST, name: str) -> list[_Whole | _Item | Opaque]:
+def _writes(where: ast.AST, name: str, ctx: FileContext) -> list[_Whole | _Item | Opaque]:
     """Every statement or call in ``where`` that may change what the dict ``name`` holds."""
     out: list[_Whole | _Item | Opaque] = []
     nodes = where.body if isinstance(where, ast.Module) else [where]
@@ -166,8 +166,9 @@ def _writes(where: ast.AST, name: str) -> list[_Whole | _Item | Opaque]:
                         first = node.args[0]
                         out.append(_Item(first.value if isinstance(first, ast.Constant)
                                          and isinstance(first.value, str) else None, node.args[1]))
-                elif any(_is(a, name) for a in node.args) or any(_is(k.value, name) for k in node.keywords):
-                    out.append(Opaque.PROJECT)  # handed to a helper that may add keys
+                elif (any(_is(a, name) for a in node.args) or any(_is(k.value, name) for k in node.keywords)) \
+                        and _origin(node, ctx) is Opaque.PROJECT:
+                    out.append(Opaque.PROJECT)  # handed to a project helper that may add keys
             elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and any(
                     _is(t, name) for t in ast.walk(node.target if isinstance(node, (ast.For, ast.AsyncFor))
                                                    else ast.Tuple(elts=[i.optional_vars for i in node.items

@@ -41,10 +41,28 @@ and psycopg2 pools, and SQLAlchemy engines on a libpq driver (`postgresql://`,
 keyword, not in `connect_args` / `kwargs`, not in the DSN or URL. asyncpg is not flagged: it
 has its own 60 s default. A DSN or URL the code does not spell out (read from settings or env,
 built by a helper or `make_url()`) is reported as a warning that says so: it may carry
-`connect_timeout` itself. For engines that holds for synchronous `create_engine` only (an async
-engine's URL most likely names asyncpg). Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})`
-(or a class derived from it in the same module) is a warning when the options it spells out set no
-`connect_args` `connect_timeout`. A `**kwargs` splat is trusted.
+`connect_timeout` itself. For engines that holds for synchronous `create_engine`, and for an async
+engine only in a module that names psycopg's async driver (`postgresql+psycopg://`); elsewhere an
+async engine's URL most likely names asyncpg.
+
+Options built before the call are followed through the function: a local dict (`opts = {...}`,
+`opts["connect_args"] = {...}`, `opts.update(...)`) splatted with `**opts`. When part of them is
+project data the call cannot see (a wrapper's `**kwargs`, a helper's dict, an object's attribute),
+the call is reported as a warning only if no code of the checked project sets `connect_timeout`
+anywhere (a `"connect_timeout"` key or DSN text, or a `connect_timeout=` keyword handed to project
+code; test modules aside). Options read from outside the code (a file, the environment, a library
+call) are trusted.
+
+Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})` (or a class derived from it in the same
+module) is a warning when the options it spells out set no `connect_args` `connect_timeout`.
+
+Django settings: a module-level `DATABASES` entry whose `ENGINE` is
+`django.db.backends.postgresql` and whose `OPTIONS` set no `connect_timeout` is reported on its
+`ENGINE` line; an entry from dj-database-url's `config()` / `parse()` is a warning (the URL's query
+becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is
+reported when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a
+dj-database-url entry, or options only libpq takes, such as `application_name` or `sslmode`).
+A settings module that names `connect_timeout` anywhere is trusted.
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -335,7 +353,7 @@ def build_engine(url: str):
                          f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}", None, callee)
         elif url_arg is not None and (target in K.SYNC_ENGINES or self._names_libpq_async()):
             # async: most likely asyncpg (60 s default), unless the module names an async libpq driver
-            driver = "" if target in K.SYNC_ENGINES else " (this module names psycopg's async driver)"
+            driver = "" if target in K.SYNC_ENGINES else "; this module names psycopg's async driver"
             self._decide(node, ctx, timeouts.opaque,
                          f"`{callee}()` sets no connect timeout, unless its URL (not spelled out here{driver}) "
                          f"carries `connect_timeout` or names a driver other than libpq's (add "
