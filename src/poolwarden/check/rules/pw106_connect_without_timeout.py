@@ -164,6 +164,15 @@ from sqlalchemy import create_engine
 
 engine = create_engine(os.environ["DATABASE_URL"], **json.loads(os.environ["ENGINE_OPTIONS"]))
 """, note="near miss: options read from outside the code may carry the timeout"),
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+def build_engine(url: str):
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"check_same_thread": False})
+    psycopg = url.startswith("postgresql+psycopg://")
+    return create_async_engine(url, connect_args={"connect_timeout": 5} if psycopg else {})
+""", note="near miss: the SQLite branch of a module that names psycopg's async driver"),
     ]
     INVALID = [
         example("""
@@ -334,6 +343,8 @@ def build_engine(url: str):
         url = string_value(url_arg, ctx)
         if url is not None and (not _libpq_url(url) or _WORD in url):
             return
+        if url is None and _other_database_branch(node, where):
+            return
         found = Lookup()
         args = keyword(node, "connect_args")
         if args is not None:
@@ -407,6 +418,21 @@ def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
     module, _, name = target.rpartition(".")
     bases = ctx.summary.classes.get(name, ()) if module == ctx.module else ()
     return any(base in K.FLASK_SQLALCHEMY for base in bases)
+
+
+def _other_database_branch(node: ast.Call, where: ast.AST | None) -> bool:
+    """Whether ``node`` runs only in the branch of an ``if`` that tests for another database's URL
+    (``if url.startswith("sqlite")``, ``if "mysql" in url``)."""
+    if not isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    line = node.lineno
+    for branch in ast.walk(where):
+        if isinstance(branch, ast.If) and branch.body and branch.body[0].lineno <= line <= (
+                branch.body[-1].end_lineno or branch.body[-1].lineno) and any(
+                isinstance(c, ast.Constant) and isinstance(c.value, str)
+                and c.value.lower().startswith(K.NON_LIBPQ_URL_PREFIXES) for c in ast.walk(branch.test)):
+            return True
+    return False
 
 
 def _dict_value(expr: ast.Dict | ast.Call, key: str) -> ast.expr | None:
