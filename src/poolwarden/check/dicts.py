@@ -14,12 +14,14 @@ It runs only for the few calls a rule asks about, never for every node of the wa
 from __future__ import annotations
 
 import ast
+import builtins
 import enum
 from dataclasses import dataclass, field
 
 from poolwarden.check.context import FileContext
 
 _MAX_DEPTH = 6
+_BUILTINS = frozenset(dir(builtins))
 
 
 class Opaque(enum.IntEnum):
@@ -144,13 +146,19 @@ def _writes(where: ast.AST, name: str, ctx: FileContext) -> list[_Whole | _Item 
         for node in ast.walk(top):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if _aliases(node.value, name):
+                    out.append(Opaque.PROJECT)  # `alias = d` / `inner = d["k"]`: changed through the alias
                 for target in targets:
                     if isinstance(target, ast.Name) and target.id == name:
                         out.append(_Whole(node.value))
-                    elif isinstance(target, ast.Subscript) and _is(target.value, name):
-                        sub = target.slice
-                        out.append(_Item(sub.value if isinstance(sub, ast.Constant) and isinstance(sub.value, str)
-                                         else None, node.value))
+                    elif isinstance(target, ast.Subscript):
+                        path = _subscript_path(target, name)
+                        if path:  # d[k] = v, or d[k1][k2] = v: key k1 gets a dict holding {k2: v}
+                            value: ast.expr = node.value
+                            for inner in reversed(path[1:]):
+                                value = ast.Dict(keys=[ast.Constant(inner)], values=[value]) if inner is not None \
+                                    else ast.Name(id="<computed>")
+                            out.append(_Item(path[0], value))
                     elif isinstance(target, (ast.Tuple, ast.List)) and any(
                             _is(e, name) for e in ast.walk(target)):
                         out.append(Opaque.PROJECT)  # unpacked from a tuple: the helper's own data
@@ -175,6 +183,24 @@ def _writes(where: ast.AST, name: str, ctx: FileContext) -> list[_Whole | _Item 
                                                                         if i.optional_vars is not None]))):
                 out.append(Opaque.PROJECT)
     return out
+
+
+def _subscript_path(target: ast.Subscript, name: str) -> list[str | None]:
+    """``name["a"]["b"]`` -> ``["a", "b"]`` (None for a computed key); ``[]`` when not rooted at ``name``."""
+    path: list[str | None] = []
+    expr: ast.expr = target
+    while isinstance(expr, ast.Subscript):
+        sub = expr.slice
+        path.append(sub.value if isinstance(sub, ast.Constant) and isinstance(sub.value, str) else None)
+        expr = expr.value
+    return path[::-1] if _is(expr, name) else []
+
+
+def _aliases(value: ast.expr, name: str) -> bool:
+    """Whether ``value`` is ``name`` itself or an item of it (a second name for what it holds)."""
+    while isinstance(value, ast.Subscript):
+        value = value.value
+    return _is(value, name)
 
 
 def _is(expr: ast.AST, name: str) -> bool:
@@ -202,5 +228,7 @@ def _origin(expr: ast.expr, ctx: FileContext) -> Opaque:
     if dotted is None and isinstance(base, ast.Name):
         dotted = ctx.qualname(base)
     if dotted is None:
+        if isinstance(base, ast.Name) and base.id in _BUILTINS:
+            return Opaque.EXTERNAL  # dict(), len(), isinstance(): Python's own, never the project's
         return Opaque.PROJECT if isinstance(base, ast.Name) else Opaque.EXTERNAL
     return Opaque.PROJECT if ctx.is_project_ref(dotted) else Opaque.EXTERNAL
