@@ -23,6 +23,8 @@ def app_connection(*args, **kwargs):
     return psycopg.connect(*args, **kwargs)
 """
 
+CALLER = "from .db import app_connection\n\nc = app_connection('', connect_timeout=5)\n"
+
 
 def pw106(base: Path, monkeypatch: pytest.MonkeyPatch, *, cache: bool = False) -> list[str]:
     monkeypatch.chdir(base)
@@ -34,7 +36,7 @@ def pw106(base: Path, monkeypatch: pytest.MonkeyPatch, *, cache: bool = False) -
 def test_a_caller_that_passes_connect_timeout_silences_the_wrapper(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(tmp_path, {"app/db.py": WRAPPER,
-                          "app/jobs.py": "from .db import app_connection\n\nc = app_connection('', connect_timeout=5)\n"})
+                          "app/jobs.py": CALLER})
     assert pw106(tmp_path, monkeypatch) == []
 
 
@@ -47,9 +49,9 @@ def test_a_dsn_or_key_anywhere_in_the_project_silences_the_wrapper(tmp_path: Pat
 
 @pytest.mark.parametrize("other", [
     # a test module configures its own connections, not the service's
-    ("app/test_db.py", "from .db import app_connection\n\nc = app_connection('', connect_timeout=5)\n"),
+    ("app/test_db.py", CALLER),
     # a keyword handed straight to a library connect sets it for that call only (judged there)
-    ("app/admin.py", "import psycopg2\nfrom .db import app_connection\n\nc = psycopg2.connect('', connect_timeout=5)\n"),
+    ("app/admin.py", "import psycopg2\n\nc = psycopg2.connect('', connect_timeout=5)\n"),
 ])
 def test_what_does_not_count_as_setting_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            other: tuple[str, str]) -> None:
@@ -60,7 +62,7 @@ def test_what_does_not_count_as_setting_it(tmp_path: Path, monkeypatch: pytest.M
 def test_the_fact_survives_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A warm run decides the deferred finding from cached summaries exactly as the cold run did."""
     write_tree(tmp_path, {"app/db.py": WRAPPER,
-                          "app/jobs.py": "from .db import app_connection\n\nc = app_connection('', connect_timeout=5)\n",
+                          "app/jobs.py": CALLER,
                           "app/engine.py": "import os\nfrom sqlalchemy import create_engine\n\n"
                                            "def make(**kw):\n    return create_engine(os.environ['URL'], **kw)\n"})
     cold = pw106(tmp_path, monkeypatch, cache=True)

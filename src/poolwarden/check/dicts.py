@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import builtins
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from poolwarden.check.context import FileContext
@@ -32,11 +33,19 @@ class Opaque(enum.IntEnum):
     EXTERNAL = 2  # some part comes from outside the code (a library call, a file, the environment)
 
 
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One value a key may have, and the function (or module) whose names it reads."""
+
+    expr: ast.expr
+    where: ast.AST | None
+
+
 @dataclass(slots=True)
 class Lookup:
     """The values ``key`` may have (``values``) and what could not be read (``opaque``)."""
 
-    values: list[ast.expr] = field(default_factory=list)
+    values: list[Value] = field(default_factory=list)
     opaque: Opaque = Opaque.NONE
 
     def add(self, other: Lookup) -> None:
@@ -47,151 +56,235 @@ class Lookup:
         self.opaque = max(self.opaque, how)
 
 
-def lookup(expr: ast.expr | None, key: str, ctx: FileContext, where: ast.AST | None, depth: int = 0,
-           seen: frozenset[str] = frozenset()) -> Lookup:
+Helpers = Mapping[str, "ast.FunctionDef | ast.AsyncFunctionDef"]
+_Seen = frozenset[tuple[int, str]]
+
+
+def lookup(expr: ast.expr | None, key: str, ctx: FileContext, where: ast.AST | None,
+           helpers: Helpers | None = None) -> Lookup:
     """The values ``key`` may take in the dict ``expr`` evaluates to, read inside ``where``
     (the enclosing function node, or the module): literal keys, ``d[key] = v``, ``d.update(...)``,
-    ``d.setdefault(key, v)``, ``{**other}``, ``dict(other, key=v)``, ``x or {}``."""
-    found = Lookup()
-    if expr is None or depth > _MAX_DEPTH:
-        found.blind(Opaque.PROJECT if expr is not None else Opaque.NONE)
-        return found
-    if isinstance(expr, ast.Constant) and expr.value is None:
-        return found
-    if isinstance(expr, ast.Dict):
-        for k, v in zip(expr.keys, expr.values, strict=True):
-            if k is None:
-                found.add(lookup(v, key, ctx, where, depth + 1, seen))
-            elif isinstance(k, ast.Constant) and k.value == key:
-                found.values.append(v)
-            elif not isinstance(k, ast.Constant):
-                found.blind(Opaque.PROJECT)
-        return found
-    if isinstance(expr, (ast.BoolOp, ast.IfExp)):
-        parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.body, expr.orelse]
-        for part in parts:
-            found.add(lookup(part, key, ctx, where, depth + 1, seen))
-        return found
-    if isinstance(expr, ast.Call):
-        return _call(expr, key, ctx, where, depth, seen)
-    if isinstance(expr, ast.Name):
-        return _name(expr.id, key, ctx, where, depth, seen)
-    found.blind(_origin(expr, ctx))
-    return found
-
-
-def _call(expr: ast.Call, key: str, ctx: FileContext, where: ast.AST | None, depth: int,
-          seen: frozenset[str]) -> Lookup:
-    found = Lookup()
-    func = expr.func
-    if isinstance(func, ast.Name) and func.id == "dict" and ctx.qualname(func) is None:
-        for arg in expr.args:
-            found.add(lookup(arg, key, ctx, where, depth + 1, seen))
-        for kw in expr.keywords:
-            if kw.arg is None:
-                found.add(lookup(kw.value, key, ctx, where, depth + 1, seen))
-            elif kw.arg == key:
-                found.values.append(kw.value)
-        return found
-    if isinstance(func, ast.Attribute) and func.attr == "copy" and not expr.args:
-        return lookup(func.value, key, ctx, where, depth + 1, seen)
-    if ctx.qualname(func) in ("copy.copy", "copy.deepcopy") and expr.args:
-        return lookup(expr.args[0], key, ctx, where, depth + 1, seen)
-    found.blind(_origin(expr, ctx))
-    return found
-
-
-def _name(name: str, key: str, ctx: FileContext, where: ast.AST | None, depth: int,
-          seen: frozenset[str]) -> Lookup:
-    found = Lookup()
-    if name in seen:
-        return found
-    seen = seen | {name}
-    if isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in _params(where):
-        found.blind(Opaque.PROJECT)  # the caller's data
-        return found
-    writes = _writes(where, name, ctx) if where is not None else []
-    if not writes:
-        found.blind(_origin(ast.Name(id=name), ctx))
-        return found
-    for write in writes:
-        if isinstance(write, _Whole):
-            found.add(lookup(write.value, key, ctx, where, depth + 1, seen))
-        elif isinstance(write, _Item):
-            if write.key == key:
-                found.values.append(write.value)
-            elif write.key is None:
-                found.blind(Opaque.PROJECT)
-        else:
-            found.blind(write)
-    return found
+    ``d.setdefault(key, v)``, ``{**other}``, ``dict(other, key=v)``, ``x or {}``. ``helpers`` are the
+    module's own functions: a dict one of them returns (also as an item of a returned tuple), or
+    fills when handed ``d`` (``add_ssl(d, "sslmode")``), is read there."""
+    return _Reader(ctx, helpers or {}).lookup(expr, key, where, {}, 0, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
 class _Whole:
     value: ast.expr  # name = value, name.update(value), name |= value
+    where: ast.AST | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Item:
     key: str | None  # None: a key the code computes
     value: ast.expr
+    where: ast.AST | None
 
 
-def _writes(where: ast.AST, name: str, ctx: FileContext) -> list[_Whole | _Item | Opaque]:
-    """Every statement or call in ``where`` that may change what the dict ``name`` holds."""
-    out: list[_Whole | _Item | Opaque] = []
-    nodes = where.body if isinstance(where, ast.Module) else [where]
-    for top in nodes:
-        for node in ast.walk(top):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if _aliases(node.value, name):
-                    out.append(Opaque.PROJECT)  # `alias = d` / `inner = d["k"]`: changed through the alias
-                for target in targets:
-                    if isinstance(target, ast.Name) and target.id == name:
-                        out.append(_Whole(node.value))
-                    elif isinstance(target, ast.Subscript):
-                        path = _subscript_path(target, name)
-                        if path:  # d[k] = v, or d[k1][k2] = v: key k1 gets a dict holding {k2: v}
-                            value: ast.expr = node.value
-                            for inner in reversed(path[1:]):
-                                value = ast.Dict(keys=[ast.Constant(inner)], values=[value]) if inner is not None \
-                                    else ast.Name(id="<computed>")
-                            out.append(_Item(path[0], value))
-                    elif isinstance(target, (ast.Tuple, ast.List)) and any(
-                            _is(e, name) for e in ast.walk(target)):
-                        out.append(Opaque.PROJECT)  # unpacked from a tuple: the helper's own data
-            elif isinstance(node, ast.AugAssign) and _is(node.target, name):
-                out.append(_Whole(node.value))
-            elif isinstance(node, ast.Call):
-                func = node.func
-                if isinstance(func, ast.Attribute) and _is(func.value, name):
-                    if func.attr == "update":
-                        out.extend(_Whole(a) for a in node.args)
-                        out.extend(_Whole(k.value) if k.arg is None else _Item(k.arg, k.value) for k in node.keywords)
-                    elif func.attr == "setdefault" and len(node.args) == 2:
-                        first = node.args[0]
-                        out.append(_Item(first.value if isinstance(first, ast.Constant)
-                                         and isinstance(first.value, str) else None, node.args[1]))
-                elif (any(_is(a, name) for a in node.args) or any(_is(k.value, name) for k in node.keywords)) \
-                        and _origin(node, ctx) is Opaque.PROJECT:
-                    out.append(Opaque.PROJECT)  # handed to a project helper that may add keys
-            elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and any(
-                    _is(t, name) for t in ast.walk(node.target if isinstance(node, (ast.For, ast.AsyncFor))
-                                                   else ast.Tuple(elts=[i.optional_vars for i in node.items
-                                                                        if i.optional_vars is not None]))):
+_Write = _Whole | _Item | Opaque
+_Bindings = Mapping[str, ast.expr]  # a helper's parameter -> the constant its caller passed
+
+
+class _Reader:
+    def __init__(self, ctx: FileContext, helpers: Helpers) -> None:
+        self.ctx = ctx
+        self.helpers = helpers
+
+    def lookup(self, expr: ast.expr | None, key: str, where: ast.AST | None, bound: _Bindings, depth: int,
+               seen: _Seen) -> Lookup:
+        found = Lookup()
+        if expr is None or depth > _MAX_DEPTH:
+            found.blind(Opaque.PROJECT if expr is not None else Opaque.NONE)
+            return found
+        if isinstance(expr, ast.Constant) and expr.value is None:
+            return found
+        if isinstance(expr, ast.Dict):
+            for k, v in zip(expr.keys, expr.values, strict=True):
+                if k is None:
+                    found.add(self.lookup(v, key, where, bound, depth + 1, seen))
+                elif isinstance(k, ast.Constant) and k.value == key:
+                    found.values.append(Value(v, where))
+                elif not isinstance(k, ast.Constant):
+                    found.blind(Opaque.PROJECT)
+            return found
+        if isinstance(expr, (ast.BoolOp, ast.IfExp)):
+            parts = expr.values if isinstance(expr, ast.BoolOp) else [expr.body, expr.orelse]
+            for part in parts:
+                found.add(self.lookup(part, key, where, bound, depth + 1, seen))
+            return found
+        if isinstance(expr, ast.Call):
+            return self._call(expr, key, where, bound, depth, seen)
+        if isinstance(expr, ast.Name):
+            return self._name(expr.id, key, where, bound, depth, seen)
+        found.blind(_origin(expr, self.ctx))
+        return found
+
+    def _call(self, expr: ast.Call, key: str, where: ast.AST | None, bound: _Bindings, depth: int,
+              seen: _Seen) -> Lookup:
+        found = Lookup()
+        func = expr.func
+        if isinstance(func, ast.Name) and func.id == "dict" and self.ctx.qualname(func) is None:
+            for arg in expr.args:
+                found.add(self.lookup(arg, key, where, bound, depth + 1, seen))
+            for kw in expr.keywords:
+                if kw.arg is None:
+                    found.add(self.lookup(kw.value, key, where, bound, depth + 1, seen))
+                elif kw.arg == key:
+                    found.values.append(Value(kw.value, where))
+            return found
+        if isinstance(func, ast.Attribute) and func.attr == "copy" and not expr.args:
+            return self.lookup(func.value, key, where, bound, depth + 1, seen)
+        if self.ctx.qualname(func) in ("copy.copy", "copy.deepcopy") and expr.args:
+            return self.lookup(expr.args[0], key, where, bound, depth + 1, seen)
+        helper = self._helper(expr)
+        if helper is not None:  # a dict the module's own function returns
+            for ret in _returns(helper):
+                found.add(self.lookup(ret, key, helper, {}, depth + 1, seen))
+            return found
+        found.blind(_origin(expr, self.ctx))
+        return found
+
+    def _name(self, name: str, key: str, where: ast.AST | None, bound: _Bindings, depth: int,
+              seen: _Seen) -> Lookup:
+        found = Lookup()
+        mark = (id(where), name)
+        if mark in seen:
+            return found
+        seen = seen | {mark}
+        if isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in _params(where):
+            found.blind(Opaque.PROJECT)  # the caller's data
+            # ... and what this function itself writes into it
+        writes = self._writes(where, name, bound, depth) if where is not None else []
+        if not writes and found.opaque is Opaque.NONE:
+            found.blind(_origin(ast.Name(id=name), self.ctx))
+            return found
+        for write in writes:
+            if isinstance(write, _Whole):
+                found.add(self.lookup(write.value, key, write.where, {}, depth + 1, seen))
+            elif isinstance(write, _Item):
+                if write.key == key:
+                    found.values.append(Value(write.value, write.where))
+                elif write.key is None:
+                    found.blind(Opaque.PROJECT)
+            else:
+                found.blind(write)
+        return found
+
+    def _helper(self, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        func = call.func
+        if isinstance(func, ast.Name) and self.ctx.qualname(func) == _own(self.ctx, func.id):
+            return self.helpers.get(func.id)
+        return None
+
+    def _writes(self, where: ast.AST, name: str, bound: _Bindings, depth: int) -> list[_Write]:
+        """Every statement or call in ``where`` that may change what the dict ``name`` holds."""
+        out: list[_Write] = []
+        nodes = where.body if isinstance(where, ast.Module) else [where]
+        for top in nodes:
+            for node in ast.walk(top):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                    self._assignment(node, name, where, bound, out)
+                elif isinstance(node, ast.AugAssign) and _is(node.target, name):
+                    out.append(_Whole(node.value, where))
+                elif isinstance(node, ast.Call):
+                    self._handed(node, name, where, bound, depth, out)
+                elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and any(
+                        _is(t, name) for t in ast.walk(node.target if isinstance(node, (ast.For, ast.AsyncFor))
+                                                       else ast.Tuple(elts=[i.optional_vars for i in node.items
+                                                                            if i.optional_vars is not None]))):
+                    out.append(Opaque.PROJECT)
+        return out
+
+    def _assignment(self, node: ast.Assign | ast.AnnAssign, name: str, where: ast.AST, bound: _Bindings,
+                    out: list[_Write]) -> None:
+        value = node.value
+        assert value is not None
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if _aliases(value, name):
+            out.append(Opaque.PROJECT)  # `alias = d` / `inner = d["k"]`: changed through the alias
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id == name:
+                out.append(_Whole(value, where))
+            elif isinstance(target, ast.Subscript):
+                path = _subscript_path(target, name, bound)
+                if path:  # d[k] = v, or d[k1][k2] = v: key k1 gets a dict holding {k2: v}
+                    item: ast.expr = value
+                    for inner in reversed(path[1:]):
+                        item = ast.Dict(keys=[ast.Constant(inner)], values=[item]) if inner is not None \
+                            else ast.Name(id="<computed>")
+                    out.append(_Item(path[0], item, where))
+            elif isinstance(target, (ast.Tuple, ast.List)) and any(_is(e, name) for e in ast.walk(target)):
+                out.extend(self._unpacked(target, name, value))
+
+    def _unpacked(self, target: ast.Tuple | ast.List, name: str, value: ast.expr) -> list[_Write]:
+        """``a, d = helper(...)``: the item of each tuple the module's own helper returns."""
+        index = next((i for i, e in enumerate(target.elts) if _is(e, name)), None)
+        helper = self._helper(value) if isinstance(value, ast.Call) else None
+        if index is None or helper is None:
+            return [Opaque.PROJECT]  # unpacked from elsewhere: the helper's own data
+        out: list[_Write] = []
+        for ret in _returns(helper):
+            if isinstance(ret, ast.Tuple) and len(ret.elts) == len(target.elts):
+                out.append(_Whole(ret.elts[index], helper))
+            else:
                 out.append(Opaque.PROJECT)
-    return out
+        return out or [Opaque.PROJECT]
+
+    def _handed(self, node: ast.Call, name: str, where: ast.AST, bound: _Bindings, depth: int,
+                out: list[_Write]) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and _is(func.value, name):
+            if func.attr == "update":
+                out.extend(_Whole(a, where) for a in node.args)
+                out.extend(_Whole(k.value, where) if k.arg is None else _Item(k.arg, k.value, where)
+                           for k in node.keywords)
+            elif func.attr == "setdefault" and len(node.args) == 2:
+                out.append(_Item(_constant(node.args[0], bound), node.args[1], where))
+            return
+        if not (any(_is(a, name) for a in node.args) or any(_is(k.value, name) for k in node.keywords)):
+            return
+        helper = self._helper(node)
+        if helper is not None and depth < _MAX_DEPTH:  # add_ssl(d, "sslmode"): read what the helper writes
+            params = [a.arg for a in (*helper.args.posonlyargs, *helper.args.args)]
+            binding: dict[str, ast.expr] = {}
+            for i, arg in enumerate(node.args):
+                if i < len(params) and not isinstance(arg, ast.Starred):
+                    binding[params[i]] = arg
+            binding.update({k.arg: k.value for k in node.keywords if k.arg is not None})
+            inner = [p for p, a in binding.items() if _is(a, name)]
+            consts = {p: a for p, a in binding.items() if isinstance(a, ast.Constant)}
+            for param in inner:
+                out.extend(self._writes(helper, param, consts, depth + 1))
+            return
+        if _origin(node, self.ctx) is Opaque.PROJECT:
+            out.append(Opaque.PROJECT)  # handed to a project helper that may add keys
 
 
-def _subscript_path(target: ast.Subscript, name: str) -> list[str | None]:
+def _returns(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    """The values ``func`` returns (a bare ``return`` gives None)."""
+    return [r.value if r.value is not None else ast.Constant(None) for r in ast.walk(func)
+            if isinstance(r, ast.Return)]
+
+
+def _own(ctx: FileContext, name: str) -> str:
+    return f"{ctx.module}.{name}" if ctx.module else name
+
+
+def _constant(expr: ast.expr, bound: _Bindings) -> str | None:
+    """A string key: a literal, or a helper's parameter its caller passed a literal for."""
+    if isinstance(expr, ast.Name) and expr.id in bound:
+        expr = bound[expr.id]
+    return expr.value if isinstance(expr, ast.Constant) and isinstance(expr.value, str) else None
+
+
+def _subscript_path(target: ast.Subscript, name: str, bound: _Bindings) -> list[str | None]:
     """``name["a"]["b"]`` -> ``["a", "b"]`` (None for a computed key); ``[]`` when not rooted at ``name``."""
     path: list[str | None] = []
     expr: ast.expr = target
     while isinstance(expr, ast.Subscript):
-        sub = expr.slice
-        path.append(sub.value if isinstance(sub, ast.Constant) and isinstance(sub.value, str) else None)
+        path.append(_constant(expr.slice, bound))
         expr = expr.value
     return path[::-1] if _is(expr, name) else []
 

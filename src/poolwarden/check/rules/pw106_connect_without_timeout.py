@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from poolwarden.check import knowledge as K
 from poolwarden.check.args import dict_keys, keyword, string_value
 from poolwarden.check.context import FileContext
-from poolwarden.check.dicts import Lookup, Opaque, lookup
+from poolwarden.check.dicts import Helpers, Lookup, Opaque, Value, lookup
 from poolwarden.check.finding import Deferred, Pending, Severity
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
@@ -80,6 +80,7 @@ conn = psycopg.connect(settings.DATABASE_URL, connect_timeout=5)
     DEFERRED = HiddenOptions
     _module: ast.Module | None = None  # the file being walked (rule objects are fresh per file)
     _libpq_async: bool | None = None
+    _functions: Helpers | None = None
 
     VALID = [
         example("""
@@ -314,7 +315,7 @@ def build_engine(url: str):
         found = Lookup()
         for kw in node.keywords:
             if kw.arg is None or kw.arg == "kwargs":
-                found.add(lookup(kw.value, _WORD, ctx, where))
+                found.add(lookup(kw.value, _WORD, ctx, where, self._helpers()))
         if found.values:
             return
         unseen = False  # a DSN the code does not spell out (settings, env, a helper's result)
@@ -322,7 +323,7 @@ def build_engine(url: str):
             if arg is None or (isinstance(arg, ast.Constant) and not isinstance(arg.value, str)):
                 continue  # absent, or a pool's minconn / maxconn
             if isinstance(arg, ast.Starred):  # *args: positional DSN from elsewhere
-                found.add(lookup(arg.value, _WORD, ctx, where))
+                found.add(lookup(arg.value, _WORD, ctx, where, self._helpers()))
                 unseen = True
                 continue
             text = string_value(arg, ctx)
@@ -348,14 +349,14 @@ def build_engine(url: str):
         found = Lookup()
         args = keyword(node, "connect_args")
         if args is not None:
-            found.values.append(args)
+            found.values.append(Value(args, where))
         for kw in node.keywords:
             if kw.arg is None:
-                found.add(lookup(kw.value, "connect_args", ctx, where))
+                found.add(lookup(kw.value, "connect_args", ctx, where, self._helpers()))
         timeouts = Lookup(opaque=found.opaque)
         for value in found.values:
             for key in (_WORD, "timeout"):
-                timeouts.add(lookup(value, key, ctx, where))
+                timeouts.add(lookup(value.expr, key, ctx, value.where, self._helpers()))
         if timeouts.values:
             return
         callee = dotted_text(node.func)
@@ -381,6 +382,13 @@ def build_engine(url: str):
                 f"`{callee}()` sets no connect timeout that the code shows: its options are built from "
                 f"project data this call does not see, and no code of the project sets `connect_timeout` "
                 f"(unless its URL or DSN carries it): {_ADVICE}"), severity="warning")
+
+    def _helpers(self) -> Helpers:
+        """The module's own functions, by name: options built by one of them are read there."""
+        if self._functions is None:
+            body = self._module.body if self._module is not None else []
+            self._functions = {f.name: f for f in body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        return self._functions
 
     def _names_libpq_async(self) -> bool:
         """Whether this module spells a URL scheme of psycopg's async driver (``postgresql+psycopg``)."""
