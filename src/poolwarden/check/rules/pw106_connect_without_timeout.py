@@ -46,7 +46,9 @@ engine only in a module that names psycopg's async driver (`postgresql+psycopg:/
 async engine's URL most likely names asyncpg.
 
 Options built before the call are followed through the function: a local dict (`opts = {...}`,
-`opts["connect_args"] = {...}`, `opts.update(...)`) splatted with `**opts`. When part of them is
+`opts["connect_args"] = {...}`, `opts.update(...)`) splatted with `**opts`, and into the module's
+own helpers (a dict one returns, also as an item of a returned tuple, or fills when handed it, with
+keys its caller names: `_require_ssl(args, "sslmode")`). When part of them is
 project data the call cannot see (a wrapper's `**kwargs`, a helper's dict, an object's attribute),
 the call is reported as a warning only if no code of the checked project sets `connect_timeout`
 anywhere (a `"connect_timeout"` key or DSN text, or a `connect_timeout=` keyword handed to project
@@ -174,6 +176,24 @@ def build_engine(url: str):
     psycopg = url.startswith("postgresql+psycopg://")
     return create_async_engine(url, connect_args={"connect_timeout": 5} if psycopg else {})
 """, note="near miss: the SQLite branch of a module that names psycopg's async driver"),
+        example("""
+from sqlalchemy import create_engine
+
+def _set_option(args, key, value):
+    args[key] = value
+
+def _engine_config(url):
+    args = {"application_name": "api"}
+    _set_option(args, "connect_timeout", 5)
+    return url, args
+
+def ssh_options(host):
+    return {"host": host, "connect_timeout": 10}
+
+def build_engine(database_url):
+    url, connect_args = _engine_config(database_url)
+    return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)
+""", note="the module's own helpers set the timeout, with a key their caller names"),
     ]
     INVALID = [
         example("""
@@ -283,6 +303,25 @@ def build_engine(url: str):
     connect_args = {"prepare_threshold": None} if url.startswith("postgresql+psycopg://") else {}
     return create_async_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)  # error
 """, note="a warning: an async engine in a module that expects psycopg's async driver"),
+        example("""
+from sqlalchemy import create_engine
+
+def _require_ssl(args, key):
+    args[key] = "require"
+
+def _engine_config(url):
+    args = {"application_name": "api"}
+    _require_ssl(args, "sslmode")
+    return url, args
+
+def ssh_options(host):
+    return {"host": host, "connect_timeout": 10}
+
+def build_engine(database_url):
+    url, connect_args = _engine_config(database_url)
+    return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)  # error
+""", note="a warning: the module's own helpers build the options and none sets the timeout (the SSH "
+            "connect_timeout does not reach them)"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
