@@ -53,8 +53,8 @@ def _step(draw: st.DrawFn) -> tuple[str, str]:
     value = repr(draw(_inner)) if key == "connect_args" else "5"
     lit = draw(_literal())
     kind = draw(st.sampled_from((
-        "assign", "item", "update", "update_kw", "setdefault", "ior", "dict_call", "splat", "nested",
-        "project", "external",
+        "assign", "item", "update", "update_kw", "setdefault", "ior", "dict_call", "splat", "nested", "helper",
+        "returned", "project", "external",
     )))
     text = {
         "assign": f"d = {lit}",
@@ -66,16 +66,31 @@ def _step(draw: st.DrawFn) -> tuple[str, str]:
         "dict_call": f"d = dict(d, {key}={value})",
         "splat": f"d = {{**d, {key!r}: {value}}}",
         "nested": "if isinstance(d.get('connect_args'), dict):\n        d['connect_args']['connect_timeout'] = 5",
+        "helper": f"_fill(d, {key!r}, {value})",
+        "returned": f"d = _merged(d, {lit})",
         "project": "d.update(extra)",
         "external": "d.update(json.loads(url))",
     }[kind]
     return text, kind if kind in ("project", "external") else "visible"
 
 
+# The module's own helpers the steps call: one fills a key its caller names, one returns a new dict.
+_HELPERS = """\
+def _fill(target, key, value):
+    target[key] = value
+
+
+def _merged(base, extra):
+    out = dict(base)
+    out.update(extra)
+    return out
+"""
+
+
 def _module(steps: list[tuple[str, str]]) -> str:
     body = "".join(f"    {text}\n" for text, _ in steps)
-    return ("import json\nfrom sqlalchemy import create_engine\n\n\ndef make(url, extra):\n    d = {}\n"
-            f"{body}    return create_engine('postgresql+psycopg2://db/app', **d)\n")
+    return (f"import json\nfrom sqlalchemy import create_engine\n\n\n{_HELPERS}\n\ndef make(url, extra):\n"
+            f"    d = {{}}\n{body}    return create_engine('postgresql+psycopg2://db/app', **d)\n")
 
 
 def _run(source: str) -> tuple[list[int], int]:
@@ -94,9 +109,11 @@ def test_options_dict_built_step_by_step(steps: list[tuple[str, str]]) -> None:
     kinds = {kind for _, kind in steps}
     writes_timeout = any("connect_timeout" in text for text, _ in steps)
     if not kinds - {"visible"}:
+        helpers: dict[str, object] = {}
+        exec(_HELPERS, helpers)  # our own helpers and literal steps, never the analyzer's input
         namespace: dict[str, object] = {"d": {}}
         for text, _ in steps:
-            exec(compile(text.replace("\n    ", "\n"), "<step>", "exec"), {}, namespace)  # our own literal steps
+            exec(compile(text.replace("\n    ", "\n"), "<step>", "exec"), helpers, namespace)
         final = namespace["d"]
         assert isinstance(final, dict)
         args = final.get("connect_args")

@@ -23,6 +23,7 @@ from poolwarden.check.context import FileContext
 
 _MAX_DEPTH = 6
 _BUILTINS = frozenset(dir(builtins))
+_CONTAINER_METHODS = frozenset(n for t in (dict, list, set, str, bytes, tuple) for n in dir(t) if not n.startswith("_"))
 
 
 class Opaque(enum.IntEnum):
@@ -39,6 +40,7 @@ class Value:
 
     expr: ast.expr
     where: ast.AST | None
+    bound: Mapping[str, Value] | None = None  # in a helper: what its caller passed its parameters
 
 
 @dataclass(slots=True)
@@ -61,19 +63,20 @@ _Seen = frozenset[tuple[int, str]]
 
 
 def lookup(expr: ast.expr | None, key: str, ctx: FileContext, where: ast.AST | None,
-           helpers: Helpers | None = None) -> Lookup:
+           helpers: Helpers | None = None, bound: Mapping[str, Value] | None = None) -> Lookup:
     """The values ``key`` may take in the dict ``expr`` evaluates to, read inside ``where``
     (the enclosing function node, or the module): literal keys, ``d[key] = v``, ``d.update(...)``,
     ``d.setdefault(key, v)``, ``{**other}``, ``dict(other, key=v)``, ``x or {}``. ``helpers`` are the
     module's own functions: a dict one of them returns (also as an item of a returned tuple), or
     fills when handed ``d`` (``add_ssl(d, "sslmode")``), is read there."""
-    return _Reader(ctx, helpers or {}).lookup(expr, key, where, {}, 0, frozenset())
+    return _Reader(ctx, helpers or {}).lookup(expr, key, where, bound or {}, 0, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
 class _Whole:
     value: ast.expr  # name = value, name.update(value), name |= value
     where: ast.AST | None
+    bound: Mapping[str, Value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +84,11 @@ class _Item:
     key: str | None  # None: a key the code computes
     value: ast.expr
     where: ast.AST | None
+    bound: Mapping[str, Value]
 
 
 _Write = _Whole | _Item | Opaque
-_Bindings = Mapping[str, ast.expr]  # a helper's parameter -> the constant its caller passed
+_Bindings = Mapping[str, Value]  # a helper's parameter -> what its caller passed (read in the caller)
 
 
 class _Reader:
@@ -105,7 +109,7 @@ class _Reader:
                 if k is None:
                     found.add(self.lookup(v, key, where, bound, depth + 1, seen))
                 elif isinstance(k, ast.Constant) and k.value == key:
-                    found.values.append(Value(v, where))
+                    found.values.append(Value(v, where, bound))
                 elif not isinstance(k, ast.Constant):
                     found.blind(Opaque.PROJECT)
             return found
@@ -132,7 +136,7 @@ class _Reader:
                 if kw.arg is None:
                     found.add(self.lookup(kw.value, key, where, bound, depth + 1, seen))
                 elif kw.arg == key:
-                    found.values.append(Value(kw.value, where))
+                    found.values.append(Value(kw.value, where, bound))
             return found
         if isinstance(func, ast.Attribute) and func.attr == "copy" and not expr.args:
             return self.lookup(func.value, key, where, bound, depth + 1, seen)
@@ -140,8 +144,9 @@ class _Reader:
             return self.lookup(expr.args[0], key, where, bound, depth + 1, seen)
         helper = self._helper(expr)
         if helper is not None:  # a dict the module's own function returns
+            binding = _bind(helper, expr, where)
             for ret in _returns(helper):
-                found.add(self.lookup(ret, key, helper, {}, depth + 1, seen))
+                found.add(self.lookup(ret, key, helper, binding, depth + 1, seen))
             return found
         found.blind(_origin(expr, self.ctx))
         return found
@@ -153,19 +158,24 @@ class _Reader:
         if mark in seen:
             return found
         seen = seen | {mark}
-        if isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in _params(where):
-            found.blind(Opaque.PROJECT)  # the caller's data
+        param = isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)) and name in _params(where)
+        if param:
+            passed = bound.get(name)
+            if passed is None:
+                found.blind(Opaque.PROJECT)  # the caller's data
+            else:  # a helper's parameter: what its caller (in this module) passed
+                found.add(self.lookup(passed.expr, key, passed.where, {}, depth + 1, seen))
             # ... and what this function itself writes into it
         writes = self._writes(where, name, bound, depth) if where is not None else []
-        if not writes and found.opaque is Opaque.NONE:
+        if not writes and not param:
             found.blind(_origin(ast.Name(id=name), self.ctx))
             return found
         for write in writes:
             if isinstance(write, _Whole):
-                found.add(self.lookup(write.value, key, write.where, {}, depth + 1, seen))
+                found.add(self.lookup(write.value, key, write.where, write.bound, depth + 1, seen))
             elif isinstance(write, _Item):
                 if write.key == key:
-                    found.values.append(Value(write.value, write.where))
+                    found.values.append(Value(write.value, write.where, write.bound))
                 elif write.key is None:
                     found.blind(Opaque.PROJECT)
             else:
@@ -187,7 +197,7 @@ class _Reader:
                 if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                     self._assignment(node, name, where, bound, out)
                 elif isinstance(node, ast.AugAssign) and _is(node.target, name):
-                    out.append(_Whole(node.value, where))
+                    out.append(_Whole(node.value, where, bound))
                 elif isinstance(node, ast.Call):
                     self._handed(node, name, where, bound, depth, out)
                 elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)) and any(
@@ -202,11 +212,11 @@ class _Reader:
         value = node.value
         assert value is not None
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if _aliases(value, name):
+        if _aliases(value, name) and any(isinstance(t, ast.Name) and t.id != name for t in targets):
             out.append(Opaque.PROJECT)  # `alias = d` / `inner = d["k"]`: changed through the alias
         for target in targets:
             if isinstance(target, ast.Name) and target.id == name:
-                out.append(_Whole(value, where))
+                out.append(_Whole(value, where, bound))
             elif isinstance(target, ast.Subscript):
                 path = _subscript_path(target, name, bound)
                 if path:  # d[k] = v, or d[k1][k2] = v: key k1 gets a dict holding {k2: v}
@@ -214,20 +224,22 @@ class _Reader:
                     for inner in reversed(path[1:]):
                         item = ast.Dict(keys=[ast.Constant(inner)], values=[item]) if inner is not None \
                             else ast.Name(id="<computed>")
-                    out.append(_Item(path[0], item, where))
+                    out.append(_Item(path[0], item, where, bound))
             elif isinstance(target, (ast.Tuple, ast.List)) and any(_is(e, name) for e in ast.walk(target)):
-                out.extend(self._unpacked(target, name, value))
+                out.extend(self._unpacked(target, name, value, where))
 
-    def _unpacked(self, target: ast.Tuple | ast.List, name: str, value: ast.expr) -> list[_Write]:
+    def _unpacked(self, target: ast.Tuple | ast.List, name: str, value: ast.expr, where: ast.AST) -> list[_Write]:
         """``a, d = helper(...)``: the item of each tuple the module's own helper returns."""
         index = next((i for i, e in enumerate(target.elts) if _is(e, name)), None)
         helper = self._helper(value) if isinstance(value, ast.Call) else None
         if index is None or helper is None:
             return [Opaque.PROJECT]  # unpacked from elsewhere: the helper's own data
         out: list[_Write] = []
+        assert isinstance(value, ast.Call)
+        binding = _bind(helper, value, where)
         for ret in _returns(helper):
             if isinstance(ret, ast.Tuple) and len(ret.elts) == len(target.elts):
-                out.append(_Whole(ret.elts[index], helper))
+                out.append(_Whole(ret.elts[index], helper, binding))
             else:
                 out.append(Opaque.PROJECT)
         return out or [Opaque.PROJECT]
@@ -237,27 +249,22 @@ class _Reader:
         func = node.func
         if isinstance(func, ast.Attribute) and _is(func.value, name):
             if func.attr == "update":
-                out.extend(_Whole(a, where) for a in node.args)
-                out.extend(_Whole(k.value, where) if k.arg is None else _Item(k.arg, k.value, where)
+                out.extend(_Whole(a, where, bound) for a in node.args)
+                out.extend(_Whole(k.value, where, bound) if k.arg is None else _Item(k.arg, k.value, where, bound)
                            for k in node.keywords)
             elif func.attr == "setdefault" and len(node.args) == 2:
-                out.append(_Item(_constant(node.args[0], bound), node.args[1], where))
+                out.append(_Item(_constant(node.args[0], bound), node.args[1], where, bound))
             return
         if not (any(_is(a, name) for a in node.args) or any(_is(k.value, name) for k in node.keywords)):
             return
         helper = self._helper(node)
         if helper is not None and depth < _MAX_DEPTH:  # add_ssl(d, "sslmode"): read what the helper writes
-            params = [a.arg for a in (*helper.args.posonlyargs, *helper.args.args)]
-            binding: dict[str, ast.expr] = {}
-            for i, arg in enumerate(node.args):
-                if i < len(params) and not isinstance(arg, ast.Starred):
-                    binding[params[i]] = arg
-            binding.update({k.arg: k.value for k in node.keywords if k.arg is not None})
-            inner = [p for p, a in binding.items() if _is(a, name)]
-            consts = {p: a for p, a in binding.items() if isinstance(a, ast.Constant)}
-            for param in inner:
-                out.extend(self._writes(helper, param, consts, depth + 1))
+            binding = _bind(helper, node, where)
+            for param in [p for p, a in binding.items() if _is(a.expr, name)]:
+                out.extend(self._writes(helper, param, binding, depth + 1))
             return
+        if isinstance(func, ast.Attribute) and func.attr in _CONTAINER_METHODS:
+            return  # other.update(d), ", ".join(d): built-in containers' methods never change their arguments
         if _origin(node, self.ctx) is Opaque.PROJECT:
             out.append(Opaque.PROJECT)  # handed to a project helper that may add keys
 
@@ -272,10 +279,23 @@ def _own(ctx: FileContext, name: str) -> str:
     return f"{ctx.module}.{name}" if ctx.module else name
 
 
+def _bind(helper: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, where: ast.AST | None) -> _Bindings:
+    """The helper's parameters -> the arguments ``call`` passes them (positional and keyword)."""
+    params = [a.arg for a in (*helper.args.posonlyargs, *helper.args.args)]
+    binding: dict[str, Value] = {}
+    for i, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break
+        if i < len(params):
+            binding[params[i]] = Value(arg, where)
+    binding.update({k.arg: Value(k.value, where) for k in call.keywords if k.arg is not None})
+    return binding
+
+
 def _constant(expr: ast.expr, bound: _Bindings) -> str | None:
     """A string key: a literal, or a helper's parameter its caller passed a literal for."""
     if isinstance(expr, ast.Name) and expr.id in bound:
-        expr = bound[expr.id]
+        expr = bound[expr.id].expr
     return expr.value if isinstance(expr, ast.Constant) and isinstance(expr.value, str) else None
 
 

@@ -395,7 +395,7 @@ def build_engine(database_url):
         timeouts = Lookup(opaque=found.opaque)
         for value in found.values:
             for key in (_WORD, "timeout"):
-                timeouts.add(lookup(value.expr, key, ctx, value.where, self._helpers()))
+                timeouts.add(lookup(value.expr, key, ctx, value.where, self._helpers(), value.bound))
         if timeouts.values:
             return
         callee = dotted_text(node.func)
