@@ -383,6 +383,8 @@ SYNC_ENGINES: Final = frozenset(
 CONNECT_TIMEOUT_WORD: Final = "connect_timeout"
 # SQLAlchemy URL schemes of an asynchronous libpq driver: an async engine is not always asyncpg.
 LIBPQ_ASYNC_SCHEMES: Final = frozenset({"postgresql+psycopg", "postgresql+psycopg_async"})
+# psycopg2's asynchronous-connection flags: libpq's non-blocking connect (PQconnectPoll) ignores connect_timeout.
+LIBPQ_ASYNC_CONNECT_FLAGS: Final = ("async_",)
 # URL prefixes of databases libpq never connects to: a connect in `if url.startswith("sqlite")` is not libpq's.
 NON_LIBPQ_URL_PREFIXES: Final = ("sqlite", "mysql", "mariadb", "mssql", "oracle", "postgresql+asyncpg", "cockroachdb")
 # Django: the DATABASES setting, its PostgreSQL engines, and the dj-database-url helpers that build an

@@ -55,6 +55,9 @@ anywhere (a `"connect_timeout"` key or DSN text, or a `connect_timeout=` keyword
 code; test modules aside). Options read from outside the code (a file, the environment, a library
 call) are trusted.
 
+psycopg2's asynchronous connect (`async_=True`) is reported whatever its options say: libpq's
+non-blocking connect ignores `connect_timeout`, so only a deadline in the poll loop bounds it.
+
 Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})` (or a class derived from it in the same
 module) is a warning when the options it spells out set no `connect_args` `connect_timeout`.
 
@@ -322,6 +325,12 @@ def build_engine(database_url):
     return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)  # error
 """, note="a warning: the module's own helpers build the options and none sets the timeout (the SSH "
             "connect_timeout does not reach them)"),
+        example("""
+import psycopg2
+
+def connect(settings):
+    return psycopg2.connect(host=settings["host"], async_=True, connect_timeout=10, **settings["extra"])  # error
+""", note="psycopg2's asynchronous connect polls libpq, which ignores connect_timeout"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
@@ -349,6 +358,11 @@ def build_engine(database_url):
 
     def _connect(self, node: ast.Call, ctx: FileContext, where: ast.AST | None) -> None:
         """psycopg / psycopg2 connects and pools: a keyword, ``**options``, ``kwargs=`` or the DSN."""
+        if any(_truthy(keyword(node, flag)) for flag in K.LIBPQ_ASYNC_CONNECT_FLAGS):
+            ctx.report(node, f"`{dotted_text(node.func)}(async_=True)` connects through libpq's non-blocking "
+                       f"connect, which ignores `connect_timeout`: bound the connect with a total deadline in the "
+                       f"poll loop (each `select()` timeout alone restarts the wait)")
+            return
         if keyword(node, _WORD) is not None:
             return
         found = Lookup()
@@ -465,6 +479,10 @@ def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
     module, _, name = target.rpartition(".")
     bases = ctx.summary.classes.get(name, ()) if module == ctx.module else ()
     return any(base in K.FLASK_SQLALCHEMY for base in bases)
+
+
+def _truthy(expr: ast.expr | None) -> bool:
+    return isinstance(expr, ast.Constant) and bool(expr.value)
 
 
 def _other_database_branch(node: ast.Call, where: ast.AST | None) -> bool:
