@@ -376,6 +376,7 @@ SQLALCHEMY_ENGINES: Final = frozenset(
 )
 # Flask-SQLAlchemy's extension: it makes the engine from the app config and its ``engine_options``.
 FLASK_SQLALCHEMY: Final = frozenset({"flask_sqlalchemy.SQLAlchemy"})
+FLASK_ENGINE_OPTIONS: Final = "SQLALCHEMY_ENGINE_OPTIONS"  # the app-config key of its engine options
 SYNC_ENGINES: Final = frozenset(
     {"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"}
 )

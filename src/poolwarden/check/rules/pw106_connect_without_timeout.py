@@ -59,7 +59,9 @@ psycopg2's asynchronous connect (`async_=True`) is reported whatever its options
 non-blocking connect ignores `connect_timeout`, so only a deadline in the poll loop bounds it.
 
 Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})` (or a class derived from it in the same
-module) is a warning when the options it spells out set no `connect_args` `connect_timeout`.
+module), and `app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}` (or a config class's
+`SQLALCHEMY_ENGINE_OPTIONS`) in a module with database code, are a warning when the options they
+spell out set no `connect_args` `connect_timeout`.
 
 Django settings: a module-level `DATABASES` entry whose `ENGINE` is
 `django.db.backends.postgresql` and whose `OPTIONS` set no `connect_timeout` is reported on its
@@ -81,7 +83,7 @@ conn = psycopg.connect(settings.DATABASE_URL)
     USE_INSTEAD = """
 conn = psycopg.connect(settings.DATABASE_URL, connect_timeout=5)
 """
-    NODES = (ast.Call, ast.Module)
+    NODES = (ast.Call, ast.Module, ast.Assign)
     DEFERRED = HiddenOptions
     _module: ast.Module | None = None  # the file being walked (rule objects are fresh per file)
     _libpq_async: bool | None = None
@@ -197,6 +199,16 @@ def build_engine(database_url):
     url, connect_args = _engine_config(database_url)
     return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)
 """, note="the module's own helpers set the timeout, with a key their caller names"),
+        example("""
+from .models import db
+
+class Config:
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 5, "connect_args": {"connect_timeout": 5}}
+
+def configure_db(app):
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    db.init_app(app)
+""", models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
     ]
     INVALID = [
         example("""
@@ -331,9 +343,25 @@ import psycopg2
 def connect(settings):
     return psycopg2.connect(host=settings["host"], async_=True, connect_timeout=10, **settings["extra"])  # error
 """, note="psycopg2's asynchronous connect polls libpq, which ignores connect_timeout"),
+        example("""
+from .models import db
+
+def configure_db(app, config):
+    app.config["SQLALCHEMY_DATABASE_URI"] = config.DATABASE_URI
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {  # error
+        "pool_size": config.POOL_SIZE,
+        "max_overflow": 0,
+    }
+    db.init_app(app)
+""", note="a warning: Flask-SQLAlchemy's engine options in the app config set no connect_args timeout",
+            models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if type(node) is ast.Assign:
+            if len(node.targets) == 1 and _config_key(node.targets[0]) == K.FLASK_ENGINE_OPTIONS:
+                self._flask_config(node.value, ctx)
+            return
         if isinstance(node, ast.Module):
             self._module = node
             _django_settings(node, ctx)
@@ -452,6 +480,20 @@ def connect(settings):
                 for n in ast.walk(self._module))
         return self._libpq_async
 
+    def _flask_config(self, options: ast.expr, ctx: FileContext) -> None:
+        """``app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}``: Flask-SQLAlchemy's engine options, whole."""
+        keys = dict_keys(options)
+        if keys is None or not ctx.db_aware:
+            return  # not literal, or a module with no database code around it
+        if "connect_args" in keys:
+            assert isinstance(options, (ast.Dict, ast.Call))
+            inner = dict_keys(_dict_value(options, "connect_args"))
+            if inner is None or _WORD in inner:
+                return
+        ctx.report(options, f"Flask-SQLAlchemy's `{K.FLASK_ENGINE_OPTIONS}` set no connect timeout, unless the "
+                   f"database URI carries `connect_timeout` (add `\"connect_args\": {{\"connect_timeout\": 5}}`): "
+                   f"{_ADVICE}", severity="warning")
+
     def _flask(self, node: ast.Call, ctx: FileContext) -> None:
         """``SQLAlchemy(engine_options={...})``: the engine's options are spelled out, the URL is not."""
         options = keyword(node, "engine_options")
@@ -468,6 +510,18 @@ def connect(settings):
                    f"connect timeout, unless the database URI or the app's SQLALCHEMY_ENGINE_OPTIONS carries "
                    f"`connect_timeout` (add `\"connect_args\": {{\"connect_timeout\": 5}}`): {_ADVICE}",
                    severity="warning")
+
+
+def _config_key(target: ast.expr) -> str | None:
+    """``SQLALCHEMY_ENGINE_OPTIONS`` for ``app.config["SQLALCHEMY_ENGINE_OPTIONS"]`` or a config class's
+    ``SQLALCHEMY_ENGINE_OPTIONS``; None for any other target."""
+    if type(target) is ast.Name:
+        return target.id
+    if type(target) is ast.Subscript and isinstance(target.slice, ast.Constant) \
+            and isinstance(target.value, ast.Attribute) and target.value.attr == "config":
+        key = target.slice.value
+        return key if isinstance(key, str) else None
+    return None
 
 
 def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
