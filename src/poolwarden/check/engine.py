@@ -29,6 +29,7 @@ from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
 from poolwarden.check.files import discover
 from poolwarden.check.finding import Finding, Severity, Span
+from poolwarden.check.mentions import sets_connect_timeout
 from poolwarden.check.project import ProjectIndex
 from poolwarden.check.registry import ALL_RULES, reported_codes, select_rules
 from poolwarden.check.rule import Rule
@@ -127,6 +128,7 @@ def analyze_parsed(
     except RecursionError:
         result.findings.append(pw000(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse")))
         return result
+    ctx.summary.sets_connect_timeout = not ctx.is_test and sets_connect_timeout(parsed.source, parsed.tree, ctx)
     result.findings = ctx.findings
     result.pendings = ctx.pendings
     result.summary = ctx.summary
@@ -171,10 +173,12 @@ def _work(job: _Job) -> FileResult:
 # -- parent side -----------------------------------------------------------------------------------
 def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str],
              max_size: int) -> tuple[set[Path], set[Path]]:
-    """The files worth walking — DB code, its importers (transitively), what they import, and
-    event-loop code with its direct importers — and the files that import DB code directly."""
+    """The files worth walking — DB code, its importers (transitively), what they import,
+    event-loop code with its direct importers, and Django settings modules — and the files that
+    import DB code directly."""
     db_seed: set[Path] = set()
     loop: set[Path] = set()
+    settings: set[Path] = set()
     imports: dict[Path, set[str]] = {}
     for path in paths:
         text = S.read(path, max_size)
@@ -184,6 +188,8 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
             db_seed.add(path)
         if K.LOOP_TOKENS.search(text):
             loop.add(path)
+        if K.SETTINGS_TOKENS.search(text):
+            settings.add(path)  # a Django settings module: its DATABASES are PW106's
         mod = modules[path]
         package = mod if path.stem == "__init__" else mod.rpartition(".")[0]
         imports[path] = _imported_modules(text, package)
@@ -201,7 +207,7 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
     # Event-loop code plus its direct importers (where a bridge decorator gets applied).
     loop_users = {user for path in loop for user in importers.get(path, ())}
     db_near = {user for path in db_seed for user in importers.get(path, ())} - db_seed
-    return down | loop | loop_users, db_near
+    return down | loop | loop_users | settings, db_near
 
 
 def _closure(start: set[Path], edges: dict[Path, set[Path]]) -> set[Path]:

@@ -388,9 +388,31 @@ SQLALCHEMY_ENGINES: Final = frozenset(
 )
 # Flask-SQLAlchemy's extension: it makes the engine from the app config and its ``engine_options``.
 FLASK_SQLALCHEMY: Final = frozenset({"flask_sqlalchemy.SQLAlchemy"})
+FLASK_ENGINE_OPTIONS: Final = "SQLALCHEMY_ENGINE_OPTIONS"  # the app-config key of its engine options
 SYNC_ENGINES: Final = frozenset(
     {"sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlmodel.create_engine"}
 )
+# The connect option PW106 looks for (in keywords, dict keys, DSNs and URL queries).
+CONNECT_TIMEOUT_WORD: Final = "connect_timeout"
+# SQLAlchemy URL schemes of an asynchronous libpq driver: an async engine is not always asyncpg.
+LIBPQ_ASYNC_SCHEMES: Final = frozenset({"postgresql+psycopg", "postgresql+psycopg_async"})
+# psycopg2's asynchronous-connection flags: libpq's non-blocking connect (PQconnectPoll) ignores connect_timeout.
+LIBPQ_ASYNC_CONNECT_FLAGS: Final = ("async_",)
+# URL prefixes of databases libpq never connects to: a connect in `if url.startswith("sqlite")` is not libpq's.
+NON_LIBPQ_URL_PREFIXES: Final = ("sqlite", "mysql", "mariadb", "mssql", "oracle", "postgresql+asyncpg", "cockroachdb")
+# Django: the DATABASES setting, its PostgreSQL engines, and the dj-database-url helpers that build an
+# entry from a URL (whose query string becomes the entry's OPTIONS).
+DJANGO_DATABASES: Final = "DATABASES"
+DJANGO_POSTGRES_ENGINE: Final = "django.db.backends.postgresql"  # also .postgresql_psycopg2
+DJANGO_URL_PARSERS: Final = frozenset({"dj_database_url.config", "dj_database_url.parse"})
+# OPTIONS keys only a PostgreSQL (libpq / psycopg) entry takes: they tell its engine when ENGINE is built elsewhere.
+LIBPQ_OPTION_KEYS: Final = frozenset(
+    {"application_name", "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "target_session_attrs",
+     "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "prepare_threshold",
+     "server_side_binding", "passfile", "service", "assume_role", "cursor_factory"}
+)
+# Raw-text pre-scan: a module that sets Django's DATABASES is walked even if it imports nothing.
+SETTINGS_TOKENS: Final = re.compile(rb"^DATABASES[ \t]*[=\[]", re.M)
 ASYNCPG_POOLS: Final = frozenset({"asyncpg.create_pool", "asyncpg.pool.create_pool"})
 SIZED_POOLS: Final = frozenset(
     {"psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool"}

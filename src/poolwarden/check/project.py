@@ -150,6 +150,11 @@ class ProjectIndex:
         key = self.resolve(ref)
         return self._decorator_uses.get(key, []) if key is not None else []
 
+    @property
+    def sets_connect_timeout(self) -> bool:
+        """Whether any module of the project may set a connect timeout (see :mod:`check.mentions`)."""
+        return any(summary.sets_connect_timeout for summary in self.modules.values())
+
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:
         """The first DB operation ``ref`` performs, directly or through its callees."""

@@ -50,6 +50,7 @@ class ModuleSummary:
     star_imports: list[str] = field(default_factory=list)  # modules it re-exports with `from m import *`
     # (decorator ref, whether the decorated function is a CLI command) for every project decorator use
     decorated: list[tuple[str, bool]] = field(default_factory=list)
+    sets_connect_timeout: bool = False  # its code may set a connect timeout (see check.mentions)
 
 
 @dataclass(slots=True)

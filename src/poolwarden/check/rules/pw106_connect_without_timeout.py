@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.args import dict_keys, has_splat, keyword, string_value
+from poolwarden.check.args import dict_keys, keyword, string_value
 from poolwarden.check.context import FileContext
+from poolwarden.check.dicts import Helpers, Lookup, Opaque, Value, lookup
+from poolwarden.check.finding import Deferred, Pending, Severity
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
 
+_WORD = K.CONNECT_TIMEOUT_WORD
 _TARGETS = K.LIBPQ_CONNECTS | K.LIBPQ_POOLS | K.SQLALCHEMY_ENGINES
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
+
 _ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
            "(e.g. `connect_timeout=5`) and cap the total")
+
+
+@dataclass(frozen=True)
+class HiddenOptions(Deferred):
+    """A connect whose options project code builds out of sight: the finding's whole message."""
+
+    message: str
 
 
 class ConnectWithoutTimeout(Rule):
@@ -26,10 +41,35 @@ and psycopg2 pools, and SQLAlchemy engines on a libpq driver (`postgresql://`,
 keyword, not in `connect_args` / `kwargs`, not in the DSN or URL. asyncpg is not flagged: it
 has its own 60 s default. A DSN or URL the code does not spell out (read from settings or env,
 built by a helper or `make_url()`) is reported as a warning that says so: it may carry
-`connect_timeout` itself. For engines that holds for synchronous `create_engine` only (an async
-engine's URL most likely names asyncpg). Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})`
-(or a class derived from it in the same module) is a warning when the options it spells out set no
-`connect_args` `connect_timeout`. A `**kwargs` splat is trusted.
+`connect_timeout` itself. For engines that holds for synchronous `create_engine`, and for an async
+engine only in a module that names psycopg's async driver (`postgresql+psycopg://`); elsewhere an
+async engine's URL most likely names asyncpg.
+
+Options built before the call are followed through the function: a local dict (`opts = {...}`,
+`opts["connect_args"] = {...}`, `opts.update(...)`) splatted with `**opts`, and into the module's
+own helpers (a dict one returns, also as an item of a returned tuple, or fills when handed it, with
+keys its caller names: `_require_ssl(args, "sslmode")`). When part of them is
+project data the call cannot see (a wrapper's `**kwargs`, a helper's dict, an object's attribute),
+the call is reported as a warning only if no code of the checked project sets `connect_timeout`
+anywhere (a `"connect_timeout"` key or DSN text, or a `connect_timeout=` keyword handed to project
+code; test modules aside). Options read from outside the code (a file, the environment, a library
+call) are trusted.
+
+psycopg2's asynchronous connect (`async_=True`) is reported whatever its options say: libpq's
+non-blocking connect ignores `connect_timeout`, so only a deadline in the poll loop bounds it.
+
+Flask-SQLAlchemy's `SQLAlchemy(engine_options={...})` (or a class derived from it in the same
+module), and `app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}` (or a config class's
+`SQLALCHEMY_ENGINE_OPTIONS`) in a module with database code, are a warning when the options they
+spell out set no `connect_args` `connect_timeout`.
+
+Django settings: a module-level `DATABASES` entry whose `ENGINE` is
+`django.db.backends.postgresql` and whose `OPTIONS` set no `connect_timeout` is reported on its
+`ENGINE` line; an entry from dj-database-url's `config()` / `parse()` is a warning (the URL's query
+becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is
+reported when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a
+dj-database-url entry, or options only libpq takes, such as `application_name` or `sslmode`).
+A settings module that names `connect_timeout` anywhere is trusted.
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -43,7 +83,11 @@ conn = psycopg.connect(settings.DATABASE_URL)
     USE_INSTEAD = """
 conn = psycopg.connect(settings.DATABASE_URL, connect_timeout=5)
 """
-    NODES = (ast.Call,)
+    NODES = (ast.Call, ast.Module, ast.Assign)
+    DEFERRED = HiddenOptions
+    _module: ast.Module | None = None  # the file being walked (rule objects are fresh per file)
+    _libpq_async: bool | None = None
+    _functions: Helpers | None = None
 
     VALID = [
         example("""
@@ -86,6 +130,85 @@ from flask_sqlalchemy import SQLAlchemy
 
 db = SQLAlchemy(engine_options={"pool_size": 5, "connect_args": {"connect_timeout": 5}})
 """),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "OPTIONS": {"connect_timeout": 5},
+    },
+    "local": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"},
+}
+""", note="Django settings: a PostgreSQL entry with a connect timeout, and a SQLite one"),
+        example("""
+from .config import database_entry
+
+DATABASES = {"default": database_entry()}
+DATABASES["default"]["OPTIONS"] = {"init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+""", note="near miss: OPTIONS no PostgreSQL entry takes, on an engine built elsewhere",
+            config="def database_entry():\n    return {'ENGINE': 'django.db.backends.mysql', 'NAME': 'app'}\n"),
+        example("""
+from sqlalchemy import create_engine
+
+def make_engine(url):
+    options = {"pool_size": 5, "max_overflow": 0, "pool_timeout": 5}
+    options["connect_args"] = {"application_name": "api"}
+    options["connect_args"]["connect_timeout"] = 5
+    options.update(connect_args={"application_name": "api", "connect_timeout": 5})
+    return create_engine(url, **options)
+""", note="a local options dict that sets the timeout"),
+        example("""
+import psycopg
+
+def app_connection(*args, **kwargs):
+    kwargs.update(application_name="app")
+    return psycopg.connect(*args, **kwargs)
+""", note="near miss: a wrapper whose caller passes connect_timeout",
+            jobs="from .example import app_connection\n\nconn = app_connection('dbname=app', connect_timeout=5)\n"),
+        example("""
+import json
+import os
+from sqlalchemy import create_engine
+
+engine = create_engine(os.environ["DATABASE_URL"], **json.loads(os.environ["ENGINE_OPTIONS"]))
+""", note="near miss: options read from outside the code may carry the timeout"),
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+def build_engine(url: str):
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"check_same_thread": False})
+    psycopg = url.startswith("postgresql+psycopg://")
+    return create_async_engine(url, connect_args={"connect_timeout": 5} if psycopg else {})
+""", note="near miss: the SQLite branch of a module that names psycopg's async driver"),
+        example("""
+from sqlalchemy import create_engine
+
+def _set_option(args, key, value):
+    args[key] = value
+
+def _engine_config(url):
+    args = {"application_name": "api"}
+    _set_option(args, "connect_timeout", 5)
+    return url, args
+
+def ssh_options(host):
+    return {"host": host, "connect_timeout": 10}
+
+def build_engine(database_url):
+    url, connect_args = _engine_config(database_url)
+    return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)
+""", note="the module's own helpers set the timeout, with a key their caller names"),
+        example("""
+from .models import db
+
+class Config:
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_size": 5, "connect_args": {"connect_timeout": 5}}
+
+def configure_db(app):
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    db.init_app(app)
+""", models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
     ]
     INVALID = [
         example("""
@@ -134,53 +257,242 @@ from sqlalchemy import create_engine
 URL = os.environ.get("DATABASE_URL", "postgresql://localhost/app")
 engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # error
 """),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",  # error
+        "NAME": "app",
+        "HOST": "db",
+    }
+}
+""", note="Django settings: the PostgreSQL entry's OPTIONS set no connect_timeout"),
+        example("""
+import os
+
+import dj_database_url
+
+DATABASES = {"default": dj_database_url.config()}  # error
+if os.environ.get("REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(os.environ["REPLICA_URL"])  # error
+""", note="a warning: the URL's query may carry connect_timeout"),
+        example("""
+from .config import database_entry
+
+DATABASES = {}
+DATABASES["default"] = database_entry()
+DATABASES["default"]["OPTIONS"] = {"application_name": "app"}  # error
+""", note="OPTIONS only PostgreSQL takes replace the entry's options and set no timeout",
+            config="def database_entry():\n    return {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'app'}\n"),
+        example("""
+from sqlalchemy import create_engine
+
+def make_engine():
+    options = {"pool_size": 5, "max_overflow": 0, "pool_timeout": 5}
+    options["connect_args"] = {"application_name": "api"}
+    return create_engine("postgresql+psycopg2://db/app", **options)  # error
+""", note="the options are a local dict: every key is visible"),
+        example("""
+import psycopg
+
+def app_connection(*args, **kwargs):
+    kwargs.update(application_name="app")
+    return psycopg.connect(*args, **kwargs)  # error
+""", note="a warning: a wrapper's caller could pass connect_timeout, but no code of the project does",
+            jobs="from .example import app_connection\n\nconn = app_connection('dbname=app')\n"),
+        example("""
+from sqlalchemy import create_engine
+
+from .connect_args import base_connect_args
+
+def init_engine(url, **extra):
+    options = {"pool_size": 5, "max_overflow": 0, "pool_timeout": 5}
+    options["connect_args"] = base_connect_args()
+    options.update(extra)
+    return create_engine(url, **options)  # error
+""", note="a warning: options built by project helpers and the caller, none of which sets a timeout",
+            connect_args="def base_connect_args():\n    return {'keepalives': 1, 'keepalives_idle': 30}\n"),
+        example("""
+from sqlalchemy.ext.asyncio import create_async_engine
+
+def build_engine(url: str):
+    connect_args = {"prepare_threshold": None} if url.startswith("postgresql+psycopg://") else {}
+    return create_async_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)  # error
+""", note="a warning: an async engine in a module that expects psycopg's async driver"),
+        example("""
+from sqlalchemy import create_engine
+
+def _require_ssl(args, key):
+    args[key] = "require"
+
+def _engine_config(url):
+    args = {"application_name": "api"}
+    _require_ssl(args, "sslmode")
+    return url, args
+
+def ssh_options(host):
+    return {"host": host, "connect_timeout": 10}
+
+def build_engine(database_url):
+    url, connect_args = _engine_config(database_url)
+    return create_engine(url, connect_args=connect_args, pool_size=5, max_overflow=0, pool_timeout=5)  # error
+""", note="a warning: the module's own helpers build the options and none sets the timeout (the SSH "
+            "connect_timeout does not reach them)"),
+        example("""
+import psycopg2
+
+def connect(settings):
+    return psycopg2.connect(host=settings["host"], async_=True, connect_timeout=10, **settings["extra"])  # error
+""", note="psycopg2's asynchronous connect polls libpq, which ignores connect_timeout"),
+        example("""
+from .models import db
+
+def configure_db(app, config):
+    app.config["SQLALCHEMY_DATABASE_URI"] = config.DATABASE_URI
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {  # error
+        "pool_size": config.POOL_SIZE,
+        "max_overflow": 0,
+    }
+    db.init_app(app)
+""", note="a warning: Flask-SQLAlchemy's engine options in the app config set no connect_args timeout",
+            models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if type(node) is ast.Assign:
+            if len(node.targets) == 1 and _config_key(node.targets[0]) == K.FLASK_ENGINE_OPTIONS:
+                self._flask_config(node.value, ctx)
+            return
+        if isinstance(node, ast.Module):
+            self._module = node
+            _django_settings(node, ctx)
+            return
         assert isinstance(node, ast.Call)
         target = ctx.call(node).target
         if _flask_sqlalchemy(target, ctx):
             self._flask(node, ctx)
             return
-        if target not in _TARGETS or has_splat(node):
+        if target not in _TARGETS:
             return
+        where = ctx.function.node or self._module
         if target in K.LIBPQ_CONNECTS or target in K.LIBPQ_POOLS:
-            if keyword(node, "connect_timeout") is not None:
-                return
-            kwargs = keyword(node, "kwargs")
-            if kwargs is not None and (dict_keys(kwargs) is None or "connect_timeout" in (dict_keys(kwargs) or ())):
-                return
-            unseen = False  # a DSN the code does not spell out (settings, env, a helper's result)
-            for arg in (*node.args, keyword(node, "dsn"), keyword(node, "conninfo")):
-                if arg is None or (isinstance(arg, ast.Constant) and not isinstance(arg.value, str)):
-                    continue  # absent, or a pool's minconn / maxconn
-                text = string_value(arg, ctx)
-                if text is not None and "connect_timeout" in text:
-                    return
-                unseen = unseen or text is None
-            if unseen:
-                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout, unless the DSN it is "
-                           f"given carries `connect_timeout`: {_ADVICE}", severity="warning")
-            else:
-                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout: {_ADVICE}")
+            self._connect(node, ctx, where)
         elif target in K.SQLALCHEMY_ENGINES:
-            url_arg = node.args[0] if node.args else keyword(node, "url")
-            url = string_value(url_arg, ctx)
-            if url is not None and (not _libpq_url(url) or "connect_timeout" in url):
-                return
-            args = keyword(node, "connect_args")
-            if args is not None and (dict_keys(args) is None or bool({"connect_timeout", "timeout"}
-                                                                     & set(dict_keys(args) or ()))):
-                return
-            if url is not None:
-                ctx.report(node, f"`{dotted_text(node.func)}()` on a libpq driver sets no connect timeout "
-                           f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}")
-            elif url_arg is not None and target in K.SYNC_ENGINES:  # async: most likely asyncpg (60 s default)
-                ctx.report(node, f"`{dotted_text(node.func)}()` sets no connect timeout, unless its URL (not "
-                           f"spelled out here) carries `connect_timeout` or names a driver other than "
-                           f"libpq's (add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}",
-                           severity="warning")
+            self._engine(node, target, ctx, where)
 
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        """A connect whose options come from project code: reported when no code of the project sets one."""
+        assert isinstance(pending.data, HiddenOptions)
+        return None if index.sets_connect_timeout else pending.data.message
+
+    def _connect(self, node: ast.Call, ctx: FileContext, where: ast.AST | None) -> None:
+        """psycopg / psycopg2 connects and pools: a keyword, ``**options``, ``kwargs=`` or the DSN."""
+        if any(_truthy(keyword(node, flag)) for flag in K.LIBPQ_ASYNC_CONNECT_FLAGS):
+            ctx.report(node, f"`{dotted_text(node.func)}(async_=True)` connects through libpq's non-blocking "
+                       f"connect, which ignores `connect_timeout`: bound the connect with a total deadline in the "
+                       f"poll loop (each `select()` timeout alone restarts the wait)")
+            return
+        if keyword(node, _WORD) is not None:
+            return
+        found = Lookup()
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg == "kwargs":
+                found.add(lookup(kw.value, _WORD, ctx, where, self._helpers()))
+        if found.values:
+            return
+        unseen = False  # a DSN the code does not spell out (settings, env, a helper's result)
+        for arg in (*node.args, keyword(node, "dsn"), keyword(node, "conninfo")):
+            if arg is None or (isinstance(arg, ast.Constant) and not isinstance(arg.value, str)):
+                continue  # absent, or a pool's minconn / maxconn
+            if isinstance(arg, ast.Starred):  # *args: positional DSN from elsewhere
+                found.add(lookup(arg.value, _WORD, ctx, where, self._helpers()))
+                unseen = True
+                continue
+            text = string_value(arg, ctx)
+            if text is not None and _WORD in text:
+                return
+            unseen = unseen or text is None
+        callee = dotted_text(node.func)
+        if unseen:
+            message = (f"`{callee}()` sets no connect timeout, unless the DSN it is given carries "
+                       f"`connect_timeout`: {_ADVICE}")
+        else:
+            message = f"`{callee}()` sets no connect timeout: {_ADVICE}"
+        self._decide(node, ctx, found.opaque, message, "warning" if unseen else None, callee)
+
+    def _engine(self, node: ast.Call, target: str, ctx: FileContext, where: ast.AST | None) -> None:
+        """SQLAlchemy engines: the URL, then ``connect_args`` (as a keyword or in a ``**`` splat)."""
+        url_arg = node.args[0] if node.args else keyword(node, "url")
+        url = string_value(url_arg, ctx)
+        if url is not None and (not _libpq_url(url) or _WORD in url):
+            return
+        if url is None and _other_database_branch(node, where):
+            return
+        found = Lookup()
+        args = keyword(node, "connect_args")
+        if args is not None:
+            found.values.append(Value(args, where))
+        for kw in node.keywords:
+            if kw.arg is None:
+                found.add(lookup(kw.value, "connect_args", ctx, where, self._helpers()))
+        timeouts = Lookup(opaque=found.opaque)
+        for value in found.values:
+            for key in (_WORD, "timeout"):
+                timeouts.add(lookup(value.expr, key, ctx, value.where, self._helpers(), value.bound))
+        if timeouts.values:
+            return
+        callee = dotted_text(node.func)
+        if url is not None:
+            self._decide(node, ctx, timeouts.opaque, f"`{callee}()` on a libpq driver sets no connect timeout "
+                         f"(add `connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}", None, callee)
+        elif url_arg is not None and (target in K.SYNC_ENGINES or self._names_libpq_async()):
+            # async: most likely asyncpg (60 s default), unless the module names an async libpq driver
+            driver = "" if target in K.SYNC_ENGINES else "; this module names psycopg's async driver"
+            self._decide(node, ctx, timeouts.opaque,
+                         f"`{callee}()` sets no connect timeout, unless its URL (not spelled out here{driver}) "
+                         f"carries `connect_timeout` or names a driver other than libpq's (add "
+                         f"`connect_args={{\"connect_timeout\": 5}}`): {_ADVICE}", "warning", callee)
+
+    def _decide(self, node: ast.Call, ctx: FileContext, opaque: Opaque, message: str,
+                severity: Severity | None, callee: str) -> None:
+        """Report now when every option is visible; leave it to the project index when project code
+        builds some of them; stay quiet when they come from outside the code."""
+        if opaque is Opaque.NONE:
+            ctx.report(node, message, severity=severity)
+        elif opaque is Opaque.PROJECT:
+            ctx.defer(node, HiddenOptions(
+                f"`{callee}()` sets no connect timeout that the code shows: its options are built from "
+                f"project data this call does not see, and no code of the project sets `connect_timeout` "
+                f"(unless its URL or DSN carries it): {_ADVICE}"), severity="warning")
+
+    def _helpers(self) -> Helpers:
+        """The module's own functions, by name: options built by one of them are read there."""
+        if self._functions is None:
+            body = self._module.body if self._module is not None else []
+            self._functions = {f.name: f for f in body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        return self._functions
+
+    def _names_libpq_async(self) -> bool:
+        """Whether this module spells a URL scheme of psycopg's async driver (``postgresql+psycopg``)."""
+        if self._libpq_async is None:
+            self._libpq_async = self._module is not None and any(
+                isinstance(n, ast.Constant) and isinstance(n.value, str)
+                and n.value.partition("://")[0].lower() in K.LIBPQ_ASYNC_SCHEMES
+                for n in ast.walk(self._module))
+        return self._libpq_async
+
+    def _flask_config(self, options: ast.expr, ctx: FileContext) -> None:
+        """``app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}``: Flask-SQLAlchemy's engine options, whole."""
+        keys = dict_keys(options)
+        if keys is None or not ctx.db_aware:
+            return  # not literal, or a module with no database code around it
+        if "connect_args" in keys:
+            assert isinstance(options, (ast.Dict, ast.Call))
+            inner = dict_keys(_dict_value(options, "connect_args"))
+            if inner is None or _WORD in inner:
+                return
+        ctx.report(options, f"Flask-SQLAlchemy's `{K.FLASK_ENGINE_OPTIONS}` set no connect timeout, unless the "
+                   f"database URI carries `connect_timeout` (add `\"connect_args\": {{\"connect_timeout\": 5}}`): "
+                   f"{_ADVICE}", severity="warning")
 
     def _flask(self, node: ast.Call, ctx: FileContext) -> None:
         """``SQLAlchemy(engine_options={...})``: the engine's options are spelled out, the URL is not."""
@@ -200,6 +512,18 @@ engine = create_engine(URL, pool_size=5, max_overflow=0, pool_timeout=5)  # erro
                    severity="warning")
 
 
+def _config_key(target: ast.expr) -> str | None:
+    """``SQLALCHEMY_ENGINE_OPTIONS`` for ``app.config["SQLALCHEMY_ENGINE_OPTIONS"]`` or a config class's
+    ``SQLALCHEMY_ENGINE_OPTIONS``; None for any other target."""
+    if type(target) is ast.Name:
+        return target.id
+    if type(target) is ast.Subscript and isinstance(target.slice, ast.Constant) \
+            and isinstance(target.value, ast.Attribute) and target.value.attr == "config":
+        key = target.slice.value
+        return key if isinstance(key, str) else None
+    return None
+
+
 def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
     """Flask-SQLAlchemy's extension, or a class of this module derived from it."""
     if target is None:
@@ -209,6 +533,25 @@ def _flask_sqlalchemy(target: str | None, ctx: FileContext) -> bool:
     module, _, name = target.rpartition(".")
     bases = ctx.summary.classes.get(name, ()) if module == ctx.module else ()
     return any(base in K.FLASK_SQLALCHEMY for base in bases)
+
+
+def _truthy(expr: ast.expr | None) -> bool:
+    return isinstance(expr, ast.Constant) and bool(expr.value)
+
+
+def _other_database_branch(node: ast.Call, where: ast.AST | None) -> bool:
+    """Whether ``node`` runs only in the branch of an ``if`` that tests for another database's URL
+    (``if url.startswith("sqlite")``, ``if "mysql" in url``)."""
+    if not isinstance(where, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    line = node.lineno
+    for branch in ast.walk(where):
+        if isinstance(branch, ast.If) and branch.body and branch.body[0].lineno <= line <= (
+                branch.body[-1].end_lineno or branch.body[-1].lineno) and any(
+                isinstance(c, ast.Constant) and isinstance(c.value, str)
+                and c.value.lower().startswith(K.NON_LIBPQ_URL_PREFIXES) for c in ast.walk(branch.test)):
+            return True
+    return False
 
 
 def _dict_value(expr: ast.Dict | ast.Call, key: str) -> ast.expr | None:
@@ -222,3 +565,124 @@ def _libpq_url(url: str) -> bool:
     scheme = url.partition("://")[0].lower()
     return scheme in ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg",
                       "postgresql+psycopg2cffi", "postgresql+psycopg_async")
+
+
+# -- Django settings: DATABASES ------------------------------------------------------------------------
+_OPTIONS = "OPTIONS"
+_DJANGO_FIX = '(add `"OPTIONS": {"connect_timeout": 5}`)'
+
+
+def _django_settings(tree: ast.Module, ctx: FileContext) -> None:
+    """Django's ``DATABASES`` written at module level: a PostgreSQL entry with no OPTIONS connect_timeout.
+
+    Entries are dict displays (``DATABASES = {"default": {...}}``, ``DATABASES["replica"] = {...}``) or
+    dj-database-url's ``config()`` / ``parse()`` (a warning: the URL's query may carry the timeout). A later
+    ``DATABASES["default"]["OPTIONS"] = {...}`` replaces an entry's options. Anything the module does not
+    spell out (an entry's OPTIONS built elsewhere, a module that names connect_timeout at all) is trusted.
+    """
+    entries: dict[str, list[ast.expr]] = {}
+    overrides: dict[str, list[ast.expr]] = {}
+    trusted: set[str] = set()
+    for stmt in _module_statements(tree.body):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            path = _databases_path(stmt.targets[0])
+            if path is None:
+                continue
+            if not path:
+                if isinstance(stmt.value, ast.Dict):
+                    for k, v in zip(stmt.value.keys, stmt.value.values, strict=True):
+                        if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                            entries.setdefault(k.value, []).append(v)
+            elif len(path) == 1 and path[0] is not None:
+                entries.setdefault(path[0], []).append(stmt.value)
+            elif len(path) == 2 and path[0] is not None and path[1] == _OPTIONS:
+                overrides.setdefault(path[0], []).append(stmt.value)
+            else:
+                trusted.update(p for p in path[:1] if p is not None)
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+                and isinstance(stmt.value.func, ast.Attribute):
+            path = _databases_path(stmt.value.func.value)  # DATABASES["default"].update(...)
+            if path:
+                trusted.update(p for p in path[:1] if p is not None)
+    if not (entries or overrides) or _names_timeout(tree):
+        return
+    for alias in sorted(entries.keys() | overrides.keys()):
+        if alias not in trusted:
+            _django_entry(alias, entries.get(alias, []), overrides.get(alias, []), ctx)
+
+
+def _django_entry(alias: str, entries: list[ast.expr], overrides: list[ast.expr], ctx: FileContext) -> None:
+    if overrides:  # the entry's options are replaced by these: they alone decide
+        keys = [dict_keys(o) for o in overrides]
+        if any(k is None for k in keys):
+            return
+        postgres = any(_django_engine(e, ctx) in ("postgres", "url") for e in entries) or any(
+            k & K.LIBPQ_OPTION_KEYS for k in keys if k is not None)
+        if postgres:
+            for option in overrides:
+                ctx.report(option, f"Django database `{alias}` gets `OPTIONS` that set no `connect_timeout` "
+                           f"{_DJANGO_FIX}: {_ADVICE}")
+        return
+    for entry in entries:
+        engine = _django_engine(entry, ctx)
+        if engine == "postgres" and isinstance(entry, ast.Dict):
+            options = _dict_value(entry, _OPTIONS)
+            if options is not None and dict_keys(options) is None:
+                continue  # options built elsewhere: trusted
+            anchor = _dict_key(entry, "ENGINE") or entry
+            ctx.report(anchor, f"Django database `{alias}` (PostgreSQL) sets no `OPTIONS[\"connect_timeout\"]` "
+                       f"{_DJANGO_FIX}: {_ADVICE}")
+        elif engine == "url":
+            assert isinstance(entry, ast.Call)
+            ctx.report(entry, f"Django database `{alias}` from `{dotted_text(entry.func)}()` sets no connect "
+                       f"timeout, unless its URL carries `?connect_timeout=` {_DJANGO_FIX}: {_ADVICE}",
+                       severity="warning")
+
+
+def _django_engine(entry: ast.expr, ctx: FileContext) -> str | None:
+    """``postgres`` (a literal PostgreSQL ENGINE), ``url`` (dj-database-url), or None (another or unknown)."""
+    if isinstance(entry, ast.Dict):
+        engine = string_value(_dict_value(entry, "ENGINE"), ctx)
+        return "postgres" if engine is not None and engine.startswith(K.DJANGO_POSTGRES_ENGINE) else None
+    if isinstance(entry, ast.Call) and ctx.qualname(entry.func) in K.DJANGO_URL_PARSERS:
+        return "url"
+    return None
+
+
+def _databases_path(target: ast.expr) -> list[str | None] | None:
+    """``DATABASES["a"]["OPTIONS"]`` -> ``["a", "OPTIONS"]`` (None for a computed key); None: not DATABASES."""
+    path: list[str | None] = []
+    while isinstance(target, ast.Subscript):
+        key = target.slice
+        path.append(key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None)
+        target = target.value
+    if isinstance(target, ast.Name) and target.id == K.DJANGO_DATABASES:
+        return path[::-1]
+    return None
+
+
+def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Statements run at import time: the module body and the blocks of its ``if`` / ``try`` / ``with``."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if isinstance(stmt, ast.If):
+            out.extend(_module_statements(stmt.body + stmt.orelse))
+        elif isinstance(stmt, ast.Try):
+            blocks = stmt.body + stmt.orelse + stmt.finalbody
+            for handler in stmt.handlers:
+                blocks = blocks + handler.body
+            out.extend(_module_statements(blocks))
+        elif isinstance(stmt, ast.With):
+            out.extend(_module_statements(stmt.body))
+    return out
+
+
+def _names_timeout(tree: ast.Module) -> bool:
+    """Whether the settings module names connect_timeout anywhere (set in a loop, a helper...)."""
+    return any((isinstance(n, ast.Constant) and isinstance(n.value, str) and _WORD in n.value)
+               or (isinstance(n, ast.keyword) and n.arg == _WORD) for n in ast.walk(tree))
+
+
+def _dict_key(expr: ast.Dict, key: str) -> ast.expr | None:
+    return next((k for k in expr.keys if isinstance(k, ast.Constant) and k.value == key), None)
