@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 
+from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
+from poolwarden.check.scope import dotted_text
 
 
 def keyword(call: ast.Call, name: str) -> ast.expr | None:
@@ -64,3 +66,16 @@ def dict_keys(expr: ast.expr | None) -> set[str] | None:
             return None
         return {kw.arg for kw in expr.keywords if kw.arg is not None}
     return None
+
+
+def keeps_no_postgres_pool(call: ast.Call, ctx: FileContext) -> bool:
+    """An engine call that pools no PostgreSQL connection: ``poolclass=NullPool`` (or another of
+    :data:`knowledge.UNPOOLED`), a ``pool=``/``creator=`` it is handed, or a literal non-PostgreSQL URL
+    (``sqlite://``: a test fixture's in-memory database)."""
+    poolclass = keyword(call, "poolclass")
+    if poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED:
+        return True
+    if keyword(call, "pool") is not None or (keyword(call, "creator") is not None and poolclass is not None):
+        return True
+    url = string_value(call.args[0] if call.args else keyword(call, "url"), ctx)
+    return url is not None and not url.startswith(("postgres", "{}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.args import has_splat, keyword, string_value
+from poolwarden.check.args import has_splat, keeps_no_postgres_pool, keyword
 from poolwarden.check.context import FileContext
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
@@ -124,13 +124,7 @@ engine = create_engine(  # error
         if ctx.in_function and ctx.function.runs_once:
             return  # migrations, CLI commands: a pool made once is not multiplied
         if target in K.SQLALCHEMY_ENGINES:
-            poolclass = keyword(node, "poolclass")
-            if poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED:
-                return
-            if keyword(node, "pool") is not None or (keyword(node, "creator") is not None and poolclass is not None):
-                return
-            url = string_value(node.args[0] if node.args else keyword(node, "url"), ctx)
-            if url is not None and not url.startswith(("postgres", "{}")):
+            if keeps_no_postgres_pool(node, ctx):
                 return
             missing = [k for k in K.SQLALCHEMY_POOL_DEFAULTS if keyword(node, k) is None]
             if missing:

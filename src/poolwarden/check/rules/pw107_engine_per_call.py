@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
+from poolwarden.check.args import keeps_no_postgres_pool
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
@@ -38,7 +39,8 @@ kept in a local that is neither returned, stored nor disposed, used inline
 in a module that never bounds or disposes that cache. Factories that return the engine,
 module-level singletons (`global engine`), attributes set once, and `lru_cache(maxsize=N)`
 factories are not flagged, nor entry points that run once per process (`main`, `cli`,
-Alembic's `run_migrations_online`, CLI commands, `lifespan`).
+Alembic's `run_migrations_online`, CLI commands, `lifespan`), test modules, and engines that pool
+no PostgreSQL connection (`poolclass=NullPool`, a literal `sqlite://` URL).
 """
     WHY = """
 Each engine owns a pool. An engine per call opens fresh connections every time and leaves the
@@ -132,6 +134,22 @@ def dispose_all():
         engine.dispose()
     _engines.clear()
 """, note="the module's cleanup path comes after the cache: order does not matter"),
+        example("""
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+def check_uri(uri):
+    engine = create_engine(uri, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+""", note="NullPool keeps no connection: an engine per validation leaves nothing behind"),
+        example("""
+from sqlalchemy import create_engine
+
+def make_session_factory():
+    engine = create_engine("sqlite://")
+    return engine.connect
+""", note="a literal SQLite URL: no PostgreSQL pool (a test fixture's in-memory database)"),
     ]
     INVALID = [
         example("""
@@ -191,8 +209,10 @@ class Tenants:
         scope = ctx.function
         func = scope.node
         assert func is not None
-        if scope.runs_once:
-            return
+        if scope.runs_once or ctx.is_test:
+            return  # once per process; or a test's own engine (a fresh database per test is the point)
+        if target in K.SQLALCHEMY_ENGINES and keeps_no_postgres_pool(node, ctx):
+            return  # NullPool / SQLite: no pool of PostgreSQL connections is left behind
         what = f"`{dotted_text(node.func)}()`"
         parent, holder = _placement(func, node)
         unbounded_cache = _unbounded_cache(func.decorator_list, ctx)
