@@ -33,12 +33,15 @@ Exit codes:
               help="Config file (default: nearest poolwarden.toml or pyproject.toml with [tool.poolwarden]).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: CPU count).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--statistics", is_flag=True,
+              help="Print how many findings each rule made (count, code, name) instead of the findings; "
+                   "text or json.")
 @click.option("--stdin-filename", metavar="NAME",
               help="Read the source from stdin (also PATH '-') and report, configure and ignore it as NAME.")
 @guarded
 def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None, diff_rev: str | None,
           no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool,
-          stdin_filename: str | None) -> None:
+          statistics: bool, stdin_filename: str | None) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
     from poolwarden.check import check_paths, check_source, find_config, load_config
     from poolwarden.check.config import apply_options
@@ -46,6 +49,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     from poolwarden.check.display import canonical_targets
     from poolwarden.check.files import target_error
     from poolwarden.check.report import render
+    from poolwarden.check.report import statistics as stats_report
     from poolwarden.check.warm import Recorder, warning_line
 
     stdin = "-" in paths or (stdin_filename is not None and not paths)
@@ -55,6 +59,8 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
         raise UsageError("--stdin-filename needs the source on stdin: give '-' as the only PATH")
     if stdin and diff_rev is not None:
         raise UsageError("--diff reads changed lines from git: it cannot be combined with stdin")
+    if statistics and fmt not in ("text", "json"):
+        raise UsageError(f"--statistics prints text or json, not {fmt}")
     targets = [stdin_filename or "-"] if stdin else list(paths) or ["."]
     for target in [] if stdin else targets:
         if (problem := target_error(target)) is not None:
@@ -74,7 +80,7 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
     for warning in result.warnings:
         click.echo(warning_line(warning), err=True)
     findings = result.findings if changed is None else only_changed(result.findings, changed)
-    click.echo(render(fmt, findings, result.files))
+    click.echo(stats_report(fmt, findings, result.files) if statistics else render(fmt, findings, result.files))
     sys.exit(1 if findings and not exit_zero else 0)
 
 
