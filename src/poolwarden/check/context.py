@@ -57,8 +57,10 @@ class FileContext:
         self.awaited: set[int] = set()
         self.last_scope: Scope | None = None  # the function scope just left (for Rule.leave)
         name = path.replace("\\", "/").rpartition("/")[2]
-        # Test modules: rules about production behaviour (PW101, PW102, PW104) stay quiet there.
-        self.is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+        # Test modules: rules about production behaviour (PW101-PW104, PW107) stay quiet there. A module in a
+        # `tests` package (by its dotted name: root-relative, so a checkout under /home/me/test/ is no test).
+        self.is_test = name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py" \
+            or any(part in K.TEST_PACKAGES for part in module.split(".")[: None if is_package else -1])
 
     # -- reporting ----------------------------------------------------------------------------
     def report(

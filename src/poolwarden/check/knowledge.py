@@ -484,6 +484,8 @@ EXECUTOR_CALLS: Final = frozenset({"submit", "run_in_executor", "Thread", "Proce
 
 # -- pool sizing (PW103, PW107) ---------------------------------------------------------------------
 SQLALCHEMY_POOL_DEFAULTS: Final = {"pool_size": "5", "max_overflow": "10", "pool_timeout": "30 s"}
+# Packages whose modules are test code (a module `tests.unit.db.helpers`).
+TEST_PACKAGES: Final = frozenset({"tests", "test"})
 # Words in a function name that make it a cleanup path for cached engines.
 CLEANUP_FUNCTION_WORDS: Final = ("dispose", "evict", "cleanup", "close_all", "shutdown")
 MEMO_DECORATORS: Final = frozenset({"functools.cache", "functools.lru_cache", "cache", "lru_cache",

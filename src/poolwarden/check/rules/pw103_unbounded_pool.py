@@ -24,7 +24,9 @@ psycopg_pool `ConnectionPool` / `AsyncConnectionPool` without `max_size`. Engine
 `NullPool` / `StaticPool` (e.g. behind PgBouncer), SQLite URLs, and calls whose arguments are
 hidden in `**kwargs` are not flagged. poolwarden's own `poolwarden.runtime.engine.create_engine`
 sets every bound and is never flagged. Neither are engines made in entry points that run
-once per process (`main`, Alembic's `run_migrations_online`, CLI commands).
+once per process (`main`, Alembic's `run_migrations_online`, CLI commands) or in test modules.
+An engine whose `pool_size` and `max_overflow` are set and only `pool_timeout` is left to its
+default is bounded: it is reported as a warning about the 30 s wait, not as an unbounded size.
 """
     WHY = """
 Defaults are chosen per pool, but connections are spent per deployment:
@@ -86,6 +88,11 @@ engine = create_engine("postgresql+psycopg://db/app")
     ]
     INVALID = [
         example("""
+from sqlalchemy import create_engine
+
+engine = create_engine("postgresql+psycopg://db/app?connect_timeout=5", pool_size=5, max_overflow=2)  # error
+""", note="sizes chosen, the wait not: a warning that each checkout of an exhausted pool waits 30 s"),
+        example("""
 from sqlalchemy.ext.asyncio import create_async_engine
 
 engine = create_async_engine("postgresql+asyncpg://db/app")  # error
@@ -121,13 +128,18 @@ engine = create_engine(  # error
         target = ctx.call(node).target
         if target not in _TARGETS or has_splat(node):
             return
-        if ctx.in_function and ctx.function.runs_once:
-            return  # migrations, CLI commands: a pool made once is not multiplied
+        if (ctx.in_function and ctx.function.runs_once) or ctx.is_test:
+            return  # migrations, CLI commands: a pool made once is not multiplied; a test's own engine
         if target in K.SQLALCHEMY_ENGINES:
             if keeps_no_postgres_pool(node, ctx):
                 return
             missing = [k for k in K.SQLALCHEMY_POOL_DEFAULTS if keyword(node, k) is None]
-            if missing:
+            if missing == ["pool_timeout"]:  # the sizes are chosen: what is left is the wait, not the bound
+                ctx.report(node, f"`{dotted_text(node.func)}()` sets pool_size and max_overflow but leaves "
+                           "pool_timeout at SQLAlchemy's 30 s: when the pool is exhausted each checkout waits "
+                           "30 s before failing; set a pool_timeout of a few seconds so exhaustion fails fast",
+                           severity="warning")
+            elif missing:
                 left = ", ".join(f"{k}={K.SQLALCHEMY_POOL_DEFAULTS[k]}" for k in missing)
                 ctx.report(node, f"`{dotted_text(node.func)}()` leaves {left} to SQLAlchemy's defaults: "
                            "set explicit bounds so processes × engines × (pool_size + max_overflow) "
