@@ -54,8 +54,12 @@ def test_method_through_constructor_type_and_self(tmp_path: Path) -> None:
                       "        self.repo = Repo(db)\n\n    async def plan(self, db, org):\n        repo = Repo(db)\n"
                       "        try:\n            return await repo.plan(org)\n        except Exception:\n"
                       "            return None\n\n    async def plan2(self, db, org):\n        try:\n"
+                      "            return await self.fetch(db, org)\n        except Exception:\n            return {}\n"
+                      "\n    async def fetch(self, db, org):\n        return await self.repo.plan(org)\n"
+                      "\n    async def plan3(self, db, org):\n        try:\n"
                       "            return await self.plan(db, org)\n        except Exception:\n            return {}\n",
     })
+    # plan3 calls plan, whose own `except Exception` keeps every DB error: nothing reaches plan3's handler.
     assert _codes_at(run_check([tmp_path]), "svc.py") == {(11, "PW101"), (17, "PW101")}
 
 
