@@ -70,7 +70,7 @@ def _method_assignments(func: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileC
     self_name = args[0].arg
     annotations = {a.arg: a.annotation for a in args[1:]}
     value: ast.expr | None
-    for stmt in ast.walk(func):
+    for stmt in _statements(func.body):
         if isinstance(stmt, ast.Assign):
             targets, value, annotation = stmt.targets, stmt.value, None
         elif isinstance(stmt, ast.AnnAssign):
@@ -97,6 +97,27 @@ def _method_assignments(func: ast.FunctionDef | ast.AsyncFunctionDef, ctx: FileC
                 ref = ctx.qualname(inner.func)
                 if ref is not None and ctx.is_project_ref(ref) and looks_like_class(inner.func):
                     note(types, attr, ref)
+
+
+def _statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
+    """Every statement in ``stmts`` and in the blocks nested in them (not in nested functions or
+    classes, not into expressions): where ``self.x = ...`` can be written."""
+    out: list[ast.stmt] = []
+    stack = list(reversed(stmts))
+    while stack:
+        stmt = stack.pop()
+        out.append(stmt)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(stmt, name, None)
+            if type(block) is list:
+                stack.extend(reversed(block))
+        for handler in getattr(stmt, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(stmt, "cases", ()):
+            stack.extend(reversed(case.body))
+    return out
 
 
 def project_type(ann: ast.expr | None, ctx: FileContext) -> str | None:

@@ -184,11 +184,11 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
         text = S.read(path, max_size)
         if isinstance(text, S.Failure):
             continue
-        if K.DB_TOKENS.search(text):
+        if _holds(text, K.DB_TOKEN_WORDS) and K.DB_TOKENS.search(text):
             db_seed.add(path)
-        if K.LOOP_TOKENS.search(text):
+        if _holds(text, K.LOOP_TOKEN_WORDS) and K.LOOP_TOKENS.search(text):
             loop.add(path)
-        if K.SETTINGS_TOKENS.search(text):
+        if _holds(text, K.SETTINGS_TOKEN_WORDS) and K.SETTINGS_TOKENS.search(text):
             settings.add(path)  # a Django settings module: its DATABASES are PW106's
         mod = modules[path]
         package = mod if path.stem == "__init__" else mod.rpartition(".")[0]
@@ -208,6 +208,11 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
     loop_users = {user for path in loop for user in importers.get(path, ())}
     db_near = {user for path in db_seed for user in importers.get(path, ())} - db_seed
     return down | loop | loop_users | settings, db_near
+
+
+def _holds(text: bytes, words: tuple[bytes, ...]) -> bool:
+    """Whether ``text`` contains one of ``words``: the cheap test before a pattern that needs one."""
+    return any(word in text for word in words)
 
 
 def _closure(start: set[Path], edges: dict[Path, set[Path]]) -> set[Path]:

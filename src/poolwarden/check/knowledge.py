@@ -90,9 +90,11 @@ DB_MODULE_HINT: Final = re.compile(
 
 # Raw-text pre-scan: a file that imports none of these can hold no DB code of its own (its
 # DB handles come from modules that do, which the import closure in engine.py follows).
+_DB_IMPORTS: Final = (b"sqlalchemy", b"sqlmodel", b"asyncpg", b"psycopg", b"psycopg2", b"psycopg_pool", b"django",
+                      b"flask_sqlalchemy", b"databases", b"tortoise", b"gino", b"ormar", b"piccolo", b"peewee",
+                      b"aiopg", b"pg8000", b"psycopg2cffi")
 DB_TOKENS: Final = re.compile(
-    rb"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|sqlmodel|asyncpg|psycopg|psycopg2|psycopg_pool|django|"
-    rb"flask_sqlalchemy|databases|tortoise|gino|ormar|piccolo|peewee|aiopg|pg8000|psycopg2cffi)\b",
+    rb"^[ \t]*(?:from|import)[ \t]+(?:" + b"|".join(_DB_IMPORTS) + rb")\b",
     re.M,
 )
 # ... and one that matches none of these creates no event loop (PW102's constructs).
@@ -100,6 +102,10 @@ LOOP_TOKENS: Final = re.compile(
     rb"new_event_loop|run_until_complete|asyncio\.run\(|anyio\.run\(|async_to_sync|"
     rb"from[ \t]+(?:asyncio|anyio)[ \t]+import[^\n]*\brun\b"
 )
+# Words one of which a text must hold for each pattern to match: a plain substring test (fast) first.
+DB_TOKEN_WORDS: Final = tuple(w for w in _DB_IMPORTS if not any(o != w and o in w for o in _DB_IMPORTS))
+LOOP_TOKEN_WORDS: Final = (b"new_event_loop", b"run_until_complete", b"async_to_sync", b"asyncio", b"anyio")
+SETTINGS_TOKEN_WORDS: Final = (b"DATABASES",)
 
 # -- constructors and factories: qualified name -> kind of the value they return -----------------
 FACTORIES: Final[dict[str, Kind]] = {

@@ -24,6 +24,21 @@ _AST = ast.AST
 _HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | K.HANDLE_METHODS
 
 
+_LEAVES = (ast.Constant, ast.Pass, ast.Break, ast.Continue)
+_NOT_WALKED = frozenset({"ctx", "op", "ops", "type_ignores"})  # Load/Store, operators: no facts in them
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(node_type: type) -> tuple[str, ...]:
+    """The fields of ``node_type`` worth walking into (memoised per type)."""
+    found = _FIELDS.get(node_type)
+    if found is None:
+        found = _FIELDS[node_type] = tuple(f for f in node_type._fields if f not in _NOT_WALKED)  # type: ignore[attr-defined]
+    return found
+
+
 class Walker:
     """Walks one module tree once for a set of rules."""
 
@@ -59,6 +74,9 @@ class Walker:
         try_star = getattr(ast, "TryStar", None)
         if try_star is not None:
             self.special[try_star] = self._try
+        # Leaves no rule and no handler looks at: a literal, `pass`, `break` (contexts and operators
+        # are never visited: see _fields).
+        self.inert = frozenset(t for t in _LEAVES if t not in self.visits and t not in self.leaves)
 
     # -- entry ------------------------------------------------------------------------------------
     def run(self, tree: ast.Module) -> None:
@@ -120,13 +138,14 @@ class Walker:
 
     def children(self, node: _AST) -> None:
         visit = self.visit
-        for name in node._fields:
+        skip = self.inert
+        for name in _fields(type(node)):
             value = getattr(node, name, None)
             if type(value) is list:
                 for item in value:
-                    if isinstance(item, _AST):
+                    if isinstance(item, _AST) and type(item) not in skip:
                         visit(item)
-            elif isinstance(value, _AST):
+            elif isinstance(value, _AST) and type(value) not in skip:
                 visit(value)
 
     def body(self, stmts: list[ast.stmt]) -> None:
