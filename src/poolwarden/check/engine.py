@@ -12,15 +12,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
@@ -38,11 +40,15 @@ from poolwarden.check.suppress import is_suppressed, suppressions
 from poolwarden.check.walk import Walker
 from poolwarden.check.warm import Recorder
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 _IMPORT_RE = re.compile(
     rb"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]*(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]+))",
     re.M,
 )
 _PARALLEL_MIN_FILES = 24
+_PARALLEL_PRESCAN_MIN = 1000  # files: below, reading them in one process is cheaper than forking
 
 
 @dataclass
@@ -171,8 +177,32 @@ def _work(job: _Job) -> FileResult:
 
 
 # -- parent side -----------------------------------------------------------------------------------
+_DB, _LOOP, _SETTINGS = 1, 2, 4
+
+
+def _package(path: Path, module: str) -> str:
+    return module if path.stem == "__init__" else module.rpartition(".")[0]
+
+
+def _scan(job: tuple[str, str, int]) -> tuple[int, list[str]] | None:
+    """One file's pre-scan facts (runs in a worker): DB / event-loop / settings flags and the modules
+    it imports; None for a file that cannot be read."""
+    path, package, max_size = job
+    text = S.read(path, max_size)
+    if isinstance(text, S.Failure):
+        return None
+    flags = 0
+    if _holds(text, K.DB_TOKEN_WORDS) and K.DB_TOKENS.search(text):
+        flags |= _DB
+    if _holds(text, K.LOOP_TOKEN_WORDS) and K.LOOP_TOKENS.search(text):
+        flags |= _LOOP
+    if _holds(text, K.SETTINGS_TOKEN_WORDS) and K.SETTINGS_TOKENS.search(text):
+        flags |= _SETTINGS
+    return flags, list(_imported_modules(text, package))
+
+
 def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str],
-             max_size: int) -> tuple[set[Path], set[Path]]:
+             max_size: int, pool: Executor | None = None) -> tuple[set[Path], set[Path]]:
     """The files worth walking — DB code, its importers (transitively), what they import,
     event-loop code with its direct importers, and Django settings modules — and the files that
     import DB code directly."""
@@ -180,19 +210,19 @@ def _prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, 
     loop: set[Path] = set()
     settings: set[Path] = set()
     imports: dict[Path, set[str]] = {}
-    for path in paths:
-        text = S.read(path, max_size)
-        if isinstance(text, S.Failure):
+    scan_jobs = [(str(path), _package(path, modules[path]), max_size) for path in paths]
+    scanned = pool.map(_scan, scan_jobs, chunksize=64) if pool is not None else map(_scan, scan_jobs)
+    for path, facts in zip(paths, scanned, strict=True):
+        if facts is None:
             continue
-        if _holds(text, K.DB_TOKEN_WORDS) and K.DB_TOKENS.search(text):
+        flags, import_names = facts
+        if flags & _DB:
             db_seed.add(path)
-        if _holds(text, K.LOOP_TOKEN_WORDS) and K.LOOP_TOKENS.search(text):
+        if flags & _LOOP:
             loop.add(path)
-        if _holds(text, K.SETTINGS_TOKEN_WORDS) and K.SETTINGS_TOKENS.search(text):
+        if flags & _SETTINGS:
             settings.add(path)  # a Django settings module: its DATABASES are PW106's
-        mod = modules[path]
-        package = mod if path.stem == "__init__" else mod.rpartition(".")[0]
-        imports[path] = _imported_modules(text, package)
+        imports[path] = set(import_names)
     by_module = {(roots[p], m): p for p, m in modules.items()}
     importers: dict[Path, set[Path]] = {}
     imported: dict[Path, set[Path]] = {}
@@ -341,21 +371,25 @@ def check_paths(
         for path in readable:
             modules[path], packages[path], roots[path] = module_name(path)
         # One changed file can change which others must be walked (a new DB import): always pre-scan.
-        walk_set, db_near = (_prescan(readable, modules, roots, max_size) if len(readable) > 1
-                             else (set(readable), set()))
-        if cache is not None:
-            # A cached file is redone when what the pre-scan decided for it changed with other files:
-            # whether it is walked (a new DB import elsewhere, or one removed), whether it imports DB code.
-            for path in readable:
-                res = results.get(path)
-                if res is None or (not res.summary and res.findings and not res.walked):
-                    continue  # not cached, or could not be parsed (the same either way)
-                if res.walked != (path in walk_set) or res.db_near != (path in db_near):
-                    todo.append(path)
-                    del results[path]
-        jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p], max_size, p in db_near)
-                     for p in todo]
-        for path, res in zip(todo, _run_jobs(jobs_list, codes, jobs), strict=True):
+        # A big tree is pre-scanned by the workers that then analyse it (one pool for both).
+        big = len(readable) >= _PARALLEL_PRESCAN_MIN
+        with _pool(codes, jobs) if big else contextlib.nullcontext() as pool:
+            walk_set, db_near = (_prescan(readable, modules, roots, max_size, pool) if len(readable) > 1
+                                 else (set(readable), set()))
+            if cache is not None:
+                # A cached file is redone when what the pre-scan decided for it changed with other files:
+                # whether it is walked (a new DB import elsewhere, or one removed), whether it imports DB code.
+                for path in readable:
+                    res = results.get(path)
+                    if res is None or (not res.summary and res.findings and not res.walked):
+                        continue  # not cached, or could not be parsed (the same either way)
+                    if res.walked != (path in walk_set) or res.db_near != (path in db_near):
+                        todo.append(path)
+                        del results[path]
+            jobs_list = [(str(p), modules[p], packages[p], p in walk_set, roots[p], max_size, p in db_near)
+                         for p in todo]
+            done = _run_jobs(jobs_list, codes, jobs, pool)
+        for path, res in zip(todo, done, strict=True):
             results[path] = res
             if cache is not None:
                 cache.put(path, keys[path], res)
@@ -426,8 +460,11 @@ def _finding(path: str, rule: Rule, span: Span, message: str, severity: Severity
                    rule.NAME, message, severity or rule.SEVERITY)
 
 
-def _run_jobs(jobs_list: list[_Job], codes: Sequence[str], jobs: int | None) -> list[FileResult]:
+def _run_jobs(jobs_list: list[_Job], codes: Sequence[str], jobs: int | None,
+              pool: Executor | None = None) -> list[FileResult]:
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if pool is not None and len(jobs_list) >= _PARALLEL_MIN_FILES:
+        return list(pool.map(_work, jobs_list, chunksize=_chunk(len(jobs_list), workers)))
     if workers <= 1 or len(jobs_list) < _PARALLEL_MIN_FILES:
         _WORKER_RULES[:] = [cls() for cls in ALL_RULES if cls.CODE in codes]
         saved = sys.getrecursionlimit()
@@ -436,11 +473,25 @@ def _run_jobs(jobs_list: list[_Job], codes: Sequence[str], jobs: int | None) -> 
             return [_work(job) for job in jobs_list]
         finally:
             sys.setrecursionlimit(saved)
+    with _pool(codes, jobs) as own:
+        assert own is not None
+        return list(own.map(_work, jobs_list, chunksize=_chunk(len(jobs_list), workers)))
+
+
+def _chunk(n_jobs: int, workers: int) -> int:
+    return max(1, min(32, n_jobs // (workers * 8)))
+
+
+@contextlib.contextmanager
+def _pool(codes: Sequence[str], jobs: int | None) -> Iterator[Executor | None]:
+    """The worker processes of one run (None when one process does the work)."""
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers <= 1:
+        yield None
+        return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor  # here: a warm run never pays for it
 
-    method = "fork" if sys.platform == "linux" else None
-    mp = multiprocessing.get_context(method)
-    chunk = max(1, min(32, len(jobs_list) // (workers * 8)))
+    mp = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
     with ProcessPoolExecutor(workers, mp_context=mp, initializer=_init_worker, initargs=(tuple(codes),)) as pool:
-        return list(pool.map(_work, jobs_list, chunksize=chunk))
+        yield pool
