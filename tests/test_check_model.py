@@ -12,7 +12,7 @@ import pytest
 
 from poolwarden.check import check_paths
 from poolwarden.check.config import CheckConfig
-from poolwarden.check.engine import module_name
+from poolwarden.check.modules import module_name
 
 from .conftest import write_tree
 

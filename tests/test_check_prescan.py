@@ -1,11 +1,11 @@
-"""The pre-scan decides the same in a pool of workers as in one process (engine._prescan)."""
+"""The pre-scan decides the same in a pool of workers as in one process (modules.prescan)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from poolwarden.check import engine as E
+from poolwarden.check import modules as M
 
 from .conftest import write_tree
 
@@ -24,10 +24,10 @@ def test_the_pre_scan_decides_the_same_in_workers(tmp_path: Path) -> None:
     paths = sorted(tmp_path.rglob("*.py"))
     modules, roots = {}, {}
     for path in paths:
-        modules[path], _, roots[path] = E.module_name(path)
-    serial = E._prescan(paths, modules, roots, 0)
+        modules[path], _, roots[path] = M.module_name(path)
+    serial = M.prescan(paths, modules, roots, 0)
     with ProcessPoolExecutor(2) as pool:
-        parallel = E._prescan(paths, modules, roots, 0, pool)
+        parallel = M.prescan(paths, modules, roots, 0, pool)
     assert serial == parallel
     walk, near = serial
     names = {p.relative_to(tmp_path).as_posix() for p in walk}

@@ -359,7 +359,8 @@ _SOURCES = st.sampled_from(sorted(p for p in (Path(__file__).resolve().parents[2
 @given(_SOURCES)
 def test_every_real_result_survives_the_cache_unchanged(path: Path) -> None:
     THROWN['every real result survives the cache unchanged'] += 1
-    from poolwarden.check.engine import analyze_parsed, module_name
+    from poolwarden.check.engine import analyze_parsed
+    from poolwarden.check.modules import module_name
     from poolwarden.check.registry import ALL_RULES
 
     loaded = S.load(path)

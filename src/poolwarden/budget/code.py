@@ -20,8 +20,8 @@ from poolwarden.budget.model import MAX_SPAN, MIN_EVERY, Deployment, Periodic, P
 from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
 from poolwarden.check.context import FileContext
-from poolwarden.check.engine import module_name
 from poolwarden.check.files import discover
+from poolwarden.check.modules import module_name
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 from poolwarden.check.walk import Walker

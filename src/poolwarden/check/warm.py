@@ -143,7 +143,7 @@ def _config_probes(first: str, config_file: str | None, probes: Probes) -> None:
 
 def _package_probes(targets: Sequence[str], probes: Probes) -> None:
     """``__init__.py`` / ``__init__.pyi`` from each path up to ``/``: a package anywhere above makes
-    the directories below it namespace portions (:func:`poolwarden.check.engine.module_name`)."""
+    the directories below it namespace portions (:func:`poolwarden.check.modules.module_name`)."""
     for target in targets:
         directory = os.path.abspath(target)
         if not os.path.isdir(directory):
