@@ -339,7 +339,7 @@ class Walker:
                 ref = ctx.qualname(value)
                 if ref is not None:
                     ctx.summary.aliases[name] = ref
-            self._module_instance(name, node, call)
+            self._module_instance(name, node, None if many else call)  # a list of objects has no one class
             return
         if kind is not None and not many:
             scope.kinds[name] = kind
