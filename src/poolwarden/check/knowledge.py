@@ -485,6 +485,8 @@ RUN_COROUTINE_METHODS: Final = frozenset({"run_until_complete"})
 # -- event loops (PW102) ---------------------------------------------------------------------------
 NEW_LOOP_FUNCTIONS: Final = frozenset({"asyncio.new_event_loop", "uvloop.new_event_loop"})
 RUN_LOOP_FUNCTIONS: Final = frozenset({"asyncio.run", "anyio.run", "asgiref.sync.async_to_sync"})
+# Installing a loop as the thread's own: it outlives the call (the persistent-loop fix, per thread).
+SET_LOOP_FUNCTIONS: Final = frozenset({"asyncio.set_event_loop"})
 # Calls that hand a function to another thread or process (its loop is that thread's, once).
 EXECUTOR_CALLS: Final = frozenset({"submit", "run_in_executor", "Thread", "Process", "start_new_thread", "map"})
 

@@ -44,7 +44,8 @@ Flags `asyncio.new_event_loop()` kept in a local variable, and `asyncio.run(...)
 Celery task or inside a bridge function that runs a coroutine it was given
 (`loop.run_until_complete(coro)`, `asyncio.run(fn(*args))`). Functions that make a loop for their
 own use, and test modules (`test_*.py`, `*_test.py`, `conftest.py`), are not flagged. Not flagged: a loop kept in a module global or an
-attribute (the persistent-loop pattern), `asyncio.run` in an entry point such as `main()`, and
+attribute (the persistent-loop pattern), a loop set as the thread's own
+(`asyncio.set_event_loop(loop)`) and never closed by the function, `asyncio.run` in an entry point such as `main()`, and
 a decorator that only wraps CLI commands (`@app.command()`), and
 a function handed to a thread or executor (`executor.submit(fn, coro)`) to isolate a coroutine
 when a loop is already running.
@@ -139,8 +140,30 @@ def typer_async(f):
     return wrapper
 """, note="a decorator applied only to CLI commands, in other modules",
             backfill="import typer\nfrom .example import typer_async\n\ncli = typer.Typer()\n\n@cli.command()\n@typer_async\nasync def backfill():\n    pass\n"),
+        example("""
+import asyncio
+
+def run_sync(coro):
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop.run_until_complete(coro)
+""", note="the thread's loop, made once and set, never closed: every later call reuses it (the fix)"),
     ]
     INVALID = [
+        example("""
+import asyncio
+
+def run_sync(coro):
+    loop = asyncio.new_event_loop()  # error
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+""", note="near miss: set as the thread's loop, then closed at the end of every call"),
         example("""
 import asyncio
 
@@ -213,6 +236,8 @@ def refresh(self):
         params = frozenset().union(*(s.params for s in ctx.scopes))
         if target in K.NEW_LOOP_FUNCTIONS:
             var = _assigned_local(func, node)
+            if var is not None and _kept_for_the_thread(func, var, ctx):
+                return  # set as the thread's loop and never closed here: it outlives the call
             if var is not None and var not in scope.globals and (scope.is_celery_task or _is_bridge(func, params)):
                 self.candidates.append(_Candidate(node, func,
                     f"`{dotted_text(node.func)}()` creates an event loop per call of `{func.name}()` "
@@ -252,6 +277,22 @@ def refresh(self):
         if uses and all(uses):
             return None  # only ever applied to CLI commands
         return data.message
+
+
+def _kept_for_the_thread(func: ast.AST, var: str, ctx: FileContext) -> bool:
+    """``asyncio.set_event_loop(var)`` in ``func`` and no ``var.close()``: the thread keeps the loop (the
+    ``get_event_loop()``-else-create-and-set bridge reuses it on every later call)."""
+    installed = closed = False
+    for node in ast.walk(func):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "close" \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == var:
+            closed = True
+        elif (ctx.qualname(node.func) or "") in K.SET_LOOP_FUNCTIONS and any(
+                isinstance(a, ast.Name) and a.id == var for a in node.args):
+            installed = True
+    return installed and not closed
 
 
 def _assigned_local(func: ast.AST, call: ast.Call) -> str | None:
