@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
+from poolwarden.check.scope import nested_blocks
 
 if TYPE_CHECKING:
     from poolwarden.check.context import FileContext
@@ -107,16 +108,8 @@ def _statements(stmts: list[ast.stmt]) -> list[ast.stmt]:
     while stack:
         stmt = stack.pop()
         out.append(stmt)
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        for name in ("body", "orelse", "finalbody"):
-            block = getattr(stmt, name, None)
-            if type(block) is list:
-                stack.extend(reversed(block))
-        for handler in getattr(stmt, "handlers", ()):
-            stack.extend(reversed(handler.body))
-        for case in getattr(stmt, "cases", ()):
-            stack.extend(reversed(case.body))
+        for block in reversed(nested_blocks(stmt)):
+            stack.extend(reversed(block))
     return out
 
 

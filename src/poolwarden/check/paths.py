@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.scope import Acquisition, dotted_text
+from poolwarden.check.scope import Acquisition, dotted_text, nested_blocks
 
 
 @dataclass(frozen=True)
@@ -66,26 +66,11 @@ def _locate(
     for i, stmt in enumerate(stmts):
         if stmt is target:
             return [(stmts, i, owner)]
-        for block in _blocks(stmt):
+        for block in nested_blocks(stmt):
             found = _locate(block, target, stmt)
             if found is not None:
                 return [(stmts, i, owner), *found]
     return None
-
-
-def _blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return []
-    out: list[list[ast.stmt]] = []
-    for name in ("body", "orelse", "finalbody"):
-        block = getattr(stmt, name, None)
-        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
-            out.append(block)
-    for handler in getattr(stmt, "handlers", ()):
-        out.append(handler.body)
-    for case in getattr(stmt, "cases", ()):
-        out.append(case.body)
-    return out
 
 
 def _scan(stmts: list[ast.stmt], var: str, raise_from: int | None) -> str | Leak:

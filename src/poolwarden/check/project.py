@@ -55,7 +55,6 @@ class ProjectIndex:
         self._acq: dict[str, Reach | None] = {}
         self._kinds: dict[str, tuple[str, Reach] | None] = {}
         self._decorator_uses: dict[str, list[bool]] | None = None
-        self._classes: set[str] | None = None
         self._subs: dict[str, list[str]] | None = None
 
     # -- names ---------------------------------------------------------------------------------
@@ -257,8 +256,6 @@ class ProjectIndex:
     def _overrides(self, key: str) -> list[str]:
         """The project methods that override the method ``key`` in subclasses, nearest first."""
         owner, _, name = key.rpartition(".")
-        if owner not in self._class_keys():
-            return []
         found: list[str] = []
         seen = {owner}
         todo = [owner]
@@ -271,11 +268,6 @@ class ProjectIndex:
                 if f"{sub}.{name}" in self.functions:
                     found.append(f"{sub}.{name}")
         return found
-
-    def _class_keys(self) -> set[str]:
-        if self._classes is None:
-            self._classes = {_join(s, cls) for s in self.modules.values() for cls in s.classes}
-        return self._classes
 
     def _subclasses(self) -> dict[str, list[str]]:
         """Class key -> the keys of the project classes that name it as a base."""

@@ -182,3 +182,18 @@ def dotted_text(expr: ast.expr) -> str:
     return ".".join(reversed(parts))
 
 
+def nested_blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement blocks nested directly in ``stmt`` (bodies, ``else``, ``finally``, handlers,
+    ``case`` arms); none for a nested function or class, whose bodies run elsewhere."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    out: list[list[ast.stmt]] = []
+    for name in ("body", "orelse", "finalbody"):
+        block = getattr(stmt, name, None)
+        if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+            out.append(block)
+    for handler in getattr(stmt, "handlers", ()):
+        out.append(handler.body)
+    for case in getattr(stmt, "cases", ()):
+        out.append(case.body)
+    return out
