@@ -26,7 +26,11 @@ Scoring, per finding (``PW000`` excluded) at (path, line, rule):
 Per label with no finding: TRUE or MISS is a miss (false negative); FALSE or DEBATABLE is
 correctly silent.
 
-Figures, per rule (PW101-PW107), per service and in total: ``precision`` = true positives /
+Check runs with the opt-in rules (``OPT_IN``: PW108) selected too; they get their own rows, and
+the ``total`` rows (per rule and per service) count only the rules on by default — what a user
+sees without selecting anything — with a last ``total with opt-in`` row in the per-rule table.
+
+Figures, per rule (PW101-PW108), per service and in total: ``precision`` = true positives /
 labelled findings; ``FALSE/all`` = FALSE / labelled findings; ``recall`` = true positives /
 (true positives + misses). The ``TRUE`` column counts true positives (MISS labels now found
 included). The report names the poolwarden commit that made the findings (``git rev-parse
@@ -62,7 +66,9 @@ STAMP = ".poolwarden-realworld"  # in an exported tree: "<commit> <paths>"
 # busy machine, takes minutes, never this long.
 SUBPROCESS_TIMEOUT = 1800.0
 
-RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107")
+RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108")
+# Off by default in `poolwarden check`: scored in their own rows, never in the default totals.
+OPT_IN = ("PW108",)
 VERDICTS = ("TRUE", "FALSE", "DEBATABLE", "MISS")
 SERVICE_FIELDS: dict[str, type] = {"name": str, "repo": str, "commit": str, "paths": list, "stack": str, "why": str}
 LABEL_FIELDS: dict[str, type] = {"repo": str, "commit": str, "path": str, "line": int, "rule": str, "verdict": str,
@@ -351,7 +357,7 @@ def run_check(service: Service, work: Path) -> tuple[list[Finding], int]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                       env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "poolwarden", "check", *service.paths, "--format", "json",
-           "--no-cache"]
+           "--no-cache", "--extend-select", ",".join(OPT_IN)]
     proc = _run(cmd, cwd=work, env=env)
     if proc.returncode not in (0, 1):
         raise InputError(f"{service.name}: check exited {proc.returncode}: "
@@ -420,9 +426,11 @@ class ServiceResult:
 
     @property
     def total(self) -> Tally:
+        """The rules on by default (what a user sees without selecting anything)."""
         t = Tally()
-        for tally in self.by_rule.values():
-            t.add(tally)
+        for rule, tally in self.by_rule.items():
+            if rule not in OPT_IN:
+                t.add(tally)
         return t
 
 
@@ -488,14 +496,17 @@ def _cells(t: Tally) -> list[str]:
 def tables(results: Sequence[ServiceResult]) -> tuple[list[list[str]], list[list[str]]]:
     """Rows of the per-rule and per-service tables, each ending with a total row."""
     per_rule: list[list[str]] = []
-    total = Tally()
+    total, everything = Tally(), Tally()
     for rule in RULES:
         t = Tally()
         for r in results:
             t.add(r.by_rule[rule])
-        total.add(t)
-        per_rule.append([rule, *_cells(t)])
+        everything.add(t)
+        if rule not in OPT_IN:
+            total.add(t)
+        per_rule.append([f"{rule} (opt-in)" if rule in OPT_IN else rule, *_cells(t)])
     per_rule.append(["total", *_cells(total)])
+    per_rule.append(["total with opt-in", *_cells(everything)])
     per_service = [[r.service.name, *_cells(r.total)] for r in results]
     per_service.append(["total", *_cells(total)])
     return per_rule, per_service

@@ -212,24 +212,25 @@ def test_github_annotations_escape_properties_and_data(tmp_path: Path) -> None:
 # -- item 15: output speaks to users ------------------------------------------------------------------
 def test_summary_counts_errors_and_warnings_apart(tmp_path: Path) -> None:
     write_tree(tmp_path, {"app/sel.py": SWALLOW, "app/skip.py": SKIP})
-    proc = cli("check", ".", "--no-cache", cwd=tmp_path)
-    assert proc.stdout.splitlines()[-1] == "Found 1 error and 1 warning in 3 files checked (PW101: 2)."
-    only_warning = cli("check", "app/skip.py", "--no-cache", cwd=tmp_path)
-    assert only_warning.stdout.splitlines()[-1] == "Found 1 warning in 1 file checked (PW101: 1)."
+    proc = cli("check", ".", "--no-cache", "--extend-select", "PW108", cwd=tmp_path)
+    assert proc.stdout.splitlines()[-1] == "Found 1 error and 1 warning in 3 files checked (PW101: 1, PW108: 1)."
+    only_warning = cli("check", "app/skip.py", "--no-cache", "--extend-select", "PW108", cwd=tmp_path)
+    assert only_warning.stdout.splitlines()[-1] == "Found 1 warning in 1 file checked (PW108: 1)."
 
 
 def test_statistics_count_each_rule_most_first_in_text_and_json(tmp_path: Path) -> None:
     """``--statistics`` (ruff's): count, code and name per rule instead of the findings; exit code as a run's."""
-    write_tree(tmp_path, {"app/sel.py": SWALLOW, "app/skip.py": SKIP, "app/db.py": ENGINE})
-    full = cli("check", ".", "--no-cache", cwd=tmp_path)
-    proc = cli("check", ".", "--no-cache", "--statistics", cwd=tmp_path)
+    write_tree(tmp_path, {"app/sel.py": SWALLOW, "app/sel2.py": SWALLOW, "app/skip.py": SKIP, "app/db.py": ENGINE})
+    full = cli("check", ".", "--no-cache", "--extend-select", "PW108", cwd=tmp_path)
+    proc = cli("check", ".", "--no-cache", "--statistics", "--extend-select", "PW108", cwd=tmp_path)
     assert proc.returncode == full.returncode == 1
     rows = proc.stdout.splitlines()
     assert rows[-1] == full.stdout.splitlines()[-1]
     table = [row.split("\t") for row in rows[:-1]]
     assert table[0] == ["2", "PW101", "swallowed-db-error"]
     assert [r[1] for r in table[1:]] == sorted(r[1] for r in table[1:]) and all(r[0] == "1" for r in table[1:])
-    as_json = json.loads(cli("check", ".", "--no-cache", "--statistics", "--format", "json", cwd=tmp_path).stdout)
+    as_json = json.loads(cli("check", ".", "--no-cache", "--statistics", "--format", "json", "--extend-select", "PW108",
+                             cwd=tmp_path).stdout)
     assert as_json[0] == {"code": "PW101", "name": "swallowed-db-error", "count": 2}
     assert sum(r["count"] for r in as_json) == len(full.stdout.splitlines()) - 1
     bad = cli("check", ".", "--statistics", "--format", "sarif", cwd=tmp_path)

@@ -190,14 +190,17 @@ def test_syntax_warnings_of_checked_code_are_not_printed(tmp_path: Path) -> None
     assert proc.returncode == 0 and proc.stderr == ""
 
 
-def test_severity_error_for_a_returned_lie_warning_for_lost_work(tmp_path: Path) -> None:
+def test_a_returned_lie_is_a_pw101_error_lost_work_an_opt_in_pw108_warning(tmp_path: Path) -> None:
     log_only = (  # returns nothing on any path: the work is lost, no value is made up
         "from sqlalchemy import update\n\n\nasync def mark(db, org):\n    try:\n"
         "        await db.execute(update(Org))\n    except Exception:\n        log.warning('mark failed')\n"
     )
     write_tree(tmp_path, {"app/a.py": SWALLOW, "app/b.py": log_only})
     data = json.loads(cli("check", str(tmp_path), "--format", "json", "--no-cache").stdout)
-    assert sorted((Path(d["path"]).name, d["severity"]) for d in data) == [("a.py", "error"), ("b.py", "warning")]
+    assert [(Path(d["path"]).name, d["code"], d["severity"]) for d in data] == [("a.py", "PW101", "error")]
+    data = json.loads(cli("check", str(tmp_path), "--format", "json", "--no-cache", "--extend-select", "PW108").stdout)
+    assert sorted((Path(d["path"]).name, d["code"], d["severity"]) for d in data) == [
+        ("a.py", "PW101", "error"), ("b.py", "PW108", "warning")]
 
 
 def test_cache_rewalks_a_file_when_an_import_turns_into_db_code(tmp_path: Path) -> None:

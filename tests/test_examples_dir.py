@@ -1,4 +1,5 @@
-"""examples/: check reports exactly the seed bugs marked `# expect: PWxxx` in buggy/, nothing in fixed/."""
+"""examples/: check (with the opt-in PW108) reports exactly the seed bugs marked `# expect: PWxxx` in buggy/,
+nothing in fixed/."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ def _found(findings: list, variant: str) -> set[tuple[str, int, str]]:
 
 
 def test_buggy_findings_are_exactly_the_marked_ones() -> None:
-    findings = run_check([EXAMPLES])
+    findings = run_check([EXAMPLES], extend_select=["PW108"])
     expected = _expected("buggy")
     assert len(expected) >= 20
     assert _found(findings, "buggy") == expected
 
 
 def test_fixed_is_clean() -> None:
-    findings = run_check([EXAMPLES])
+    findings = run_check([EXAMPLES], extend_select=["PW108"])
     assert _found(findings, "fixed") == set()
     assert not _expected("fixed"), "fixed/ must carry no expect markers"
 
@@ -50,4 +51,4 @@ def test_every_seed_has_both_variants_and_every_rule_is_exercised() -> None:
     for seed in seeds:
         assert (EXAMPLES / seed / "buggy").is_dir() and (EXAMPLES / seed / "fixed").is_dir()
     codes = {code for _, _, code in _expected("buggy")}
-    assert codes == {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107"}
+    assert codes == {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108"}

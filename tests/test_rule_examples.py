@@ -32,7 +32,7 @@ def test_example(tmp_path: Path, rule: type[Rule], kind: str, index: int, ex: Ex
     files = {"pkgx/example.py": ex.code.lstrip("\n"), **{f"pkgx/{p}": src for p, src in ex.files}}
     write_tree(tmp_path, files)
     target = tmp_path / "pkgx" / "example.py"
-    findings = run_check([tmp_path / "pkgx"])
+    findings = run_check([tmp_path / "pkgx"], extend_select=[rule.CODE])  # opt-in rules too
     assert not [f for f in findings if f.code == "PW000"], "examples must parse"
     got = _lines(findings, rule.CODE, target)
     expected = {n for n, line in enumerate(ex.code.lstrip("\n").splitlines(), 1) if line.rstrip().endswith("# error")}
@@ -55,4 +55,4 @@ def test_rule_contract(rule: type[Rule]) -> None:
 def test_codes_unique() -> None:
     codes = [r.CODE for r in ALL_RULES]
     assert len(codes) == len(set(codes))
-    assert {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107"} <= set(codes)
+    assert {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108"} <= set(codes)

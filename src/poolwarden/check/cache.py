@@ -192,7 +192,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.module, s.path, s.root, s.imports,
         {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
                 [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref, f.returns_kind,
-                f.raise_db, f.contained]
+                f.raise_db, f.contained, f.dropped]
          for name, f in s.functions.items()},
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
@@ -227,6 +227,12 @@ def _int(v: Any) -> int:
 def _pos(v: Any) -> int:
     n = _int(v)
     _check(n >= 0)
+    return n
+
+
+def _index(v: Any, size: int) -> int:
+    n = _pos(v)
+    _check(n < size)
     return n
 
 
@@ -309,8 +315,8 @@ def _decode_summary(v: Any) -> ModuleSummary:
                             star_imports=[_str(m) for m in _list(stars)], sets_connect_timeout=_bool(timeout))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
-        line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained = \
-            _list(f, 13)
+        line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained, \
+            dropped = _list(f, 14)
         pairs: list[tuple[str, int]] = []
         for c in _list(calls):
             if type(c) is not list or len(c) != 2:
@@ -326,7 +332,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
         summary.functions[name] = FunctionFacts(
             _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
             pairs, list(refs), _bool(ends_tx), _opt_str(tail_ref), _opt_str(kind), _opt_str(raise_db),
-            [_pos(n) for n in _list(contained)],
+            [_pos(n) for n in _list(contained)], [_index(n, len(pairs)) for n in _list(dropped)],
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))
@@ -340,7 +346,7 @@ def run_digest(found: Sequence[Path], stats: dict[Path, os.stat_result], config:
     """What a whole run read and how it was asked: every file's path and stat key, the rules and the
     settings that shape findings. Equal digests mean equal findings."""
     h = hashlib.sha256()
-    settings = [sorted(codes), sorted(config.select), sorted(config.ignore),
+    settings = [sorted(codes), sorted(config.selected), sorted(config.ignore),
                 sorted((k, sorted(v)) for k, v in config.per_file_ignores.items()), config.max_file_size,
                 os.getcwd(), str(config.root), list(unreadable)]
     h.update(json.dumps(settings, default=str).encode("utf-8", "surrogateescape"))

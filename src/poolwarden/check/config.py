@@ -1,6 +1,7 @@
 """``[tool.poolwarden.check]`` (pyproject.toml) or ``[check]`` (poolwarden.toml) settings.
 
-Recognised keys: ``select``, ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
+Recognised keys: ``select``, ``extend-select`` (added to ``select``: how the opt-in rules such as
+PW108 are turned on without restating the rest), ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
 globs relative to the config file's directory), ``cache-dir``, ``max-file-size`` (bytes, or a
 string such as ``"2MB"``; 0: no limit). An unknown section or key, a value of the wrong type, an
 empty or unknown rule code or an empty ``select`` is a :class:`ConfigError` naming the file and the
@@ -18,7 +19,7 @@ from poolwarden.check.source import DEFAULT_MAX_FILE_SIZE, parse_size
 from poolwarden.config import did_you_mean, find, section
 from poolwarden.errors import UsageError
 
-_KEYS = ("select", "ignore", "exclude", "per-file-ignores", "cache-dir", "max-file-size")
+_KEYS = ("select", "extend-select", "ignore", "exclude", "per-file-ignores", "cache-dir", "max-file-size")
 
 
 class ConfigError(UsageError):
@@ -30,6 +31,7 @@ class CheckConfig:
     """Resolved settings of a check run."""
 
     select: list[str] = field(default_factory=lambda: ["PW"])
+    extend_select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
@@ -37,6 +39,11 @@ class CheckConfig:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; a bigger file is skipped with PW000; 0: no limit
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
+
+    @property
+    def selected(self) -> list[str]:
+        """What selects rules: ``select`` and ``extend-select``."""
+        return [*self.select, *self.extend_select]
 
     def ignored_codes(self, path: str) -> frozenset[str]:
         """Codes that ``per-file-ignores`` turns off for ``path``."""
@@ -101,14 +108,16 @@ def load_config(path: Path | None) -> CheckConfig:
             if key == "select" and not value:
                 raise ConfigError(f"{path}: {where}: 'select' is empty, so no rule would run "
                                   "(remove the key to run every rule)")
-            if key in ("select", "ignore"):
+            if key in ("select", "extend-select", "ignore"):
                 _validate_codes(value, f"{path}: {where}: {key}")
-            setattr(config, key, list(value))
+            setattr(config, key.replace("-", "_"), list(value))
     return config
 
 
-def apply_options(config: CheckConfig, select: str | None, ignore: str | None) -> None:
-    """Apply ``--select`` (replaces the configured selection) and ``--ignore`` (adds to it).
+def apply_options(config: CheckConfig, select: str | None, ignore: str | None,
+                  extend_select: str | None = None) -> None:
+    """Apply ``--select`` (replaces the configured selection), ``--extend-select`` and ``--ignore``
+    (add to theirs).
 
     Each is a comma-separated list of codes or prefixes; raises :class:`UsageError` naming the
     option for an unknown code, or for a ``--select`` that names no code at all.
@@ -119,6 +128,10 @@ def apply_options(config: CheckConfig, select: str | None, ignore: str | None) -
             raise UsageError("--select: no rule code given, so no rule would run (omit it to run every rule)")
         _validate_codes(codes, "--select")
         config.select = codes
+    if extend_select is not None:
+        codes = _split(extend_select)
+        _validate_codes(codes, "--extend-select")
+        config.extend_select = [*config.extend_select, *codes]
     if ignore is not None:
         codes = _split(ignore)
         _validate_codes(codes, "--ignore")

@@ -55,6 +55,7 @@ class FileContext:
         self.pendings: list[Pending] = []
         self.rule: Rule | None = None
         self.awaited: set[int] = set()
+        self.dropped: set[int] = set()  # calls whose result is dropped (a call as a statement)
         self.last_scope: Scope | None = None  # the function scope just left (for Rule.leave)
         name = path.replace("\\", "/").rpartition("/")[2]
         # Test modules: rules about production behaviour (PW101-PW104, PW107) stay quiet there. A module in a

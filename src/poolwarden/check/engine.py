@@ -153,7 +153,7 @@ def check_paths(
         walk_errors.append(failure_result(path, S.unreadable(exc)))
 
     found = list(discover(names, config.exclude, onerror=onerror, probes=recorder.probes if recorder else None))
-    rules = [cls() for cls in select_rules(config.select, config.ignore)]
+    rules = [cls() for cls in select_rules(config.selected, config.ignore)]
     codes = tuple(r.CODE for r in rules)
     cache = Cache.open(config.cache_dir, codes) if use_cache else None
     max_size = config.max_file_size
@@ -259,7 +259,7 @@ def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResu
     ``filename`` names it in findings and for ``per-file-ignores``; the module name is derived from
     it as for a file on disk. The file is checked alone: no other module joins the project index.
     """
-    rules = [cls() for cls in select_rules(config.select, config.ignore)]
+    rules = [cls() for cls in select_rules(config.selected, config.ignore)]
     max_size = config.max_file_size
     if max_size and len(source) > max_size:
         # the reader stops one byte past the limit: say "over", not a size it did not see
@@ -279,7 +279,7 @@ def check_source(source: bytes, filename: str, config: CheckConfig) -> CheckResu
 def _finish(ordered: list[FileResult], rules: Sequence[Rule], config: CheckConfig, *, files: int,
             cached: int) -> CheckResult:
     """Join the per-file results: resolve deferred findings, apply ignores and suppressions."""
-    reported = reported_codes(config.select, config.ignore)
+    reported = reported_codes(config.selected, config.ignore)
     index = ProjectIndex(r.summary for r in ordered if r.summary is not None)
     by_code = {r.CODE: r for r in rules}
     out = CheckResult(files=files, lines=sum(r.lines for r in ordered), cached=cached)

@@ -24,14 +24,17 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
         return None
     exc_name = handler.name
     for node in walk_handler(body):
+        if isinstance(node, ast.Return) and node.value is not None and says_failed(node.value):
+            return None  # the answer says it failed (`success=False`, `{"error": ...}`, "Unable to ...")
         if isinstance(node, ast.Return) and node.value is not None and exc_name is not None and any(
             isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
         ) and not _statuses(node.value, 200, 499):
             return None  # the error travels on in the return value (but not as a 2xx/4xx answer)
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and _ERROR_SLOT.search(t.id) for t in targets):
-                return None  # an explicit error slot: `error = str(exc)`, later returned with the data
+            if any((isinstance(t, ast.Name) and _ERROR_SLOT.search(t.id))
+                   or (isinstance(t, ast.Attribute) and _ERROR_SLOT.search(t.attr)) for t in targets):
+                return None  # an explicit error slot: `error = str(exc)` / `self.error = ...`, read later
     for node in walk_handler(body):
         if isinstance(node, ast.Raise):
             if retry_loop or _conditional_raise_ok(body, node, exc_name):
@@ -54,24 +57,51 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
     return _describe(body)
 
 
-def hands_value(handler: ast.ExceptHandler, try_node: ast.AST, func: ast.AST | None) -> bool:
-    """Whether the caller receives a made-up value: an explicit ``return <value>``, a default
-    for what the ``try`` was computing (``stats = None`` where the try set ``stats``), or an
-    implicit ``None`` — a bare ``return``, or falling off the end — from a function that
-    otherwise returns values."""
+def says_failed(value: ast.expr) -> bool:
+    """Whether a returned value tells its receiver that the work failed: a status-first tuple
+    ``(False, msg)``, a ``success=False`` / ``{"ok": False}`` flag, an error field that carries
+    something (``errormsg=str(e)``, ``{"error": "..."}``), or text that says so ("Unable to ...",
+    "Failed to ...", "could not")."""
+    if isinstance(value, ast.Tuple) and value.elts and isinstance(value.elts[0], ast.Constant) \
+            and value.elts[0].value is False:
+        return True
+    for node in ast.walk(value):
+        pairs: list[tuple[str, ast.expr]] = []
+        if isinstance(node, ast.Call):
+            pairs = [(k.arg, k.value) for k in node.keywords if k.arg is not None]
+        elif isinstance(node, ast.Dict):
+            pairs = [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
+                     if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and K.FAILURE_TEXT.search(node.value):
+            return True
+        for name, item in pairs:
+            constant = item.value if isinstance(item, ast.Constant) else ...
+            if name in K.FAILURE_FLAGS and constant is not ... and constant in (False, 0) and constant is not None:
+                return True
+            if name in K.ERROR_FIELDS and constant is not None and constant is not False and constant != "":
+                return True
+    return False
+
+
+def hands_value(handler: ast.ExceptHandler, try_node: ast.AST, func: ast.AST | None) -> str | None:
+    """How a made-up value goes on: ``"default"`` — a default for what the ``try`` was computing
+    (``stats = None`` where the try set ``stats``), which the function's own code then uses;
+    ``"return"`` — the caller receives it: an explicit ``return <value>``, or an implicit ``None``
+    (a bare ``return``, or falling off the end) from a function that otherwise returns values;
+    None when no value is made up."""
     computed = {ast.unparse(t) for t in _assigned(getattr(try_node, "body", []))}
     bare_return = False
     for node in walk_handler(handler.body):
         if isinstance(node, ast.Return):
             if node.value is not None and not (isinstance(node.value, ast.Constant) and node.value.value is None):
-                return True
+                return "return"
             bare_return = True
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and computed & {ast.unparse(t) for t in _assigned([node])}:
-            return True
+            return "default"
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return False
+        return None
     falls_off_end = bool(func.body) and func.body[-1] is try_node
-    return (bare_return or falls_off_end) and _returns_values(func)
+    return "return" if (bare_return or falls_off_end) and _returns_values(func) else None
 
 
 def _assigned(stmts: list[ast.stmt]) -> list[ast.expr]:

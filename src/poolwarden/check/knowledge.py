@@ -470,6 +470,12 @@ LOG_METHODS: Final = frozenset(
 HTTP_5XX_NAMES: Final = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
                                    "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
                                    "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
+# An answer that says it failed is no lie: ``success=False``, ``{"ok": False}``, ``(False, msg)``, an
+# ``errormsg=...`` field, or text such as "Unable to import data" / "Failed to disable".
+FAILURE_FLAGS: Final = frozenset({"success", "ok", "succeeded", "status", "is_success"})
+ERROR_FIELDS: Final = frozenset({"error", "errors", "errormsg", "error_message", "err", "failure", "failure_reason",
+                                 "failure_note", "error_code", "detail_error"})
+FAILURE_TEXT: Final = re.compile(r"fail|unable|could ?n[o']t|cannot|can't|try again|unavailable|error", re.I)
 # A call whose name holds this word classifies the error (``raise_if_transient(exc)``, ``is_transient``).
 TRANSIENT_WORD: Final = "transient"
 

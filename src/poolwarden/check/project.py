@@ -56,6 +56,7 @@ class ProjectIndex:
         self._kinds: dict[str, tuple[str, Reach] | None] = {}
         self._decorator_uses: dict[str, list[bool]] | None = None
         self._subs: dict[str, list[str]] | None = None
+        self._calls_by_name: dict[str, list[tuple[str, str, bool]]] | None = None
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -252,6 +253,23 @@ class ProjectIndex:
                     break
         memo[key] = found
         return found
+
+    def callers(self, ref: str) -> list[tuple[str, bool]]:
+        """The project functions that call the function ``ref`` names, each with whether it uses
+        the result (False: the call is a statement, ``f()`` or ``await f()``, and drops it). Empty
+        when no checked code calls it: an entry point (a route, a task), or reached dynamically."""
+        key = self.resolve(ref)
+        if key is None:
+            return []
+        if self._calls_by_name is None:
+            by_name: dict[str, list[tuple[str, str, bool]]] = {}
+            for caller, (facts, _) in self.functions.items():
+                dropped = set(facts.dropped)
+                for i, (callee, _line) in enumerate(facts.calls):
+                    by_name.setdefault(callee.rpartition(".")[2], []).append((caller, callee, i not in dropped))
+            self._calls_by_name = by_name
+        return [(caller, used) for caller, callee, used in self._calls_by_name.get(key.rpartition(".")[2], ())
+                if self.resolve(callee) == key]
 
     def _overrides(self, key: str) -> list[str]:
         """The project methods that override the method ``key`` in subclasses, nearest first."""

@@ -65,8 +65,12 @@ def _prefixes() -> list[str]:
     return sorted({code[:n] for code in DOCUMENTED for n in range(3, len(code) + 1)} | {"ALL"})
 
 
-def expand_codes(codes: Iterable[str]) -> set[str]:
+def expand_codes(codes: Iterable[str], selecting: bool = False) -> set[str]:
     """The codes that codes or prefixes (``PW``, ``PW10``, ``PW104``, ``PW000``, ``ALL``) name.
+
+    ``selecting``: for a selection, a prefix or ``ALL`` leaves out the opt-in rules (``DEFAULT =
+    False``); only their full code selects them, as ruff's preview rules. (Ignoring by prefix takes
+    them too.)
 
     Raises :class:`UnknownCodeError` for an empty code or one that matches nothing (with a
     "did you mean" when a known code or prefix is close).
@@ -76,27 +80,26 @@ def expand_codes(codes: Iterable[str]) -> set[str]:
         code = raw.strip().upper()
         if not code:
             raise UnknownCodeError("empty rule code")
-        if code == "ALL":
-            out.update(DOCUMENTED)
-            continue
-        matched = {c for c in DOCUMENTED if c.startswith(code)}
+        matched = set(DOCUMENTED) if code == "ALL" else {c for c in DOCUMENTED if c.startswith(code)}
         if not matched:
             raise UnknownCodeError(
                 f"unknown rule code {raw.strip()!r}{did_you_mean(code, _prefixes())} (see `poolwarden rules`)"
             )
+        if selecting:
+            matched = {c for c in matched if c == code or DOCUMENTED[c].DEFAULT}
         out.update(matched)
     return out
 
 
 def select_rules(select: Iterable[str], ignore: Iterable[str]) -> list[type[Rule]]:
     """The rule classes selected and not ignored, in code order."""
-    chosen = expand_codes(select) - expand_codes(ignore)
+    chosen = expand_codes(select, selecting=True) - expand_codes(ignore)
     return [r for r in ALL_RULES if r.CODE in chosen]
 
 
 def reported_codes(select: Iterable[str], ignore: Iterable[str]) -> frozenset[str]:
     """The codes a run reports: the selected ones plus PW000, minus the ignored ones."""
-    return frozenset((expand_codes(select) | {Unparsable.CODE}) - expand_codes(ignore))
+    return frozenset((expand_codes(select, selecting=True) | {Unparsable.CODE}) - expand_codes(ignore))
 
 
 def deferred_class(code: str) -> type[Deferred] | None:

@@ -47,6 +47,7 @@ class Rule:
     CODE: ClassVar[str]
     NAME: ClassVar[str]
     SEVERITY: ClassVar[Severity] = "error"
+    DEFAULT: ClassVar[bool] = True  # False: opt-in, selected only by its full code (as ruff's preview rules)
     SUMMARY: ClassVar[str]  # one line, for `poolwarden rules`
     WHAT: ClassVar[str]
     WHY: ClassVar[str]

@@ -32,6 +32,8 @@ class FunctionFacts:
     # exception and never raises, and the lines of the calls inside such a `try` (their errors stay here).
     raise_db: str | None = None
     contained: list[int] = field(default_factory=list)
+    # Indexes into ``calls`` of the calls whose result it drops (a bare ``f()`` / ``await f()`` statement).
+    dropped: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -64,6 +64,7 @@ class Walker:
             ast.AnnAssign: self._assign,
             ast.Call: self._call,
             ast.Await: self._await,
+            ast.Expr: self._expr,
             ast.Return: self._return,
             ast.Global: self._global,
             ast.Nonlocal: self._global,
@@ -480,6 +481,14 @@ class Walker:
             self.ctx.awaited.add(id(node.value))
         self.visit(node.value)
 
+    def _expr(self, node: ast.AST) -> None:
+        """A call (or awaited call) as a statement: its result is dropped."""
+        assert isinstance(node, ast.Expr)
+        value = node.value.value if isinstance(node.value, ast.Await) else node.value
+        if isinstance(value, ast.Call):
+            self.ctx.dropped.add(id(value))
+        self.visit(node.value)
+
     def _call(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Call)
         ctx = self.ctx
@@ -523,6 +532,8 @@ class Walker:
         if info.ref is not None:
             desc = info.describe(line)
             if facts is not None:
+                if id(node) in ctx.dropped:
+                    facts.dropped.append(len(facts.calls))
                 facts.calls.append((info.ref, line))
                 if scope.containing:
                     facts.contained.append(line)

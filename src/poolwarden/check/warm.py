@@ -59,7 +59,7 @@ FORMAT = 1
 RACY_NS = 2_000_000_000
 _MAX_MEMO_BYTES = 256 * 1024 * 1024
 _FORMATS = ("text", "json", "sarif", "github")
-_VALUED = ("--format", "--select", "--ignore", "--config", "--jobs", "-j")
+_VALUED = ("--format", "--select", "--extend-select", "--ignore", "--config", "--jobs", "-j")
 
 
 def warning_line(warning: str) -> str:
@@ -157,9 +157,10 @@ def _package_probes(targets: Sequence[str], probes: Probes) -> None:
             directory = parent
 
 
-def request(targets: Sequence[str], select: str | None, ignore: str | None, config_file: str | None) -> list[Any]:
+def request(targets: Sequence[str], select: str | None, ignore: str | None, config_file: str | None,
+            extend_select: str | None = None) -> list[Any]:
     """What a run was asked that shapes its answer (the format and ``--exit-zero`` only shape its output)."""
-    return [os.getcwd(), list(targets), select, ignore, config_file]
+    return [os.getcwd(), list(targets), select, ignore, config_file, extend_select]
 
 
 # -- the full run's side: note, then write -------------------------------------------------------
@@ -168,10 +169,10 @@ class Recorder:
     discovery and of its files (:func:`poolwarden.check.engine.check_paths`), then :meth:`save`."""
 
     def __init__(self, targets: Sequence[str], select: str | None, ignore: str | None,
-                 config_file: str | os.PathLike[str] | None) -> None:
+                 config_file: str | os.PathLike[str] | None, extend_select: str | None = None) -> None:
         self.started = time.time_ns()
         config = None if config_file is None else os.fspath(config_file)
-        self.request = request(targets, select, ignore, config)
+        self.request = request(targets, select, ignore, config, extend_select)
         self.stamp = stamp()
         self.probes = Probes()
         _config_probes(targets[0], config, self.probes)
@@ -316,7 +317,8 @@ def answer(argv: Sequence[str]) -> int | None:
             return None
         targets = canonical_targets(paths)
         config = asked.options.get("--config")
-        key = request(targets, asked.options.get("--select"), asked.options.get("--ignore"), config)
+        key = request(targets, asked.options.get("--select"), asked.options.get("--ignore"), config,
+                      asked.options.get("--extend-select"))
         doc = _memo(DEFAULT_CACHE_DIR)
         if doc is None or not _holds(doc, key):
             directory = _configured_cache_dir(targets[0], config)

@@ -24,7 +24,11 @@ Exit codes:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "github"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--select", metavar="CODES",
-              help="Comma-separated rule codes or prefixes to run, replacing the config's (default: all).")
+              help="Comma-separated rule codes or prefixes to run, replacing the config's (default: every rule "
+                   "but the opt-in ones; those run only when named by full code).")
+@click.option("--extend-select", metavar="CODES",
+              help="Comma-separated rule codes or prefixes to run in addition to the selection (opt-in rules "
+                   "such as PW108 by their full code).")
 @click.option("--ignore", metavar="CODES", help="Comma-separated rule codes or prefixes to turn off (PW000 too).")
 @click.option("--diff", "diff_rev", metavar="REV",
               help="Report only findings on lines changed since REV in the paths' git repository.")
@@ -39,7 +43,8 @@ Exit codes:
 @click.option("--stdin-filename", metavar="NAME",
               help="Read the source from stdin (also PATH '-') and report, configure and ignore it as NAME.")
 @guarded
-def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None, diff_rev: str | None,
+def check(paths: Sequence[str], fmt: str, select: str | None, extend_select: str | None, ignore: str | None,
+          diff_rev: str | None,
           no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool,
           statistics: bool, stdin_filename: str | None) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
@@ -67,9 +72,10 @@ def check(paths: Sequence[str], fmt: str, select: str | None, ignore: str | None
             raise UsageError(problem)
     if not stdin:
         targets = canonical_targets(targets)
-    memo = None if stdin or no_cache else Recorder(targets, select, ignore, config_file)  # before any is read
+    # made before anything is read
+    memo = None if stdin or no_cache else Recorder(targets, select, ignore, config_file, extend_select)
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
-    apply_options(config, select, ignore)
+    apply_options(config, select, ignore, extend_select)
     changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
     if stdin:
         limit = config.max_file_size

@@ -82,7 +82,7 @@ class _Sampler:
         while not self._stop.wait(SAMPLE_EVERY):
             try:
                 self.sample()
-            except Exception as exc:  # poolwarden: ignore[PW101] -- reported: the timeline ends here
+            except Exception as exc:  # reported in self.error: the timeline ends here
                 self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 return
 

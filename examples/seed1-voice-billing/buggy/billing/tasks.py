@@ -47,5 +47,5 @@ def process_call_usage(
         run_async_in_celery(
             _process_call_usage(tenant_id, call_id, organization_id, duration_seconds)
         )
-    except Exception:  # expect: PW101
+    except Exception:  # expect: PW108
         logger.exception("Usage processing failed for call %s", call_id)

@@ -10,6 +10,7 @@ from poolwarden.check.rules.pw104_io_in_transaction import IoInTransaction
 from poolwarden.check.rules.pw105_unreleased_connection import UnreleasedConnection
 from poolwarden.check.rules.pw106_connect_without_timeout import ConnectWithoutTimeout
 from poolwarden.check.rules.pw107_engine_per_call import EnginePerCall
+from poolwarden.check.rules.pw108_skipped_db_work import SkippedDbWork
 
 RULES: tuple[type[Rule], ...] = (
     SwallowedDbError,
@@ -19,6 +20,7 @@ RULES: tuple[type[Rule], ...] = (
     UnreleasedConnection,
     ConnectWithoutTimeout,
     EnginePerCall,
+    SkippedDbWork,
 )
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "EnginePerCall",
     "EventLoopPerCall",
     "IoInTransaction",
+    "SkippedDbWork",
     "SwallowedDbError",
     "UnboundedPool",
     "UnreleasedConnection",

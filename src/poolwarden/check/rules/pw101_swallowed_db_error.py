@@ -1,65 +1,39 @@
-"""PW101 swallowed-db-error: an ``except`` that turns a database outage into a normal answer."""
+"""PW101 swallowed-db-error: an ``except`` that turns a database outage into a made-up answer."""
 
 from __future__ import annotations
 
-import ast
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from poolwarden.check import knowledge as K
-from poolwarden.check.context import STDLIB_ROOTS, FileContext
-from poolwarden.check.finding import Deferred, Pending, Severity, Span
-from poolwarden.check.handlers import hands_value, is_retry_loop, swallow_outcome, walk_handler
-from poolwarden.check.rule import Rule, example
-from poolwarden.check.scope import dotted_text
-
-if TYPE_CHECKING:
-    from poolwarden.check.project import ProjectIndex
-
-_ADVICE = ("callers cannot tell 'no' from 'could not check'; re-raise transient errors "
-           "(`raise_if_transient(exc)` or `if is_transient(exc): raise`)")
+from poolwarden.check.rule import example
+from poolwarden.check.swallows import LIE_ADVICE, Swallow, SwallowRule, Verdict
 
 
-
-@dataclass(frozen=True, slots=True)
-class Swallow(Deferred):
-    """A handler that swallows what its ``try`` body raises, if that body reaches the database."""
-
-    caught: str  # "`except Exception`"
-    outcome: str  # "`return None`", "a log line", ...
-    refs: tuple[tuple[str, str], ...]  # project calls in the body: (ref, "name() at line N")
-    strict: bool  # False: only a DB call one hop away counts (a best-effort side step otherwise)
-    handler_refs: tuple[str, ...]  # project calls in the handler (reaching the DB: it fails again)
-    site: str | None  # a direct DB call in the body, when the body has one
-
-class SwallowedDbError(Rule):
+class SwallowedDbError(SwallowRule):
     CODE = "PW101"
     NAME = "swallowed-db-error"
-    SUMMARY = "An `except` turns a database failure into a normal return, `pass`, a default or a log line."
+    SUMMARY = "An `except` turns a database failure into a made-up value or answer that the caller acts on."
     WHAT = """
 Flags an `except` clause that catches a database outage — a broad `except Exception` / bare
 `except:` or a driver error such as `OperationalError` — around code that touches the database
-(directly, or through any chain of calls across modules), and then carries on as if nothing
-failed: `return None`, `pass`, a default value, `continue`, or only a log line.
+(directly, or through any chain of calls across modules), and then hands its caller a made-up
+value as if nothing failed (the lie): `return <value>` (`None`, `[]`, `False`, a 2xx/4xx
+response), a default for what the `try` was computing (`stats = None`), or an implicit `None` (a
+bare `return`, or falling off the end) from a function that otherwise returns values.
 
-Severity: `error` when the caller receives a made-up value (the lie): `return <value>`, a
-default for what the `try` was computing (`stats = None`), or an implicit `None` (a bare `return`,
-or falling off the end) from a function that otherwise returns values;
-`warning` when work is silently skipped (a log line, `pass`, `continue` in a function that
-returns nothing). A `return` that carries the error (`return None, str(exc)`) is accepted unless
-it answers 2xx/4xx (an outage is not the client's fault).
-
-A handler that neither returns nor assigns anything (it logs, passes or falls through), around calls that
-reach the database two or more calls deep, is taken as a best-effort side step and not flagged,
-except in a Celery task.
+Callers decide: the value counts only when someone can act on it. When every project function
+that calls this one drops the result (`f()` as a statement), or the function is a Celery task
+(its return value goes unread), the failure only skips work: that is
+[PW108](PW108.md) skipped-db-work, off by default, like work skipped with a log line, `pass` or
+`continue`. A function no checked code calls (a route, a handler a framework dispatches to)
+answers outside the process, and is flagged.
 
 Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
 one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
-`if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, a narrow
-`except` of a non-database error (`ValueError`, `KeyError`) or of a business outcome
-(`IntegrityError`, `NoResultFound`), a handler that goes to the database itself (it fails again
-during an outage), one that returns the error in an explicit slot (`return None, str(exc)`),
-retry and polling loops, health checks (whose job is to say "down"), and test modules.
+`if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, an answer
+that says it failed (`success=False`, `{"error": ...}`, `(False, msg)`, "Unable to ..."), one
+that returns the error in an explicit slot (`return None, str(exc)`, unless as a 2xx/4xx answer:
+an outage is not the client's fault), a narrow `except` of a non-database error (`ValueError`,
+`KeyError`) or of a business outcome (`IntegrityError`, `NoResultFound`), a handler that goes to
+the database itself (it fails again during an outage), retry and polling loops, health checks
+(whose job is to say "down"), and test modules.
 """
     WHY = """
 During an outage the database raises ("FATAL: sorry, too many clients already"). A handler that
@@ -90,9 +64,6 @@ async def get_active_subscription(db, organization_id):
         logger.warning("Failed to fetch subscription", exc_info=exc)
         return None
 """
-    DEFERRED = Swallow
-    NODES = (ast.Try, getattr(ast, "TryStar", ast.Try), ast.While, ast.For, ast.AsyncFor,
-             ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)
 
     VALID = [
         example("""
@@ -225,6 +196,62 @@ def plan_name(db, org_id):
                       "    try:\n        return db.execute(select(Plan)).scalar_one_or_none()\n"
                       "    except Exception:\n        logging.exception('plan lookup failed')\n"
                       "        return None\n"),
+        example("""
+from flask import make_json_response
+from .models import db, Job
+
+def create_job(sid):
+    try:
+        db.session.add(Job(sid=sid))
+        db.session.commit()
+    except Exception as e:
+        return make_json_response(status=410, success=0, errormsg=str(e))
+    return make_json_response(data={"job": sid})
+""", note="the answer says it failed (`success=0`, `errormsg`): the client is told, whatever the status code",
+            models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n\nclass Job(db.Model):\n    pass\n"),
+        example("""
+import logging
+from sqlalchemy import text
+
+def record_visit(db, uid):
+    try:
+        db.execute(text("insert into visits values (:u)"), {"u": uid})
+        return True
+    except Exception:
+        logging.exception("visit not recorded")
+        return False
+""", note="callers decide: `record_visit` answers False on a failure, but its only caller (another module) "
+            "drops the result — nobody is told a wrong answer; the skipped work is PW108's (off by default)",
+            pages="from .example import record_visit\n\ndef open_page(db, uid, page):\n"
+                  "    record_visit(db, uid)\n    return page.render()\n"),
+        example("""
+import logging
+from celery import shared_task
+from .db import SessionLocal, Event
+
+@shared_task
+def track_event(event_id):
+    try:
+        with SessionLocal() as session:
+            session.get(Event, event_id)
+            return True
+    except Exception:
+        logging.exception("event not tracked")
+        return False
+""", note="a Celery task's return value goes unread: the failure skips work (PW108), it tells no one a lie",
+            db="from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+               "engine = create_engine('postgresql://x', pool_size=5, max_overflow=5, pool_timeout=5)\n"
+               "SessionLocal = sessionmaker(engine)\n\nclass Event:\n    pass\n"),
+        example("""
+import logging
+from sqlalchemy import text
+
+def touch_last_seen(db, user_id):
+    try:
+        db.execute(text("UPDATE users SET seen = now() WHERE id = :u"), {"u": user_id})
+    except Exception:
+        logging.exception("last-seen not updated")
+""", note="work skipped with a log line, nothing handed on: PW108 skipped-db-work (off by default), not a lie"),
     ]
     INVALID = [
         example("""
@@ -260,31 +287,6 @@ async def count_users(pool):
     except asyncpg.PostgresError:  # error
         return 0
 """),
-        example("""
-import psycopg2
-
-def mark_paid(conn, invoice_id):
-    try:
-        with conn.cursor() as cur:
-            cur.execute("UPDATE invoice SET paid = true WHERE id = %s", (invoice_id,))
-        conn.commit()
-    except:  # error
-        pass
-"""),
-        example("""
-from celery import shared_task
-from .services import bill_call
-
-@shared_task
-def process_usage(call_ids):
-    for call_id in call_ids:
-        try:
-            bill_call(call_id)
-        except Exception:  # error
-            continue
-""", note="a Celery task, two hops across modules: skipping the item loses the billing",
-            services="from .repo import save_usage\n\ndef bill_call(cid):\n    save_usage(cid)\n",
-            repo="from sqlalchemy import text\n\ndef save_usage(cid, session=None):\n    session.execute(text('insert into usage values (:c)'), {'c': cid})\n"),
         example("""
 from .forge import app
 
@@ -329,115 +331,10 @@ async def is_member(users: UsersHandler, email):
                "            return await conn.fetchrow(query, *args)\n"),
     ]
 
-    def __init__(self) -> None:
-        self.loops: list[list[ast.AST]] = [[]]
+    def wants(self, data: Swallow) -> bool:
+        return data.lie
 
-    def visit(self, node: ast.AST, ctx: FileContext) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.loops.append([])
-        elif isinstance(node, (ast.While, ast.For, ast.AsyncFor)):
-            self.loops[-1].append(node)
-
-    def leave(self, node: ast.AST, ctx: FileContext) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            self.loops.pop()
-            return
-        if isinstance(node, (ast.While, ast.For, ast.AsyncFor)):
-            self.loops[-1].pop()
-            return
-        if not isinstance(node, ast.Try) and type(node).__name__ != "TryStar":
-            return
-        frame = ctx.frame_of(node)  # type: ignore[arg-type]
-        if frame is None or not (frame.cited() or frame.refs) or not ctx.in_function or ctx.is_test:
-            return
-        func = ctx.function.node
-        if func is not None and K.HEALTH_FUNCTION.search(func.name):
-            return
-        retry = any(is_retry_loop(loop) for loop in self.loops[-1])
-        for n, handler in enumerate(node.handlers):  # type: ignore[attr-defined]
-            caught = _catches_outage(handler.type, ctx)
-            if caught is None:
-                continue
-            if any(_takes_every_outage(h.type, ctx) for h in node.handlers[:n]):  # type: ignore[attr-defined]
-                break  # an earlier clause of this try already takes the outage: none reaches this one
-            outcome = swallow_outcome(handler, retry)
-            if outcome is None:
-                continue
-            handler_calls = [ctx.call(n) for n in walk_handler(handler.body) if isinstance(n, ast.Call)]
-            if any(c.db for c in handler_calls):
-                continue  # the handler itself goes to the database: during an outage it raises again
-            handler_refs = tuple(c.ref for c in handler_calls if c.ref is not None)
-            span = _header(handler)
-            # Handing a wrong value to the caller is the seed's lie (error); skipping work with a
-            # log line is a silent loss the team may have chosen (warning).
-            severity: Severity = "error" if hands_value(handler, node, ctx.function.node) else "warning"
-            site = frame.cited()
-            if site and not handler_refs:
-                ctx.report(handler, f"{caught} turns a database failure (`{site}`) into "
-                           f"{outcome}: {_ADVICE}", span=span, severity=severity)
-            elif site:
-                # The body goes to the database; whether the handler does too (then it fails again
-                # during an outage) is known once its callees are.
-                ctx.defer(handler, Swallow(caught, outcome, (), True, handler_refs, site),
-                          span=span, severity=severity)
-            else:
-                # A handler that only logs (no value handed on) after a deep chain of calls is a
-                # best-effort side step; it is flagged when the DB is one call away or in a task.
-                explicit = any(isinstance(n, (ast.Return, ast.Assign, ast.AnnAssign)) for n in walk_handler(handler.body))
-                strict = explicit or ctx.function.is_celery_task
-                ctx.defer(handler, Swallow(caught, outcome, tuple(frame.refs), strict, handler_refs, None),
-                          span=span, severity=severity)
-
-    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        data = pending.data
-        assert isinstance(data, Swallow)
-        if any(index.reaches_db(ref) for ref in data.handler_refs):
-            return None  # the handler itself goes to the database
-        if data.site is not None:
-            return f"{data.caught} turns a database failure (`{data.site}`) into {data.outcome}: {_ADVICE}"
-        for ref, desc in data.refs:
-            reach = index.raises_db(ref)
-            if reach is not None and (data.strict or len(reach.via) <= 1):
-                return (f"{data.caught} turns a database failure (`{desc}` reaches {reach.describe()}) "
-                        f"into {data.outcome}: {_ADVICE}")
-        return None
-
-
-def _header(handler: ast.ExceptHandler) -> Span:
-    end = handler.type if handler.type is not None else None
-    if end is None:
-        return Span(handler.lineno, handler.col_offset + 1, handler.lineno, handler.col_offset + 7)
-    end_node = handler
-    return Span(handler.lineno, handler.col_offset + 1, end.end_lineno or end_node.lineno,
-                (end.end_col_offset or 0) + 1)
-
-
-def _takes_every_outage(expr: ast.expr | None, ctx: FileContext) -> bool:
-    """A clause naming a driver's own base or outage class (``except psycopg2.OperationalError``): every
-    outage of that driver stops there. (SQLAlchemy's classes do not qualify: it does not wrap every
-    connect error of the async drivers.)"""
-    elts = expr.elts if isinstance(expr, ast.Tuple) else [expr] if expr is not None else []
-    return any((ctx.qualname(e) or "") in K.OUTAGE_CLAUSES for e in elts)
-
-
-def _catches_outage(expr: ast.expr | None, ctx: FileContext) -> str | None:
-    if expr is None:
-        return "bare `except:`"
-    if isinstance(expr, ast.Tuple):
-        for elt in expr.elts:
-            if _catches_outage(elt, ctx) is not None:
-                return f"`except ({dotted_text(elt)}, ...)`" if len(expr.elts) > 1 else _catches_outage(elt, ctx)
-        return None
-    text = dotted_text(expr)
-    last = text.rpartition(".")[2]
-    if last in K.BROAD_EXCEPTIONS:
-        return f"`except {text}`"
-    if last in K.TRANSIENT_CAPABLE:
-        qual = ctx.qualname(expr)
-        root = (qual or text).partition(".")[0]
-        if last == "Error" and root not in K.DB_MODULES:
+    def message(self, data: Swallow, verdict: Verdict) -> str | None:
+        if not verdict.lie:
             return None
-        if qual is not None and root not in K.DB_MODULES and root not in STDLIB_ROOTS:
-            return None  # another library's error (trino's DatabaseError, requests' ConnectionError)
-        return f"`except {text}`"
-    return None
+        return f"{data.caught} turns a database failure ({verdict.evidence}) into {data.outcome}: {LIE_ADVICE}"
