@@ -55,6 +55,10 @@ CASES = {
     "success_flag": ("def f(db, respond):\n    try:\n        db.execute(select(A))\n"
                      "    except Exception:\n        return respond(status=410, success=0)\n"
                      "    return respond(success=1)\n", None),
+    "a_default_that_says_failed": ("def f(db, Result):\n    try:\n"
+                                   "        result = Result(rows=db.execute(select(A)).all())\n"
+                                   "    except Exception as e:\n        result = Result(failures=[str(e)])\n"
+                                   "    return result\n", None),
 }
 
 

@@ -89,19 +89,25 @@ def hands_value(handler: ast.ExceptHandler, try_node: ast.AST, func: ast.AST | N
     ``"return"`` — the caller receives it: an explicit ``return <value>``, or an implicit ``None``
     (a bare ``return``, or falling off the end) from a function that otherwise returns values;
     None when no value is made up."""
-    computed = {ast.unparse(t) for t in _assigned(getattr(try_node, "body", []))}
     bare_return = False
     for node in walk_handler(handler.body):
         if isinstance(node, ast.Return):
             if node.value is not None and not (isinstance(node.value, ast.Constant) and node.value.value is None):
                 return "return"
             bare_return = True
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and computed & {ast.unparse(t) for t in _assigned([node])}:
-            return "default"
+    if defaults(handler, try_node):
+        return "default"
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     falls_off_end = bool(func.body) and func.body[-1] is try_node
     return "return" if (bare_return or falls_off_end) and _returns_values(func) else None
+
+
+def defaults(handler: ast.ExceptHandler, try_node: ast.AST) -> list[ast.Assign | ast.AnnAssign]:
+    """The handler's assignments to what the ``try`` body was computing (``stats = None``)."""
+    computed = {ast.unparse(t) for t in _assigned(getattr(try_node, "body", []))}
+    return [node for node in walk_handler(handler.body) if isinstance(node, (ast.Assign, ast.AnnAssign))
+            and computed & {ast.unparse(t) for t in _assigned([node])}]
 
 
 def _assigned(stmts: list[ast.stmt]) -> list[ast.expr]:

@@ -474,7 +474,7 @@ HTTP_5XX_NAMES: Final = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE
 # ``errormsg=...`` field, or text such as "Unable to import data" / "Failed to disable".
 FAILURE_FLAGS: Final = frozenset({"success", "ok", "succeeded", "status", "is_success"})
 ERROR_FIELDS: Final = frozenset({"error", "errors", "errormsg", "error_message", "err", "failure", "failure_reason",
-                                 "failure_note", "error_code", "detail_error"})
+                                 "failure_note", "failures", "error_code", "detail_error"})
 FAILURE_TEXT: Final = re.compile(r"fail|unable|could ?n[o']t|cannot|can't|try again|unavailable|error", re.I)
 # A call whose name holds this word classifies the error (``raise_if_transient(exc)``, ``is_transient``).
 TRANSIENT_WORD: Final = "transient"

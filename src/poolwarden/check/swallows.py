@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
+from poolwarden.check.aftermath import only_selects_fallback, path_to, raises_next, unreachable
 from poolwarden.check.context import STDLIB_ROOTS, FileContext
 from poolwarden.check.finding import Deferred, Pending, Span
-from poolwarden.check.handlers import hands_value, is_retry_loop, swallow_outcome, walk_handler
+from poolwarden.check.handlers import defaults, hands_value, is_retry_loop, says_failed, swallow_outcome, walk_handler
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 
@@ -97,6 +98,9 @@ class SwallowScan:
         retry = any(is_retry_loop(loop) for loop in self.loops[-1])
         ref = "" if "<locals>" in scope.qualname else \
             f"{ctx.root}:{ctx.module}.{scope.qualname}" if ctx.module else f"{ctx.root}:{scope.qualname}"
+        path = path_to(func.body, node) if func is not None else None
+        if path is not None and unreachable(path):
+            return []  # after an early return: this code never runs
         out: list[tuple[ast.ExceptHandler, Span, Swallow]] = []
         handlers: list[ast.ExceptHandler] = node.handlers  # type: ignore[attr-defined]
         for n, handler in enumerate(handlers):
@@ -112,6 +116,8 @@ class SwallowScan:
             if any(c.db for c in handler_calls):
                 continue  # the handler itself goes to the database: during an outage it raises again
             handed = hands_value(handler, node, func)
+            if path is not None and not _harmful(handler, node, handed, path):
+                continue
             site = frame.cited()
             # A handler that only logs (no value handed on) after a deep chain of calls is a
             # best-effort side step; it counts when the DB is one call away or in a task.
@@ -180,6 +186,22 @@ def decide(data: Swallow, index: ProjectIndex) -> Verdict | None:
         n = len(callers)
         return Verdict(False, evidence, "its caller drops the result" if n == 1 else f"all {n} callers drop the result")
     return Verdict(True, evidence, "")
+
+
+def _harmful(handler: ast.ExceptHandler, try_node: ast.AST, handed: str | None,
+             path: list[tuple[list[ast.stmt], int]]) -> bool:
+    """False when what follows the handler makes it harmless: it falls through to a ``raise``, or its
+    default says it failed (``result = Result(failures=...)``) or only switches to a fallback path."""
+    if raises_next(path, handler):
+        return False
+    if handed != "default":
+        return True
+    assigns = defaults(handler, try_node)
+    if any(a.value is not None and says_failed(a.value) for a in assigns):
+        return False
+    names = {t.id for a in assigns for t in (a.targets if isinstance(a, ast.Assign) else [a.target])
+             if isinstance(t, ast.Name)}
+    return not only_selects_fallback(path, names)
 
 
 def _header(handler: ast.ExceptHandler) -> Span:

@@ -252,6 +252,37 @@ def touch_last_seen(db, user_id):
     except Exception:
         logging.exception("last-seen not updated")
 """, note="work skipped with a log line, nothing handed on: PW108 skipped-db-work (off by default), not a lie"),
+        example("""
+import logging
+from .storage import bucket_listing
+from .repo import list_download_rows
+
+async def downloads(run_id):
+    try:
+        rows = await list_download_rows(run_id)
+    except Exception:
+        logging.warning("download rows unavailable; listing the bucket", exc_info=True)
+        rows = []
+    rows = [r for r in rows if r.done]
+    if rows:
+        return [r.url for r in rows]
+    return await bucket_listing(run_id)
+""", note="the default only switches to the function's other source of the answer (a fallback): the "
+            "made-up `[]` is never handed on",
+            storage="async def bucket_listing(run_id):\n    return []\n",
+            repo="from sqlalchemy import select\n\nasync def list_download_rows(run_id, db=None):\n"
+                 "    return (await db.scalars(select(Row))).all()\n"),
+        example("""
+from sqlalchemy import text
+
+def regenerate(db, block):
+    return None  # regeneration is disabled for now
+    try:
+        key = db.execute(text("select key from cache")).scalar()
+    except Exception:
+        key = ""
+    return key
+""", note="code after an early return never runs"),
     ]
     INVALID = [
         example("""

@@ -107,6 +107,17 @@ def nightly(user_ids):
             render="from .store import load\n\ndef render(uid):\n    return load(uid)\n",
             store="from sqlalchemy import text\n\ndef load(uid, session=None):\n"
                   "    return session.execute(text('select 1')).all()\n"),
+        example("""
+import logging
+from sqlalchemy import text
+
+def reconnect(conn):
+    try:
+        conn.execute(text("SELECT 1"))
+    except Exception:
+        logging.exception("reconnect failed")
+    raise ConnectionError("connection lost")
+""", note="the handler falls through to a `raise`: the failure propagates"),
     ]
     INVALID = [
         example("""
