@@ -192,7 +192,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.module, s.path, s.root, s.imports,
         {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
                 [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref, f.returns_kind,
-                f.raise_db, f.contained, f.dropped]
+                f.raise_db, f.contained, f.dropped, f.command]
          for name, f in s.functions.items()},
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
@@ -316,7 +316,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained, \
-            dropped = _list(f, 14)
+            dropped, command = _list(f, 15)
         pairs: list[tuple[str, int]] = []
         for c in _list(calls):
             if type(c) is not list or len(c) != 2:
@@ -332,7 +332,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
         summary.functions[name] = FunctionFacts(
             _pos(line), _bool(is_async), _opt_str(db), _opt_str(io), _opt_str(acquired), _bool(pooled),
             pairs, list(refs), _bool(ends_tx), _opt_str(tail_ref), _opt_str(kind), _opt_str(raise_db),
-            [_pos(n) for n in _list(contained)], [_index(n, len(pairs)) for n in _list(dropped)],
+            [_pos(n) for n in _list(contained)], [_index(n, len(pairs)) for n in _list(dropped)], _bool(command),
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))

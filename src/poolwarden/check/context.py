@@ -99,6 +99,14 @@ class FileContext:
         """The innermost scope (the module scope has ``node is None``)."""
         return self.scopes[-1]
 
+    def function_ref(self) -> str:
+        """The project ref of the function being walked (``root:pkg.mod.Class.method``), as callers'
+        calls resolve to it; "" at module level and for a nested function (no one calls it by name)."""
+        qual = self.scopes[-1].qualname
+        if not qual or "<locals>" in qual:
+            return ""
+        return f"{self.root}:{self.module}.{qual}" if self.module else f"{self.root}:{qual}"
+
     @property
     def in_function(self) -> bool:
         return self.scopes[-1].node is not None

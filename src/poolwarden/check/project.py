@@ -271,6 +271,12 @@ class ProjectIndex:
         return [(caller, used) for caller, callee, used in self._calls_by_name.get(key.rpartition(".")[2], ())
                 if self.resolve(callee) == key]
 
+    def only_commands_call(self, ref: str) -> bool:
+        """Checked code calls the function ``ref`` names, and only from CLI commands (each runs once
+        per process)."""
+        callers = self.callers(ref)
+        return bool(callers) and all(self.functions[caller][0].command for caller, _ in callers)
+
     def _overrides(self, key: str) -> list[str]:
         """The project methods that override the method ``key`` in subclasses, nearest first."""
         owner, _, name = key.rpartition(".")

@@ -34,6 +34,7 @@ class FunctionFacts:
     contained: list[int] = field(default_factory=list)
     # Indexes into ``calls`` of the calls whose result it drops (a bare ``f()`` / ``await f()`` statement).
     dropped: list[int] = field(default_factory=list)
+    command: bool = False  # a click / typer command: it runs once per process
 
 
 @dataclass(slots=True)

@@ -96,8 +96,7 @@ class SwallowScan:
         if func is not None and K.HEALTH_FUNCTION.search(func.name):
             return []
         retry = any(is_retry_loop(loop) for loop in self.loops[-1])
-        ref = "" if "<locals>" in scope.qualname else \
-            f"{ctx.root}:{ctx.module}.{scope.qualname}" if ctx.module else f"{ctx.root}:{scope.qualname}"
+        ref = ctx.function_ref()
         path = path_to(func.body, node) if func is not None else None
         if path is not None and unreachable(path):
             return []  # after an early return: this code never runs

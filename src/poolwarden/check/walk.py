@@ -191,7 +191,7 @@ class Walker:
             decorators=tuple(filter(None, (_decorator_name(ctx, d) for d in node.decorator_list))),
         )
         scope.locals.update(names)
-        is_command = scope.is_cli_command
+        is_command = facts.command = scope.is_cli_command
         for dec in node.decorator_list:
             ref = ctx.qualname(dec.func if isinstance(dec, ast.Call) else dec)
             if ref is not None and ctx.is_project_ref(ref):

@@ -21,10 +21,12 @@ _ADVICE = ("pooled async connections belong to the loop that opened them, so eac
 
 @dataclass(frozen=True, slots=True)
 class DecoratorLoop(Deferred):
-    """A loop per call inside a decorator applied in other modules: a finding unless only CLI commands use it."""
+    """A loop per call inside a decorator applied in other modules, or in a bridge function: a finding
+    unless only CLI commands use the decorator, or call the bridge."""
 
-    decorator: str  # its ref
+    decorator: str  # its ref (the bridge's own, when ``bridge``)
     message: str
+    bridge: bool = False
 
 
 @dataclass
@@ -33,6 +35,8 @@ class _Candidate:
     func: ast.FunctionDef | ast.AsyncFunctionDef
     message: str
     outer: str | None = None  # the decorator a nested bridge belongs to
+    ref: str = ""  # the function's project ref (its callers decide whether it runs once)
+    task: bool = False  # a Celery task (runs per message whoever calls it)
 
 
 class EventLoopPerCall(Rule):
@@ -151,6 +155,16 @@ def run_sync(coro):
         asyncio.set_event_loop(loop)
     return loop.run_until_complete(coro)
 """, note="the thread's loop, made once and set, never closed: every later call reuses it (the fix)"),
+        example("""
+import asyncio
+
+def run_tool(runner, *, json_output):
+    result = asyncio.run(runner())
+    print(result if json_output else "done")
+""", note="a bridge that only CLI commands call (another module): each command runs once per process",
+            commands="import click\nfrom .example import run_tool\n\n@click.command()\ndef sync():\n"
+                     "    run_tool(do_sync, json_output=False)\n\n@click.command()\ndef export():\n"
+                     "    run_tool(do_export, json_output=True)\n"),
     ]
     INVALID = [
         example("""
@@ -241,7 +255,7 @@ def refresh(self):
             if var is not None and var not in scope.globals and (scope.is_celery_task or _is_bridge(func, params)):
                 self.candidates.append(_Candidate(node, func,
                     f"`{dotted_text(node.func)}()` creates an event loop per call of `{func.name}()` "
-                    f"(kept in the local `{var}`): {_ADVICE}"))
+                    f"(kept in the local `{var}`): {_ADVICE}", None, ctx.function_ref(), scope.is_celery_task))
         elif target in K.RUN_LOOP_FUNCTIONS:
             if scope.is_celery_task:
                 why = f"the Celery task `{func.name}()`"
@@ -252,7 +266,7 @@ def refresh(self):
             outer = ctx.scopes[-2].node if len(ctx.scopes) > 2 else None
             self.candidates.append(_Candidate(node, func,
                 f"`{dotted_text(node.func)}()` starts and closes an event loop on every call of {why}: {_ADVICE}",
-                outer.name if outer is not None else None))
+                outer.name if outer is not None else None, ctx.function_ref(), scope.is_celery_task))
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
         if not isinstance(node, ast.Module):
@@ -266,6 +280,10 @@ def refresh(self):
                 # A decorator used in other modules: decide with the project index.
                 ctx.defer(cand.node, DecoratorLoop(f"{ctx.root}:{ctx.module}.{cand.outer}", cand.message))
                 continue
+            if cand.outer is None and not cand.task and cand.ref:
+                # A bridge: a finding unless only CLI commands call it (decided with the index).
+                ctx.defer(cand.node, DecoratorLoop(cand.ref, cand.message, bridge=True))
+                continue
             ctx.report(cand.node, cand.message)
         self.candidates = []
 
@@ -273,6 +291,8 @@ def refresh(self):
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
         assert isinstance(data, DecoratorLoop)
+        if data.bridge:
+            return None if index.only_commands_call(data.decorator) else data.message
         uses = index.decorator_uses(data.decorator)
         if uses and all(uses):
             return None  # only ever applied to CLI commands
