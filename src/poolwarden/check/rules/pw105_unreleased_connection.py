@@ -66,6 +66,8 @@ self.conn`) without closing it: the last reference is gone and the connection st
 A session (`Session()`) holds no connection before its first statement, so an exception before
 that leaks nothing; in an entry point that runs once per process (`main`, Alembic's
 `run_migrations_online`) an exception ends the process, so only explicit paths are flagged there.
+Test code (`test_*.py`, `conftest.py`, modules of a `tests` / `test` package) is not checked: a
+failing test ends, and the test process closes what it held.
 """
     WHY = """
 A checkout that is not given back is a slot the pool never sees again. Under normal load a
@@ -406,8 +408,8 @@ def rename(uid, name):
 
     def leave(self, node: ast.AST, ctx: FileContext) -> None:
         scope = ctx.last_scope
-        if scope is None or scope.node is not node or not scope.acquisitions:
-            return
+        if scope is None or scope.node is not node or not scope.acquisitions or ctx.is_test:
+            return  # (test code: a failing test ends, and its process closes what it held)
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         # In an entry point that runs once per process (`main`, Alembic's `run_migrations_online`), an
         # exception ends the process, which closes the connection: only explicit paths count there.
