@@ -442,6 +442,13 @@ TRANSIENT_CAPABLE: Final = frozenset(
     }
 )
 
+# Calls that set the code's own deadline around what they run (``async with asyncio.timeout(30):``,
+# ``await asyncio.wait_for(f(), 30)``): an ``except TimeoutError`` there catches that deadline, a time
+# limit by design; the database's own errors pass it by.
+DEADLINE_CALLS: Final = frozenset({"asyncio.timeout", "asyncio.timeout_at", "asyncio.wait_for", "anyio.fail_after",
+                                   "anyio.move_on_after", "async_timeout.timeout", "trio.fail_after"})
+TIMEOUT_ERRORS: Final = frozenset({"TimeoutError", "CancelledError", "TooSlowError"})
+
 # Exception classes that take every outage of their driver (a later `except Exception` of the same
 # `try` sees none): the base and OperationalError classes of psycopg, psycopg2 and Django.
 OUTAGE_CLAUSES: Final = frozenset(

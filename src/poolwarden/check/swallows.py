@@ -108,6 +108,8 @@ class SwallowScan:
                 continue
             if any(_takes_every_outage(h.type, ctx) for h in handlers[:n]):
                 break  # an earlier clause of this try already takes the outage: none reaches this one
+            if _only_timeouts(handler.type) and _sets_deadline(node, ctx):
+                continue  # the code's own deadline: a time limit by design, DB errors pass it by
             outcome = swallow_outcome(handler, retry)
             if outcome is None:
                 continue
@@ -201,6 +203,17 @@ def _harmful(handler: ast.ExceptHandler, try_node: ast.AST, handed: str | None,
     names = {t.id for a in assigns for t in (a.targets if isinstance(a, ast.Assign) else [a.target])
              if isinstance(t, ast.Name)}
     return not only_selects_fallback(path, names)
+
+
+def _only_timeouts(expr: ast.expr | None) -> bool:
+    elts = expr.elts if isinstance(expr, ast.Tuple) else [expr] if expr is not None else []
+    return bool(elts) and all(dotted_text(e).rpartition(".")[2] in K.TIMEOUT_ERRORS for e in elts)
+
+
+def _sets_deadline(try_node: ast.AST, ctx: FileContext) -> bool:
+    """The ``try`` body sets its own deadline (``asyncio.timeout``, ``asyncio.wait_for``...)."""
+    return any(isinstance(n, ast.Call) and ctx.qualname(n.func) in K.DEADLINE_CALLS
+               for n in walk_handler(getattr(try_node, "body", [])))
 
 
 def _header(handler: ast.ExceptHandler) -> Span:

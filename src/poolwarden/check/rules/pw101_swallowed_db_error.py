@@ -26,7 +26,8 @@ that calls this one drops the result (`f()` as a statement), or the function is 
 answers outside the process, and is flagged.
 
 Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
-one that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
+an `except TimeoutError` around the code's own deadline (`asyncio.timeout`, `asyncio.wait_for`), one
+that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
 `if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, an answer
 that says it failed (`success=False`, `{"error": ...}`, `(False, msg)`, "Unable to ..."), one
 that returns the error in an explicit slot (`return None, str(exc)`, unless as a 2xx/4xx answer:
@@ -283,6 +284,22 @@ def regenerate(db, block):
         key = ""
     return key
 """, note="code after an early return never runs"),
+        example("""
+import asyncio
+import logging
+from .repo import list_files
+
+async def files_or_none(run_id):
+    try:
+        async with asyncio.timeout(30):
+            return await list_files(run_id)
+    except asyncio.TimeoutError:
+        logging.warning("listing files timed out")
+        return None
+""", note="`except TimeoutError` around the code's own deadline (`asyncio.timeout`, `wait_for`) catches "
+            "that time limit, by design; the database's errors pass it by",
+            repo="from sqlalchemy import select\n\nasync def list_files(run_id, db=None):\n"
+                 "    return (await db.scalars(select(File))).all()\n"),
     ]
     INVALID = [
         example("""
