@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from poolwarden.check import held as H
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
@@ -26,6 +27,7 @@ class IoCallDeferred(Deferred):
     call: str  # "validate_email()", or the I/O as cited ("HTTP (client.get())")
     held: str  # how the message names what is held
     after: str | None  # the project function the session was last handed to (if it commits: no finding)
+    passed: bool = False  # the held session is handed to ``ref``, which may end its transaction first
 
 
 class IoInTransaction(Rule):
@@ -219,7 +221,8 @@ def pay(order):
             else:
                 ctx.defer(node, IoCallDeferred(None, info.io.describe(), _held(held), held.last_call))
         elif info.ref is not None and not info.db:
-            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call,
+                                           H.passes(node, held.var)))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
@@ -228,7 +231,7 @@ def pay(order):
             return None  # the function the session was handed to committed: nothing is held now
         if data.ref is None:
             return f"{data.call} while {data.held} is held: {_ADVICE}"
-        reach = index.reaches_io(data.ref)
+        reach = index.reaches_io_held(data.ref) if data.passed else index.reaches_io(data.ref)
         if reach is None:
             return None
         return f"`{data.call}` does external I/O ({reach.describe()}) while {data.held} is held: {_ADVICE}"
