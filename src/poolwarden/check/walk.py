@@ -450,12 +450,17 @@ class Walker:
         pushed: list[Held] = []
         for item in node.items:
             expr = item.context_expr
+            before, state = list(ctx.held), H.snapshot(ctx.held)
             self.visit(expr)
             if item.optional_vars is not None:
                 self.visit(item.optional_vars)
             var = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else None
             kind = ctx.kind_of(expr)
             held = H.for_with(ctx, expr, var)
+            if held is not None and held.hold is Hold.SESSION and held.origin is Origin.WITH and not held.active:
+                # `with session_or_new(db_session) as db_session:` — a helper that hands out a session
+                # passes on the one it is given; it runs nothing on it
+                H.restore(ctx.held, before, state)
             if var is not None:
                 if kind is None and held is not None:
                     kind = K.SESSION if held.hold is Hold.SESSION else K.CONNECTION

@@ -220,6 +220,34 @@ def proxy(session: Session, request):
         model = session.scalar(model_query(request.model))
     return httpx.post(model.url, json=request.body, timeout=30)
 """, note="near miss: `with closing(session)` closes the session before the upstream call"),
+        example("""
+from sqlalchemy.orm import Session
+from .db import session_or_new
+from .tools import build_tools
+
+def construct_tools(user, db_session: Session | None = None):
+    with session_or_new(db_session) as db_session:
+        return build_tools(user, db_session)
+""", note="cross-module near miss: the helper hands out the session it is given and runs nothing on "
+          "it; the transaction is opened (and reported) inside build_tools",
+            db="""from contextlib import contextmanager
+from sqlalchemy.orm import Session
+
+@contextmanager
+def session_or_new(session):
+    if session is None:
+        with Session(bind=ENGINE) as session:
+            yield session
+    else:
+        yield session
+""", tools="""import requests
+from sqlalchemy.orm import Session
+
+def build_tools(user, db_session: Session):
+    token = db_session.get(Token, user.id)
+    requests.post("https://idp/refresh", data=token.refresh, timeout=5)  # the callee's own finding
+    return [token]
+"""),
     ]
     INVALID = [
         example("""
