@@ -479,7 +479,10 @@ class Walker:
         """Each branch starts from the state before the ``if``; after it, what either branch left
         open may be open (a statement in the ``if`` branch does not open the ``else`` branch's session)."""
         node: ast.If = any_node  # type: ignore[assignment]
-        held = self.ctx.held
+        ctx = self.ctx
+        main = ctx.function.node is None and _is_main_guard(node.test)
+        ctx.main_guard += main
+        held = ctx.held
         self.visit(node.test)
         before, state = list(held), H.snapshot(held)
         self.body(node.body)
@@ -487,6 +490,7 @@ class Walker:
         H.restore(held, before, state)
         self.body(node.orelse)
         H.join_branches(before, after_body, body_state, held)
+        ctx.main_guard -= main
 
     def _try(self, any_node: ast.AST) -> None:
         node: ast.Try = any_node  # type: ignore[assignment]  # ast.Try or ast.TryStar: same fields
@@ -590,6 +594,13 @@ class Walker:
                     facts.contained.append(line)
             for frame in ctx.try_frames:
                 frame.refs.append((info.ref, desc))
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``: the block runs only when the module is run as a script."""
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
 
 
 def _nothing(value: ast.expr | None) -> bool:

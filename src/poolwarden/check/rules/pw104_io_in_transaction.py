@@ -46,7 +46,8 @@ Django's `transaction.atomic()`, between `pool.getconn()` and `pool.putconn()`, 
 that has run a statement and not yet committed. Calls to project functions that do such I/O,
 in any module and at any depth, are flagged at the call. Test modules and in-process test
 clients (`httpx.AsyncClient(transport=ASGITransport(app))`) are not flagged, nor is a dedicated
-connection opened with a literal `autocommit=True` (it never sits in a transaction).
+connection opened with a literal `autocommit=True` (it never sits in a transaction), nor the
+`if __name__ == "__main__":` block of a module (a script run by hand, no service path).
 
 The transaction ends where the code ends it, also inside a callee: a function handed the session
 that commits, rolls back or closes it before its I/O (or hands it last to one that does) does that
@@ -221,6 +222,18 @@ def proxy(session: Session, request):
     return httpx.post(model.url, json=request.body, timeout=30)
 """, note="near miss: `with closing(session)` closes the session before the upstream call"),
         example("""
+import requests
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+if __name__ == "__main__":
+    engine = create_engine("postgresql://localhost/dev?connect_timeout=5", pool_size=1, max_overflow=0,
+                           pool_timeout=5)
+    with Session(engine) as session:
+        user = session.query(User).first()
+        requests.post("https://idp/refresh", data=user.refresh_token, timeout=5)
+""", note="near miss: a module's `__main__` block is a script a developer runs by hand"),
+        example("""
 from sqlalchemy.orm import Session
 from .db import session_or_new
 from .tools import build_tools
@@ -369,8 +382,8 @@ def create_and_enqueue(session: Session, pair_id):
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         held = ctx.holding()
-        if held is None or ctx.is_test:
-            return
+        if held is None or ctx.is_test or ctx.main_guard:
+            return  # a module run as a script by hand holds no pool others wait on
         info = ctx.call(node)
         if info.io is not None:
             if held.last_call is None:
