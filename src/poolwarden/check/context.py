@@ -57,6 +57,7 @@ class FileContext:
         self.awaited: set[int] = set()
         self.dropped: set[int] = set()  # calls whose result is dropped (a call as a statement)
         self.last_scope: Scope | None = None  # the function scope just left (for Rule.leave)
+        self.main_guard = 0  # inside the module's `if __name__ == "__main__":` block: a script run by hand
         name = path.replace("\\", "/").rpartition("/")[2]
         # Test modules: rules about production behaviour (PW101-PW104, PW107) stay quiet there. A module in a
         # `tests` package (by its dotted name: root-relative, so a checkout under /home/me/test/ is no test).

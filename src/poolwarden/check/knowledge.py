@@ -255,6 +255,11 @@ QUERYSET_LAZY_METHODS: Final = frozenset(
      "values_list", "only", "defer", "all", "distinct", "using", "select_for_update", "extra", "none",
      "reverse", "union", "intersection", "difference"}
 )
+# `with <kind>.<method>():` blocks whose exit ends the receiver's transaction (commit, or rollback on
+# error); a savepoint (`begin_nested()`) ends only itself.
+ENDS_AT_EXIT: Final[frozenset[tuple[Kind, str]]] = frozenset({(SESSION, "begin")})
+# `with closing(x):` closes its argument when the block is left.
+CLOSING_CONTEXTS: Final = frozenset({"contextlib.closing", "contextlib.aclosing"})
 # Functions whose call is a context with a known effect.
 FUNCTION_EFFECTS: Final[dict[str, Effect]] = {"django.db.transaction.atomic": Effect.TX}
 

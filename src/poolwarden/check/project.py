@@ -51,6 +51,8 @@ class ProjectIndex:
         self._resolved: dict[str, str | None] = {}
         self._db: dict[str, Reach | None] = {}
         self._io: dict[str, Reach | None] = {}
+        self._io_held: dict[str, Reach | None] = {}
+        self._ends: dict[str, bool] = {}
         self._raise: dict[str, Reach | None] = {}
         self._acq: dict[str, Reach | None] = {}
         self._kinds: dict[str, tuple[str, Reach] | None] = {}
@@ -170,6 +172,43 @@ class ProjectIndex:
         """The first external I/O ``ref`` performs, directly or through its callees."""
         return self._reach(ref, self._io, "io")
 
+    def reaches_io_held(self, ref: str) -> Reach | None:
+        """Like :meth:`reaches_io`, for a call that hands ``ref`` the caller's session: the first I/O
+        done while that session's transaction may still be open. I/O after ``ref`` (or a function it
+        handed the session to) committed, rolled back or closed it is left out; a callee not handed
+        the session cannot end it, so everything it reaches counts."""
+        key = self.resolve(ref)
+        if key is None:
+            return None
+        facts, summary = self.functions[key]
+        if not facts.handed:
+            return self.reaches_io(key)
+        if key in self._io_held:
+            return self._io_held[key]
+        self._io_held[key] = None  # cycle guard
+        found: Reach | None = None
+        for site, after in facts.tx_io:
+            if after is None or not self.ends_transaction(after):
+                found = Reach(site, summary.path, (_short(key),))
+                break
+        else:
+            for i, after, passes in facts.tx_calls:
+                if after is not None and self.ends_transaction(after):
+                    continue
+                callee = facts.calls[i][0]
+                inner = self.reaches_io_held(callee) if passes else self.reaches_io(callee)
+                if inner is not None:
+                    found = Reach(inner.site, inner.path, (_short(key), *inner.via))
+                    break
+        if found is None and not facts.calls and not facts.io and not facts.db:
+            for override in self._overrides(key):  # an abstract method: what its implementations do
+                inner = self.reaches_io_held(override)
+                if inner is not None:
+                    found = inner
+                    break
+        self._io_held[key] = found
+        return found
+
     def returns_connection(self, ref: str) -> Reach | None:
         """Whether ``ref`` returns a connection it checked out (directly or from a callee)."""
         key = self.resolve(ref)
@@ -215,11 +254,21 @@ class ProjectIndex:
         return found
 
     def ends_transaction(self, ref: str, depth: int = 0) -> bool:
-        """Whether ``ref``'s last DB step commits, rolls back or closes (directly or in its tail call)."""
+        """Whether ``ref`` ends the transaction of the session it is handed: for a function whose
+        session parameter (or object's session) is known, at each way out (each ``return`` — of a
+        value, if it returns one —, the end of its body) it has committed, rolled back or closed it,
+        or handed it last to a function that ends it; for another, its last DB step commits, rolls
+        back or closes (directly or in its tail call)."""
         key = self.resolve(ref)
         if key is None or depth > _MAX_DEPTH:
             return False
         facts = self.functions[key][0]
+        if facts.handed:
+            if key not in self._ends:
+                self._ends[key] = False  # cycle guard
+                self._ends[key] = not facts.tx_exit_open and all(
+                    self.ends_transaction(r, depth + 1) for r in facts.tx_exit_after)
+            return self._ends[key]
         if facts.ends_tx:
             return True
         return facts.tail_ref is not None and self.ends_transaction(facts.tail_ref, depth + 1)

@@ -81,6 +81,11 @@ class Held:
     # The project function the session was last handed to, after its last statement here: if that
     # function ends by committing, nothing is held after it (decided with the project index).
     last_call: str | None = None
+    # Seen from the caller, for a session it handed in (a parameter, the object's session): whether
+    # its transaction may be open here (until this function ends it: commit, rollback, close), and
+    # the project function last handed the session, whose ending decides (see held.caller_view).
+    outer: bool = False
+    outer_after: str | None = None
 
 
 @dataclass(slots=True)
@@ -137,6 +142,9 @@ class Scope:
     db_runs: bool = False  # facts.db cites a statement that runs (not a builder or a begin())
     raise_runs: bool = False  # ... and facts.raise_db
     containing: int = 0  # how many `try` bodies around the walk point keep every error in this function
+    # What its caller's transaction is at each exit (held.caller_view), by whether the exit returns a
+    # result (False: nothing, an empty or false literal, an answer that says it failed).
+    exits: dict[bool, list[tuple[bool, str | None]]] = field(default_factory=lambda: {False: [], True: []})
     decorators: tuple[str, ...] = ()
 
     @property

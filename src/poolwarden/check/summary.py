@@ -35,6 +35,19 @@ class FunctionFacts:
     # Indexes into ``calls`` of the calls whose result it drops (a bare ``f()`` / ``await f()`` statement).
     dropped: list[int] = field(default_factory=list)
     command: bool = False  # a click / typer command: it runs once per process
+    # Handed a session by its caller (a session parameter, or the object's session): then ``tx_io``
+    # holds its I/O sites and ``tx_calls`` its calls (index into ``calls``, whether the call passes that
+    # session on) made while the caller's transaction may be open, each with the project function
+    # whose ending decides (None: open); sites after this function ended it are left out.
+    handed: bool = False
+    tx_io: list[tuple[str, str | None]] = field(default_factory=list)
+    tx_calls: list[tuple[int, str | None, bool]] = field(default_factory=list)
+    # ... and at its ways out (each ``return``, the end of its body): whether one leaves that
+    # transaction open, and the project functions whose ending decides at the others. A function that
+    # returns a result counts only the exits returning one: its ``return None`` (``[]``,
+    # ``success=False``) means "nothing done", which its callers test for.
+    tx_exit_open: bool = False
+    tx_exit_after: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

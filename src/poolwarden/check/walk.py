@@ -15,7 +15,7 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.args import string_value
 from poolwarden.check.classes import class_facts, looks_like_class, project_type
 from poolwarden.check.context import FileContext
-from poolwarden.check.handlers import keeps_every_error
+from poolwarden.check.handlers import keeps_every_error, says_failed
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import Acquisition, CallInfo, Held, Hold, Origin, Scope, TryFrame
 from poolwarden.check.summary import FunctionFacts
@@ -217,7 +217,12 @@ class Walker:
                 if kind is K.SESSION:  # the object's session: open once the method has used it
                     var = f"{scope.self_name}.{attr}"
                     ctx.held.append(H.make(ctx, Hold.SESSION, Origin.ATTRIBUTE, var, node.lineno, var, active=False))
+        facts.handed = len(ctx.held) > held_before  # a session parameter or the object's session
         self.body(node.body)
+        if facts.handed:
+            if not isinstance(node.body[-1], (ast.Return, ast.Raise)):
+                self._exit(scope, None)  # falls off its end
+            self._exits(scope, facts)
         ctx.last_scope = scope
         ctx.scopes.pop()
         del ctx.held[held_before:]
@@ -398,6 +403,8 @@ class Walker:
         if node.value is not None:
             self.visit(node.value)
         facts = ctx.function.facts
+        if facts is not None and facts.handed:
+            self._exit(ctx.function, node.value)
         if facts is None or node.value is None:
             return
         value = node.value.value if isinstance(node.value, ast.Await) else node.value
@@ -420,18 +427,40 @@ class Walker:
                     else:
                         facts.return_refs.append(acq.ref)
 
+    def _exit(self, scope: Scope, value: ast.expr | None) -> None:
+        """The function returns ``value`` here: is the transaction of the session its caller handed
+        it open? (What every exit returning a value, else every exit, left: see ``_exits``.)"""
+        view = H.caller_view(self.ctx.held, len(self.ctx.scopes))
+        if view is not None:
+            scope.exits[not _nothing(value)].append(view)
+
+    def _exits(self, scope: Scope, facts: FunctionFacts) -> None:
+        """Fold the function's exits into its facts: open if one is, else decided by the functions
+        the session was last handed to; the exits returning a result, when there are any (``return
+        None``, ``return []``, ``success=False`` there say "nothing done", which its callers test for)."""
+        for is_open, after in scope.exits[True] or scope.exits[False]:
+            if is_open and after is None:
+                facts.tx_exit_open = True
+            elif is_open and after is not None and after not in facts.tx_exit_after:
+                facts.tx_exit_after.append(after)
+
     def _with(self, node: ast.AST) -> None:
         assert isinstance(node, (ast.With, ast.AsyncWith))
         ctx = self.ctx
         pushed: list[Held] = []
         for item in node.items:
             expr = item.context_expr
+            before, state = list(ctx.held), H.snapshot(ctx.held)
             self.visit(expr)
             if item.optional_vars is not None:
                 self.visit(item.optional_vars)
             var = item.optional_vars.id if isinstance(item.optional_vars, ast.Name) else None
             kind = ctx.kind_of(expr)
             held = H.for_with(ctx, expr, var)
+            if held is not None and held.hold is Hold.SESSION and held.origin is Origin.WITH and not held.active:
+                # `with session_or_new(db_session) as db_session:` — a helper that hands out a session
+                # passes on the one it is given; it runs nothing on it
+                H.restore(ctx.held, before, state)
             if var is not None:
                 if kind is None and held is not None:
                     kind = K.SESSION if held.hold is Hold.SESSION else K.CONNECTION
@@ -441,6 +470,8 @@ class Walker:
                 ctx.held.append(held)
                 pushed.append(held)
         self.body(node.body)
+        for item in node.items:
+            H.on_exit(ctx, ctx.held, item.context_expr)
         if pushed:  # by identity: an `if` inside may have reordered what is held
             ctx.held[:] = [h for h in ctx.held if all(h is not p for p in pushed)]
 
@@ -448,7 +479,10 @@ class Walker:
         """Each branch starts from the state before the ``if``; after it, what either branch left
         open may be open (a statement in the ``if`` branch does not open the ``else`` branch's session)."""
         node: ast.If = any_node  # type: ignore[assignment]
-        held = self.ctx.held
+        ctx = self.ctx
+        main = ctx.function.node is None and _is_main_guard(node.test)
+        ctx.main_guard += main
+        held = ctx.held
         self.visit(node.test)
         before, state = list(held), H.snapshot(held)
         self.body(node.body)
@@ -456,6 +490,7 @@ class Walker:
         H.restore(held, before, state)
         self.body(node.orelse)
         H.join_branches(before, after_body, body_state, held)
+        ctx.main_guard -= main
 
     def _try(self, any_node: ast.AST) -> None:
         node: ast.Try = any_node  # type: ignore[assignment]  # ast.Try or ast.TryStar: same fields
@@ -464,14 +499,25 @@ class Walker:
         ctx.try_frames.append(frame)
         contains = any(keeps_every_error(h) for h in node.handlers)
         scope = ctx.function
+        held = ctx.held
         scope.containing += contains
         self.body(node.body)
         scope.containing -= contains
         ctx.try_frames.pop()
         ctx.frames_by_node[id(node)] = frame
+        after_body, body_state = list(held), H.snapshot(held)
+        # What is held after the statement: what the body (and `else`) left, joined with what each
+        # handler that carries on after it left; a handler starts from what the body left.
+        outcomes: list[tuple[list[Held], H.State]] = []
         for handler in node.handlers:
+            H.restore(held, after_body, body_state)
             self.visit(handler)
+            if not _ends_flow(handler.body):
+                outcomes.append((list(held), H.snapshot(held)))
+        H.restore(held, after_body, body_state)
         self.body(node.orelse)
+        for items, items_state in outcomes:
+            H.join_branches(after_body, items, items_state, held)
         self.body(node.finalbody)
 
     # -- expressions --------------------------------------------------------------------------------
@@ -497,6 +543,9 @@ class Walker:
         scope = ctx.function
         facts = scope.facts
         line = node.lineno
+        # Seen from a caller that handed this function its session: is its transaction open here?
+        view = H.caller_view(ctx.held, len(ctx.scopes)) if facts is not None and facts.handed and (
+            info.io is not None or info.ref is not None) else None
         if info.receiver is not None and isinstance(node.func, ast.Attribute) and (
             info.db or info.effect or node.func.attr in _HANDLE_METHODS
         ):
@@ -527,18 +576,54 @@ class Walker:
             H.on_handed(ctx.held, passed, info.ref)
             if facts is not None and any(ctx.kind_of_name(n) in K.DB_KINDS for n in passed):
                 facts.ends_tx, facts.tail_ref = False, info.ref
-        if info.io is not None and facts is not None and facts.io is None:
-            facts.io = f"{info.io.describe()} at line {line}"
+        if info.io is not None and facts is not None:
+            site = f"{info.io.describe()} at line {line}"
+            if facts.io is None:
+                facts.io = site
+            if view is not None and view[0]:
+                facts.tx_io.append((site, view[1]))
         if info.ref is not None:
             desc = info.describe(line)
             if facts is not None:
                 if id(node) in ctx.dropped:
                     facts.dropped.append(len(facts.calls))
+                if view is not None and view[0]:
+                    facts.tx_calls.append((len(facts.calls), view[1], H.hands_in(ctx.held, node, len(ctx.scopes))))
                 facts.calls.append((info.ref, line))
                 if scope.containing:
                     facts.contained.append(line)
             for frame in ctx.try_frames:
                 frame.refs.append((info.ref, desc))
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"``: the block runs only when the module is run as a script."""
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def _nothing(value: ast.expr | None) -> bool:
+    """A returned value that says "nothing done": none, an empty or false literal (``None``, ``False``,
+    ``0``, ``""``, ``[]``, ``set()``), or an answer that says it failed (``success=False``)."""
+    if value is None or says_failed(value):
+        return True
+    if isinstance(value, ast.Constant):
+        return not value.value
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return not value.elts
+    if isinstance(value, ast.Dict):
+        return not value.keys
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _EMPTY_TYPES
+            and not value.args and not value.keywords)
+
+
+_EMPTY_TYPES = frozenset({"set", "list", "dict", "tuple", "frozenset"})
+
+
+def _ends_flow(block: list[ast.stmt]) -> bool:
+    """The block never carries on to the statement after it (it returns, raises, breaks or continues)."""
+    return bool(block) and isinstance(block[-1], (ast.Return, ast.Raise, ast.Break, ast.Continue))
 
 
 def _made_checkout(scope: Scope, call: ast.Call, info: CallInfo) -> tuple[str, str] | None:

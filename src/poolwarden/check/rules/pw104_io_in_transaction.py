@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from poolwarden.check import held as H
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
@@ -18,6 +19,9 @@ _ADVICE = ("the connection sits idle in transaction for the whole wait; finish t
            "first (read, commit, then call) and write back in a fresh, short transaction")
 
 
+_TASKS = "from celery import shared_task\n\n@shared_task\ndef run_attempt(aid):\n    pass\n"
+
+
 @dataclass(frozen=True, slots=True)
 class IoCallDeferred(Deferred):
     """A project function called while something is held: I/O if it reaches any, at any depth."""
@@ -26,6 +30,7 @@ class IoCallDeferred(Deferred):
     call: str  # "validate_email()", or the I/O as cited ("HTTP (client.get())")
     held: str  # how the message names what is held
     after: str | None  # the project function the session was last handed to (if it commits: no finding)
+    passed: bool = False  # the held session is handed to ``ref``, which may end its transaction first
 
 
 class IoInTransaction(Rule):
@@ -41,7 +46,16 @@ Django's `transaction.atomic()`, between `pool.getconn()` and `pool.putconn()`, 
 that has run a statement and not yet committed. Calls to project functions that do such I/O,
 in any module and at any depth, are flagged at the call. Test modules and in-process test
 clients (`httpx.AsyncClient(transport=ASGITransport(app))`) are not flagged, nor is a dedicated
-connection opened with a literal `autocommit=True` (it never sits in a transaction).
+connection opened with a literal `autocommit=True` (it never sits in a transaction), nor the
+`if __name__ == "__main__":` block of a module (a script run by hand, no service path).
+
+The transaction ends where the code ends it, also inside a callee: a function handed the session
+that commits, rolls back or closes it before its I/O (or hands it last to one that does) does that
+I/O with nothing held; a session handed to a function that ends its transaction on every way out
+that returns a result (a `return None`, `[]` or `success=False` says nothing was done) is free
+after the call; leaving `with session.begin():` commits or rolls back, and `with closing(session):`
+closes it. A rollback in an `except` handler ends only that path: after the `try`, what the body
+left open is still open.
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -141,6 +155,112 @@ async def run(engine: AsyncEngine):
         await conn.execute(q)
         msg = format_message("done")
 """, notify="def format_message(m):\n    return m.upper()\n"),
+        example("""
+from sqlalchemy.orm import Session
+from .attempts import create_and_enqueue
+
+def schedule(session: Session, pair_id):
+    pair = session.get(Pair, pair_id)
+    create_and_enqueue(session, pair.id)
+""", note="cross-module near miss: the callee commits the session it was handed before it enqueues",
+            attempts="""from sqlalchemy.orm import Session
+from .tasks import run_attempt
+
+def create_and_enqueue(session: Session, pair_id):
+    session.add(Attempt(pair_id=pair_id))
+    session.commit()
+    run_attempt.delay(pair_id)
+""", tasks=_TASKS),
+        example("""
+from sqlalchemy.orm import Session
+from .attempts import try_create_attempt
+from .tasks import run_attempt
+
+def schedule(session: Session, pair_id):
+    pair = session.get(Pair, pair_id)
+    attempt_id = try_create_attempt(session, pair.id)
+    if attempt_id is None:
+        return
+    run_attempt.delay(attempt_id)
+""", note="cross-module near miss: the callee commits on every way out that returns a result; "
+          "its `return None` says nothing was done, and the caller stops there",
+            attempts="""from sqlalchemy.orm import Session
+
+def try_create_attempt(session: Session, pair_id):
+    if session.scalar(running_attempt(pair_id)) is not None:
+        return None
+    attempt = Attempt(pair_id=pair_id)
+    session.add(attempt)
+    session.commit()
+    return attempt.id
+""", tasks=_TASKS),
+        example("""
+import time
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+def lock_rows(session: Session, ids):
+    session.commit()
+    for _ in range(5):
+        try:
+            with session.begin():
+                session.execute(lock_query(ids))
+                return True
+        except OperationalError:
+            pass
+        time.sleep(0.5)
+    return False
+""", note="near miss: leaving `with session.begin()` commits or rolls back; the retry sleeps with nothing open"),
+        example("""
+from contextlib import closing
+import httpx
+from sqlalchemy.orm import Session
+
+def proxy(session: Session, request):
+    with closing(session):
+        model = session.scalar(model_query(request.model))
+    return httpx.post(model.url, json=request.body, timeout=30)
+""", note="near miss: `with closing(session)` closes the session before the upstream call"),
+        example("""
+import requests
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+if __name__ == "__main__":
+    engine = create_engine("postgresql://localhost/dev?connect_timeout=5", pool_size=1, max_overflow=0,
+                           pool_timeout=5)
+    with Session(engine) as session:
+        user = session.query(User).first()
+        requests.post("https://idp/refresh", data=user.refresh_token, timeout=5)
+""", note="near miss: a module's `__main__` block is a script a developer runs by hand"),
+        example("""
+from sqlalchemy.orm import Session
+from .db import session_or_new
+from .tools import build_tools
+
+def construct_tools(user, db_session: Session | None = None):
+    with session_or_new(db_session) as db_session:
+        return build_tools(user, db_session)
+""", note="cross-module near miss: the helper hands out the session it is given and runs nothing on "
+          "it; the transaction is opened (and reported) inside build_tools",
+            db="""from contextlib import contextmanager
+from sqlalchemy.orm import Session
+
+@contextmanager
+def session_or_new(session):
+    if session is None:
+        with Session(bind=ENGINE) as session:
+            yield session
+    else:
+        yield session
+""", tools="""import requests
+from sqlalchemy.orm import Session
+
+def build_tools(user, db_session: Session):
+    token = db_session.get(Token, user.id)
+    requests.post("https://idp/refresh", data=token.refresh, timeout=5)  # the callee's own finding
+    return [token]
+"""),
     ]
     INVALID = [
         example("""
@@ -205,13 +325,65 @@ def pay(order):
         order.save()
         send_receipt.delay(order.id)  # error
 """, tasks="from celery import shared_task\n\n@shared_task\ndef send_receipt(oid):\n    pass\n"),
+        example("""
+import requests
+from sqlalchemy.orm import Session
+
+def refresh_token(session: Session, account):
+    try:
+        provider = session.scalar(provider_query(account))
+    except Exception:
+        session.rollback()
+        return None
+    return requests.post(provider.token_url, timeout=5)  # error
+""", note="the rollback in the handler ends only the failed path; on success the read is still open"),
+        example("""
+import requests
+from sqlalchemy.orm import Session
+from .users import get_or_create_service_user
+
+def answer(session: Session, question):
+    user = get_or_create_service_user(session)
+    reply = requests.post("https://llm/answer", json=question, timeout=60)  # error
+    return user, reply
+""", note="cross-module: the callee commits only when it creates the user; its usual way out returns "
+          "the user it read, with the transaction open",
+            users="""from sqlalchemy.orm import Session
+
+def get_or_create_service_user(session: Session):
+    user = session.scalar(service_user_query())
+    if user is not None:
+        return user
+    user = User(service=True)
+    session.add(user)
+    session.commit()
+    return user
+"""),
+        example("""
+from sqlalchemy.orm import Session
+from .attempts import create_and_enqueue
+
+def schedule(session: Session, pair_id):
+    pair = session.get(Pair, pair_id)
+    create_and_enqueue(session, pair.id)  # error
+""", note="cross-module: the callee commits, then reads again before it enqueues: a new transaction is open",
+            attempts="""from sqlalchemy.orm import Session
+from .tasks import run_attempt
+
+def create_and_enqueue(session: Session, pair_id):
+    attempt = Attempt(pair_id=pair_id)
+    session.add(attempt)
+    session.commit()
+    session.refresh(attempt)
+    run_attempt.delay(attempt.id)
+""", tasks=_TASKS),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         held = ctx.holding()
-        if held is None or ctx.is_test:
-            return
+        if held is None or ctx.is_test or ctx.main_guard:
+            return  # a module run as a script by hand holds no pool others wait on
         info = ctx.call(node)
         if info.io is not None:
             if held.last_call is None:
@@ -219,7 +391,8 @@ def pay(order):
             else:
                 ctx.defer(node, IoCallDeferred(None, info.io.describe(), _held(held), held.last_call))
         elif info.ref is not None and not info.db:
-            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call,
+                                           H.passes(node, held.var)))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
@@ -228,7 +401,7 @@ def pay(order):
             return None  # the function the session was handed to committed: nothing is held now
         if data.ref is None:
             return f"{data.call} while {data.held} is held: {_ADVICE}"
-        reach = index.reaches_io(data.ref)
+        reach = index.reaches_io_held(data.ref) if data.passed else index.reaches_io(data.ref)
         if reach is None:
             return None
         return f"`{data.call}` does external I/O ({reach.describe()}) while {data.held} is held: {_ADVICE}"
