@@ -5,7 +5,8 @@ harmless, and all three are decided by the statements around the ``try`` in its 
 
 - the ``try`` cannot run: a ``return`` / ``raise`` / ``continue`` / ``break`` earlier in a block
   that holds it (code left behind after an early return);
-- the handler falls through to a ``raise`` right after the ``try``: the failure propagates;
+- the handler falls through to a ``raise`` after the ``try`` (only assignments and expression
+  statements between): the failure propagates;
 - the default the handler sets only switches the function to its other way of getting the answer
   (a fallback): after the ``try`` the name is tested (``if rows:``, ``if rows is not None:``), the
   branch for a real value returns, there is no ``else``, and nothing after that reads the name —
@@ -54,11 +55,17 @@ def unreachable(path: list[tuple[list[ast.stmt], int]]) -> bool:
 
 
 def raises_next(path: list[tuple[list[ast.stmt], int]], handler: ast.ExceptHandler) -> bool:
-    """The handler falls through and the statement right after the ``try`` is a ``raise``."""
+    """The handler falls through and, after the ``try``, the block raises before it can branch or
+    return (only assignments and expression statements come first: ``self.busy = False``)."""
     if handler.body and isinstance(handler.body[-1], _ENDS):
         return False
     block, i = path[-1]
-    return i + 1 < len(block) and isinstance(block[i + 1], ast.Raise)
+    for stmt in block[i + 1:]:
+        if isinstance(stmt, ast.Raise):
+            return True
+        if not isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)):
+            return False
+    return False
 
 
 def only_selects_fallback(path: list[tuple[list[ast.stmt], int]], names: set[str]) -> bool:

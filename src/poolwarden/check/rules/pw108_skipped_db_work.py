@@ -111,11 +111,12 @@ def nightly(user_ids):
 import logging
 from sqlalchemy import text
 
-def reconnect(conn):
+def reconnect(conn, state):
     try:
         conn.execute(text("SELECT 1"))
     except Exception:
         logging.exception("reconnect failed")
+    state.reconnecting = False
     raise ConnectionError("connection lost")
 """, note="the handler falls through to a `raise`: the failure propagates"),
     ]
