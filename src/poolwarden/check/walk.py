@@ -352,6 +352,11 @@ class Walker:
         elif name in scope.kinds and name not in scope.globals:
             del scope.kinds[name]
         scope.made_by.pop(name, None)
+        if kind is None and isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) \
+                and value.value.id == scope.self_name and ctx.hint(name) is None:
+            ref = ctx.qualname(value)  # `manager = self.manager`: the local is the attribute
+            if ref is not None:
+                scope.types[name] = ref
         if isinstance(call, ast.Call):
             info = ctx.call(call)
             if many:

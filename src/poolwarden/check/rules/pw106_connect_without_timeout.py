@@ -45,6 +45,10 @@ built by a helper or `make_url()`) is reported as a warning that says so: it may
 engine only in a module that names psycopg's async driver (`postgresql+psycopg://`); elsewhere an
 async engine's URL most likely names asyncpg.
 
+A DSN built by project code (`dsn = self.manager.connection_string(db)`, then `connect(dsn)`) is
+decided like options built from project data, below: a warning only when no code of the checked
+project sets `connect_timeout` anywhere.
+
 Options built before the call are followed through the function: a local dict (`opts = {...}`,
 `opts["connect_args"] = {...}`, `opts.update(...)`) splatted with `**opts`, and into the module's
 own helpers (a dict one returns, also as an item of a returned tuple, or fills when handed it, with
@@ -212,6 +216,24 @@ def configure_db(app):
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
     db.init_app(app)
 """, models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
+        example("""
+import psycopg
+from .servers import ServerManager
+
+class Connection:
+    def __init__(self, manager: ServerManager):
+        self.manager = manager
+
+    def connect(self, database):
+        manager = self.manager
+        dsn = manager.connection_string(database)
+        return psycopg.connect(dsn)
+""", note="the DSN is built by project code, and the project sets `connect_timeout` (here: the server "
+            "defaults) — the DSN carries it",
+            servers="DEFAULTS = {'sslmode': 'prefer', 'connect_timeout': 10}\n\nclass ServerManager:\n"
+                    "    def __init__(self, host):\n        self.params = dict(DEFAULTS, host=host)\n\n"
+                    "    def connection_string(self, database):\n"
+                    "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
     ]
     INVALID = [
         example("""
@@ -358,6 +380,21 @@ def configure_db(app, config):
     db.init_app(app)
 """, note="a warning: Flask-SQLAlchemy's engine options in the app config set no connect_args timeout",
             models="from flask_sqlalchemy import SQLAlchemy\n\ndb = SQLAlchemy()\n"),
+        example("""
+import psycopg
+from .servers import ServerManager
+
+class Connection:
+    def __init__(self, manager: ServerManager):
+        self.manager = manager
+
+    def connect(self, database):
+        dsn = self.manager.connection_string(database)
+        return psycopg.connect(dsn)  # error
+""", note="the DSN is built by project code, and no code of the project sets `connect_timeout`: a warning",
+            servers="class ServerManager:\n    def __init__(self, host):\n        self.params = {'host': host}\n\n"
+                    "    def connection_string(self, database):\n"
+                    "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
@@ -405,6 +442,7 @@ def configure_db(app, config):
         if found.values:
             return
         unseen = False  # a DSN the code does not spell out (settings, env, a helper's result)
+        built_by: str | None = None  # ... built by this project function: it decides, with the index
         for arg in (*node.args, keyword(node, "dsn"), keyword(node, "conninfo")):
             if arg is None or (isinstance(arg, ast.Constant) and not isinstance(arg.value, str)):
                 continue  # absent, or a pool's minconn / maxconn
@@ -416,7 +454,14 @@ def configure_db(app, config):
             if text is not None and _WORD in text:
                 return
             unseen = unseen or text is None
+            built_by = built_by or _project_builder(arg, ctx)
         callee = dotted_text(node.func)
+        if built_by is not None:
+            ctx.defer(node, HiddenOptions(
+                f"`{callee}()` sets no connect timeout that the code shows: its DSN is built by project code "
+                f"(`{built_by.rpartition('.')[2]}()`), and no code of the project sets `connect_timeout`: "
+                f"{_ADVICE}"), severity="warning")
+            return
         if unseen:
             message = (f"`{callee}()` sets no connect timeout, unless the DSN it is given carries "
                        f"`connect_timeout`: {_ADVICE}")
@@ -691,3 +736,17 @@ def _names_timeout(tree: ast.Module) -> bool:
 
 def _dict_key(expr: ast.Dict, key: str) -> ast.expr | None:
     return next((k for k in expr.keys if isinstance(k, ast.Constant) and k.value == key), None)
+
+
+def _project_builder(arg: ast.expr, ctx: FileContext) -> str | None:
+    """The project function whose result the DSN argument is (``dsn = self.manager.build_dsn(...)``,
+    then ``connect(dsn)``; or the call itself), or None."""
+    if isinstance(arg, ast.Name):
+        for scope in reversed(ctx.scopes):  # a nested function's DSN may be its outer function's local
+            if scope.node is None:
+                break
+            if arg.id in scope.made_by:
+                return scope.made_by[arg.id]
+    if isinstance(arg, ast.Call):
+        return ctx.call(arg).ref
+    return None
