@@ -24,8 +24,11 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
         return None
     exc_name = handler.name
     for node in walk_handler(body):
-        if isinstance(node, ast.Return) and node.value is not None and says_failed(node.value):
+        if isinstance(node, (ast.Return, ast.Yield)) and node.value is not None and says_failed(node.value):
             return None  # the answer says it failed (`success=False`, `{"error": ...}`, "Unable to ...")
+        if isinstance(node, ast.Call) and dotted_text(node.func).rpartition(".")[2] not in K.LOG_METHODS \
+                and any(says_failed(a, text=False) for a in (*node.args, *(k.value for k in node.keywords))):
+            return None  # the failure is sent on: `await stream.send(ErrorUpdate(error="..."))`
         if isinstance(node, ast.Return) and node.value is not None and exc_name is not None and any(
             isinstance(n, ast.Name) and n.id == exc_name for n in ast.walk(node.value)
         ) and not _statuses(node.value, 200, 499):
@@ -57,11 +60,11 @@ def swallow_outcome(handler: ast.ExceptHandler, retry_loop: bool) -> str | None:
     return _describe(body)
 
 
-def says_failed(value: ast.expr) -> bool:
+def says_failed(value: ast.expr, text: bool = True) -> bool:
     """Whether a returned value tells its receiver that the work failed: a status-first tuple
     ``(False, msg)``, a ``success=False`` / ``{"ok": False}`` flag, an error field that carries
-    something (``errormsg=str(e)``, ``{"error": "..."}``), or text that says so ("Unable to ...",
-    "Failed to ...", "could not")."""
+    something (``errormsg=str(e)``, ``{"error": "..."}``), or (``text``) text that says so
+    ("Unable to ...", "Failed to ...", "could not")."""
     if isinstance(value, ast.Tuple) and value.elts and isinstance(value.elts[0], ast.Constant) \
             and value.elts[0].value is False:
         return True
@@ -72,7 +75,8 @@ def says_failed(value: ast.expr) -> bool:
         elif isinstance(node, ast.Dict):
             pairs = [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
                      if isinstance(k, ast.Constant) and isinstance(k.value, str)]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and K.FAILURE_TEXT.search(node.value):
+        elif text and isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and K.FAILURE_TEXT.search(node.value):
             return True
         for name, item in pairs:
             constant = item.value if isinstance(item, ast.Constant) else ...

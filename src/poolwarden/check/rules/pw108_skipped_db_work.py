@@ -119,6 +119,18 @@ def reconnect(conn, state):
     state.reconnecting = False
     raise ConnectionError("connection lost")
 """, note="the handler falls through to a `raise`: the failure propagates"),
+        example("""
+import logging
+from sqlalchemy import text
+
+async def stream_answer(db, websocket):
+    try:
+        rows = (await db.execute(text("select 1"))).all()
+        await websocket.send_json({"rows": len(rows)})
+    except Exception:
+        logging.exception("stream failed")
+        await websocket.send_json({"error": "Could not load the answer, try again"})
+""", note="the handler sends the failure on (an error frame, an error field): the client is told"),
     ]
     INVALID = [
         example("""
