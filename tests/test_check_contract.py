@@ -49,6 +49,10 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     ("poolwarden.toml", "[check]\nignore = ['PW1010']\n",
      ["poolwarden.toml", "ignore", "'PW1010'", "did you mean 'PW101'"]),
     ("pyproject.toml", "[tool.poolwarden.check]\nselct = ['PW1']\n", ["unknown key 'selct'", "did you mean 'select'"]),
+    ("pyproject.toml", "[tool.poolwarden.check]\nextend-select = ['PW18']\n",
+     ["pyproject.toml", "extend-select", "'PW18'", "did you mean"]),
+    ("pyproject.toml", "[tool.poolwarden.check]\nextend-select = 'PW108'\n",
+     ["pyproject.toml", "'extend-select' must be a list of strings"]),
     ("pyproject.toml", "[tool.poolwarden.check]\nper-file-ignores = { 'a/*' = ['PW9x'] }\n",
      ["per-file-ignores 'a/*'", "'PW9x'"]),
 ])
@@ -66,6 +70,7 @@ def test_config_typos_are_errors_naming_file_and_key(tmp_path: Path, filename: s
     (["--select", " , "], ["--select", "no rule code"]),
     (["--select", "PW10O"], ["--select", "'PW10O'", "did you mean 'PW10'"]),
     (["--ignore", "PW1O1"], ["--ignore", "'PW1O1'", "did you mean"]),
+    (["--extend-select", "PW1O8"], ["--extend-select", "'PW1O8'", "did you mean"]),
 ])
 def test_bad_select_and_ignore_options_name_the_option(tmp_path: Path, args: list[str], needles: list[str]) -> None:
     write_tree(tmp_path, {"app/sel.py": SWALLOW})

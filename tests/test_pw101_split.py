@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from poolwarden.check import check_paths
+from poolwarden.check.config import load_config
+
 from .conftest import run_check, write_tree
 
 HEAD = "import logging\nfrom sqlalchemy import select\nlog = logging.getLogger(__name__)\n\n\n"
@@ -77,3 +80,12 @@ def test_skips_stay_off_by_default(tmp_path: Path) -> None:
     assert [f.code for f in run_check([tmp_path], select=["PW"]) if f.code.startswith("PW1")] == ["PW101"]
     assert [f.code for f in run_check([tmp_path], select=["ALL"]) if f.code.startswith("PW1")] == ["PW101"]
     assert sorted(f.code for f in run_check([tmp_path], select=["PW108"])) == ["PW108"]
+
+
+def test_extend_select_in_the_configuration_turns_the_skip_on(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"app/m.py": HEAD + CASES["returns_nothing_anywhere"][0],
+                          "pyproject.toml": '[tool.poolwarden.check]\nextend-select = ["PW108"]\n'})
+    config = load_config(tmp_path / "pyproject.toml")
+    assert config.extend_select == ["PW108"] and config.selected == ["PW", "PW108"]
+    found = check_paths([str(tmp_path / "app")], config, use_cache=False, jobs=1).findings
+    assert [f.code for f in found] == ["PW108"]

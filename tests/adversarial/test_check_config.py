@@ -218,15 +218,17 @@ OPTION = st.lists(CODE, max_size=4).map(",".join) | TEXT
 
 
 @FAST
-@given(OPTION, st.sampled_from(["--select", "--ignore"]))
+@given(OPTION, st.sampled_from(["--select", "--extend-select", "--ignore"]))
 def test_select_and_ignore_strings_in_process(value: str, option: str) -> None:
-    COUNTS["--select/--ignore (library)"] += 1
+    COUNTS["--select/--extend-select/--ignore (library)"] += 1
     config = load_config(None)
-    select, ignore = (value, None) if option == "--select" else (None, value)
+    select, extend, ignore = (value if option == "--select" else None,
+                              value if option == "--extend-select" else None,
+                              value if option == "--ignore" else None)
     tokens = [c.strip() for c in value.split(",") if c.strip()]
     expected_error = (option == "--select" and not tokens) or not all(_known(t) for t in tokens)
     try:
-        apply_options(config, select, ignore)
+        apply_options(config, select, ignore, extend)
     except UsageError as exc:
         message = str(exc)
         assert message.startswith(f"{option}: ") and "\n" not in message, message
@@ -235,12 +237,14 @@ def test_select_and_ignore_strings_in_process(value: str, option: str) -> None:
     assert not expected_error
     if option == "--select":
         assert tokens and config.select == tokens  # an accepted selection names at least one rule
+    if option == "--extend-select":
+        assert config.extend_select == tokens and config.select == ["PW"]
 
 
 @SLOW
-@given(OPTION.filter(lambda v: "\x00" not in v), st.sampled_from(["--select", "--ignore"]))
+@given(OPTION.filter(lambda v: "\x00" not in v), st.sampled_from(["--select", "--extend-select", "--ignore"]))
 def test_select_and_ignore_strings_on_the_command_line(value: str, option: str) -> None:
-    COUNTS["--select/--ignore (cli)"] += 1
+    COUNTS["--select/--extend-select/--ignore (cli)"] += 1
     with _project("", "poolwarden.toml") as root:
         proc = run("check", ".", "--no-cache", f"{option}={value}", cwd=root)
         if proc.returncode == 2:
