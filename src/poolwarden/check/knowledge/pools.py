@@ -55,6 +55,8 @@ LIBPQ_OPTION_KEYS: Final = frozenset(
      "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "prepare_threshold",
      "server_side_binding", "passfile", "service", "assume_role", "cursor_factory"}
 )
+
+# -- pools: asyncpg's, the sized ones, SQLAlchemy's that pool nothing (PW103) -------------------------
 ASYNCPG_POOLS: Final = frozenset({"asyncpg.create_pool", "asyncpg.pool.create_pool"})
 SIZED_POOLS: Final = frozenset(
     {"psycopg_pool.ConnectionPool", "psycopg_pool.AsyncConnectionPool"}

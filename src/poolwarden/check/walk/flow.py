@@ -96,13 +96,11 @@ class Flow(Traversal):
         self.body(node.finalbody)
 
 
-
 def _is_main_guard(test: ast.expr) -> bool:
     """``__name__ == "__main__"``: the block runs only when the module is run as a script."""
     return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
             and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
             and test.comparators[0].value == "__main__")
-
 
 
 def _ends_flow(block: list[ast.stmt]) -> bool:
