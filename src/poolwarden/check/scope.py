@@ -65,6 +65,7 @@ class Origin(enum.Enum):
     ASSIGNED = "assigned"  # ``conn = pool.getconn()`` / ``session = Session()``
     PARAMETER = "parameter"  # ``def f(session: Session)`` — handed in by the caller
     ATTRIBUTE = "attribute"  # ``self.session`` — a session the object keeps, used by the method
+    DECORATOR = "decorator"  # ``@transaction.atomic`` — the whole function body runs in a transaction
 
 
 @dataclass(slots=True)

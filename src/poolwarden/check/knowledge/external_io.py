@@ -16,7 +16,9 @@ from poolwarden.check.knowledge.kinds import API, BOTO, HTTP, LLM, SMTP, Io, Kin
 HTTP_METHODS: Final = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "request", "send", "stream", "ws_connect"}
 )
-SMTP_METHODS: Final = frozenset({"sendmail", "send_message", "login", "starttls", "connect", "ehlo"})
+# (``send`` / ``send_messages``: Django's ``EmailMessage.send()`` and a mail connection's batch send)
+SMTP_METHODS: Final = frozenset({"sendmail", "send_message", "login", "starttls", "connect", "ehlo", "send",
+                                 "send_messages"})
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ IO_FUNCTIONS: Final[dict[str, Io]] = {
     "smtplib.SMTP": Io.SMTP,
     "smtplib.SMTP_SSL": Io.SMTP,
     "aiosmtplib.send": Io.SMTP,
+    "django.core.mail.send_mail": Io.SMTP,
+    "django.core.mail.send_mass_mail": Io.SMTP,
+    "django.core.mail.mail_admins": Io.SMTP,
+    "django.core.mail.mail_managers": Io.SMTP,
 }
 QUEUE_METHODS: Final = frozenset({"delay", "apply_async", "send_task"})
 

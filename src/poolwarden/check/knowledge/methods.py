@@ -71,6 +71,9 @@ ENDS_AT_EXIT: Final[frozenset[tuple[Kind, str]]] = frozenset({(SESSION, "begin")
 CLOSING_CONTEXTS: Final = frozenset({"contextlib.closing", "contextlib.aclosing"})
 # Functions whose call is a context with a known effect.
 FUNCTION_EFFECTS: Final[dict[str, Effect]] = {"django.db.transaction.atomic": Effect.TX}
+# Calls whose callable arguments run after the transaction commits (``transaction.on_commit(lambda:
+# send_mail(...))``): what they call is not done while the transaction is held.
+AFTER_COMMIT: Final = frozenset({"django.db.transaction.on_commit"})
 
 METHOD_EFFECTS: Final[dict[tuple[Kind, str], Effect]] = {
     (ENGINE, "connect"): Effect.HOLD,

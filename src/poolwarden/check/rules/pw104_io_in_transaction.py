@@ -42,7 +42,8 @@ Flags an awaited or blocking external call — HTTP (httpx, requests, aiohttp, u
 call (boto3), SMTP, an OpenAI-style SDK call, a subprocess, `time.sleep` / `asyncio.sleep`, a
 Celery enqueue — made while a transaction or a checked-out connection is held: inside
 `engine.begin()`, `session.begin()`, `pool.acquire()`, `pool.connection()`, `conn.transaction()`,
-Django's `transaction.atomic()`, between `pool.getconn()` and `pool.putconn()`, or on a session
+Django's `transaction.atomic()` (as a `with` block or a decorator: then the whole function body),
+between `pool.getconn()` and `pool.putconn()`, or on a session
 that has run a statement and not yet committed. Calls to project functions that do such I/O,
 in any module and at any depth, are flagged at the call. Test modules and in-process test
 clients (`httpx.AsyncClient(transport=ASGITransport(app))`) are not flagged, nor is a dedicated
@@ -55,7 +56,9 @@ I/O with nothing held; a session handed to a function that ends its transaction 
 that returns a result (a `return None`, `[]` or `success=False` says nothing was done) is free
 after the call; leaving `with session.begin():` commits or rolls back, and `with closing(session):`
 closes it. A rollback in an `except` handler ends only that path: after the `try`, what the body
-left open is still open.
+left open is still open. Work handed to Django's `transaction.on_commit(...)` runs after the commit,
+and Celery's `delay_on_commit` enqueues then: neither is flagged. Django's `send_mail`,
+`mail_admins` and `EmailMessage.send()` are SMTP.
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -261,6 +264,21 @@ def build_tools(user, db_session: Session):
     requests.post("https://idp/refresh", data=token.refresh, timeout=5)  # the callee's own finding
     return [token]
 """),
+        example("""
+from django.core.mail import send_mail
+from django.db import transaction
+from .models import Order
+from .tasks import notify
+
+def ship(order_id):
+    with transaction.atomic():
+        order = Order.objects.get(pk=order_id)
+        order.save()
+        transaction.on_commit(lambda: send_mail("Shipped", "On its way", "shop@example.com", [order.email]))
+        transaction.on_commit(lambda: notify.delay(order.id))
+        notify.delay_on_commit(order.id)
+""", note="Django's fix: work given to `transaction.on_commit` (or Celery's `delay_on_commit`) runs after the commit",
+            models="from django.db import models\n\nclass Order(models.Model):\n    pass\n", tasks="from celery import shared_task\n\n@shared_task\ndef notify(order_id):\n    return order_id\n"),
     ]
     INVALID = [
         example("""
@@ -377,6 +395,29 @@ def create_and_enqueue(session: Session, pair_id):
     session.refresh(attempt)
     run_attempt.delay(attempt.id)
 """, tasks=_TASKS),
+        example("""
+import requests
+from django.db import transaction
+from .models import Order
+
+@transaction.atomic
+def pay(order_id):
+    order = Order.objects.select_for_update().get(pk=order_id)
+    requests.post("https://psp.example.com/charge", json={"id": order.id}, timeout=10)  # error
+    order.save()
+""", note="`@transaction.atomic` as a decorator: the whole function body is the transaction (here with the row "
+            "locked by `select_for_update`)", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+from django.core.mail import send_mail
+from django.db import transaction
+from .models import Order
+
+def ship(order_id):
+    with transaction.atomic():
+        order = Order.objects.get(pk=order_id)
+        order.save()
+        send_mail("Shipped", "On its way", "shop@example.com", [order.email])  # error
+""", note="Django's `send_mail` talks to the SMTP server", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
@@ -413,6 +454,8 @@ def _held(held: Held) -> str:
         return f"the session `{held.var}`"
     if held.origin is Origin.WITH_NAME:
         return f"the transaction of `with {held.callee}` (line {held.line})"
+    if held.origin is Origin.DECORATOR:
+        return f"the transaction of `@{held.callee}` (line {held.line})"
     if held.origin is Origin.ASSIGNED:
         if held.hold is Hold.SESSION:
             return f"the session `{held.var}` (line {held.line})"

@@ -36,8 +36,14 @@ class Calls(Traversal):
     def _call(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Call)
         ctx = self.ctx
-        self.children(node)
         info = ctx.call(node)
+        if info.target in K.AFTER_COMMIT and ctx.held:
+            held = ctx.held[:]  # its callbacks run after the commit, when nothing of this is held
+            ctx.held.clear()
+            self.children(node)
+            ctx.held[:] = held
+        else:
+            self.children(node)
         scope = ctx.function
         facts = scope.facts
         line = node.lineno

@@ -15,7 +15,7 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.classes import class_facts
 from poolwarden.check.context import FileContext
 from poolwarden.check.handlers import says_failed
-from poolwarden.check.scope import Hold, Origin, Scope
+from poolwarden.check.scope import Hold, Origin, Scope, dotted_text
 from poolwarden.check.summary import FunctionFacts
 from poolwarden.check.walk.traversal import Traversal
 
@@ -87,6 +87,10 @@ class Scopes(Traversal):
                     var = f"{scope.self_name}.{attr}"
                     ctx.held.append(H.make(ctx, Hold.SESSION, Origin.ATTRIBUTE, var, node.lineno, var, active=False))
         facts.handed = len(ctx.held) > held_before  # a session parameter or the object's session
+        for dec in node.decorator_list:  # `@transaction.atomic`: the whole body runs in a transaction
+            call = dec.func if isinstance(dec, ast.Call) else dec
+            if K.FUNCTION_EFFECTS.get(ctx.qualname(call) or "") is K.Effect.TX:
+                ctx.held.append(H.make(ctx, Hold.TRANSACTION, Origin.DECORATOR, dotted_text(call), dec.lineno, None))
         self.body(node.body)
         if facts.handed:
             if not isinstance(node.body[-1], (ast.Return, ast.Raise)):
