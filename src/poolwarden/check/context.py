@@ -165,6 +165,9 @@ class FileContext:
             kind = self.module_kinds.get(name)
             if kind is not None:
                 return kind
+            library = K.LIBRARY_HANDLES.get(self.imports.get(name, ""))
+            if library is not None:
+                return library
             if name in self.imports:
                 return self.hint(name) if self._imported_from_project(name) else None
             return self.hint(name)
@@ -187,6 +190,8 @@ class FileContext:
             return info.result
         if isinstance(expr, ast.Await):
             return self.kind_of(expr.value)
+        if isinstance(expr, ast.Subscript):
+            return K.HANDLE_MAPS.get(self.qualname(expr.value) or "")
         return None
 
     def kind_of_name(self, name: str) -> K.Kind | None:
@@ -311,8 +316,11 @@ class FileContext:
                 bound_to_connection = (isinstance(bind, ast.Call) and dotted_text(bind.func).endswith("get_bind")) or (
                     bind is not None and self.kind_of(bind) == K.CONNECTION)
                 info.effect = None if bound_to_connection else K.Effect.LAZY
-            elif result == K.SMTP:
+            elif result == K.SMTP and dotted not in K.OFFLINE_FACTORIES:
                 info.io = IoCall(K.Io.SMTP)
+            return info
+        if dotted in K.DB_FUNCTIONS:
+            info.db = True
             return info
         io = K.IO_FUNCTIONS.get(dotted)
         root, _, rest = dotted.partition(".")

@@ -25,6 +25,16 @@ from poolwarden.check.knowledge.kinds import (
     Kind,
 )
 
+# -- Django's process-wide handles: an imported name -> its kind; a mapping whose items are handles ---
+LIBRARY_HANDLES: Final[dict[str, Kind]] = {"django.db.connection": CONNECTION}
+HANDLE_MAPS: Final[dict[str, Kind]] = {"django.db.connections": CONNECTION}  # connections["replica"]
+# Functions that run a query and return its rows (or raise Http404).
+DB_FUNCTIONS: Final = frozenset({"django.shortcuts.get_object_or_404", "django.shortcuts.get_list_or_404",
+                                 "django.shortcuts.aget_object_or_404", "django.shortcuts.aget_list_or_404"})
+# I/O clients whose constructor does not connect (the message is built in memory; ``send()`` goes out).
+OFFLINE_FACTORIES: Final = frozenset({"django.core.mail.EmailMessage", "django.core.mail.EmailMultiAlternatives",
+                                      "django.core.mail.get_connection"})
+
 # -- constructors and factories: qualified name -> kind of the value they return -----------------
 FACTORIES: Final[dict[str, Kind]] = {
     "sqlalchemy.create_engine": ENGINE,

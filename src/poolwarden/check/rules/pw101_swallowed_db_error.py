@@ -377,6 +377,26 @@ async def is_member(users: UsersHandler, email):
                "    def __init__(self, pool: asyncpg.Pool):\n        self.pool = pool\n\n"
                "    async def fetchrow(self, query, *args):\n        async with self.pool.acquire() as conn:\n"
                "            return await conn.fetchrow(query, *args)\n"),
+        example("""
+from django.db import connections
+from django.shortcuts import get_object_or_404
+from .models import Plan
+
+def plan_name(org_id):
+    try:
+        return get_object_or_404(Plan, org=org_id).name
+    except Exception:  # error
+        return "free"
+
+def replica_count():
+    try:
+        with connections["replica"].cursor() as cur:
+            cur.execute("SELECT count(*) FROM plan")
+            return cur.fetchone()[0]
+    except Exception:  # error
+        return 0
+""", note="Django: `get_object_or_404` runs the query; `connection` / `connections[alias]` are the "
+            "process's database connections", models="from django.db import models\n\nclass Plan(models.Model):\n    pass\n"),
     ]
 
     def wants(self, data: Swallow) -> bool:

@@ -279,6 +279,18 @@ def ship(order_id):
         notify.delay_on_commit(order.id)
 """, note="Django's fix: work given to `transaction.on_commit` (or Celery's `delay_on_commit`) runs after the commit",
             models="from django.db import models\n\nclass Order(models.Model):\n    pass\n", tasks="from celery import shared_task\n\n@shared_task\ndef notify(order_id):\n    return order_id\n"),
+        example("""
+from django.core.mail import EmailMessage
+from django.db import transaction
+from .models import Order
+
+def ship(order_id):
+    with transaction.atomic():
+        order = Order.objects.get(pk=order_id)
+        order.save()
+        message = EmailMessage("Shipped", "On its way", "shop@example.com", [order.email])
+    message.send()
+""", note="building a Django `EmailMessage` is in memory; it is sent after the block", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
     INVALID = [
         example("""
@@ -418,6 +430,18 @@ def ship(order_id):
         order.save()
         send_mail("Shipped", "On its way", "shop@example.com", [order.email])  # error
 """, note="Django's `send_mail` talks to the SMTP server", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+from django.core.mail import EmailMessage
+from django.db import transaction
+from .models import Order
+
+def ship(order_id):
+    with transaction.atomic():
+        order = Order.objects.get(pk=order_id)
+        order.save()
+        message = EmailMessage("Shipped", "On its way", "shop@example.com", [order.email])
+        message.send()  # error
+""", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
