@@ -435,12 +435,11 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from .models import Order
 
+@transaction.atomic
 def ship(order_id):
-    with transaction.atomic():
-        order = Order.objects.get(pk=order_id)
-        order.save()
-        message = EmailMessage("Shipped", "On its way", "shop@example.com", [order.email])
-        message.send()  # error
+    order = Order.objects.get(pk=order_id)
+    order.save()
+    EmailMessage("Shipped", "On its way", "shop@example.com", [order.email]).send()  # error
 """, models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
 
