@@ -202,6 +202,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.instances,
         s.star_imports,
         s.sets_connect_timeout,
+        s.atomic_requests,
     ]
 
 
@@ -309,11 +310,12 @@ def decode_result(v: Any) -> FileResult:
 
 
 def _decode_summary(v: Any) -> ModuleSummary:
-    module, path, root, imports, functions, classes, aliases, decorated, attr_types, instances, stars, timeout = \
-        _list(v, 12)
+    module, path, root, imports, functions, classes, aliases, decorated, attr_types, instances, stars, timeout, \
+        atomic = _list(v, 13)
     summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases),
                             attr_types=_str_map(attr_types), instances=_str_map(instances),
-                            star_imports=[_str(m) for m in _list(stars)], sets_connect_timeout=_bool(timeout))
+                            star_imports=[_str(m) for m in _list(stars)], sets_connect_timeout=_bool(timeout),
+                            atomic_requests=_bool(atomic))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained, \

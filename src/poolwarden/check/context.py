@@ -100,6 +100,26 @@ class FileContext:
         """The innermost scope (the module scope has ``node is None``)."""
         return self.scopes[-1]
 
+    def in_view(self) -> bool:
+        """The function being walked is a Django / DRF view: its module imports the framework, its first
+        parameter (after ``self``) is the request, and it does not opt out of ``ATOMIC_REQUESTS``."""
+        scope = self.scopes[-1]
+        if scope.view is None:
+            scope.view = self._is_view(scope)
+        return scope.view
+
+    def _is_view(self, scope: Scope) -> bool:
+        func = scope.node
+        if func is None or not any(t.partition(".")[0] in K.VIEW_FRAMEWORK_ROOTS for t in self.imports.values()):
+            return False
+        params = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+        if scope.self_name is not None and params and params[0] == scope.self_name:
+            params = params[1:]
+        if not params or params[0] != K.VIEW_REQUEST_PARAM:
+            return False
+        return not any(self.qualname(d.func if isinstance(d, ast.Call) else d) in K.NON_ATOMIC_VIEW_DECORATORS
+                       for d in func.decorator_list)
+
     def function_ref(self) -> str:
         """The project ref of the function being walked (``root:pkg.mod.Class.method``), as callers'
         calls resolve to it; "" at module level and for a nested function (no one calls it by name)."""

@@ -1,4 +1,7 @@
-"""Whether a module's code sets a connect timeout anywhere: a per-module fact the index joins.
+"""Project-wide settings a module's code may make: per-module facts the index joins.
+
+Whether it sets a connect timeout anywhere (:func:`sets_connect_timeout`), and whether it turns on
+Django's ``ATOMIC_REQUESTS`` (:func:`sets_atomic_requests`).
 
 A connect whose options are built from project data the call cannot see (a wrapper's ``**kwargs``,
 a helper's dict) can still be judged when *no code of the project* ever sets ``connect_timeout``:
@@ -29,4 +32,24 @@ def sets_connect_timeout(source: bytes, tree: ast.Module, ctx: FileContext) -> b
             target = ctx.qualname(node.func) if isinstance(node.func, (ast.Name, ast.Attribute)) else None
             if target is None or ctx.is_project_ref(target):
                 return True
+    return False
+
+
+def sets_atomic_requests(source: bytes, tree: ast.Module) -> bool:
+    """Whether ``tree`` turns on Django's ``ATOMIC_REQUESTS`` (``{"ATOMIC_REQUESTS": True}`` in a
+    ``DATABASES`` entry, or ``DATABASES["default"]["ATOMIC_REQUESTS"] = True``): then every view
+    runs in a transaction."""
+    key = K.ATOMIC_REQUESTS_KEY
+    if key.encode() not in source:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for k, v in zip(node.keys, node.values, strict=True):
+                if isinstance(k, ast.Constant) and k.value == key and isinstance(v, ast.Constant) and v.value is True:
+                    return True
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is True:
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) \
+                        and target.slice.value == key:
+                    return True
     return False

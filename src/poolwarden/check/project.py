@@ -157,6 +157,11 @@ class ProjectIndex:
         """Whether any module of the project may set a connect timeout (see :mod:`check.mentions`)."""
         return any(summary.sets_connect_timeout for summary in self.modules.values())
 
+    @property
+    def atomic_requests(self) -> bool:
+        """Whether the project turns on Django's ``ATOMIC_REQUESTS`` (see :mod:`check.mentions`)."""
+        return any(summary.atomic_requests for summary in self.modules.values())
+
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:
         """The first DB operation ``ref`` performs, directly or through its callees."""

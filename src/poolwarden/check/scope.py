@@ -147,6 +147,7 @@ class Scope:
     # result (False: nothing, an empty or false literal, an answer that says it failed).
     exits: dict[bool, list[tuple[bool, str | None]]] = field(default_factory=lambda: {False: [], True: []})
     decorators: tuple[str, ...] = ()
+    view: bool | None = None  # a Django / DRF view (FileContext.in_view), once asked
 
     @property
     def is_cli_command(self) -> bool:

@@ -67,6 +67,7 @@ class ModuleSummary:
     # (decorator ref, whether the decorated function is a CLI command) for every project decorator use
     decorated: list[tuple[str, bool]] = field(default_factory=list)
     sets_connect_timeout: bool = False  # its code may set a connect timeout (see check.mentions)
+    atomic_requests: bool = False  # its code turns on Django's ATOMIC_REQUESTS (see check.mentions)
 
 
 @dataclass(slots=True)

@@ -74,6 +74,12 @@ FUNCTION_EFFECTS: Final[dict[str, Effect]] = {"django.db.transaction.atomic": Ef
 # Calls whose callable arguments run after the transaction commits (``transaction.on_commit(lambda:
 # send_mail(...))``): what they call is not done while the transaction is held.
 AFTER_COMMIT: Final = frozenset({"django.db.transaction.on_commit"})
+# Django's ATOMIC_REQUESTS: every view runs in a transaction. A view is a function of a module that
+# imports Django (or DRF) whose first parameter (after ``self``) is the request; this decorator opts out.
+ATOMIC_REQUESTS_KEY: Final = "ATOMIC_REQUESTS"
+VIEW_FRAMEWORK_ROOTS: Final = frozenset({"django", "rest_framework"})
+VIEW_REQUEST_PARAM: Final = "request"
+NON_ATOMIC_VIEW_DECORATORS: Final = frozenset({"django.db.transaction.non_atomic_requests"})
 
 METHOD_EFFECTS: Final[dict[tuple[Kind, str], Effect]] = {
     (ENGINE, "connect"): Effect.HOLD,

@@ -31,6 +31,7 @@ class IoCallDeferred(Deferred):
     held: str  # how the message names what is held
     after: str | None  # the project function the session was last handed to (if it commits: no finding)
     passed: bool = False  # the held session is handed to ``ref``, which may end its transaction first
+    view: bool = False  # nothing held here, but a Django view: held if the project sets ATOMIC_REQUESTS
 
 
 class IoInTransaction(Rule):
@@ -58,7 +59,10 @@ after the call; leaving `with session.begin():` commits or rolls back, and `with
 closes it. A rollback in an `except` handler ends only that path: after the `try`, what the body
 left open is still open. Work handed to Django's `transaction.on_commit(...)` runs after the commit,
 and Celery's `delay_on_commit` enqueues then: neither is flagged. Django's `send_mail`,
-`mail_admins` and `EmailMessage.send()` are SMTP.
+`mail_admins` and `EmailMessage.send()` are SMTP. When a settings module of the project sets
+`ATOMIC_REQUESTS = True` in `DATABASES`, every Django / DRF view (a function of a module importing
+the framework whose first parameter, after `self`, is `request`) runs in the request's
+transaction, and its I/O is flagged, unless the view is `@transaction.non_atomic_requests`.
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -291,6 +295,19 @@ def ship(order_id):
         message = EmailMessage("Shipped", "On its way", "shop@example.com", [order.email])
     message.send()
 """, note="building a Django `EmailMessage` is in memory; it is sent after the block", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+import requests
+from django.db import transaction
+from django.http import JsonResponse
+from .models import Order
+
+@transaction.non_atomic_requests
+def pay(request, order_id):
+    order = Order.objects.get(pk=order_id)
+    requests.post("https://psp.example.com/charge", json={"id": order.id}, timeout=10)
+    return JsonResponse({"ok": True})
+""", note="`ATOMIC_REQUESTS` is on, but this view opts out with `@transaction.non_atomic_requests`",
+            settings="DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"ATOMIC_REQUESTS\": True,\n        \"OPTIONS\": {\"connect_timeout\": 5},\n    },\n}\n", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
     INVALID = [
         example("""
@@ -441,13 +458,32 @@ def ship(order_id):
     order.save()
     EmailMessage("Shipped", "On its way", "shop@example.com", [order.email]).send()  # error
 """, models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+import requests
+from django.http import JsonResponse
+from .models import Order
+
+def pay(request, order_id):
+    order = Order.objects.get(pk=order_id)
+    requests.post("https://psp.example.com/charge", json={"id": order.id}, timeout=10)  # error
+    return JsonResponse({"ok": True})
+
+class Refund:
+    def post(self, request, order_id):
+        requests.post("https://psp.example.com/refund", json={"id": order_id}, timeout=10)  # error
+        return JsonResponse({"ok": True})
+""", note="the settings module (another module) sets `ATOMIC_REQUESTS`: every view runs in the request's "
+            "transaction; without it, the same views are not flagged", settings="DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"ATOMIC_REQUESTS\": True,\n        \"OPTIONS\": {\"connect_timeout\": 5},\n    },\n}\n", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         assert isinstance(node, ast.Call)
         held = ctx.holding()
-        if held is None or ctx.is_test or ctx.main_guard:
+        if ctx.is_test or ctx.main_guard:
             return  # a module run as a script by hand holds no pool others wait on
+        if held is None:
+            self._in_view(node, ctx)
+            return
         info = ctx.call(node)
         if info.io is not None:
             if held.last_call is None:
@@ -458,9 +494,23 @@ def ship(order_id):
             ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call,
                                            H.passes(node, held.var)))
 
+    def _in_view(self, node: ast.Call, ctx: FileContext) -> None:
+        """I/O in a Django view with nothing held here: under ``ATOMIC_REQUESTS`` (a project setting,
+        decided with the index) the view runs in the request's transaction."""
+        info = ctx.call(node)
+        if (info.io is None and (info.ref is None or info.db)) or not ctx.in_view():
+            return
+        held = "the request's transaction (Django's `ATOMIC_REQUESTS = True` wraps every view)"
+        if info.io is not None:
+            ctx.defer(node, IoCallDeferred(None, info.io.describe(), held, None, view=True))
+        else:
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", held, None, view=True))
+
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
         assert isinstance(data, IoCallDeferred)
+        if data.view and not index.atomic_requests:
+            return None
         if data.after is not None and index.ends_transaction(data.after):
             return None  # the function the session was handed to committed: nothing is held now
         if data.ref is None:
