@@ -80,7 +80,7 @@ def says_failed(value: ast.expr, text: bool = True) -> bool:
             return True
         for name, item in pairs:
             constant = item.value if isinstance(item, ast.Constant) else ...
-            if name in K.FAILURE_FLAGS and constant is not ... and constant in (False, 0) and constant is not None:
+            if name in K.FAILURE_FLAGS and constant in (False, 0):
                 return True
             if name in K.ERROR_FIELDS and constant is not None and constant is not False and constant != "":
                 return True

@@ -170,17 +170,6 @@ def run_tool(runner, *, json_output):
         example("""
 import asyncio
 
-def run_sync(coro):
-    loop = asyncio.new_event_loop()  # error
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        loop.close()
-""", note="near miss: set as the thread's loop, then closed at the end of every call"),
-        example("""
-import asyncio
-
 def run_async_in_celery(coro):
     loop = asyncio.new_event_loop()  # error
     asyncio.set_event_loop(loop)
@@ -188,7 +177,7 @@ def run_async_in_celery(coro):
         return loop.run_until_complete(coro)
     finally:
         loop.close()
-"""),
+""", note="near miss of the kept loop: set as the thread's loop, then closed at the end of every call"),
         example("""
 import asyncio
 from celery import shared_task
