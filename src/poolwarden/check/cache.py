@@ -203,6 +203,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.star_imports,
         s.sets_connect_timeout,
         s.atomic_requests,
+        [list(r) for r in s.receivers],
     ]
 
 
@@ -311,7 +312,7 @@ def decode_result(v: Any) -> FileResult:
 
 def _decode_summary(v: Any) -> ModuleSummary:
     module, path, root, imports, functions, classes, aliases, decorated, attr_types, instances, stars, timeout, \
-        atomic = _list(v, 13)
+        atomic, receivers = _list(v, 14)
     summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases),
                             attr_types=_str_map(attr_types), instances=_str_map(instances),
                             star_imports=[_str(m) for m in _list(stars)], sets_connect_timeout=_bool(timeout),
@@ -345,6 +346,7 @@ def _decode_summary(v: Any) -> ModuleSummary:
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))
     summary.decorated = [(_str(d[0]), _bool(d[1])) for d in (_list(d, 2) for d in _list(decorated))]
+    summary.receivers = [(_str(r[0]), _str(r[1])) for r in (_list(r, 2) for r in _list(receivers))]
     return summary
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from poolwarden.check import knowledge as K
-from poolwarden.check.scope import nested_blocks
+from poolwarden.check.scope import dotted_text, nested_blocks
 
 if TYPE_CHECKING:
     from poolwarden.check.context import FileContext
@@ -27,6 +27,8 @@ class ClassFacts:
 
     kinds: dict[str, K.Kind] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)  # attr -> project class ref (dotted)
+    methods: frozenset[str] = frozenset()  # the methods the class body defines
+    bases: tuple[str, ...] = ()  # its bases, qualified where the file can tell (else as written)
 
 
 _AMBIGUOUS = object()
@@ -59,6 +61,8 @@ def class_facts(node: ast.ClassDef, ctx: FileContext) -> ClassFacts:
     return ClassFacts(
         kinds={a: k for a, k in kinds.items() if isinstance(k, K.Kind)},
         types={a: t for a, t in types.items() if isinstance(t, str)},
+        methods=frozenset(s.name for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))),
+        bases=tuple(ctx.qualname(b) or dotted_text(b) for b in node.bases),
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from poolwarden.check import knowledge as K
 from poolwarden.check.classes import ClassFacts
 from poolwarden.check.finding import Deferred, Finding, Pending, Severity, Span
+from poolwarden.check.orm import evaluator_call, is_model_class, manager_call, manager_rooted, orm_call
 from poolwarden.check.scope import CallInfo, Held, IoCall, Scope, TryFrame, dotted_text
 from poolwarden.check.summary import ModuleSummary
 
@@ -127,6 +128,28 @@ class FileContext:
         if not qual or "<locals>" in qual:
             return ""
         return f"{self.root}:{self.module}.{qual}" if self.module else f"{self.root}:{qual}"
+
+    def receives(self, signals: list[ast.expr], scope: Scope) -> None:
+        """``scope``'s function receives ``signals`` (``@receiver(sig)``, ``sig.connect(f)``)."""
+        qual = scope.qualname
+        if not qual or "<locals>" in qual:
+            return
+        func = f"{self.root}:{self.module}.{qual}" if self.module else f"{self.root}:{qual}"
+        for signal in signals:
+            ref = self.global_ref(signal)
+            if ref is not None:
+                self.summary.receivers.append((ref, func))
+
+    def global_ref(self, expr: ast.expr) -> str | None:
+        """The project ref (``root:dotted``) of a module-level object ``expr`` names, also one this
+        module assigns (``doc_published = Signal()``)."""
+        ref = self.qualname(expr)
+        if ref is None and isinstance(expr, ast.Name) and not any(
+                expr.id in s.locals for s in self.scopes if s.node is not None):
+            ref = f"{self.module}.{expr.id}" if self.module else expr.id
+        if ref is None or not self.is_project_ref(ref):
+            return ref if ref is not None and ref.partition(".")[0] == "django" else None
+        return ref if ":" in ref else f"{self.root}:{ref}"
 
     @property
     def in_function(self) -> bool:
@@ -281,6 +304,8 @@ class FileContext:
         text = dotted_text(func)
         info = CallInfo(text=text)
         if isinstance(func, ast.Attribute):
+            if self.db_aware and (orm_call(self, node, info) or manager_call(self, node, info)):
+                return info
             attr = func.attr
             recv = func.value
             if isinstance(recv, ast.Name):
@@ -306,11 +331,13 @@ class FileContext:
             if (
                 (isinstance(recv, ast.Attribute) and recv.attr in K.ORM_MANAGER_ATTRS)
                 or (isinstance(recv, ast.Call) and isinstance(recv.func, ast.Attribute)
-                and _chain_has_manager(recv))
+                and manager_rooted(recv))
             ) and self.db_aware:
                 info.db = True
                 info.builds = attr in K.QUERYSET_LAZY_METHODS
                 return info
+        elif self.db_aware and evaluator_call(self, node, info):
+            return info
         dotted = self.qualname(func)
         if dotted is None:
             if isinstance(func, ast.Name):
@@ -320,6 +347,8 @@ class FileContext:
                     info.effect = K.Effect.LAZY
             return info
         info.target = dotted
+        if self.db_aware and is_model_class(dotted):
+            info.result = K.MODEL  # Doc(title=...): a model instance, saved by its save()
         result = K.FACTORIES.get(dotted)
         if result == K.HTTP and any(
             k.arg == "transport" and dotted_text(k.value).removesuffix("(...)").endswith(K.IN_PROCESS_TRANSPORTS)
@@ -393,17 +422,6 @@ class FileContext:
         io = K.CLIENT_IO.get(kind)
         if io is not None and io.applies(attr):
             info.io = IoCall(io.io, info.text)
-
-
-def _chain_has_manager(expr: ast.expr) -> bool:
-    while isinstance(expr, (ast.Call, ast.Attribute)):
-        if isinstance(expr, ast.Attribute):
-            if expr.attr in K.ORM_MANAGER_ATTRS:
-                return True
-            expr = expr.value
-        else:
-            expr = expr.func
-    return False
 
 
 def _is_zero_sleep(node: ast.Call) -> bool:

@@ -54,7 +54,9 @@ def for_with(ctx: FileContext, expr: ast.expr, var: str | None) -> Held | None:
         return None
     info = ctx.call(expr)
     if info.effect is K.Effect.TX:
-        return make(ctx, Hold.TRANSACTION, Origin.WITH, info.text, expr.lineno, var)
+        held = make(ctx, Hold.TRANSACTION, Origin.WITH, info.text, expr.lineno, var)
+        held.on_commit = K.ON_COMMIT.get(info.target or "")
+        return held
     if info.effect in (K.Effect.HOLD, K.Effect.ACQUIRE) and not autocommit(expr):
         return make(ctx, Hold.CONNECTION, Origin.WITH, info.text, expr.lineno, var)
     if info.effect is K.Effect.LAZY:
@@ -65,6 +67,15 @@ def for_with(ctx: FileContext, expr: ast.expr, var: str | None) -> Held | None:
             hold = Hold.SESSION if kind is K.SESSION else Hold.CONNECTION
             return make(ctx, hold, Origin.WITH, info.text, expr.lineno, var, active=hold is not Hold.SESSION)
     return None
+
+
+def on_row_lock(held: list[Held], site: str) -> None:
+    """Rows locked (``select_for_update()`` at ``site``): the innermost open transaction keeps them."""
+    for item in reversed(held):
+        if item.hold is Hold.TRANSACTION:
+            if item.row_lock is None:
+                item.row_lock = site
+            return
 
 
 def snapshot(held: list[Held]) -> State:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from poolwarden.check import knowledge as K
 from poolwarden.check.summary import FunctionFacts, ModuleSummary
 
 _MAX_DEPTH = 12
@@ -39,6 +40,7 @@ class ProjectIndex:
     """
 
     def __init__(self, summaries: Iterable[ModuleSummary]) -> None:
+        summaries = every = list(summaries)
         self.modules: dict[str, ModuleSummary] = {}
         self.functions: dict[str, tuple[FunctionFacts, ModuleSummary]] = {}
         by_last: dict[str, list[ModuleSummary]] = {}
@@ -48,6 +50,7 @@ class ProjectIndex:
                 self.functions[_join(summary, qual)] = (facts, summary)
             by_last.setdefault(summary.module.rpartition(".")[2], []).append(summary)
         self._by_last = by_last
+        self._add_signals(every)
         self._resolved: dict[str, str | None] = {}
         self._db: dict[str, Reach | None] = {}
         self._io: dict[str, Reach | None] = {}
@@ -59,6 +62,18 @@ class ProjectIndex:
         self._decorator_uses: dict[str, list[bool]] | None = None
         self._subs: dict[str, list[str]] | None = None
         self._calls_by_name: dict[str, list[tuple[str, str, bool]]] | None = None
+
+    def _add_signals(self, summaries: list[ModuleSummary]) -> None:
+        """A Django signal's ``send`` / ``send_robust`` as a function of the index that calls each of its
+        receivers: the sender reaches what they do (their I/O inside its transaction, their DB calls)."""
+        for summary in summaries:
+            for signal, receiver in summary.receivers:
+                for method in K.SIGNAL_SENDS:
+                    key = f"{signal}.{method}"
+                    entry = self.functions.get(key)
+                    if entry is None:
+                        entry = self.functions[key] = (FunctionFacts(line=1, is_async=False), summary)
+                    entry[0].calls.append((receiver, 1))
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:

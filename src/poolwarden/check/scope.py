@@ -38,6 +38,8 @@ class CallInfo:
     pooled: bool = False  # an acquisition from a pool (a slot, not a socket)
     awaited: bool = False
     builds: bool = False  # builds a query that runs later (a Django QuerySet's filter(), all())
+    cite: str | None = None  # how messages cite it when not as a call (``list(qs)``, ``for d in qs``)
+    locks: bool = False  # takes row locks until the transaction ends (``select_for_update()``)
 
     @property
     def runs_now(self) -> bool:
@@ -46,7 +48,7 @@ class CallInfo:
                                                                   K.Effect.ACQUIRE)
 
     def describe(self, line: int) -> str:
-        return f"{self.text}() at line {line}"
+        return f"{self.cite if self.cite is not None else self.text + '()'} at line {line}"
 
 
 class Hold(enum.Enum):
@@ -87,6 +89,10 @@ class Held:
     # the project function last handed the session, whose ending decides (see held.caller_view).
     outer: bool = False
     outer_after: str | None = None
+    # Django: the transaction's on-commit hook (``transaction.on_commit``), the fix PW104 advises;
+    # and the first row lock taken in it (``select_for_update()``), held until the transaction ends.
+    on_commit: str | None = None
+    row_lock: str | None = None
 
 
 @dataclass(slots=True)

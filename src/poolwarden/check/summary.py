@@ -68,6 +68,9 @@ class ModuleSummary:
     decorated: list[tuple[str, bool]] = field(default_factory=list)
     sets_connect_timeout: bool = False  # its code may set a connect timeout (see check.mentions)
     atomic_requests: bool = False  # its code turns on Django's ATOMIC_REQUESTS (see check.mentions)
+    # Django signals: (signal ref, receiver function ref) for each ``@receiver(sig)`` / ``sig.connect(f)``;
+    # ``sig.send(...)`` runs the receivers in the sender's thread, inside its transaction.
+    receivers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)

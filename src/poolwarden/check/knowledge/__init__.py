@@ -16,6 +16,7 @@ every module below is ``K.NAME`` after ``from poolwarden.check import knowledge 
 - :mod:`.pools`: connects and their timeouts, engines, pools and their sizes
 - :mod:`.errors`: the exceptions an outage raises and what handlers do
 - :mod:`.loops`: event loops and the calls that make or run them
+- :mod:`.orm`: Django's ORM and DRF: which calls run SQL, which only build it
 """
 
 from __future__ import annotations
@@ -26,5 +27,6 @@ from poolwarden.check.knowledge.imports import *  # noqa: F403
 from poolwarden.check.knowledge.kinds import *  # noqa: F403
 from poolwarden.check.knowledge.loops import *  # noqa: F403
 from poolwarden.check.knowledge.methods import *  # noqa: F403
+from poolwarden.check.knowledge.orm import *  # noqa: F403
 from poolwarden.check.knowledge.pools import *  # noqa: F403
 from poolwarden.check.knowledge.values import *  # noqa: F403

@@ -27,6 +27,8 @@ class Kind(enum.Enum):
     SMTP = "smtp"
     LLM = "llm"  # OpenAI-style SDK clients
     API = "api"  # SDK clients whose methods are network calls (Slack, Twilio)
+    QUERYSET = "queryset"  # a Django QuerySet or manager: runs its query when evaluated
+    MODEL = "model"  # a Django model instance: ``save()``, ``delete()``, its related managers
 
 
 ENGINE: Final = Kind.ENGINE
@@ -41,6 +43,8 @@ BOTO: Final = Kind.BOTO
 SMTP: Final = Kind.SMTP
 LLM: Final = Kind.LLM
 API: Final = Kind.API
+QUERYSET: Final = Kind.QUERYSET
+MODEL: Final = Kind.MODEL
 
 DB_KINDS: Final = frozenset({ENGINE, SESSIONMAKER, SESSION, CONNECTION, POOL, CURSOR, DBANY})
 IO_KINDS: Final = frozenset({HTTP, BOTO, SMTP, LLM, API})

@@ -56,14 +56,6 @@ HELD_HINTS: Final = frozenset({SESSION, CONNECTION})
 HANDLE_METHODS: Final = frozenset({"cursor", "transaction", "begin"})
 # Decorators that make a method an attribute (its return annotation is the attribute's type).
 PROPERTY_DECORATORS: Final = frozenset({"property", "cached_property"})
-# Django: the manager attribute through which model queries run (``User.objects.get``).
-ORM_MANAGER_ATTRS: Final = frozenset({"objects"})
-# Django QuerySet methods that build a query and run nothing until it is evaluated.
-QUERYSET_LAZY_METHODS: Final = frozenset(
-    {"filter", "exclude", "order_by", "select_related", "prefetch_related", "annotate", "alias", "values",
-     "values_list", "only", "defer", "all", "distinct", "using", "select_for_update", "extra", "none",
-     "reverse", "union", "intersection", "difference"}
-)
 # `with <kind>.<method>():` blocks whose exit ends the receiver's transaction (commit, or rollback on
 # error); a savepoint (`begin_nested()`) ends only itself.
 ENDS_AT_EXIT: Final[frozenset[tuple[Kind, str]]] = frozenset({(SESSION, "begin")})

@@ -5,6 +5,9 @@ from __future__ import annotations
 from poolwarden.check.rule import example
 from poolwarden.check.swallows import LIE_ADVICE, Swallow, SwallowRule, Verdict
 
+# The models module of the Django examples.
+MODELS_DOCS = ("from django.db import models\n\n\nclass LiveManager(models.Manager):\n    pass\n\n\nclass Tag(models.Model):\n    name = models.CharField(max_length=20)\n\n\nclass Doc(models.Model):\n    tags = models.ManyToManyField(Tag)\n    metadata = models.JSONField(default=dict)\n    live = LiveManager()\n")
+
 
 class SwallowedDbError(SwallowRule):
     CODE = "PW101"
@@ -24,6 +27,14 @@ that calls this one drops the result (`f()` as a statement), or the function is 
 [PW108](PW108.md) skipped-db-work, off by default, like work skipped with a log line, `pass` or
 `continue`. A function no checked code calls (a route, a handler a framework dispatches to)
 answers outside the process, and is flagged.
+
+Django's ORM is read as Django runs it: a QuerySet (`Doc.objects.filter(...)`, a custom manager,
+a related manager such as `doc.tags.all()`) runs its query where it is evaluated — iterated,
+`list()`, `len()`, `bool()`, `.exists()`, `.get()`, `.count()`, `.update()`... and their async
+forms (`aget`, `acreate`, `async for`) —; a model instance's `save()` / `delete()` /
+`refresh_from_db()` and a DRF generic view's inherited `destroy()`, `get_object()`, `perform_*()`
+run statements, as does `serializer.save()`. A model is a class of a `models` module (Django's
+convention).
 
 Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `self.retry()`),
 an `except TimeoutError` around the code's own deadline (`asyncio.timeout`, `asyncio.wait_for`), one
@@ -300,6 +311,17 @@ async def files_or_none(run_id):
             "that time limit, by design; the database's errors pass it by",
             repo="from sqlalchemy import select\n\nasync def list_files(run_id, db=None):\n"
                  "    return (await db.scalars(select(File))).all()\n"),
+        example("""
+from .models import Doc
+
+def theme(doc: Doc):
+    try:
+        return doc.metadata.get("theme", "light")
+    except Exception:
+        return "light"
+""", note="a model instance's JSONField read (`doc.metadata.get`) runs no query: on an instance's attribute, "
+            "`get`, `update`, `count`... are more often a dict's or a list's than a related manager's",
+            models=MODELS_DOCS),
     ]
     INVALID = [
         example("""
@@ -397,6 +419,49 @@ def replica_count():
         return 0
 """, note="Django: `get_object_or_404` runs the query; `connection` / `connections[alias]` are the "
             "process's database connections", models="from django.db import models\n\nclass Plan(models.Model):\n    pass\n"),
+        example("""
+from django.http import JsonResponse
+from rest_framework import viewsets
+from rest_framework.response import Response
+from .models import Doc
+
+def has_live_docs(request):
+    try:
+        found = Doc.live.filter(owner=request.user.id).exists()
+    except Exception:  # error
+        return JsonResponse({"found": False})
+    return JsonResponse({"found": found})
+
+def titles(owner_id):
+    docs = Doc.objects.filter(owner=owner_id)
+    try:
+        return [d.title for d in docs]
+    except Exception:  # error
+        return []
+
+def tag_names(doc: Doc):
+    try:
+        return sorted(t.name for t in doc.tags.all())
+    except Exception:  # error
+        return []
+
+def archive(doc_id):
+    doc = Doc.objects.get(pk=doc_id)
+    try:
+        doc.save(update_fields=["archived"])
+    except Exception:  # error
+        return False
+    return True
+
+class DocViewSet(viewsets.ModelViewSet):
+    def destroy(self, request, *args, **kwargs):
+        try:
+            return super().destroy(request, *args, **kwargs)
+        except Exception:  # error
+            return Response(status=204)
+""", note="Django's ORM: a custom manager, a QuerySet built outside the `try` and evaluated inside it, "
+            "a related manager, a model instance's `save()`, a DRF view's inherited `destroy()`",
+            models=MODELS_DOCS),
     ]
 
     def wants(self, data: Swallow) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from poolwarden.check import held as H
+from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.finding import Deferred, Pending
 from poolwarden.check.rule import Rule, example
@@ -17,7 +18,26 @@ if TYPE_CHECKING:
 
 _ADVICE = ("the connection sits idle in transaction for the whole wait; finish the transaction "
            "first (read, commit, then call) and write back in a fresh, short transaction")
+_LOCK_ADVICE = ("the connection sits idle in transaction and every other writer of those rows waits for the whole "
+                "wait; finish the transaction first (read, commit, then call) and write back in a fresh, short "
+                "transaction")
 
+
+def _advice(held: Held | None) -> str:
+    """The message's advice: Django's transactions can also run the call after the commit."""
+    base = _LOCK_ADVICE if held is not None and held.row_lock is not None else _ADVICE
+    on_commit = held.on_commit if held is not None else K.ON_COMMIT_OF_VIEWS
+    return base if on_commit is None else f"{base}, or run it after the commit with `{on_commit}`"
+
+
+# The other modules of the Django signal examples: a signal, a receiver that calls a webhook, a model.
+_SIGNAL_MODULES = {
+    "signals": "from django.dispatch import Signal\n\norder_paid = Signal()\n",
+    "receivers": "import requests\nfrom django.dispatch import receiver\nfrom .signals import order_paid\n\n"
+                 "@receiver(order_paid)\ndef tell_partner(sender, order, **kwargs):\n"
+                 "    requests.post(\"https://partner.example.com/paid\", json={\"id\": order.id}, timeout=5)\n",
+    "models": "from django.db import models\n\nclass Order(models.Model):\n    pass\n",
+}
 
 _TASKS = "from celery import shared_task\n\n@shared_task\ndef run_attempt(aid):\n    pass\n"
 
@@ -32,6 +52,7 @@ class IoCallDeferred(Deferred):
     after: str | None  # the project function the session was last handed to (if it commits: no finding)
     passed: bool = False  # the held session is handed to ``ref``, which may end its transaction first
     view: bool = False  # nothing held here, but a Django view: held if the project sets ATOMIC_REQUESTS
+    advice: str = _ADVICE  # what the message advises (see ``_advice``)
 
 
 class IoInTransaction(Rule):
@@ -63,6 +84,10 @@ and Celery's `delay_on_commit` enqueues then: neither is flagged. Django's `send
 `ATOMIC_REQUESTS = True` in `DATABASES`, every Django / DRF view (a function of a module importing
 the framework whose first parameter, after `self`, is `request`) runs in the request's
 transaction, and its I/O is flagged, unless the view is `@transaction.non_atomic_requests`.
+A Django signal's `send()` / `send_robust()` runs its receivers (`@receiver(signal)`,
+`signal.connect(func)`, in any module) synchronously, in the sender's transaction: their I/O is
+flagged at the `send()`. Rows locked by `select_for_update()` stay locked until the transaction
+ends, and the message says so; for Django's transactions it advises `transaction.on_commit(...)`.
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -308,6 +333,19 @@ def pay(request, order_id):
     return JsonResponse({"ok": True})
 """, note="`ATOMIC_REQUESTS` is on, but this view opts out with `@transaction.non_atomic_requests`",
             settings="DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"ATOMIC_REQUESTS\": True,\n        \"OPTIONS\": {\"connect_timeout\": 5},\n    },\n}\n", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+from django.db import transaction
+from .models import Order
+from .signals import order_paid
+
+def pay(order_id):
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        order.paid = True
+        order.save()
+    order_paid.send(sender=Order, order=order)
+""", note="the signal is sent after the transaction committed: its receivers' I/O holds nothing",
+            **_SIGNAL_MODULES),
     ]
     INVALID = [
         example("""
@@ -474,6 +512,23 @@ class Refund:
         return JsonResponse({"ok": True})
 """, note="the settings module (another module) sets `ATOMIC_REQUESTS`: every view runs in the request's "
             "transaction; without it, the same views are not flagged", settings="DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"ATOMIC_REQUESTS\": True,\n        \"OPTIONS\": {\"connect_timeout\": 5},\n    },\n}\n", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
+        example("""
+import requests
+from django.db import transaction
+from .models import Order
+from .signals import order_paid
+
+def pay(order_id):
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        order.paid = True
+        order.save()
+        order_paid.send(sender=Order, order=order)  # error
+        requests.post("https://ledger.example.com/entries", json={"id": order.id}, timeout=10)  # error
+""", note="a Django signal's `send()` runs its receivers (here one in another module that calls a webhook) "
+            "synchronously, inside the sender's transaction; rows locked by `select_for_update()` stay locked "
+            "for the whole wait",
+            **_SIGNAL_MODULES),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
@@ -485,14 +540,15 @@ class Refund:
             self._in_view(node, ctx)
             return
         info = ctx.call(node)
+        advice = _advice(held)
         if info.io is not None:
             if held.last_call is None:
-                ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {_ADVICE}")
+                ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {advice}")
             else:
-                ctx.defer(node, IoCallDeferred(None, info.io.describe(), _held(held), held.last_call))
+                ctx.defer(node, IoCallDeferred(None, info.io.describe(), _held(held), held.last_call, advice=advice))
         elif info.ref is not None and not info.db:
             ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _held(held), held.last_call,
-                                           H.passes(node, held.var)))
+                                           H.passes(node, held.var), advice=advice))
 
     def _in_view(self, node: ast.Call, ctx: FileContext) -> None:
         """I/O in a Django view with nothing held here: under ``ATOMIC_REQUESTS`` (a project setting,
@@ -501,10 +557,11 @@ class Refund:
         if (info.io is None and (info.ref is None or info.db)) or not ctx.in_view():
             return
         held = "the request's transaction (Django's `ATOMIC_REQUESTS = True` wraps every view)"
+        advice = _advice(None)
         if info.io is not None:
-            ctx.defer(node, IoCallDeferred(None, info.io.describe(), held, None, view=True))
+            ctx.defer(node, IoCallDeferred(None, info.io.describe(), held, None, view=True, advice=advice))
         else:
-            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", held, None, view=True))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", held, None, view=True, advice=advice))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
@@ -514,15 +571,21 @@ class Refund:
         if data.after is not None and index.ends_transaction(data.after):
             return None  # the function the session was handed to committed: nothing is held now
         if data.ref is None:
-            return f"{data.call} while {data.held} is held: {_ADVICE}"
+            return f"{data.call} while {data.held} is held: {data.advice}"
         reach = index.reaches_io_held(data.ref) if data.passed else index.reaches_io(data.ref)
         if reach is None:
             return None
-        return f"`{data.call}` does external I/O ({reach.describe()}) while {data.held} is held: {_ADVICE}"
+        return f"`{data.call}` does external I/O ({reach.describe()}) while {data.held} is held: {data.advice}"
 
 
 def _held(held: Held) -> str:
-    """How the message names what is held: "the transaction of `engine.begin()` (line 28)"."""
+    """How the message names what is held: "the transaction of `engine.begin()` (line 28)", and the
+    rows it locked."""
+    what = _holder(held)
+    return what if held.row_lock is None else f"{what}, with the rows locked by `{held.row_lock}`,"
+
+
+def _holder(held: Held) -> str:
     if held.origin in (Origin.PARAMETER, Origin.ATTRIBUTE):
         return f"the session `{held.var}`"
     if held.origin is Origin.WITH_NAME:

@@ -11,6 +11,8 @@ import ast
 
 from poolwarden.check import held as H
 from poolwarden.check import knowledge as K
+from poolwarden.check.orm import evaluates
+from poolwarden.check.scope import CallInfo, dotted_text
 from poolwarden.check.walk.traversal import Traversal
 
 _HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | K.HANDLE_METHODS
@@ -33,10 +35,57 @@ class Calls(Traversal):
             self.ctx.dropped.add(id(value))
         self.visit(node.value)
 
+    def _iteration(self, node: ast.AST) -> None:
+        """``for row in qs`` / ``[d for d in Doc.objects.all()]``: iterating a QuerySet runs its query."""
+        assert isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension))
+        self.visit(node.iter)
+        ctx = self.ctx
+        if ctx.db_aware and ctx.in_function and evaluates(ctx, node.iter):
+            what = f"for {dotted_text(node.target)} in {dotted_text(node.iter)}"
+            self._db_call(CallInfo(text=what, db=True, cite=what), node.iter.lineno)
+        self.visit(node.target)
+        if isinstance(node, ast.comprehension):
+            self.body(node.ifs)  # type: ignore[arg-type]
+        else:
+            self.body(node.body)
+            self.body(node.orelse)
+
+    def _connects(self, signal: ast.expr, receiver: ast.expr) -> None:
+        """``signal.connect(receiver)``: a project function registered as a signal's receiver."""
+        ctx = self.ctx
+        sig, func = ctx.global_ref(signal), ctx.qualname(receiver)
+        if sig is not None and func is not None and ctx.is_project_ref(func):
+            ctx.summary.receivers.append((sig, func if ":" in func else f"{ctx.root}:{func}"))
+
+    def _db_call(self, info: CallInfo, line: int) -> None:
+        """A call (or an evaluation) that goes to the database: the function's facts, the ``try``
+        frames around it, and what it does to what is held."""
+        ctx = self.ctx
+        scope = ctx.function
+        facts = scope.facts
+        if info.effect is not K.Effect.RELEASE:
+            # Cite the statement that runs: a query builder or `begin()` only when nothing else runs.
+            runs = info.runs_now
+            if facts is not None and (facts.db is None or (runs and not scope.db_runs)):
+                facts.db, scope.db_runs = info.describe(line), runs
+            if facts is not None and not scope.containing and (
+                    facts.raise_db is None or (runs and not scope.raise_runs)):
+                facts.raise_db, scope.raise_runs = info.describe(line), runs
+            for frame in ctx.try_frames:
+                (frame.statement_sites if runs else frame.db_sites).append(info.describe(line))
+        H.on_statement(ctx.held, info.receiver, info.effect)
+        if facts is not None:
+            facts.ends_tx, facts.tail_ref = info.effect is K.Effect.END, None
+        if info.locks:
+            H.on_row_lock(ctx.held, info.describe(line))
+
     def _call(self, node: ast.AST) -> None:
         assert isinstance(node, ast.Call)
         ctx = self.ctx
         info = ctx.call(node)
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == K.SIGNAL_CONNECT and node.args and ctx.db_aware:
+            self._connects(func.value, node.args[0])
         if info.target in K.AFTER_COMMIT and ctx.held:
             held = ctx.held[:]  # its callbacks run after the commit, when nothing of this is held
             ctx.held.clear()
@@ -57,19 +106,7 @@ class Calls(Traversal):
         if info.released is not None:
             scope.receivers.add(info.released)
         if info.db:
-            if info.effect is not K.Effect.RELEASE:
-                # Cite the statement that runs: a query builder or `begin()` only when nothing else runs.
-                runs = info.runs_now
-                if facts is not None and (facts.db is None or (runs and not scope.db_runs)):
-                    facts.db, scope.db_runs = info.describe(line), runs
-                if facts is not None and not scope.containing and (
-                        facts.raise_db is None or (runs and not scope.raise_runs)):
-                    facts.raise_db, scope.raise_runs = info.describe(line), runs
-                for frame in ctx.try_frames:
-                    (frame.statement_sites if runs else frame.db_sites).append(info.describe(line))
-            H.on_statement(ctx.held, info.receiver, info.effect)
-            if facts is not None:
-                facts.ends_tx, facts.tail_ref = info.effect is K.Effect.END, None
+            self._db_call(info, line)
         elif info.effect in (K.Effect.RELEASE, K.Effect.END) and info.released is not None:
             if facts is not None:
                 facts.ends_tx, facts.tail_ref = True, None

@@ -65,6 +65,9 @@ class Scopes(Traversal):
             ref = ctx.qualname(dec.func if isinstance(dec, ast.Call) else dec)
             if ref is not None and ctx.is_project_ref(ref):
                 ctx.summary.decorated.append((ref if ":" in ref else f"{ctx.root}:{ref}", is_command))
+            elif ref in K.SIGNAL_RECEIVER_DECORATORS and isinstance(dec, ast.Call) and dec.args:
+                signals = dec.args[0].elts if isinstance(dec.args[0], (ast.List, ast.Tuple)) else [dec.args[0]]
+                ctx.receives(signals, scope)
         held_before = len(ctx.held)
         ctx.scopes.append(scope)
         for arg in all_args:
@@ -89,8 +92,11 @@ class Scopes(Traversal):
         facts.handed = len(ctx.held) > held_before  # a session parameter or the object's session
         for dec in node.decorator_list:  # `@transaction.atomic`: the whole body runs in a transaction
             call = dec.func if isinstance(dec, ast.Call) else dec
-            if K.FUNCTION_EFFECTS.get(ctx.qualname(call) or "") is K.Effect.TX:
-                ctx.held.append(H.make(ctx, Hold.TRANSACTION, Origin.DECORATOR, dotted_text(call), dec.lineno, None))
+            target = ctx.qualname(call) or ""
+            if K.FUNCTION_EFFECTS.get(target) is K.Effect.TX:
+                held = H.make(ctx, Hold.TRANSACTION, Origin.DECORATOR, dotted_text(call), dec.lineno, None)
+                held.on_commit = K.ON_COMMIT.get(target)
+                ctx.held.append(held)
         self.body(node.body)
         if facts.handed:
             if not isinstance(node.body[-1], (ast.Return, ast.Raise)):
