@@ -55,7 +55,11 @@ LOG_METHODS: Final = frozenset(
 )
 HTTP_5XX_NAMES: Final = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "BAD_GATEWAY", "GATEWAY_TIMEOUT",
                                    "HTTP_500_INTERNAL_SERVER_ERROR", "HTTP_503_SERVICE_UNAVAILABLE",
-                                   "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT"})
+                                   "HTTP_502_BAD_GATEWAY", "HTTP_504_GATEWAY_TIMEOUT",
+                                   # response classes that are a 5xx: Django, werkzeug, aiohttp
+                                   "HttpResponseServerError", "InternalServerError", "ServiceUnavailable",
+                                   "HTTPInternalServerError", "HTTPServiceUnavailable", "HTTPBadGateway",
+                                   "HTTPGatewayTimeout"})
 # An answer that says it failed is no lie: ``success=False``, ``{"ok": False}``, ``(False, msg)``, an
 # ``errormsg=...`` field, or text such as "Unable to import data" / "Failed to disable".
 FAILURE_FLAGS: Final = frozenset({"success", "ok", "succeeded", "status", "is_success"})

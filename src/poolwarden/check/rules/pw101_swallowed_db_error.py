@@ -312,6 +312,7 @@ async def files_or_none(run_id):
             repo="from sqlalchemy import select\n\nasync def list_files(run_id, db=None):\n"
                  "    return (await db.scalars(select(File))).all()\n"),
         example("""
+from django.http import HttpResponseServerError, JsonResponse
 from .models import Doc
 
 def theme(doc: Doc):
@@ -319,8 +320,16 @@ def theme(doc: Doc):
         return doc.metadata.get("theme", "light")
     except Exception:
         return "light"
+
+def doc_page(request, doc_id):
+    try:
+        doc = Doc.objects.get(pk=doc_id)
+    except Exception:
+        return HttpResponseServerError("the database is unavailable")
+    return JsonResponse({"id": doc.id})
 """, note="a model instance's JSONField read (`doc.metadata.get`) runs no query: on an instance's attribute, "
-            "`get`, `update`, `count`... are more often a dict's or a list's than a related manager's",
+            "`get`, `update`, `count`... are more often a dict's or a list's than a related manager's; "
+            "Django's `HttpResponseServerError` is a 500: an outage answered as one",
             models=MODELS_DOCS),
     ]
     INVALID = [
