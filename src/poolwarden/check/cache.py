@@ -193,7 +193,8 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         {name: [f.line, f.is_async, f.db, f.io, f.returns_acquired, f.returns_pooled,
                 [list(c) for c in f.calls], f.return_refs, f.ends_tx, f.tail_ref, f.returns_kind,
                 f.raise_db, f.contained, f.dropped, f.command, f.handed, [list(t) for t in f.tx_io],
-                [list(t) for t in f.tx_calls], f.tx_exit_open, f.tx_exit_after]
+                [list(t) for t in f.tx_calls], f.tx_exit_open, f.tx_exit_after, f.abstract, f.yield_tx,
+                f.yield_refs]
          for name, f in s.functions.items()},
         {name: list(bases) for name, bases in s.classes.items()},
         s.aliases,
@@ -320,7 +321,8 @@ def _decode_summary(v: Any) -> ModuleSummary:
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained, \
-            dropped, command, handed, tx_io, tx_calls, exit_open, exit_after = _list(f, 20)
+            dropped, command, handed, tx_io, tx_calls, exit_open, exit_after, abstract, yield_tx, \
+            yield_refs = _list(f, 23)
         pairs: list[tuple[str, int]] = []
         for c in _list(calls):
             if type(c) is not list or len(c) != 2:
@@ -341,7 +343,8 @@ def _decode_summary(v: Any) -> ModuleSummary:
             [(_str(site), _opt_str(after)) for site, after in (_list(t, 2) for t in _list(tx_io))],
             [(_index(i, len(pairs)), _opt_str(after), _bool(passes))
              for i, after, passes in (_list(t, 3) for t in _list(tx_calls))],
-            _bool(exit_open), [_str(r) for r in _list(exit_after)],
+            _bool(exit_open), [_str(r) for r in _list(exit_after)], _bool(abstract), _bool(yield_tx),
+            [_str(r) for r in _list(yield_refs)],
         )
     for name, bases in _dict(classes).items():
         summary.classes[name] = tuple(_str(b) for b in _list(bases))

@@ -66,6 +66,24 @@ def for_with(ctx: FileContext, expr: ast.expr, var: str | None) -> Held | None:
         if kind in K.HELD_HINTS:
             hold = Hold.SESSION if kind is K.SESSION else Hold.CONNECTION
             return make(ctx, hold, Origin.WITH, info.text, expr.lineno, var, active=hold is not Hold.SESSION)
+    if info.effect is None and info.ref is not None and not info.db:
+        return maybe_transaction(ctx, Origin.WITH, info.text, expr.lineno, info.ref)
+    return None
+
+
+def maybe_transaction(ctx: FileContext, origin: Origin, callee: str, line: int, ref: str) -> Held:
+    """``with helper():`` / ``@helper()`` of a project context manager: a transaction, if the index
+    finds the helper's ``yield`` inside one."""
+    held = make(ctx, Hold.TRANSACTION, origin, callee, line, None)
+    held.maybe = ref
+    return held
+
+
+def definite(held: list[Held], depth: int) -> Held | None:
+    """The innermost transaction or connection held at ``depth`` that is known to be one."""
+    for item in reversed(held):
+        if item.depth == depth and item.active and item.maybe is None:
+            return item
     return None
 
 

@@ -220,7 +220,7 @@ class ProjectIndex:
                 if inner is not None:
                     found = Reach(inner.site, inner.path, (_short(key), *inner.via))
                     break
-        if found is None and not facts.calls and not facts.io and not facts.db:
+        if found is None and facts.abstract:
             for override in self._overrides(key):  # an abstract method: what its implementations do
                 inner = self.reaches_io_held(override)
                 if inner is not None:
@@ -228,6 +228,16 @@ class ProjectIndex:
                     break
         self._io_held[key] = found
         return found
+
+    def tx_context(self, ref: str, depth: int = 0) -> bool:
+        """Whether the project context manager ``ref`` names yields inside a transaction (its own
+        ``with transaction.atomic():``, or another such context manager's), so that ``with ref():``
+        and ``@ref()`` hold one."""
+        key = self.resolve(ref)
+        if key is None or depth > _MAX_DEPTH:
+            return False
+        facts = self.functions[key][0]
+        return facts.yield_tx or any(self.tx_context(r, depth + 1) for r in facts.yield_refs)
 
     def returns_connection(self, ref: str) -> Reach | None:
         """Whether ``ref`` returns a connection it checked out (directly or from a callee)."""
@@ -314,7 +324,7 @@ class ProjectIndex:
                 if inner is not None:
                     found = Reach(inner.site, inner.path, (_short(key), *inner.via))
                     break
-        if found is None and not facts.calls and not facts.io and not facts.db:
+        if found is None and facts.abstract:
             for override in self._overrides(key):  # an abstract method: what its implementations do
                 inner = self._reach(override, memo, attr)
                 if inner is not None:

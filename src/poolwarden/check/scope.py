@@ -93,6 +93,9 @@ class Held:
     # and the first row lock taken in it (``select_for_update()``), held until the transaction ends.
     on_commit: str | None = None
     row_lock: str | None = None
+    # A project context manager (its ref) that holds a transaction if the index finds its ``yield``
+    # inside one (``traced_atomic_transaction()``): held, pending that decision.
+    maybe: str | None = None
 
 
 @dataclass(slots=True)

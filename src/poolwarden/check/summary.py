@@ -48,6 +48,14 @@ class FunctionFacts:
     # ``success=False``) means "nothing done", which its callers test for.
     tx_exit_open: bool = False
     tx_exit_after: list[str] = field(default_factory=list)
+    # Its body only declares it (``pass``, ``...``, ``raise NotImplementedError``, ``@abstractmethod``):
+    # what it does is what its overrides do.
+    abstract: bool = False
+    # A generator context manager whose ``yield`` runs inside a transaction it opened (``with
+    # transaction.atomic(): yield``), or inside the project context managers ``yield_refs`` (the index
+    # decides whether one of them holds a transaction): ``with <it>():`` then holds one too.
+    yield_tx: bool = False
+    yield_refs: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from poolwarden.check import held as H
@@ -21,6 +21,9 @@ _ADVICE = ("the connection sits idle in transaction for the whole wait; finish t
 _LOCK_ADVICE = ("the connection sits idle in transaction and every other writer of those rows waits for the whole "
                 "wait; finish the transaction first (read, commit, then call) and write back in a fresh, short "
                 "transaction")
+
+
+_VIEW_HELD = "the request's transaction (Django's `ATOMIC_REQUESTS = True` wraps every view)"
 
 
 def _advice(held: Held | None) -> str:
@@ -53,6 +56,8 @@ class IoCallDeferred(Deferred):
     passed: bool = False  # the held session is handed to ``ref``, which may end its transaction first
     view: bool = False  # nothing held here, but a Django view: held if the project sets ATOMIC_REQUESTS
     advice: str = _ADVICE  # what the message advises (see ``_advice``)
+    context: str | None = None  # held only if this project context manager holds a transaction
+    view_too: bool = False  # ... else, in a Django view: held if the project sets ATOMIC_REQUESTS
 
 
 class IoInTransaction(Rule):
@@ -539,8 +544,17 @@ def pay(order_id):
         if held is None:
             self._in_view(node, ctx)
             return
+        if held.maybe is not None:
+            held = H.definite(ctx.held, len(ctx.scopes)) or held
         info = ctx.call(node)
         advice = _advice(held)
+        context = held.maybe
+        if context is not None and (info.io is not None or (info.ref is not None and not info.db)):
+            ctx.defer(node, IoCallDeferred(info.ref if info.io is None else None,
+                                           f"{info.text}()" if info.io is None else info.io.describe(),
+                                           _held(held), held.last_call, advice=advice, context=context,
+                                           view_too=ctx.in_view()))
+            return
         if info.io is not None:
             if held.last_call is None:
                 ctx.report(node, f"{info.io.describe()} while {_held(held)} is held: {advice}")
@@ -556,18 +570,21 @@ def pay(order_id):
         info = ctx.call(node)
         if (info.io is None and (info.ref is None or info.db)) or not ctx.in_view():
             return
-        held = "the request's transaction (Django's `ATOMIC_REQUESTS = True` wraps every view)"
         advice = _advice(None)
         if info.io is not None:
-            ctx.defer(node, IoCallDeferred(None, info.io.describe(), held, None, view=True, advice=advice))
+            ctx.defer(node, IoCallDeferred(None, info.io.describe(), _VIEW_HELD, None, view=True, advice=advice))
         else:
-            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", held, None, view=True, advice=advice))
+            ctx.defer(node, IoCallDeferred(info.ref, f"{info.text}()", _VIEW_HELD, None, view=True, advice=advice))
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         data = pending.data
         assert isinstance(data, IoCallDeferred)
         if data.view and not index.atomic_requests:
             return None
+        if data.context is not None and not index.tx_context(data.context):
+            if not (data.view_too and index.atomic_requests):
+                return None  # the project context manager around it holds no transaction
+            data = replace(data, held=_VIEW_HELD, advice=_advice(None), after=None)
         if data.after is not None and index.ends_transaction(data.after):
             return None  # the function the session was handed to committed: nothing is held now
         if data.ref is None:

@@ -12,7 +12,7 @@ import ast
 from poolwarden.check import held as H
 from poolwarden.check import knowledge as K
 from poolwarden.check.orm import evaluates
-from poolwarden.check.scope import CallInfo, dotted_text
+from poolwarden.check.scope import CallInfo, Hold, dotted_text
 from poolwarden.check.walk.traversal import Traversal
 
 _HANDLE_METHODS = K.DB_METHODS | K.CLEANUP_METHODS | K.HANDLE_METHODS
@@ -34,6 +34,24 @@ class Calls(Traversal):
         if isinstance(value, ast.Call):
             self.ctx.dropped.add(id(value))
         self.visit(node.value)
+
+    def _yield(self, node: ast.AST) -> None:
+        """A generator's ``yield`` inside a transaction: as a context manager, it holds one for its
+        ``with`` block (decided with the index when what is held is itself a project context manager)."""
+        assert isinstance(node, ast.Yield)
+        ctx = self.ctx
+        if node.value is not None:
+            self.visit(node.value)
+        facts = ctx.function.facts
+        if facts is None:
+            return
+        held = H.definite(ctx.held, len(ctx.scopes))
+        if held is not None and held.hold is Hold.TRANSACTION:
+            facts.yield_tx = True
+            return
+        depth = len(ctx.scopes)  # project context managers around it: the index decides
+        facts.yield_refs.extend(h.maybe for h in ctx.held
+                                if h.depth == depth and h.maybe is not None and h.maybe not in facts.yield_refs)
 
     def _iteration(self, node: ast.AST) -> None:
         """``for row in qs`` / ``[d for d in Doc.objects.all()]``: iterating a QuerySet runs its query."""

@@ -37,7 +37,8 @@ class Scopes(Traversal):
             qual = f"{ctx.classes[-1]}.{node.name}" if ctx.classes else node.name
         else:
             qual = f"{outer.qualname}.<locals>.{node.name}"
-        facts = FunctionFacts(line=node.lineno, is_async=isinstance(node, ast.AsyncFunctionDef))
+        facts = FunctionFacts(line=node.lineno, is_async=isinstance(node, ast.AsyncFunctionDef),
+                              abstract=_declares_only(node))
         if node.returns is not None:
             returned = ctx.annotation_kind(node.returns)
             if returned is not None and returned in K.DB_KINDS:
@@ -97,6 +98,9 @@ class Scopes(Traversal):
                 held = H.make(ctx, Hold.TRANSACTION, Origin.DECORATOR, dotted_text(call), dec.lineno, None)
                 held.on_commit = K.ON_COMMIT.get(target)
                 ctx.held.append(held)
+            elif isinstance(dec, ast.Call) and target and ctx.is_project_ref(target):  # @traced_atomic()
+                ref = target if ":" in target else f"{ctx.root}:{target}"
+                ctx.held.append(H.maybe_transaction(ctx, Origin.DECORATOR, dotted_text(call), dec.lineno, ref))
         self.body(node.body)
         if facts.handed:
             if not isinstance(node.body[-1], (ast.Return, ast.Raise)):
@@ -198,6 +202,21 @@ def _nothing(value: ast.expr | None) -> bool:
 
 
 _EMPTY_TYPES = frozenset({"set", "list", "dict", "tuple", "frozenset"})
+
+
+def _declares_only(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A method that only declares itself: ``@abstractmethod``, or a body of a docstring, ``pass``,
+    ``...`` and ``raise NotImplementedError``."""
+    if any(dotted_text(d).rpartition(".")[2] == "abstractmethod" for d in node.decorator_list):
+        return True
+    for stmt in node.body:
+        if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            continue
+        if isinstance(stmt, ast.Raise) and stmt.exc is not None and \
+                dotted_text(stmt.exc).removesuffix("(...)") == "NotImplementedError":
+            continue
+        return False
+    return True
 
 
 def _decorator_name(ctx: FileContext, dec: ast.expr) -> str | None:

@@ -40,6 +40,7 @@ class Walker(Scopes, Names, Flow, Calls):
             ast.For: self._iteration,
             ast.AsyncFor: self._iteration,
             ast.comprehension: self._iteration,
+            ast.Yield: self._yield,
             ast.Await: self._await,
             ast.Expr: self._expr,
             ast.Return: self._return,
