@@ -66,7 +66,8 @@ STAMP = ".poolwarden-realworld"  # in an exported tree: "<commit> <paths>"
 # busy machine, takes minutes, never this long.
 SUBPROCESS_TIMEOUT = 1800.0
 
-RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108")
+# PW109 / PW110 (Django settings: CONN_MAX_AGE, the native pool) are labelled before the rules land.
+RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108", "PW109", "PW110")
 # Off by default in `poolwarden check`: scored in their own rows, never in the default totals.
 OPT_IN = ("PW108",)
 VERDICTS = ("TRUE", "FALSE", "DEBATABLE", "MISS")
