@@ -93,6 +93,9 @@ A Django signal's `send()` / `send_robust()` runs its receivers (`@receiver(sign
 `signal.connect(func)`, in any module) synchronously, in the sender's transaction: their I/O is
 flagged at the `send()`. Rows locked by `select_for_update()` stay locked until the transaction
 ends, and the message says so; for Django's transactions it advises `transaction.on_commit(...)`.
+A project context manager whose `yield` runs inside a transaction (`@contextmanager` around
+`transaction.atomic()`, also through another such helper) holds it for its `with` block and for
+the function it decorates (`@traced_atomic()`).
 """
     WHY = """
 While the code waits on the network, the connection does nothing but stays checked out and
@@ -351,6 +354,31 @@ def pay(order_id):
     order_paid.send(sender=Order, order=order)
 """, note="the signal is sent after the transaction committed: its receivers' I/O holds nothing",
             **_SIGNAL_MODULES),
+        example("""
+import requests
+from django.db import transaction
+from .timing import timed
+from .mutations import BaseMutation
+
+def sync_catalog():
+    with timed("catalog"):
+        requests.get("https://catalog.example.com/items", timeout=10)
+
+class CreatePromotion(BaseMutation):
+    @classmethod
+    def perform(cls, instance):
+        with transaction.atomic():
+            cls.save(instance)
+""", note="a project context manager that opens no transaction holds none; `cls.save` is the base class's own "
+            "method (it saves the instance), not the I/O of an unrelated subclass's override: only a method that "
+            "merely declares itself (`pass`, `raise NotImplementedError`) stands for its overrides",
+            timing="import time\nfrom contextlib import contextmanager\n\n@contextmanager\ndef timed(name):\n"
+                   "    start = time.monotonic()\n    yield\n    print(name, time.monotonic() - start)\n",
+            mutations="from .tasks import rename_variants\n\nclass BaseMutation:\n    @classmethod\n"
+                      "    def save(cls, instance):\n        instance.save()\n\n"
+                      "class UpdateProductType(BaseMutation):\n    @classmethod\n    def save(cls, instance):\n"
+                      "        instance.save()\n        rename_variants.delay(instance.pk)\n",
+            tasks="from celery import shared_task\n\n@shared_task\ndef rename_variants(pk):\n    pass\n"),
     ]
     INVALID = [
         example("""
@@ -534,6 +562,25 @@ def pay(order_id):
             "synchronously, inside the sender's transaction; rows locked by `select_for_update()` stay locked "
             "for the whole wait",
             **_SIGNAL_MODULES),
+        example("""
+import requests
+from .tracing import traced_atomic
+from .tasks import recalculate
+
+def delete_product(product_id):
+    with traced_atomic():
+        recalculate.delay(product_id)  # error
+
+@traced_atomic()
+def refund(payment_id):
+    requests.post("https://psp.example.com/refunds", json={"id": payment_id}, timeout=10)  # error
+""", note="a project `@contextmanager` whose `yield` runs inside `transaction.atomic()` (under a tracing span of "
+            "another project module) holds the transaction for the `with` block, and for the function it decorates",
+            tracing="from contextlib import contextmanager\nfrom django.db import transaction\nfrom .telemetry import tracer\n\n"
+                    "@contextmanager\ndef traced_atomic():\n    with transaction.atomic():\n"
+                    "        with tracer.span(\"transaction\"):\n            yield\n",
+            telemetry="from opentelemetry import trace\n\ntracer = trace.get_tracer(__name__)\n",
+            tasks="from celery import shared_task\n\n@shared_task\ndef recalculate(product_id):\n    pass\n"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
