@@ -72,6 +72,8 @@ def says_failed(value: ast.expr, text: bool = True) -> bool:
         pairs: list[tuple[str, ast.expr]] = []
         if isinstance(node, ast.Call):
             pairs = [(k.arg, k.value) for k in node.keywords if k.arg is not None]
+            if any(_bad_request(v) for k, v in pairs if k in K.STATUS_KEYWORDS):
+                return True
         elif isinstance(node, ast.Dict):
             pairs = [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
                      if isinstance(k, ast.Constant) and isinstance(k.value, str)]
@@ -85,6 +87,13 @@ def says_failed(value: ast.expr, text: bool = True) -> bool:
             if name in K.ERROR_FIELDS and constant is not None and constant is not False and constant != "":
                 return True
     return False
+
+
+def _bad_request(status: ast.expr) -> bool:
+    """``status=400`` / ``status=status.HTTP_400_BAD_REQUEST``: the answer says the request failed."""
+    if isinstance(status, ast.Constant):
+        return status.value == K.BAD_REQUEST_STATUS
+    return dotted_text(status).rpartition(".")[2] in K.BAD_REQUEST_NAMES
 
 
 def hands_value(handler: ast.ExceptHandler, try_node: ast.AST, func: ast.AST | None) -> str | None:

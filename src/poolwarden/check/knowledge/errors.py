@@ -65,6 +65,11 @@ HTTP_5XX_NAMES: Final = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE
 FAILURE_FLAGS: Final = frozenset({"success", "ok", "succeeded", "status", "is_success"})
 ERROR_FIELDS: Final = frozenset({"error", "errors", "errormsg", "error_message", "err", "failure", "failure_reason",
                                  "failure_note", "failures", "error_code", "detail_error"})
+# ... or a "400 Bad Request" answer: the request failed, and the client is told so (a 401/403/404 is
+# an answer about the thing asked for — "not yours", "no such thing" — and lies during an outage).
+BAD_REQUEST_STATUS: Final = 400
+BAD_REQUEST_NAMES: Final = frozenset({"HTTP_400_BAD_REQUEST", "BAD_REQUEST"})
+STATUS_KEYWORDS: Final = frozenset({"status", "status_code"})
 FAILURE_TEXT: Final = re.compile(r"fail|unable|could ?n[o']t|cannot|can't|try again|unavailable|error", re.I)
 # A call whose name holds this word classifies the error (``raise_if_transient(exc)``, ``is_transient``).
 TRANSIENT_WORD: Final = "transient"

@@ -40,7 +40,8 @@ Not flagged: a handler that re-raises (`raise`, `raise X from exc`, Celery's `se
 an `except TimeoutError` around the code's own deadline (`asyncio.timeout`, `asyncio.wait_for`), one
 that classifies and re-raises transient errors (`raise_if_transient(exc)`, or
 `if is_transient(exc): raise` with any `*transient*` predicate), one that answers 5xx, an answer
-that says it failed (`success=False`, `{"error": ...}`, `(False, msg)`, "Unable to ..."), one
+that says it failed (`success=False`, `{"error": ...}`, `(False, msg)`, "Unable to ...", a
+`400 Bad Request` — unlike a 401/403/404, which answers about the thing asked for), one
 that returns the error in an explicit slot (`return None, str(exc)`, unless as a 2xx/4xx answer:
 an outage is not the client's fault), a narrow `except` of a non-database error (`ValueError`,
 `KeyError`) or of a business outcome (`IntegrityError`, `NoResultFound`), a handler that goes to
@@ -313,6 +314,8 @@ async def files_or_none(run_id):
                  "    return (await db.scalars(select(File))).all()\n"),
         example("""
 from django.http import HttpResponseServerError, JsonResponse
+from rest_framework import status
+from rest_framework.response import Response
 from .models import Doc
 
 def theme(doc: Doc):
@@ -327,9 +330,17 @@ def doc_page(request, doc_id):
     except Exception:
         return HttpResponseServerError("the database is unavailable")
     return JsonResponse({"id": doc.id})
+
+def reset_inheritance(request):
+    try:
+        Doc.objects.filter(owner=request.user.id).update(inherited=False)
+    except Exception:
+        return Response({}, status=status.HTTP_400_BAD_REQUEST)
+    return Response({"message": "success"})
 """, note="a model instance's JSONField read (`doc.metadata.get`) runs no query: on an instance's attribute, "
             "`get`, `update`, `count`... are more often a dict's or a list's than a related manager's; "
-            "Django's `HttpResponseServerError` is a 500: an outage answered as one",
+            "Django's `HttpResponseServerError` is a 500: an outage answered as one; a 400 tells the client the request "
+            "failed",
             models=MODELS_DOCS),
     ]
     INVALID = [
