@@ -60,8 +60,16 @@ class Request:
 
 @dataclass(frozen=True)
 class ConnSample:
-    """The server's client backends at one moment, by application_name (the drill's own excluded)."""
+    """The server's client backends at one moment, by application_name (the drill's own excluded).
+
+    ``app_backends`` counts those on the drill's database (the app's, as far as the drill can
+    tell), ``client_backends`` every client backend on the server but the drill's own (what takes
+    the server's connection slots). ``refused`` marks a moment the drill's own sampling connection
+    was refused for lack of a free slot: no counts then."""
 
     t: float
     by_application: dict[str, int] = field(default_factory=dict)
     idle_in_transaction: int = 0
+    app_backends: int = 0
+    client_backends: int = 0
+    refused: bool = False

@@ -6,7 +6,9 @@ same target — with ``compare="body"`` the same status and body, with ``compare
 same status. An infrastructure failure laundered into a business answer ("no subscription")
 is exactly that. *Honest* failures are 5xx / 408 / 429 answers and transient database errors
 raised to the caller. Recovery is the time from the end of the fault to the first answer the
-baseline also gave.
+baseline also gave. A baseline that is already failing — answers that disagree, a server at its
+connection limit, the app's connections climbing — is a finding (:mod:`poolwarden.drill.health`),
+and any finding fails the drill like a lie.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from poolwarden.drill.health import Finding, examine
 from poolwarden.drill.model import BASELINE, FAULT, PHASES, RECOVERY, Outcome, Request
 from poolwarden.drill.runner import RunData
 
@@ -34,6 +37,7 @@ class Verdict:
     lie_examples: list[dict[str, Any]] = field(default_factory=list)
     baseline_answers: int = 0
     baseline_failures: dict[str, int] = field(default_factory=dict)  # "ConnectionRefusedError" / "HTTP 503" -> n
+    findings: list[Finding] = field(default_factory=list)  # the app failing by itself (drill.health)
 
     @property
     def baseline_succeeded(self) -> bool:
@@ -57,7 +61,7 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.baseline_succeeded and self.lies == 0 and self.recovered
+        return self.baseline_succeeded and self.lies == 0 and self.recovered and not self.findings
 
 
 def _failure(req: Request) -> str | None:
@@ -120,4 +124,5 @@ def judge(data: RunData, *, compare: str = "body") -> Verdict:
         lie_examples=list(examples.values()),
         baseline_answers=len(known),
         baseline_failures=failures,
+        findings=examine(data, compare=compare),
     )
