@@ -13,7 +13,8 @@ from poolwarden.errors import UsageError
 _DRILL_EPILOG = """\b
 Exit codes:
   0    honest: no lie, and the app recovered after the fault
-  1    a lie (an answer the baseline never gave) or no recovery
+  1    a lie (an answer the baseline never gave), no recovery, or a baseline already failing:
+       answers that disagree, the server at its connection limit, the app's connections climbing
   2    bad input, a refused remote server (see --allow-remote), or a baseline that never
        succeeded (nothing to compare against), with a one-line message
   130  interrupted (Ctrl-C): partial results printed, every connection closed"""
@@ -71,8 +72,8 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
           faults: tuple[str, ...], baseline: float, duration: float, recovery: float, concurrency: int,
           interval: float, timeout: float, max_requests: int, compare: str, delay: float, keep_existing: bool,
           allow_remote: bool, fmt: str, html_path: Path | None) -> None:
-    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery,
-    2 bad input or a baseline that never succeeded."""
+    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie, no recovery or a
+    baseline already failing, 2 bad input or a baseline that never succeeded."""
     from poolwarden.extras import require
 
     require("psycopg", "drill", "psycopg", "drill")

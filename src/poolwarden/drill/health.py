@@ -20,11 +20,12 @@ finding fails the drill (exit 1):
 ``connections-climb``
     The app's connections (client backends on the drill's database that the drill did not open)
     climb in both phases without a fault. Each phase is read at three boundaries: its first
-    sample, the last sample at or before its middle, and its last sample (the recovery's last is
-    taken after the drill stopped sending). A phase climbs when the three readings never go down,
-    still go up in the phase's second half (a pool has finished warming up by then, a leak has
-    not), and rise from first to last by more than twice the drill's concurrency (each request in
-    flight may hold a connection, and one more that is just closing). Both phases are needed: a
+    sample, the last sample at or before halfway between its first and its last, and its last
+    sample (the recovery's last is taken after the drill stopped sending). A phase climbs when the
+    three readings never go down, still go up in the phase's second half (a pool has finished
+    warming up by then, a leak has not), and rise from first to last by more than twice the
+    drill's concurrency (each request in flight may hold a connection, and one more that is just
+    closing). Both phases are needed: a
     fault that ends the app's connections (saturation, terminate, outage, partition) resets the
     count, so a pool refilling in the recovery alone is not a leak.
 """
@@ -147,11 +148,12 @@ def at_limit(data: RunData) -> Finding | None:
 
 
 def _readings(samples: list[ConnSample], start: float, end: float) -> tuple[int, int, int] | None:
-    """The app's backends at a phase's first sample, the last at or before its middle, its last sample."""
+    """The app's backends at a phase's first sample, the last sample at or before halfway between
+    its first and its last, and its last sample; None with fewer than three samples."""
     inside = [s for s in samples if start <= s.t < end and not s.refused]
     if len(inside) < 3:
         return None
-    middle = start + (min(end, inside[-1].t) - start) / 2
+    middle = (inside[0].t + inside[-1].t) / 2
     mid = [s for s in inside if s.t <= middle][-1]
     return inside[0].app_backends, mid.app_backends, inside[-1].app_backends
 

@@ -170,7 +170,8 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
                 req.digest = digest(body)
                 key = (req.target, req.digest)
                 if key not in data.answers:
-                    data.answers[key] = (status, body[:300].decode("utf-8", "replace"))
+                    # what the app said, for the report: a DSN in it (a debug page) is masked
+                    data.answers[key] = (status, mask(body[:4096].decode("utf-8", "replace"))[:300])
             except Exception as exc:
                 req.error = type(exc).__name__
                 req.transient = is_transient(exc)
