@@ -109,3 +109,30 @@ def test_connections_climbing_fail_the_drill(failing: Any, postgres: str) -> Non
         assert first <= mid < last and last - first > finding["margin"] == 2
     assert "connections climb" in text.splitlines()[0] and "does not give them back" in text
     assert 'data-kind="connections-climb"' in page
+
+
+def test_server_too_full_for_the_drill_itself(postgres: str, postgres_cluster: Any, pg_saturate: Any) -> None:
+    """Every slot taken, the drill's own included: the app's persistent connection, opened before
+    the server filled up, still answers; the drill's sampling connection is refused. That is the
+    server at its limit (exit 1), not a connection error of the drill's (exit 2)."""
+    import threading
+
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True, application_name="persistent") as conn:
+        lock = threading.Lock()
+
+        def plan() -> str:
+            with lock:
+                row = conn.execute("SELECT 'pro'").fetchone()
+            return str(row[0] if row else None)
+
+        with pg_saturate(postgres_cluster, application_name="filler"):
+            result = run_drill(calls=[plan], dsn=postgres,
+                               plan=Plan(baseline=1.0, fault=0.5, recovery=0.5, concurrency=1, interval=0.05))
+    text, report, page = _reports(result)
+    assert not result.passed and result.lies == 0 and _kinds(report) == ["server-at-limit"], text
+    finding = report["findings"][0]
+    assert finding["refused"] >= 1 and finding["samples"] == 0
+    assert f"the drill's own connection refused {finding['refused']} time(s)" in text
+    assert 'data-kind="server-at-limit"' in page
