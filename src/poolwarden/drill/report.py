@@ -148,8 +148,8 @@ def _findings_html(verdict: Verdict) -> str:
     """The findings (drill.health) as a list, each with its kind as a class and data attribute."""
     if not verdict.findings:
         return ""
-    items = "".join(f'<li class="finding" data-kind="{html.escape(f.kind)}"><b>{html.escape(_TITLES[f.kind])}</b>: '
-                    f'{html.escape(f.message.partition(": ")[2])}</li>' for f in verdict.findings)
+    items = "".join(f'<li class="finding" data-kind="{html.escape(f.kind)}">{html.escape(f.message)}</li>'
+                    for f in verdict.findings)
     return f'<h2 class="FAILED">Failing without the fault</h2><ul id="findings">{items}</ul>'
 
 
