@@ -35,14 +35,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from poolwarden.drill.model import BASELINE, RECOVERY, ConnSample, Request
+from poolwarden.drill.model import BASELINE, HONEST_STATUS, RECOVERY, ConnSample, Request
 from poolwarden.drill.runner import RunData
 
 __all__ = ["CLIMB", "DISAGREES", "LIMIT", "Finding", "examine"]
 
 DISAGREES, LIMIT, CLIMB = "baseline-disagrees", "server-at-limit", "connections-climb"
 _MEANING = "the baseline is already failing: drill cannot tell the fault's effect from the app's own failure"
-_HONEST_STATUS = (408, 429)
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def _result(r: Request, compare: str) -> tuple[Any, ...]:
     """What a request came back with, as the disagreement check compares it."""
     if r.error is not None:
         return ("failure", r.error)
-    if r.status is not None and (r.status >= 500 or r.status in _HONEST_STATUS):
+    if r.status is not None and (r.status >= 500 or r.status in HONEST_STATUS):
         return ("failure", f"HTTP {r.status}")
     return ("answer", r.status) if compare == "status" else ("answer", r.status, r.digest)
 

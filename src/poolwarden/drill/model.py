@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BASELINE", "FAULT", "PHASES", "RECOVERY", "ConnSample", "Outcome", "Plan", "Request"]
+__all__ = ["BASELINE", "FAULT", "HONEST_STATUS", "PHASES", "RECOVERY", "ConnSample", "Outcome", "Plan", "Request"]
 
 BASELINE, FAULT, RECOVERY = "baseline", "fault", "recovery"
 PHASES = (BASELINE, FAULT, RECOVERY)
+#: HTTP statuses below 500 that are honest failures all the same (timeout, too many requests)
+HONEST_STATUS = (408, 429)
 
 
 class Outcome:

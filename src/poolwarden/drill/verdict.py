@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from poolwarden.drill.health import Finding, examine
-from poolwarden.drill.model import BASELINE, FAULT, PHASES, RECOVERY, Outcome, Request
+from poolwarden.drill.model import BASELINE, FAULT, HONEST_STATUS, PHASES, RECOVERY, Outcome, Request
 from poolwarden.drill.runner import RunData
 
 __all__ = ["Verdict", "judge"]
 
-_HONEST_STATUS = (408, 429)
 
 
 @dataclass
@@ -67,7 +66,7 @@ class Verdict:
 def _failure(req: Request) -> str | None:
     if req.error is not None:
         return Outcome.HONEST if req.transient else Outcome.ERROR
-    if req.status is not None and (req.status >= 500 or req.status in _HONEST_STATUS):
+    if req.status is not None and (req.status >= 500 or req.status in HONEST_STATUS):
         return Outcome.HONEST
     return None
 
