@@ -133,6 +133,6 @@ def test_server_too_full_for_the_drill_itself(postgres: str, postgres_cluster: A
     text, report, page = _reports(result)
     assert not result.passed and result.lies == 0 and _kinds(report) == ["server-at-limit"], text
     finding = report["findings"][0]
-    assert finding["refused"] >= 1 and finding["samples"] == 0
+    assert finding["refused"] >= 1  # (a slot freed later, by a backend still exiting, may let it in)
     assert f"the drill's own connection refused {finding['refused']} time(s)" in text
     assert 'data-kind="server-at-limit"' in page
