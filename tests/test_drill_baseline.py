@@ -95,7 +95,7 @@ def test_server_full_before_the_baseline_fails_the_drill(failing: Any, postgres:
     assert finding["max_connections"] == 40 and finding["slots"] == 40 - finding["reserved_connections"]
     assert finding["peak"] >= filled >= finding["slots"] and finding["samples_at_limit"] >= 1
     assert "server at its connection limit" in text.splitlines()[0]
-    assert f"for {finding['slots']} slot(s) open to ordinary roles" in text
+    assert f"on {finding['slots']} slot(s) open to ordinary roles" in text
     assert 'data-kind="server-at-limit"' in page
 
 

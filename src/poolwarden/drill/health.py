@@ -133,14 +133,14 @@ def at_limit(data: RunData) -> Finding | None:
     seen = []
     if full:
         peak = max(s.client_backends for s in full)
-        seen.append(f"{peak} client connection(s) other than the drill's for {slots} slot(s) open to ordinary roles "
-                    f"(max_connections {data.max_connections} − {data.reserved_connections} reserved) "
-                    f"in {len(full)} of {len(counted)} sample(s)")
+        seen.append(f"{peak} client connection(s) (the drill's own not counted) on {slots} slot(s) open to "
+                    f"ordinary roles (max_connections {data.max_connections} − {data.reserved_connections} "
+                    f"reserved) in {len(full)} of {len(counted)} sample(s)")
     if refused:
         seen.append(f"the drill's own connection refused {len(refused)} time(s) for lack of a free slot")
     return Finding(LIMIT, (
         f"server at its connection limit during the baseline: {'; '.join(seen)} — no fault was injected yet, "
-        f"so the app's connections were already being refused: {_MEANING}"),
+        f"and a new connection of a role without reserved slots was already refused: {_MEANING}"),
         {"max_connections": data.max_connections, "reserved_connections": data.reserved_connections,
          "slots": slots, "peak": max((s.client_backends for s in counted), default=None),
          "samples_at_limit": len(full), "samples": len(counted), "refused": len(refused)})
