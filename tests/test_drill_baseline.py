@@ -136,3 +136,30 @@ def test_server_too_full_for_the_drill_itself(postgres: str, postgres_cluster: A
     assert finding["refused"] >= 1  # (a slot freed later, by a backend still exiting, may let it in)
     assert f"the drill's own connection refused {finding['refused']} time(s)" in text
     assert 'data-kind="server-at-limit"' in page
+
+
+def test_full_server_explains_a_baseline_that_never_succeeded(postgres: str, postgres_cluster: Any,
+                                                               pg_saturate: Any) -> None:
+    """Every slot taken, the app's included: every baseline request fails with "too many clients".
+    That is not a drill that measured nothing (exit 2) but the server at its limit (exit 1)."""
+    import psycopg
+
+    from poolwarden.testing.saturate import is_refusal
+
+    with pg_saturate(postgres_cluster, application_name="filler") as held:
+        for _ in range(5):  # a backend still exiting when the filler stopped frees its slot late: take it too
+            try:
+                held.append(psycopg.connect(postgres_cluster.dsn(), application_name="filler"))
+            except psycopg.OperationalError as exc:
+                assert is_refusal(exc), exc
+                break
+        proc = subprocess.run(
+            [sys.executable, "-m", "poolwarden", "drill", "--dsn", postgres, "--call", "shop:honest_plan",
+             "--app-cwd", str(DRILL_APP), "--baseline", "1", "--duration", "0.5", "--recovery", "0.5",
+             "--concurrency", "1", "--format", "json"],
+            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "DRILL_TEST_DSN": postgres})
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["baseline_succeeded"] is False and report["inconclusive"] is False
+    assert set(report["baseline_failures"]) == {"OperationalError"} and _kinds(report) == ["server-at-limit"]
+    assert "poolwarden: error" not in proc.stderr

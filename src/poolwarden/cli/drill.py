@@ -16,7 +16,8 @@ Exit codes:
   1    a lie (an answer the baseline never gave), no recovery, or a baseline already failing:
        answers that disagree, the server at its connection limit, the app's connections climbing
   2    bad input, a refused remote server (see --allow-remote), or a baseline that never
-       succeeded (nothing to compare against), with a one-line message
+       succeeded (nothing to compare against; exit 1 when the server was at its connection
+       limit), with a one-line message
   130  interrupted (Ctrl-C): partial results printed, every connection closed"""
 
 
@@ -116,7 +117,7 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
         click.echo("poolwarden: interrupted: partial results above; every connection the drill opened is closed",
                    err=True)
         sys.exit(130)
-    if not result.verdict.baseline_succeeded:
+    if result.verdict.inconclusive:
         raise UsageError(f"baseline never succeeded ({result.verdict.baseline_summary}): the app fails without "
                          f"any fault, so the drill measured nothing; report above")
     sys.exit(0 if result.passed else 1)

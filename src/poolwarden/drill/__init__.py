@@ -151,7 +151,7 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
     route, the setup SQL, the URLs, the callables (imported from ``call_path``, default the current
     directory, with ``DATABASE_URL`` already set under ``start_postgres``), the app's command and
     the log path. A baseline that never succeeded is in the verdict
-    (:attr:`Verdict.baseline_succeeded`), not raised."""
+    (:attr:`Verdict.baseline_succeeded`, :attr:`Verdict.inconclusive`), not raised."""
     if not urls and not calls:
         raise UsageError("nothing to drill: give --url or --call")
     if (dsn is None) == (not start_postgres):

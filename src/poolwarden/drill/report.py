@@ -35,6 +35,7 @@ def to_dict(data: RunData, verdict: Verdict) -> dict[str, Any]:
     return {
         "passed": verdict.passed,
         "baseline_succeeded": verdict.baseline_succeeded,
+        "inconclusive": verdict.inconclusive,
         "baseline_failures": verdict.baseline_failures,
         "lies": verdict.lies,
         "lie_examples": verdict.lie_examples,
@@ -65,7 +66,7 @@ def render_json(data: RunData, verdict: Verdict) -> str:
 
 def render_text(data: RunData, verdict: Verdict) -> str:
     lines = []
-    head = "PASSED" if verdict.passed else "FAILED" if verdict.baseline_succeeded else "INCONCLUSIVE"
+    head = "PASSED" if verdict.passed else "INCONCLUSIVE" if verdict.inconclusive else "FAILED"
     reasons = []
     if not verdict.baseline_succeeded:
         reasons.append(f"baseline never succeeded ({verdict.baseline_summary})")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from poolwarden.drill.health import Finding, examine
+from poolwarden.drill.health import LIMIT, Finding, examine
 from poolwarden.drill.model import BASELINE, FAULT, HONEST_STATUS, PHASES, RECOVERY, Outcome, Request
 from poolwarden.drill.runner import RunData
 
@@ -42,6 +42,12 @@ class Verdict:
     def baseline_succeeded(self) -> bool:
         """Some baseline request got an answer: without one there is nothing to compare with."""
         return self.baseline_answers > 0
+
+    @property
+    def inconclusive(self) -> bool:
+        """The baseline never succeeded and nothing explains it: the drill measured nothing (exit 2).
+        A server at its connection limit during the baseline does explain it: that is a finding."""
+        return not self.baseline_succeeded and not any(f.kind == LIMIT for f in self.findings)
 
     @property
     def baseline_summary(self) -> str:
