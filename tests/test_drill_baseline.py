@@ -21,7 +21,7 @@ from poolwarden.drill import Plan, run_drill
 from poolwarden.drill.report import render_html, render_json, render_text
 
 DRILL_APP = Path(__file__).resolve().parent / "drill_app"
-PLAN = Plan(baseline=1.5, fault=1.0, recovery=1.5, concurrency=1, interval=0.1)
+PLAN = Plan(baseline=1.5, fault=0.5, recovery=1.5, concurrency=1, interval=0.1)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_flipping_http_status_exits_1_from_the_cli(postgres: str, tmp_path: Path
         [sys.executable, "-m", "poolwarden", "drill", "--dsn", postgres, "--app",
          f"{sys.executable} failing.py {{port}}", "--app-cwd", str(DRILL_APP),
          "--url", "http://127.0.0.1:{port}/organizations/1/subscription", "--compare", "status",
-         "--baseline", "1.5", "--duration", "1", "--recovery", "1", "--concurrency", "2", "--html", str(page)],
+         "--baseline", "1.5", "--duration", "0.5", "--recovery", "0.5", "--concurrency", "2", "--html", str(page)],
         capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "DRILL_TEST_DSN": postgres})
     assert proc.returncode == 1, proc.stdout + proc.stderr
     head, *lines = proc.stdout.splitlines()
