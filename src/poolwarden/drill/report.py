@@ -22,8 +22,6 @@ _COLORS = {Outcome.BASELINE_ANSWER: "#4c78a8", Outcome.OK: "#54a24b", Outcome.LI
 _LABELS = {Outcome.BASELINE_ANSWER: "baseline answer", Outcome.OK: "same answer as baseline",
            Outcome.LIE: "LIE: a different answer", Outcome.HONEST: "honest failure (5xx, 429, transient)",
            Outcome.ERROR: "other error"}
-
-
 _TITLES = {DISAGREES: "baseline disagrees", LIMIT: "server at its connection limit", CLIMB: "connections climb"}
 
 
@@ -74,7 +72,7 @@ def render_text(data: RunData, verdict: Verdict) -> str:
         reasons.append(f"{verdict.lies} lie(s)")
     if verdict.baseline_succeeded and not verdict.recovered:
         reasons.append("no recovery")
-    reasons += sorted({_TITLES[f.kind] for f in verdict.findings}, key=list(_TITLES.values()).index)
+    reasons += dict.fromkeys(_TITLES[f.kind] for f in verdict.findings)  # in order, each once
     lines.append(f"drill {head}{': ' + ', '.join(reasons) if reasons else ''} — "
                  f"fault {', '.join(data.faults)}, targets: {'; '.join(data.targets)}")
     lines += [f"  {finding.message}" for finding in verdict.findings]
