@@ -13,9 +13,11 @@ from poolwarden.errors import UsageError
 _DRILL_EPILOG = """\b
 Exit codes:
   0    honest: no lie, and the app recovered after the fault
-  1    a lie (an answer the baseline never gave) or no recovery
+  1    a lie (an answer the baseline never gave), no recovery, or a baseline already failing:
+       answers that disagree, the server at its connection limit, the app's connections climbing
   2    bad input, a refused remote server (see --allow-remote), or a baseline that never
-       succeeded (nothing to compare against), with a one-line message
+       succeeded (nothing to compare against; exit 1 when the server was at its connection
+       limit), with a one-line message
   130  interrupted (Ctrl-C): partial results printed, every connection closed"""
 
 
@@ -71,8 +73,8 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
           faults: tuple[str, ...], baseline: float, duration: float, recovery: float, concurrency: int,
           interval: float, timeout: float, max_requests: int, compare: str, delay: float, keep_existing: bool,
           allow_remote: bool, fmt: str, html_path: Path | None) -> None:
-    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie or no recovery,
-    2 bad input or a baseline that never succeeded."""
+    """Inject a database fault and check what the app answers. Exit 0 honest, 1 a lie, no recovery or a
+    baseline already failing, 2 bad input or a baseline that never succeeded."""
     from poolwarden.extras import require
 
     require("psycopg", "drill", "psycopg", "drill")
@@ -115,7 +117,7 @@ def drill(urls: tuple[str, ...], calls: tuple[str, ...], method: str, headers: t
         click.echo("poolwarden: interrupted: partial results above; every connection the drill opened is closed",
                    err=True)
         sys.exit(130)
-    if not result.verdict.baseline_succeeded:
+    if result.verdict.inconclusive:
         raise UsageError(f"baseline never succeeded ({result.verdict.baseline_summary}): the app fails without "
                          f"any fault, so the drill measured nothing; report above")
     sys.exit(0 if result.passed else 1)

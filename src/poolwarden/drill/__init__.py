@@ -5,7 +5,9 @@ and a recovery, against a server named by ``dsn`` or a throwaway cluster it star
 (``start_postgres``, the pytest plugin's machinery; the app then connects through a local TCP
 proxy, which is how ``outage`` and ``slow`` are made). It returns the run and its
 :class:`~poolwarden.drill.verdict.Verdict`: lies, honest failures, fail-fast latency, recovery,
-connections returned. Placeholders in the app command, its environment, the URLs and the setup
+connections returned, and findings of an app already failing without the fault (baseline answers
+that disagree, the server at its connection limit, the app's connections climbing:
+:mod:`poolwarden.drill.health`). Placeholders in the app command, its environment, the URLs and the setup
 SQL: ``{dsn}`` (the app's URL to the database), ``{db_host}``, ``{db_port}``, ``{db_name}``,
 ``{db_user}``, ``{db_password}`` and ``{port}`` (a free port for the app); other braces are left
 as written. The app gets the database as ``DATABASE_URL``; so do ``calls`` under
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from poolwarden.drill.faults import FAULTS, make_fault
+from poolwarden.drill.health import Finding
 from poolwarden.drill.inputs import check_app, check_output, check_settings, fill, read_sql
 from poolwarden.drill.model import Plan
 from poolwarden.drill.route import check_local
@@ -38,7 +41,7 @@ from poolwarden.drill.verdict import Verdict, judge
 from poolwarden.dsn import mask
 from poolwarden.errors import UsageError
 
-__all__ = ["FAULTS", "DrillResult", "Plan", "check_local", "run_drill"]
+__all__ = ["FAULTS", "DrillResult", "Finding", "Plan", "check_local", "run_drill"]
 
 
 @dataclass
@@ -53,6 +56,11 @@ class DrillResult:
     @property
     def lies(self) -> int:
         return self.verdict.lies
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The app failing without the fault (:mod:`poolwarden.drill.health`); any fails the drill."""
+        return self.verdict.findings
 
 
 @contextlib.contextmanager
@@ -143,7 +151,7 @@ def run_drill(*, urls: Sequence[str] = (), calls: Sequence[str | Callable[..., A
     route, the setup SQL, the URLs, the callables (imported from ``call_path``, default the current
     directory, with ``DATABASE_URL`` already set under ``start_postgres``), the app's command and
     the log path. A baseline that never succeeded is in the verdict
-    (:attr:`Verdict.baseline_succeeded`), not raised."""
+    (:attr:`Verdict.baseline_succeeded`, :attr:`Verdict.inconclusive`), not raised."""
     if not urls and not calls:
         raise UsageError("nothing to drill: give --url or --call")
     if (dsn is None) == (not start_postgres):

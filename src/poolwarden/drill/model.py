@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["BASELINE", "FAULT", "PHASES", "RECOVERY", "ConnSample", "Outcome", "Plan", "Request"]
+__all__ = ["BASELINE", "FAULT", "HONEST_STATUS", "PHASES", "RECOVERY", "ConnSample", "Outcome", "Plan", "Request"]
 
 BASELINE, FAULT, RECOVERY = "baseline", "fault", "recovery"
 PHASES = (BASELINE, FAULT, RECOVERY)
+#: HTTP statuses below 500 that are honest failures all the same (timeout, too many requests)
+HONEST_STATUS = (408, 429)
 
 
 class Outcome:
@@ -60,8 +62,16 @@ class Request:
 
 @dataclass(frozen=True)
 class ConnSample:
-    """The server's client backends at one moment, by application_name (the drill's own excluded)."""
+    """The server's client backends at one moment, by application_name (the drill's own excluded).
+
+    ``app_backends`` counts those on the drill's database (the app's, as far as the drill can
+    tell), ``client_backends`` every client backend on the server but the drill's own (what takes
+    the server's connection slots). ``refused`` marks a moment the drill's own sampling connection
+    was refused for lack of a free slot: no counts then."""
 
     t: float
     by_application: dict[str, int] = field(default_factory=dict)
     idle_in_transaction: int = 0
+    app_backends: int = 0
+    client_backends: int = 0
+    refused: bool = False

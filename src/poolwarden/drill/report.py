@@ -10,6 +10,7 @@ import html
 import json
 from typing import Any
 
+from poolwarden.drill.health import CLIMB, DISAGREES, LIMIT
 from poolwarden.drill.model import BASELINE, FAULT, PHASES, RECOVERY, Outcome
 from poolwarden.drill.runner import RunData
 from poolwarden.drill.verdict import Verdict
@@ -21,6 +22,7 @@ _COLORS = {Outcome.BASELINE_ANSWER: "#4c78a8", Outcome.OK: "#54a24b", Outcome.LI
 _LABELS = {Outcome.BASELINE_ANSWER: "baseline answer", Outcome.OK: "same answer as baseline",
            Outcome.LIE: "LIE: a different answer", Outcome.HONEST: "honest failure (5xx, 429, transient)",
            Outcome.ERROR: "other error"}
+_TITLES = {DISAGREES: "baseline disagrees", LIMIT: "server at its connection limit", CLIMB: "connections climb"}
 
 
 def _ms(value: float | None) -> str:
@@ -31,9 +33,11 @@ def to_dict(data: RunData, verdict: Verdict) -> dict[str, Any]:
     return {
         "passed": verdict.passed,
         "baseline_succeeded": verdict.baseline_succeeded,
+        "inconclusive": verdict.inconclusive,
         "baseline_failures": verdict.baseline_failures,
         "lies": verdict.lies,
         "lie_examples": verdict.lie_examples,
+        "findings": [f.as_dict() for f in verdict.findings],
         "recovered": verdict.recovered,
         "recovery_seconds": verdict.recovery_s,
         "fault_latency_ms": {"p50": verdict.fault_p50_ms, "p99": verdict.fault_p99_ms},
@@ -47,8 +51,10 @@ def to_dict(data: RunData, verdict: Verdict) -> dict[str, Any]:
         "interrupted": data.interrupted,
         "fault_errors": data.fault_errors,
         "requests": [r.as_dict() for r in data.requests],
+        "server": {"max_connections": data.max_connections, "reserved_connections": data.reserved_connections},
         "samples": [{"t": round(s.t, 3), "by_application": s.by_application,
-                     "idle_in_transaction": s.idle_in_transaction} for s in data.samples],
+                     "idle_in_transaction": s.idle_in_transaction, "app_backends": s.app_backends,
+                     "client_backends": s.client_backends, "refused": s.refused} for s in data.samples],
     }
 
 
@@ -58,7 +64,7 @@ def render_json(data: RunData, verdict: Verdict) -> str:
 
 def render_text(data: RunData, verdict: Verdict) -> str:
     lines = []
-    head = "PASSED" if verdict.passed else "FAILED" if verdict.baseline_succeeded else "INCONCLUSIVE"
+    head = "PASSED" if verdict.passed else "INCONCLUSIVE" if verdict.inconclusive else "FAILED"
     reasons = []
     if not verdict.baseline_succeeded:
         reasons.append(f"baseline never succeeded ({verdict.baseline_summary})")
@@ -66,8 +72,10 @@ def render_text(data: RunData, verdict: Verdict) -> str:
         reasons.append(f"{verdict.lies} lie(s)")
     if verdict.baseline_succeeded and not verdict.recovered:
         reasons.append("no recovery")
+    reasons += dict.fromkeys(_TITLES[f.kind] for f in verdict.findings)  # in order, each once
     lines.append(f"drill {head}{': ' + ', '.join(reasons) if reasons else ''} — "
                  f"fault {', '.join(data.faults)}, targets: {'; '.join(data.targets)}")
+    lines += [f"  {finding.message}" for finding in verdict.findings]
     for ex in verdict.lie_examples:
         status = "" if ex["status"] is None else f"{ex['status']} "
         lines.append(f"  lie at {ex['t']:.2f} s ({ex['phase']}): {ex['target']} answered {status}"
@@ -135,9 +143,19 @@ def _svg(data: RunData) -> str:
     return "\n".join(out)
 
 
+def _findings_html(verdict: Verdict) -> str:
+    """The findings (drill.health) as a list, each with its kind as a class and data attribute."""
+    if not verdict.findings:
+        return ""
+    items = "".join(f'<li class="finding" data-kind="{html.escape(f.kind)}">{html.escape(f.message)}</li>'
+                    for f in verdict.findings)
+    return f'<h2 class="FAILED">Failing without the fault</h2><ul id="findings">{items}</ul>'
+
+
 def render_html(data: RunData, verdict: Verdict) -> str:
     d = to_dict(data, verdict)
     summary = {k: d[k] for k in ("passed", "lies", "recovery_seconds", "fault_latency_ms", "counts")}
+    summary["findings"] = [f.kind for f in verdict.findings]
     summary_json = json.dumps(summary).replace("</", "<\\/")  # raw text inside <script>: only "</" matters
     status = "PASSED" if verdict.passed else "FAILED"
     legend = "".join(f'<span class="key"><i style="background:{c}"></i>{html.escape(_LABELS[o])}</span>'
@@ -161,6 +179,7 @@ table {{ border-collapse: collapse; margin: 12px 0; }} td, th {{ border: 1px sol
 Recovery: {'did not recover' if verdict.recovery_s is None else f'{verdict.recovery_s:.2f} s'}.
 App connections: {sum(verdict.connections_before.values())} before, {sum(verdict.connections_after.values())} after.</p>
 {f'<p>Lies seen:</p><ul>{lies}</ul>' if lies else ''}
+{_findings_html(verdict)}
 <div>{legend}</div>
 {_svg(data)}
 <table><tr><th>phase</th>{''.join(f'<th>{html.escape(_LABELS[o])}</th>' for o in _COLORS)}</tr>{rows}</table>

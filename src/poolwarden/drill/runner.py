@@ -42,10 +42,27 @@ class RunData:
     ended: float = 0.0
     interrupted: bool = False
     fault_errors: list[str] = field(default_factory=list)
+    # The server's limit, read once by the sampler: max_connections, and the slots of it kept for
+    # superusers (superuser_reserved_connections) and for pg_use_reserved_connections (PG 16+).
+    max_connections: int | None = None
+    reserved_connections: int | None = None
+
+
+# Client backends; a row another role's backend hides from an unprivileged sampler (no
+# backend_type) counts when it is on a database, since it takes a connection slot all the same.
+_SAMPLE = ("SELECT coalesce(nullif(application_name, ''), '(none)'), state, backend_type = 'client backend', "
+           "datname IS NOT DISTINCT FROM current_database(), count(*) FROM pg_stat_activity "
+           "WHERE pid <> pg_backend_pid() AND (backend_type = 'client backend' OR "
+           "(backend_type IS NULL AND datid IS NOT NULL)) GROUP BY 1, 2, 3, 4")
+_LIMITS = ("SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int "
+           "+ coalesce(current_setting('reserved_connections', true), '0')::int")
 
 
 class _Sampler:
-    """One connection of its own, sampling client backends by application_name."""
+    """One connection of its own, sampling client backends by application_name.
+
+    A connect the server refuses for lack of a free slot ("too many clients") is not an error:
+    it is recorded as a refused sample, and the sampler tries again at the next tick."""
 
     def __init__(self, dsn: str, t0: float, out: list[ConnSample]) -> None:
         self.dsn, self.t0, self.out = dsn, t0, out
@@ -53,35 +70,60 @@ class _Sampler:
         self._thread = threading.Thread(target=self._run, name="poolwarden-drill-sampler", daemon=True)
         self._conn: object | None = None
         self.error: str | None = None  # why sampling stopped early, if it did
+        self.limits: tuple[int, int] | None = None  # (max_connections, reserved slots), read once
 
     def start(self) -> None:
+        if self._connect():
+            self.sample()
+        self._thread.start()
+
+    def _connect(self) -> bool:
+        """Open the sampling connection; False (a refused sample recorded) when the server is full."""
         import psycopg
 
-        self._conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5,
-                                     application_name=f"{DRILL_APP}-sampler")
-        self.sample()
-        self._thread.start()
+        from poolwarden.testing.saturate import is_refusal
+
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5,
+                                   application_name=f"{DRILL_APP}-sampler")
+        except psycopg.OperationalError as exc:
+            if not is_refusal(exc):
+                raise
+            self.out.append(ConnSample(time.monotonic() - self.t0, refused=True))
+            return False
+        self._conn = conn
+        if self.limits is None:
+            row = conn.execute(_LIMITS).fetchone()
+            if row is not None:
+                self.limits = (int(row[0]), int(row[1]))
+        return True
 
     def sample(self) -> None:
         conn = self._conn
         if conn is None:
             return
-        rows = conn.execute(  # type: ignore[attr-defined]
-            "SELECT coalesce(nullif(application_name, ''), '(none)'), state, count(*) FROM pg_stat_activity "
-            "WHERE backend_type = 'client backend' AND application_name NOT LIKE %s GROUP BY 1, 2",
-            (f"{DRILL_APP}%",)).fetchall()
+        rows = conn.execute(_SAMPLE).fetchall()  # type: ignore[attr-defined]
         by_app: dict[str, int] = {}
-        idle_tx = 0
-        for app, state, n in rows:
-            by_app[app] = by_app.get(app, 0) + n
-            if state and state.startswith("idle in transaction"):
-                idle_tx += n
-        self.out.append(ConnSample(time.monotonic() - self.t0, by_app, idle_tx))
+        idle_tx = in_db = clients = 0
+        for app, state, client, here, n in rows:
+            if app.startswith(DRILL_APP):
+                continue
+            clients += n
+            in_db += n if here else 0
+            if client:
+                by_app[app] = by_app.get(app, 0) + n
+                if state and state.startswith("idle in transaction"):
+                    idle_tx += n
+        self.out.append(ConnSample(time.monotonic() - self.t0, by_app, idle_tx, app_backends=in_db,
+                                   client_backends=clients))
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY):
             try:
-                self.sample()
+                if self._conn is None:
+                    self._connect()
+                else:
+                    self.sample()
             except Exception as exc:  # reported in self.error: the timeline ends here
                 self.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
                 return
@@ -128,7 +170,8 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
                 req.digest = digest(body)
                 key = (req.target, req.digest)
                 if key not in data.answers:
-                    data.answers[key] = (status, body[:300].decode("utf-8", "replace"))
+                    # what the app said, for the report: a DSN in it (a debug page) is masked
+                    data.answers[key] = (status, mask(body[:4096].decode("utf-8", "replace"))[:300])
             except Exception as exc:
                 req.error = type(exc).__name__
                 req.transient = is_transient(exc)
@@ -172,6 +215,8 @@ def run(targets: Sequence[Target], plan: Plan, faults: Sequence[Fault], sample_d
         data.ended = time.monotonic() - t0
         if sampler is not None:
             sampler.stop()
+            if sampler.limits is not None:
+                data.max_connections, data.reserved_connections = sampler.limits
             if sampler.error:
                 data.fault_errors.append(f"sampling stopped early: {_clean(sampler.error, sample_dsn)}")
     return data

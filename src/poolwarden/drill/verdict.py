@@ -6,7 +6,9 @@ same target — with ``compare="body"`` the same status and body, with ``compare
 same status. An infrastructure failure laundered into a business answer ("no subscription")
 is exactly that. *Honest* failures are 5xx / 408 / 429 answers and transient database errors
 raised to the caller. Recovery is the time from the end of the fault to the first answer the
-baseline also gave.
+baseline also gave. A baseline that is already failing — answers that disagree, a server at its
+connection limit, the app's connections climbing — is a finding (:mod:`poolwarden.drill.health`),
+and any finding fails the drill like a lie.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from poolwarden.drill.model import BASELINE, FAULT, PHASES, RECOVERY, Outcome, Request
+from poolwarden.drill.health import LIMIT, Finding, examine
+from poolwarden.drill.model import BASELINE, FAULT, HONEST_STATUS, PHASES, RECOVERY, Outcome, Request
 from poolwarden.drill.runner import RunData
 
 __all__ = ["Verdict", "judge"]
 
-_HONEST_STATUS = (408, 429)
 
 
 @dataclass
@@ -34,11 +36,18 @@ class Verdict:
     lie_examples: list[dict[str, Any]] = field(default_factory=list)
     baseline_answers: int = 0
     baseline_failures: dict[str, int] = field(default_factory=dict)  # "ConnectionRefusedError" / "HTTP 503" -> n
+    findings: list[Finding] = field(default_factory=list)  # the app failing by itself (drill.health)
 
     @property
     def baseline_succeeded(self) -> bool:
         """Some baseline request got an answer: without one there is nothing to compare with."""
         return self.baseline_answers > 0
+
+    @property
+    def inconclusive(self) -> bool:
+        """The baseline never succeeded and nothing explains it: the drill measured nothing (exit 2).
+        A server at its connection limit during the baseline does explain it: that is a finding."""
+        return not self.baseline_succeeded and not any(f.kind == LIMIT for f in self.findings)
 
     @property
     def baseline_summary(self) -> str:
@@ -57,13 +66,13 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.baseline_succeeded and self.lies == 0 and self.recovered
+        return self.baseline_succeeded and self.lies == 0 and self.recovered and not self.findings
 
 
 def _failure(req: Request) -> str | None:
     if req.error is not None:
         return Outcome.HONEST if req.transient else Outcome.ERROR
-    if req.status is not None and (req.status >= 500 or req.status in _HONEST_STATUS):
+    if req.status is not None and (req.status >= 500 or req.status in HONEST_STATUS):
         return Outcome.HONEST
     return None
 
@@ -120,4 +129,5 @@ def judge(data: RunData, *, compare: str = "body") -> Verdict:
         lie_examples=list(examples.values()),
         baseline_answers=len(known),
         baseline_failures=failures,
+        findings=examine(data, compare=compare),
     )
