@@ -92,6 +92,7 @@ class Deployment:
     pgbouncer: PgBouncerLayer | None = None
     sources: dict[str, str] = field(default_factory=dict)  # "max_connections" -> "config" / "server" / "default"
     origin: str = ""  # where it was read, for messages: "poolwarden.toml: [budget]"; "" when not from a file
+    unbounded: tuple[str, ...] = ()  # why a service may open connections without bound (from --code)
 
     @property
     def usable(self) -> int:
