@@ -279,7 +279,8 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
                                                          facts.celery_apps, pools, cpus)
         notes.extend([*described, *lines])
         names = " and ".join(f"'{s.name}'" for s in services)
-        notes.append(f"the config declares no service: the Django project counts as {names}, 1 replica each"
+        notes.append(f"the config declares no service: the Django project counts as {names}, 1 replica"
+                     + (" each" if len(services) > 1 else "")
                      + (f", with the {len(pools)} engine(s) found in every process" if pools else ""))
         dep = dataclasses.replace(dep, services=services, unbounded=(*dep.unbounded, *unbounded))
     elif not dep.services and pooled:

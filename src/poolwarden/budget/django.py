@@ -63,6 +63,11 @@ class Database:
     options_hidden: str = ""  # why OPTIONS could not be read ("" when literal or absent)
 
     @property
+    def from_url(self) -> bool:
+        """Built by ``dj_database_url.config()`` / ``parse()``."""
+        return self.built_by.removesuffix("()") in _URL_BUILDERS
+
+    @property
     def postgres(self) -> bool:
         """PostgreSQL, or possibly (ENGINE not literal): counted either way."""
         return self.engine is None or "postg" in self.engine.lower()
@@ -80,23 +85,31 @@ class Database:
         return self.conn_max_age.value != 0
 
     def pool_bounds(self) -> tuple[int, int, str]:
-        """(min_size, max_size, how each was found) of the native pool, psycopg_pool's defaults filled in."""
-        low = self.min_size.value if self.min_size is not None and self.min_size.value is not None else None
-        high = self.max_size.value if self.max_size is not None and self.max_size.value is not None else None
-        notes = []
+        """(min_size, max_size, how each was found) of the native pool, psycopg_pool's defaults filled in
+        where a size is absent, not literal, or one psycopg_pool refuses (min_size < 0, max_size < 1)."""
+        low, low_text = _size(self.min_size, 0, "min_size")
+        high, high_text = _size(self.max_size, 1, "max_size")
         if high is None:
             high = low if low is not None else POOL_MIN_SIZE_DEFAULT
-            origin = "not literal" if self.max_size is not None else "not set"
-            notes.append(f"max_size {origin}: psycopg_pool's default, max_size = min_size = {high}")
-        else:
-            notes.append(f"max_size {self.max_size.describe() if self.max_size else high}")
+            high_text += f": psycopg_pool's default, max_size = min_size = {high}"
         if low is None:
             low = min(POOL_MIN_SIZE_DEFAULT, high)
-            notes.append(f"min_size {POOL_MIN_SIZE_DEFAULT} (psycopg_pool's default)" if self.min_size is None
-                         else f"min_size {self.min_size.describe()}")
-        else:
-            notes.append(f"min_size {self.min_size.describe() if self.min_size else low}")
-        return low, max(low, high), ", ".join(notes)
+            low_text += f": psycopg_pool's default {POOL_MIN_SIZE_DEFAULT}" + (
+                f", at most max_size {high}" if high < POOL_MIN_SIZE_DEFAULT else "")
+        if low > high:
+            high_text += f" (below min_size {low}: psycopg_pool refuses it; counted as {low})"
+            high = low
+        return low, high, f"{high_text}, {low_text}"
+
+
+def _size(number: Number | None, least: int, key: str) -> tuple[int | None, str]:
+    if number is None:
+        return None, f"{key} not set"
+    if number.value is None:
+        return None, f"{key} {number.describe()}"
+    if number.value < least:
+        return None, f"{key} {number.describe()} is not a size psycopg_pool accepts"
+    return number.value, f"{key} {number.describe()}"
 
 
 def _key(node: ast.expr) -> str | None:

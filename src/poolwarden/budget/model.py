@@ -32,6 +32,7 @@ class Pool:
     pool_size: int = 5
     max_overflow: int = 10  # SQLAlchemy's default, when nobody said otherwise
     engines: int = 1
+    scalable: bool = True  # False: not a count of engines one may change (a Django alias's connections)
 
     @property
     def worst_per_process(self) -> int:

@@ -72,7 +72,7 @@ def compute(dep: Deployment) -> BudgetReport:
         max_replicas = room // (svc.processes * per_process) if per_process else svc.replicas
         max_processes = room // (svc.replicas * per_process) if per_process else svc.processes
         max_engines = {}
-        for pool in svc.pools:
+        for pool in (p for p in svc.pools if p.scalable):
             per_engine = svc.replicas * svc.processes * (pool.pool_size + pool.max_overflow)
             others = svc.worst - svc.replicas * svc.processes * pool.worst_per_process
             max_engines[pool.name] = (room - others) // per_engine if per_engine else pool.engines

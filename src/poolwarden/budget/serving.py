@@ -108,8 +108,8 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
         limit = option("limit_concurrency")
         if isinstance(limit, Number) and limit.value is not None and limit.value >= 1:
             parts.append(f"--limit-concurrency {limit.describe()}")
-            return Runner("web", processes, limit.value, True, True, f"{head}: " + ", ".join(parts))
-        return Runner("web", processes, 1, True, False, f"{head}: " + ", ".join(parts) + ", ASGI")
+            return _runner("web", processes, limit.value, True, True, head, parts)
+        return _runner("web", processes, 1, True, False, head, parts)
     workers = option("workers")
     processes, text = _count(workers if isinstance(workers, Number) else None, GUNICORN_DEFAULT_WORKERS,
                              "gunicorn's default; env WEB_CONCURRENCY changes it", "workers")
@@ -120,13 +120,13 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
     parts.append(text)
     lowered = klass.lower()
     if any(marker in lowered for marker in _ASGI_MARKERS):
-        return Runner("web", processes, 1, True, False, f"{head}: " + ", ".join(parts) + ", ASGI")
+        return _runner("web", processes, 1, True, False, head, parts)
     if any(marker in lowered for marker in _GREEN_MARKERS):
         conns = option("worker_connections")
         threads, text = _count(conns if isinstance(conns, Number) else None, GREENLETS_DEFAULT,
                                "gunicorn's default", "worker_connections")
         parts.append(text + " greenlets per process, each a thread to Django")
-        return Runner("web", processes, threads, False, False, f"{head}: " + ", ".join(parts))
+        return _runner("web", processes, threads, False, False, head, parts)
     threads_number = option("threads")
     threads, text = _count(threads_number if isinstance(threads_number, Number) else None, 1,
                            "gunicorn's default", "threads")
@@ -135,7 +135,19 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
     elif lowered not in ("sync", "gthread") and threads_number is None:
         text = f"{lowered}: counted as 1 thread per process"
     parts.append(text)
-    return Runner("web", processes, threads, False, False, f"{head}: " + ", ".join(parts))
+    return _runner("web", processes, threads, False, False, head, parts)
+
+
+def _processes(n: int) -> str:
+    return f"{n} process" if n == 1 else f"{n} processes"
+
+
+def _runner(name: str, processes: int, threads: int, asgi: bool, limited: bool, head: str,
+            parts: list[str]) -> Runner:
+    shape = f"{_processes(processes)} of {threads} thread{'s' if threads != 1 else ''}"
+    if asgi and not limited:
+        shape = f"{_processes(processes)}, ASGI: a thread per concurrent request"
+    return Runner(name, processes, threads, asgi, limited, f"{head}: " + ", ".join(parts) + f": {shape}")
 
 
 def worker_runner(command: Command | None, settings: Sequence[Number], app_where: str, cpus: int | None) -> Runner:
@@ -157,12 +169,10 @@ def worker_runner(command: Command | None, settings: Sequence[Number], app_where
     pool, text = _word(command.pool if command is not None else None, "prefork", "Celery's default", "pool")
     parts.append(text)
     if pool in _THREADED_CELERY_POOLS:
-        return Runner("worker", 1, concurrency, False, False,
-                      f"{head}: " + ", ".join(parts) + f": 1 process of {concurrency} threads")
+        return _runner("worker", 1, concurrency, False, False, head, parts)
     if pool == "solo":
-        return Runner("worker", 1, 1, False, False, f"{head}: " + ", ".join(parts) + ": 1 process, 1 thread")
-    return Runner("worker", concurrency, 1, False, False,
-                  f"{head}: " + ", ".join(parts) + f": {concurrency} processes of 1 thread")
+        return _runner("worker", 1, 1, False, False, head, parts)
+    return _runner("worker", concurrency, 1, False, False, head, parts)
 
 
 def describe_database(db: Database) -> str:
@@ -177,8 +187,10 @@ def describe_database(db: Database) -> str:
         low, high, how = db.pool_bounds()
         return (f"{head}: {engine}, native pool (OPTIONS['pool'] at {db.pool.where if db.pool else '?'}): {how}; "
                 f"per process, shared by its threads: up to {high}, {low} kept open")
-    if db.conn_max_age is None:
-        age = "CONN_MAX_AGE 0 (Django's default)"
+    if db.conn_max_age is None and db.built_by and not db.from_url:
+        age = "CONN_MAX_AGE unknown (the entry is built by a call): counted as Django's default 0"
+    elif db.conn_max_age is None:
+        age = f"CONN_MAX_AGE 0 ({'dj_database_url' if db.from_url else 'Django'}'s default)"
     else:
         age = f"CONN_MAX_AGE {db.conn_max_age.describe()}"
     effect = ("persistent: each thread keeps its connection between requests" if db.persistent
@@ -193,11 +205,11 @@ def _alias_pool(alias: str, readings: Sequence[Database], threads: int) -> Pool:
     for db in readings:
         if db.pooled:
             low, high, _ = db.pool_bounds()
-            pool = Pool(f"DATABASES[{alias!r}]", pool_size=low, max_overflow=high - low)
+            pool = Pool(f"DATABASES[{alias!r}]", pool_size=low, max_overflow=high - low, scalable=False)
         elif db.persistent:
-            pool = Pool(f"DATABASES[{alias!r}]", pool_size=threads, max_overflow=0)
+            pool = Pool(f"DATABASES[{alias!r}]", pool_size=threads, max_overflow=0, scalable=False)
         else:
-            pool = Pool(f"DATABASES[{alias!r}]", pool_size=0, max_overflow=threads)
+            pool = Pool(f"DATABASES[{alias!r}]", pool_size=0, max_overflow=threads, scalable=False)
         if best is None or (pool.worst_per_process, pool.steady_per_process) > \
                 (best.worst_per_process, best.steady_per_process):
             best = pool

@@ -90,6 +90,12 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
         return _Read(_MISSING, None, line)
     if isinstance(node, ast.Constant):
         return _Read(node.value, None, line)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _read(node.operand, names, cpus, depth + 1)
+        number = _as_int(inner.value)
+        if number is None:
+            return _Read(_MISSING, inner.env, line, inner.cpus)
+        return _Read(-number if isinstance(node.op, ast.USub) else number, inner.env, line, inner.cpus)
     if isinstance(node, ast.Name) and node.id in names:
         return _read(names[node.id], names, cpus, depth + 1)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
