@@ -256,3 +256,13 @@ def test_sizes_psycopg_pool_refuses_are_not_bounds() -> None:
     assert (low, high) == (4, 4) and "max_size -1 (s.py:1) is not a size psycopg_pool accepts" in how
     low, high, how = inverted.pool_bounds()
     assert (low, high) == (6, 6) and "psycopg_pool refuses it" in how
+
+
+def test_the_readme_quotes_todays_verdict_on_the_tree(tmp_path: Path) -> None:
+    proc = cli("budget", "--code", ".", cwd=_tree(tmp_path))
+    readme = (SITES.parents[1] / "README.md").read_text(encoding="utf-8")
+    lines = proc.stdout.splitlines()
+    assert lines[0] in readme, lines[0]
+    for line in lines:
+        if line.startswith(("web ", "worker ")):
+            assert line in readme, line

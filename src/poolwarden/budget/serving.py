@@ -54,6 +54,7 @@ class Runner:
     asgi: bool
     limited: bool  # ASGI with --limit-concurrency
     text: str  # where each number came from
+    source: str = ""  # the command or config it was read from
 
 
 def _count(number: Number | None, default: int, default_text: str, label: str) -> tuple[int, str]:
@@ -147,7 +148,7 @@ def _runner(name: str, processes: int, threads: int, asgi: bool, limited: bool, 
     shape = f"{_processes(processes)} of {threads} thread{'s' if threads != 1 else ''}"
     if asgi and not limited:
         shape = f"{_processes(processes)}, ASGI: a thread per concurrent request"
-    return Runner(name, processes, threads, asgi, limited, f"{head}: " + ", ".join(parts) + f": {shape}")
+    return Runner(name, processes, threads, asgi, limited, f"{head}: " + ", ".join(parts) + f": {shape}", head)
 
 
 def worker_runner(command: Command | None, settings: Sequence[Number], app_where: str, cpus: int | None) -> Runner:
@@ -247,6 +248,10 @@ def build(runner: Runner, databases: Sequence[Database], engines: Sequence[Pool]
     return Service(runner.name, 1, runner.processes, (*pools, *engines))
 
 
+def _shape(runner: Runner) -> tuple[int, int, bool, bool]:
+    return runner.processes, runner.threads, runner.asgi, runner.limited
+
+
 def _worst(service: Service) -> tuple[int, int]:
     return service.worst, service.steady
 
@@ -278,8 +283,11 @@ def django_services(databases: Sequence[Database], commands: Sequence[Command], 
         service, runner = max(built, key=lambda pair: _worst(pair[0]))
         services.append(service)
         notes.append(f"{runner.name}: {runner.text}")
+        same = [other.source for _, other in built if other is not runner and _shape(other) == _shape(runner)]
+        if same:
+            notes.append(f"{runner.name}: also found, the same count: {', '.join(same)}")
         notes.extend(f"{runner.name}: also found, not counted (a smaller worst case): {other.text}"
-                     for _, other in built if other is not runner)
+                     for _, other in built if other is not runner and _shape(other) != _shape(runner))
         reason = unbounded(runner, postgres)
         if reason is not None:
             problems.append(reason)
