@@ -266,3 +266,16 @@ def test_the_readme_quotes_todays_verdict_on_the_tree(tmp_path: Path) -> None:
     for line in lines:
         if line.startswith(("web ", "worker ")):
             assert line in readme, line
+
+
+def test_a_gunicorn_config_is_not_read_into_a_uvicorn_command(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"shop/settings.py": "settings_persistent.py"})
+    settings = root / "shop" / "settings.py"
+    settings.write_text(settings.read_text().replace('"CONN_MAX_AGE": 60', '"CONN_MAX_AGE": 0'))
+    (root / "Procfile").write_text("web: uvicorn shop.asgi:application --limit-concurrency 10\n")
+    _, report = _budget(root)
+    # uvicorn: 1 process (its default, not gunicorn.conf.py's workers 4) x 10 requests; the gunicorn config
+    # alone would be 4 x 2 threads = 8: the larger, 10, is counted and the other listed
+    assert _service(report, "web")["worst"] == 10
+    notes = "\n".join(report["from_code"])
+    assert "workers 1 (uvicorn's default" in notes and "also found, not counted" in notes

@@ -127,3 +127,12 @@ def test_bad_cpus_is_one_line_exit_2(tmp_path: Path, value: str) -> None:
         assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     else:
         assert_clean_failure(proc, contains="--cpus")
+
+
+def test_cpus_without_code_is_one_line_exit_2(tmp_path: Path) -> None:
+    from .contract import assert_clean_failure
+
+    GENERATED["cpus"] += 1
+    (tmp_path / "poolwarden.toml").write_text("[budget]\n[[budget.service]]\nname = 'a'\n[[budget.service.pool]]\n")
+    assert_clean_failure(invoke("budget", "--config", str(tmp_path / "poolwarden.toml"), "--cpus", "4"),
+                         contains="--code")

@@ -90,8 +90,8 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
         return Runner("web", GUNICORN_DEFAULT_WORKERS, 1, False, False,
                       "no gunicorn / uvicorn command or gunicorn config found: counted as gunicorn's defaults "
                       "(1 sync worker, 1 thread)")
-    conf = _pick(command, configs) if command is not None else configs[0]
     program = command.program if command is not None else "gunicorn"
+    conf = None if program != "gunicorn" else _pick(command, configs) if command is not None else configs[0]
     head = f"{program} at {command.where}" if command is not None else f"gunicorn config {conf.where if conf else ''}"
     if conf is not None and command is not None:
         head += f" with config {conf.where}"
@@ -272,8 +272,10 @@ def django_services(databases: Sequence[Database], commands: Sequence[Command], 
     workers = [c for c in commands if c.program == "celery"]
     services: list[Service] = []
     problems: list[str] = []
-    roles: list[tuple[str, list[Runner]]] = [("web", [web_runner(c, configs) for c in servers] or
-                                              [web_runner(None, configs)])]
+    web = [web_runner(c, configs) for c in servers]
+    if not web or (configs and not any(c.program == "gunicorn" for c in servers)):
+        web.append(web_runner(None, configs))  # a gunicorn config no command found names: run as it says
+    roles: list[tuple[str, list[Runner]]] = [("web", web)]
     if workers or celery_apps or settings:
         app = celery_apps[0] if celery_apps else "?"
         roles.append(("worker", [worker_runner(c, settings, app, cpus) for c in workers] or

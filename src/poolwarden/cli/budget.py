@@ -43,6 +43,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
 
+    if cpus is not None and not code_paths:
+        raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
     if config_file is None and code_paths:
         from poolwarden.config import find
 
