@@ -279,3 +279,28 @@ def test_a_gunicorn_config_is_not_read_into_a_uvicorn_command(tmp_path: Path) ->
     assert _service(report, "web")["worst"] == 10
     notes = "\n".join(report["from_code"])
     assert "workers 1 (uvicorn's default" in notes and "also found, not counted" in notes
+
+
+@pytest.mark.parametrize(("procfile", "settings", "web", "worker"), [
+    # gevent: every greenlet is a thread to Django, worker_connections of them (gunicorn's default 1000)
+    ("web: gunicorn shop.wsgi -w 2 -k gevent\n", "settings_persistent.py", 2 * 1000, None),
+    ("web: gunicorn shop.wsgi -w 2 -k gevent --worker-connections 50\n", "settings_persistent.py", 2 * 50, None),
+    # Celery's threads pool: one process of -c threads, a connection each without a pool, one shared pool with
+    ("worker: celery -A shop worker -P threads -c 7\n", "settings_persistent.py", 4 * 2, 7),
+    ("worker: celery -A shop worker --pool=threads -c 7\n", None, 4 * 5, 5),
+    ("worker: celery -A shop worker --autoscale=10,3\n", None, 4 * 5, 10 * 5),
+    ("worker: celery -A shop worker -P solo -c 7\n", "settings_persistent.py", 4 * 2, 1),
+    # daphne: ASGI, one process; hypercorn -w; both unbounded without a pool, bounded by it
+    ("web: daphne shop.asgi:application\n", None, 5, None),
+    ("web: hypercorn shop.asgi:application -w 3\n", None, 3 * 5, None),
+])
+def test_worker_classes_and_pools(tmp_path: Path, procfile: str, settings: str | None, web: int,
+                                  worker: int | None) -> None:
+    root = _tree(tmp_path, {"shop/settings.py": settings} if settings else None)
+    (root / "Procfile").write_text(procfile)
+    if "gunicorn" in procfile or "daphne" in procfile or "hypercorn" in procfile:
+        (root / "gunicorn.conf.py").unlink()
+    _, report = _budget(root)
+    assert _service(report, "web")["worst"] == web, report["from_code"]
+    if worker is not None:
+        assert _service(report, "worker")["worst"] == worker, report["from_code"]

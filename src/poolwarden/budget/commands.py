@@ -9,8 +9,9 @@ Read from
 - command lines in Procfiles, Dockerfiles (``CMD`` / ``ENTRYPOINT``, shell or JSON form), shell
   scripts and compose files (one-line ``command:``): ``gunicorn -w/--workers N --threads N
   -k/--worker-class CLASS --worker-connections N -c FILE``, ``uvicorn --workers N
-  --limit-concurrency N``, ``celery ... worker -c/--concurrency N -P/--pool POOL
-  --autoscale MAX,MIN``; ``python -m`` forms too. ``$X`` is not literal (and named), ``${X:-4}``
+  --limit-concurrency N``, ``hypercorn -w/--workers N``, ``daphne`` (ASGI, one process),
+  ``celery ... worker -c/--concurrency N -P/--pool POOL --autoscale MAX,MIN``; ``python -m``
+  forms too. ``$X`` is not literal (and named), ``${X:-4}``
   is 4 (and names X).
 
 :func:`parse_command` reads one argv; a command split over lines with ``\\`` is joined first.
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from poolwarden.budget.values import Number, follow, literal, module_names, shell_number
 
-PROGRAMS = frozenset({"gunicorn", "uvicorn", "celery"})
+PROGRAMS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "celery"})
 #: gunicorn config module names: ``gunicorn.conf.py``, ``gunicorn_config.py``, ``conf/gunicorn.py``…
 _GUNICORN_CONFIG = re.compile(r"gunicorn.*\.py$")
 _COMMAND_FILES = re.compile(r"^(Procfile.*|Dockerfile.*|.*\.dockerfile|.*\.sh|(docker-)?compose.*\.ya?ml|"
@@ -50,7 +51,7 @@ class Text:
 class Command:
     """A server or worker process command, or a gunicorn config module (``program`` ``gunicorn``, ``config``)."""
 
-    program: str  # gunicorn | uvicorn | celery
+    program: str  # gunicorn | uvicorn | hypercorn | daphne | celery
     where: str  # path:line
     workers: Number | None = None  # gunicorn -w, uvicorn --workers
     threads: Number | None = None  # gunicorn --threads
@@ -67,6 +68,7 @@ _GUNICORN_OPTIONS = {"-w": "workers", "--workers": "workers", "--threads": "thre
                      "--worker-class": "worker_class", "--worker-connections": "worker_connections",
                      "-c": "config", "--config": "config"}
 _UVICORN_OPTIONS = {"--workers": "workers", "--limit-concurrency": "limit_concurrency"}
+_HYPERCORN_OPTIONS = {"-w": "workers", "--workers": "workers"}
 _CELERY_OPTIONS = {"-c": "concurrency", "--concurrency": "concurrency", "-P": "pool", "--pool": "pool",
                    "--autoscale": "autoscale"}
 _TEXT_FIELDS = frozenset({"worker_class", "pool"})
@@ -100,7 +102,8 @@ def parse_command(argv: Sequence[str], where: str) -> Command | None:
 
 
 def _options(program: str, words: list[str], where: str) -> Command:
-    table = {"gunicorn": _GUNICORN_OPTIONS, "uvicorn": _UVICORN_OPTIONS, "celery": _CELERY_OPTIONS}[program]
+    table = {"gunicorn": _GUNICORN_OPTIONS, "uvicorn": _UVICORN_OPTIONS, "hypercorn": _HYPERCORN_OPTIONS,
+             "daphne": {}, "celery": _CELERY_OPTIONS}[program]
     found: dict[str, object] = {}
     i = 0
     while i < len(words):

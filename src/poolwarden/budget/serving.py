@@ -11,7 +11,8 @@ keeps it in a thread-local):
   0 (the default): opened and closed per request, still one at a time per thread (steady 0).
 - **threads per process**: gunicorn ``sync`` 1; ``gthread`` (or ``threads`` > 1, which gunicorn
   turns into gthread) ``threads``; ``gevent`` / ``eventlet`` ``worker_connections`` (default
-  1000: every greenlet is a thread to Django); **ASGI** (uvicorn, gunicorn's ``UvicornWorker``):
+  1000: every greenlet is a thread to Django); **ASGI** (uvicorn, hypercorn, daphne, gunicorn's
+  ``UvicornWorker``):
   Django runs each request's sync code (the ORM, also under ``aget`` & co.) on a thread of its
   own (asgiref's ``ThreadSensitiveContext`` per request), so one connection per *concurrent
   request* — bounded only by uvicorn's ``--limit-concurrency``, else **unbounded**; and with
@@ -40,6 +41,7 @@ from poolwarden.budget.values import Number
 GUNICORN_DEFAULT_WORKERS = 1  # gunicorn's default (its WEB_CONCURRENCY env var changes it)
 GREENLETS_DEFAULT = 1000  # gunicorn's worker_connections default
 _ASGI_MARKERS = ("uvicorn", "asgi", "daphne", "hypercorn")
+ASGI_SERVERS = frozenset({"uvicorn", "hypercorn", "daphne"})  # servers that run only ASGI apps (here)
 _GREEN_MARKERS = ("gevent", "eventlet")
 _THREADED_CELERY_POOLS = frozenset({"threads", "gevent", "eventlet"})
 
@@ -88,8 +90,8 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
     """The web service's processes and threads from a gunicorn / uvicorn command and gunicorn config modules."""
     if command is None and not configs:
         return Runner("web", GUNICORN_DEFAULT_WORKERS, 1, False, False,
-                      "no gunicorn / uvicorn command or gunicorn config found: counted as gunicorn's defaults "
-                      "(1 sync worker, 1 thread)")
+                      "no gunicorn / uvicorn / hypercorn / daphne command or gunicorn config found: counted as "
+                      "gunicorn's defaults (1 sync worker, 1 thread)")
     program = command.program if command is not None else "gunicorn"
     conf = None if program != "gunicorn" else _pick(command, configs) if command is not None else configs[0]
     head = f"{program} at {command.where}" if command is not None else f"gunicorn config {conf.where if conf else ''}"
@@ -101,10 +103,11 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
         return own if own is not None else (getattr(conf, name) if conf is not None else None)
 
     parts = []
-    if program == "uvicorn":
+    if program in ASGI_SERVERS:
         uv_workers = option("workers")
-        processes, text = _count(uv_workers if isinstance(uv_workers, Number) else None, 1,
-                                 "uvicorn's default; env WEB_CONCURRENCY changes it", "workers")
+        default_text = ("uvicorn's default; env WEB_CONCURRENCY changes it" if program == "uvicorn"
+                        else f"{program}'s default")
+        processes, text = _count(uv_workers if isinstance(uv_workers, Number) else None, 1, default_text, "workers")
         parts.append(text)
         limit = option("limit_concurrency")
         if isinstance(limit, Number) and limit.value is not None and limit.value >= 1:
@@ -268,7 +271,7 @@ def django_services(databases: Sequence[Database], commands: Sequence[Command], 
     notes = [describe_database(db) for db in databases]
     postgres = [db for db in databases if db.postgres]
     configs = [c for c in commands if c.is_config]
-    servers = [c for c in commands if not c.is_config and c.program in ("gunicorn", "uvicorn")]
+    servers = [c for c in commands if not c.is_config and c.program != "celery"]
     workers = [c for c in commands if c.program == "celery"]
     services: list[Service] = []
     problems: list[str] = []
