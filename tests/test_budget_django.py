@@ -304,3 +304,16 @@ def test_worker_classes_and_pools(tmp_path: Path, procfile: str, settings: str |
     assert _service(report, "web")["worst"] == web, report["from_code"]
     if worker is not None:
         assert _service(report, "worker")["worst"] == worker, report["from_code"]
+
+
+def test_entries_in_source_order_and_only_django_shapes() -> None:
+    tree = ast.parse("DEFAULT = {'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': 30}\n"
+                     "if DEBUG:\n    DATABASES = {'default': DEFAULT, 'urls': 'postgres://app:hunter2@db/app'}\n"
+                     "else:\n    DATABASES = {'default': DEFAULT}\n"
+                     "DATABASES['default']['OPTIONS'] = {'pool': {'max_size': 9}}\n")
+    found = read_databases(tree, "s.py")
+    # both branches' 'default' (the top-level OPTIONS line after them applies to the last one written),
+    # the string entry is no Django entry
+    assert [db.alias for db in found] == ["default", "default"]
+    assert found[0].conn_max_age is not None and found[0].conn_max_age.value == 30
+    assert not found[0].pooled and found[1].pooled and found[1].pool_bounds()[1] == 9

@@ -3,9 +3,10 @@ any key, written whole or piece by piece, from env calls or not), random gunicor
 random command files (Procfile, Dockerfile, shell script: any option, any value, broken quoting).
 
 The contract (tests/adversarial/contract.py): never a traceback or an internal error; exit 0 or 1
-with a report, or 2 with one ``poolwarden: error:`` line. The oracle: the tree always holds one sound
-PostgreSQL entry, so the verdict is never exit 2 and never an empty count — every service counts at
-least one process and one connection, and no figure is negative.
+with a report, or 2 with one ``poolwarden: error:`` line. Passwords written in the code (DSNs,
+``password=``) never reach the report. The oracle: the tree always holds one sound PostgreSQL
+entry, so the verdict is never exit 2 and never an empty count — every service counts at least one
+process and one connection, and no figure is negative.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .contract import invoke, scaled, thrown
+from .contract import SECRETS, assert_no_secret, invoke, scaled, thrown
 
 GENERATED = thrown("budget-django")  # inputs thrown, per family
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -35,6 +36,8 @@ _VALUE = st.one_of(
     st.builds("config({!r}, cast=int, default={})".format, _ENV, _INT),
     st.builds("int(os.getenv({!r}, {!r}))".format, _ENV, st.sampled_from(["4", "x", "", "-2"])),
     st.builds("os.environ[{!r}]".format, _ENV),
+    st.sampled_from([f"get('postgresql://app:{s}@db/app')" for s in SECRETS]
+                    + [f"'postgres://app:{s}@db/app'" for s in SECRETS] + [f"f(password={s!r})" for s in SECRETS]),
 )
 _ENGINE = st.sampled_from(["'django.db.backends.postgresql'", "'django.db.backends.sqlite3'", "ENGINE",
                            "'django.contrib.gis.db.backends.postgis'", "5", "None"])
@@ -49,6 +52,7 @@ _SETTING_LINE = st.one_of(
     st.builds("DATABASES[{!r}]['CONN_MAX_AGE'] = {}".format, _ALIAS, _VALUE),
     st.builds("DATABASES[{!r}] = dj_database_url.config(conn_max_age={})".format, _ALIAS, _VALUE),
     st.builds("CELERY_WORKER_CONCURRENCY = {}".format, _VALUE),
+    st.builds("DATABASES[{!r}] = {}".format, _ALIAS, st.sampled_from([f"'postgresql://u:{s}@h/d'" for s in SECRETS])),
     st.sampled_from(["DATABASES = 5", "DATABASES = {}", "DATABASES['default']['OPTIONS']['pool'] = True",
                      "DATABASES[0] = {}", "DATABASES.update(x=1)", "if x:\n    DATABASES = {'default': f()}"]),
 )
@@ -63,6 +67,7 @@ _TOKEN = st.one_of(
                      "--workers=", "-w0", "-c=", "CMD", "[", "]", "web:"]),
     _INT.map(str),
     st.builds("${}".format, _ENV), st.builds("${{{}:-{}}}".format, _ENV, st.text(max_size=4)),
+    st.sampled_from([f"postgresql://u:{s}@h/d" for s in SECRETS]),
     st.text(max_size=6),
 )
 _COMMAND_LINE = st.one_of(st.lists(_TOKEN, max_size=12).map(" ".join),
@@ -74,6 +79,7 @@ _GUNICORN_LINE = st.builds("{} = {}".format, st.sampled_from(["workers", "thread
 def _no_crash_and_counted(proc: Any) -> None:
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out and "internal error" not in out, out
+    assert_no_secret(out)
     assert proc.returncode in (0, 1), out  # one sound PostgreSQL entry: always something to count
     report = json.loads(proc.stdout)
     assert report["services"], out

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from poolwarden.budget.values import NOT_LITERAL, Number, follow, literal, module_names
+from poolwarden.budget.values import NOT_LITERAL, Number, follow, literal, module_names, shown
 from poolwarden.check.scope import dotted_text
 
 SETTING = "DATABASES"
@@ -174,20 +174,25 @@ def read_databases(tree: ast.Module, path: str) -> list[Database]:
     names = module_names(tree)
     entries: list[_Entry] = []
     current: dict[str, _Entry] = {}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
-            continue
+
+    def start(alias: str, value: ast.expr) -> None:
+        if isinstance(value, ast.Name) and value.id in names:  # DATABASES = {"default": DEFAULT_DB}
+            value = names[value.id]
+        if isinstance(value, (ast.Dict, ast.Call)):  # a string, a number…: not a Django entry
+            current[alias] = _Entry(alias, value)
+            entries.append(current[alias])
+
+    assigns = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1),
+                     key=lambda n: (n.lineno, n.col_offset))  # source order, nested blocks included
+    for node in assigns:
         keys = _path(node.targets[0])
         if keys is None:
             continue
         if not keys:  # DATABASES = {...}
-            table = _dict(node.value)
-            for alias, value in (table or {}).items():
-                current[alias] = _Entry(alias, value)
-                entries.append(current[alias])
+            for alias, value in (_dict(node.value) or {}).items():
+                start(alias, value)
         elif len(keys) == 1:  # DATABASES["alias"] = ...
-            current[keys[0]] = _Entry(keys[0], node.value)
-            entries.append(current[keys[0]])
+            start(keys[0], node.value)
         elif keys[0] in current:
             current[keys[0]].assign(keys[1:], node.value)
     return [_finish(e, names, path) for e in entries]
@@ -195,7 +200,7 @@ def read_databases(tree: ast.Module, path: str) -> list[Database]:
 
 def _setting(node: ast.expr, names: dict[str, ast.expr], path: str) -> Setting:
     value, env = literal(node, names)
-    return Setting(value, f"{path}:{node.lineno}", env, ast.unparse(node)[:80])
+    return Setting(value, f"{path}:{node.lineno}", env, shown(node))
 
 
 def _finish(entry: _Entry, names: dict[str, ast.expr], path: str) -> Database:
@@ -206,7 +211,7 @@ def _finish(entry: _Entry, names: dict[str, ast.expr], path: str) -> Database:
     conn_max_age: Setting | None = None
     if keys is None or isinstance(entry.built, ast.Call):
         callee = _callee(entry.built)
-        built_by = f"{callee}()" if callee else ast.unparse(entry.built)[:60]
+        built_by = f"{callee}()" if callee else shown(entry.built, 60)
         if isinstance(entry.built, ast.Call) and callee in _URL_BUILDERS:
             for kw in entry.built.keywords:
                 if kw.arg == "conn_max_age":
@@ -235,7 +240,7 @@ def _finish(entry: _Entry, names: dict[str, ast.expr], path: str) -> Database:
                 max_size = follow(settings["max_size"], names, path)
     hidden = ""  # OPTIONS not literal: a pool may hide there
     if options is None and entry.options_node is not None:
-        hidden = f"OPTIONS not literal: `{ast.unparse(entry.options_node)[:60]}` ({path}:{entry.options_node.lineno})"
+        hidden = f"OPTIONS not literal: `{shown(entry.options_node, 60)}` ({path}:{entry.options_node.lineno})"
     return Database(entry.alias, where, engine, built_by, pool, min_size, max_size, conn_max_age, hidden)
 
 

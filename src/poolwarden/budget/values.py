@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from poolwarden.check.scope import dotted_text
+from poolwarden.dsn import mask
 
 #: calls that read one environment variable: ``name(VAR, default)``
 _GETENV = frozenset({"os.environ.get", "environ.get", "os.getenv", "getenv", "os.environ.setdefault"})
@@ -156,7 +157,7 @@ def follow(node: ast.expr, names: Mapping[str, ast.expr], path: str, *, cpus: in
     """The integer ``node`` holds as far as literals go (see the module's docstring)."""
     got = _read(node, names, cpus)
     value = _as_int(got.value) if got.value is not _MISSING else None
-    return Number(value, f"{path}:{got.line or getattr(node, 'lineno', 0)}", got.env, _short(ast.unparse(node)),
+    return Number(value, f"{path}:{got.line or getattr(node, 'lineno', 0)}", got.env, shown(node),
                   got.cpus)
 
 
@@ -175,10 +176,15 @@ def shell_number(token: str, where: str) -> Number:
     token = token.strip()
     match = _SHELL_VAR.match(token)
     if match is None:
-        return Number(_as_int(token), where, None, token)
+        return Number(_as_int(token), where, None, _short(mask(token)))
     var = match.group("braced") or match.group("bare")
     default = match.group("default")
-    return Number(_as_int(default) if default is not None else None, where, var, token)
+    return Number(_as_int(default) if default is not None else None, where, var, _short(mask(token)))
+
+
+def shown(node: ast.expr, limit: int = 80) -> str:
+    """The source text of ``node`` as notes quote it: on one line, cut to ``limit``, passwords masked."""
+    return _short(mask(ast.unparse(node)), limit)
 
 
 def _short(text: str, limit: int = 80) -> str:
