@@ -321,3 +321,11 @@ def test_entries_in_source_order_and_only_django_shapes() -> None:
     assert [db.alias for db in found] == ["default", "default"]
     assert found[0].conn_max_age is not None and found[0].conn_max_age.value == 30
     assert not found[0].pooled and found[1].pooled and found[1].pool_bounds()[1] == 9
+
+
+def test_an_asgi_worker_class_in_the_gunicorn_config(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {"shop/settings.py": "settings_persistent.py"})
+    conf = root / "gunicorn.conf.py"
+    conf.write_text(conf.read_text().replace('"gthread"', '"uvicorn_worker.UvicornWorker"'))
+    code, report = _budget(root)
+    assert code == 1 and any("unbounded: web" in p and "CONN_MAX_AGE 60" in p for p in report["problems"])
