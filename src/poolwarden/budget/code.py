@@ -6,6 +6,12 @@ psycopg2's ``minconn, maxconn``; poolwarden's own engines with their bounded def
 ``EngineRegistry`` as its ``max_connections``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
 whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
 literal is reported as such and left to the config or the defaults.
+
+A Django project is read too: its ``DATABASES`` entries (:mod:`poolwarden.budget.django`), the
+gunicorn / uvicorn / Celery commands and gunicorn config modules that say how many processes and
+threads run it (:mod:`poolwarden.budget.commands`), and the services they make
+(:mod:`poolwarden.budget.serving`), with values followed through environment lookups to their
+literal defaults (:mod:`poolwarden.budget.values`).
 """
 
 from __future__ import annotations
