@@ -329,3 +329,4 @@ def test_an_asgi_worker_class_in_the_gunicorn_config(tmp_path: Path) -> None:
     conf.write_text(conf.read_text().replace('"gthread"', '"uvicorn_worker.UvicornWorker"'))
     code, report = _budget(root)
     assert code == 1 and any("unbounded: web" in p and "CONN_MAX_AGE 60" in p for p in report["problems"])
+

@@ -36,7 +36,7 @@ from poolwarden.check.modules import module_name
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 from poolwarden.check.walk import Walker
-from poolwarden.dsn import mask
+from poolwarden.dsn import mask_text
 from poolwarden.errors import UsageError
 
 
@@ -289,7 +289,7 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
         notes.append(f"the config declares no service: the Django project counts as {names}, 1 replica"
                      + (" each" if len(services) > 1 else "")
                      + (f", with the {len(pools)} engine(s) found in every process" if pools else ""))
-        dep = dataclasses.replace(dep, services=services, unbounded=(*dep.unbounded, *map(mask, unbounded)))
+        dep = dataclasses.replace(dep, services=services, unbounded=(*dep.unbounded, *map(mask_text, unbounded)))
     elif not dep.services and pooled:
         pools, lines = _code_pools(pooled)
         notes.extend(lines)
@@ -325,4 +325,4 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
         unpooled = [p for p in facts.pools if p.unpooled]
         what = f"only unpooled engines ({_engines(unpooled)})" if unpooled else "no engine, pool or beat schedule"
         raise UsageError(f"nothing to count: --code found {what}, and no config declares services or periodic jobs")
-    return dep, [mask(line) for line in notes]  # a literal written in code may hold a DSN
+    return dep, [mask_text(line) for line in notes]  # a literal written in code may hold a DSN

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from poolwarden.check.scope import dotted_text
-from poolwarden.dsn import mask
+from poolwarden.dsn import mask_text
 
 #: calls that read one environment variable: ``name(VAR, default)``
 _GETENV = frozenset({"os.environ.get", "environ.get", "os.getenv", "getenv", "os.environ.setdefault"})
@@ -176,15 +176,15 @@ def shell_number(token: str, where: str) -> Number:
     token = token.strip()
     match = _SHELL_VAR.match(token)
     if match is None:
-        return Number(_as_int(token), where, None, _short(mask(token)))
+        return Number(_as_int(token), where, None, _short(mask_text(token)))
     var = match.group("braced") or match.group("bare")
     default = match.group("default")
-    return Number(_as_int(default) if default is not None else None, where, var, _short(mask(token)))
+    return Number(_as_int(default) if default is not None else None, where, var, _short(mask_text(token)))
 
 
 def shown(node: ast.expr, limit: int = 80) -> str:
     """The source text of ``node`` as notes quote it: on one line, cut to ``limit``, passwords masked."""
-    return _short(mask(ast.unparse(node)), limit)
+    return _short(mask_text(ast.unparse(node)), limit)
 
 
 def _short(text: str, limit: int = 80) -> str:
