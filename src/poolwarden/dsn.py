@@ -221,6 +221,12 @@ def mask(text: str) -> str:
     return _mask_free(text)
 
 
+def mask_text(text: str) -> str:
+    """Free text that may quote a DSN (a note quoting code): URLs and ``password=`` pairs masked
+    wherever they appear; unlike :func:`mask`, never read as one key/value DSN (``a = 1`` stays)."""
+    return _mask_free(text)
+
+
 def _mask_free(text: str) -> str:
     """Free text (a message, a log line): URLs and ``password=`` pairs wherever they appear."""
     text = _URL_IN_TEXT.sub(lambda m: _mask_url(m.group()), text)

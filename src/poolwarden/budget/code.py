@@ -6,6 +6,12 @@ psycopg2's ``minconn, maxconn``; poolwarden's own engines with their bounded def
 ``EngineRegistry`` as its ``max_connections``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
 whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
 literal is reported as such and left to the config or the defaults.
+
+A Django project is read too: its ``DATABASES`` entries (:mod:`poolwarden.budget.django`), the
+gunicorn / uvicorn / Celery commands and gunicorn config modules that say how many processes and
+threads run it (:mod:`poolwarden.budget.commands`), and the services they make
+(:mod:`poolwarden.budget.serving`), with values followed through environment lookups to their
+literal defaults (:mod:`poolwarden.budget.values`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,12 @@ import math
 import sys
 from dataclasses import dataclass, field
 
+from poolwarden.budget import commands as C
+from poolwarden.budget.commands import Command
+from poolwarden.budget.django import Database, read_celery_concurrency, read_databases
 from poolwarden.budget.model import MAX_SPAN, MIN_EVERY, Deployment, Periodic, Pool, Service
+from poolwarden.budget.serving import django_services
+from poolwarden.budget.values import Number
 from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
 from poolwarden.check.context import FileContext
@@ -25,6 +36,7 @@ from poolwarden.check.modules import module_name
 from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 from poolwarden.check.walk import Walker
+from poolwarden.dsn import mask_text
 from poolwarden.errors import UsageError
 
 
@@ -53,10 +65,15 @@ class CodeFacts:
     jobs: list[CodeJob] = field(default_factory=list)
     not_literal: list[str] = field(default_factory=list)  # "path:line: pool_size of create_engine()"
     skipped: list[str] = field(default_factory=list)  # "path: why" for files that could not be read
+    databases: list[Database] = field(default_factory=list)  # Django DATABASES entries, as written
+    commands: list[Command] = field(default_factory=list)  # gunicorn / uvicorn / celery worker, gunicorn configs
+    celery_settings: list[Number] = field(default_factory=list)  # CELERY_WORKER_CONCURRENCY & co.
+    celery_apps: list[str] = field(default_factory=list)  # where a Celery app is made
 
 
 _POOLWARDEN_ENGINES = frozenset({"poolwarden.runtime.engine.create_engine",
                                  "poolwarden.runtime.engine.create_async_engine"})
+_CELERY_APP = "celery.Celery"
 _TIMEDELTA_UNITS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 
 
@@ -113,6 +130,8 @@ class _Collector(Rule):
             self._pool(where, node, keywords.get("max_size"), ast.Constant(0), False, ctx)
         elif callee in K.LIBPQ_POOLS and len(node.args) >= 2:
             self._pool(where, node, node.args[1], ast.Constant(0), False, ctx)
+        elif callee == _CELERY_APP:
+            self.facts.celery_apps.append(where)
         name = dotted_text(node.func).rpartition(".")[2]
         if name == "update" and "worker_concurrency" in keywords:
             self._concurrency(keywords["worker_concurrency"], node, ctx)
@@ -151,12 +170,15 @@ class _Collector(Rule):
                 self.facts.jobs.append(CodeJob(where, name, seconds))
 
 
-def scan(paths: list[str]) -> CodeFacts:
-    """Read every Python file under ``paths``. Raises FileNotFoundError for a missing path.
+def scan(paths: list[str], *, cpus: int | None = None) -> CodeFacts:
+    """Read every Python file under ``paths``, and the command files (Procfiles, Dockerfiles, shell
+    scripts, compose files: :mod:`poolwarden.budget.commands`). Raises FileNotFoundError for a
+    missing path. ``cpus``: the worker machines' CPU count, for values computed from it.
 
     Files are read as ``check`` reads them (:func:`poolwarden.check.source.load`); one that cannot
     be read, decoded or parsed, or is too deep, too big or not a regular file, is listed in
-    ``skipped`` with the reason ``check`` reports for it as PW000.
+    ``skipped`` with the reason ``check`` reports for it as PW000. Django settings are read from
+    modules other than tests (:mod:`poolwarden.budget.django`).
     """
     facts = CodeFacts()
     collector = _Collector(facts)
@@ -180,11 +202,30 @@ def scan(paths: list[str]) -> CodeFacts:
             ctx = FileContext(str(path), module, is_package, root)
             try:
                 Walker(ctx, [collector]).run(loaded.tree)
+                _settings(facts, loaded, ctx, cpus)
             except RecursionError:
                 skip(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse"))
     finally:
         sys.setrecursionlimit(saved)
+    for path in discover(paths, onerror=unlistable, accept=C.is_command_file):
+        text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
+        if text is not None:
+            facts.commands.extend(C.read_command_file(text, str(path)))
     return facts
+
+
+def _settings(facts: CodeFacts, loaded: S.Parsed, ctx: FileContext, cpus: int | None) -> None:
+    """The Django and Celery settings and the gunicorn config a module holds."""
+    if ctx.is_test:
+        return
+    if b"DATABASES" in loaded.source:
+        facts.databases.extend(read_databases(loaded.tree, ctx.path))
+    if b"CONCURRENCY" in loaded.source or b"worker_concurrency" in loaded.source:
+        facts.celery_settings.extend(read_celery_concurrency(loaded.tree, ctx.path, cpus=cpus))
+    if C.is_gunicorn_config(ctx.path.replace("\\", "/").rpartition("/")[2]):
+        found = C.read_gunicorn_config(loaded.tree, ctx.path, cpus=cpus)
+        if found is not None:
+            facts.commands.append(found)
 
 
 def _engines(pools: list[CodePool], limit: int = 3) -> str:
@@ -192,12 +233,33 @@ def _engines(pools: list[CodePool], limit: int = 3) -> str:
     return shown + (f" and {len(pools) - limit} more" if len(pools) > limit else "")
 
 
-def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
+def _code_pools(pooled: list[CodePool]) -> tuple[list[Pool], list[str]]:
+    """The pooled engines found in code as pools, SQLAlchemy's defaults where not literal, and a line for each."""
+    pools, notes = [], []
+    for i, found in enumerate(pooled):
+        size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
+        overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
+        pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
+        origin = "code" if found.pool_size is not None else "default (not literal in code)"
+        if (found.pool_size is not None and found.pool_size <= 0) or (found.max_overflow or 0) < 0:
+            origin = (f"defaults instead of pool_size {found.pool_size}, max_overflow {found.max_overflow} "
+                      "from code, which bound nothing: SQLAlchemy reads pool_size 0 and a negative "
+                      "max_overflow as no limit")
+        notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
+                     f"({origin})")
+    return pools, notes
+
+
+def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tuple[Deployment, list[str]]:
     """``dep`` completed from code where the config is silent, and lines saying what came from where.
 
-    Services come from code only when the config declares none: one service ``code`` of one
-    replica whose processes are Celery's ``worker_concurrency`` (if literal and ≥ 1, else 1) and
-    whose pools are the pooled engines found. Periodic jobs come from ``beat_schedule`` when the
+    Services come from code only when the config declares none. A Django project (a PostgreSQL
+    ``DATABASES`` entry) counts as a service ``web`` and, with Celery, ``worker``, one replica
+    each, from its settings and the commands that run it (:mod:`poolwarden.budget.serving`;
+    ``cpus`` for Celery's default concurrency); a service whose connections nothing bounds is
+    listed in ``Deployment.unbounded``. Otherwise the pooled engines found count as one service
+    ``code`` of one replica whose processes are Celery's ``worker_concurrency`` (if literal and
+    ≥ 1, else 1). Periodic jobs come from ``beat_schedule`` when the
     config declares none; their duration is unknown to code and assumed to be one minute; an
     interval outside 1 s … 365 days is not counted (and said so).
 
@@ -208,25 +270,29 @@ def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
     notes: list[str] = []
     pooled = [p for p in facts.pools if not p.unpooled]
     bare = [s.name for s in dep.services if not s.pools]
+    pooled = [*pooled, *(CodePool(db.where, f"DATABASES[{db.alias!r}]", None, None)
+                         for db in facts.databases if db.postgres and bare)]
     if bare and pooled:
         origin = f"{dep.origin}: " if dep.origin else ""
         names = ", ".join(repr(n) for n in bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
         raise UsageError(f"{origin}service {names} declares no pool, and --code found {len(pooled)} engine(s) "
                          f"not attributed to any service ({_engines(pooled)}): declare their pools in the service, "
                          "or remove the config's services to count them as one service from code")
-    if not dep.services and pooled:
-        pools = []
-        for i, found in enumerate(pooled):
-            size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
-            overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
-            pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
-            origin = "code" if found.pool_size is not None else "default (not literal in code)"
-            if (found.pool_size is not None and found.pool_size <= 0) or (found.max_overflow or 0) < 0:
-                origin = (f"defaults instead of pool_size {found.pool_size}, max_overflow {found.max_overflow} "
-                          "from code, which bound nothing: SQLAlchemy reads pool_size 0 and a negative "
-                          "max_overflow as no limit")
-            notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
-                         f"({origin})")
+    postgres = [db for db in facts.databases if db.postgres]
+    if not dep.services and postgres:
+        pools, lines = _code_pools(pooled)
+        settings = [*facts.celery_settings, *(Number(value, where) for where, value in facts.concurrency)]
+        services, described, unbounded = django_services(facts.databases, facts.commands, settings,
+                                                         facts.celery_apps, pools, cpus)
+        notes.extend([*described, *lines])
+        names = " and ".join(f"'{s.name}'" for s in services)
+        notes.append(f"the config declares no service: the Django project counts as {names}, 1 replica"
+                     + (" each" if len(services) > 1 else "")
+                     + (f", with the {len(pools)} engine(s) found in every process" if pools else ""))
+        dep = dataclasses.replace(dep, services=services, unbounded=(*dep.unbounded, *map(mask_text, unbounded)))
+    elif not dep.services and pooled:
+        pools, lines = _code_pools(pooled)
+        notes.extend(lines)
         counts = [(where, value) for where, value in facts.concurrency if value >= 1]
         notes.extend(f"worker_concurrency = {value} at {where} is not a process count: ignored"
                      for where, value in facts.concurrency if value < 1)
@@ -237,8 +303,9 @@ def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
         notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count as one service "
                      f"'code' with {processes} {noun} ({source}) and 1 replica")
         dep = dataclasses.replace(dep, services=(Service("code", 1, processes, tuple(pools)),))
-    elif facts.pools:
-        notes.append(f"{len(facts.pools)} engine(s) found in code; the config's services are used")
+    elif facts.pools or postgres:
+        found = f"{len(facts.pools)} engine(s)" + (f" and {len(postgres)} Django DATABASES entries" if postgres else "")
+        notes.append(f"{found} found in code; the config's services are used")
     notes.extend(f"not counted: {p.name} at {p.where} is unpooled (NullPool / StaticPool / PgBouncer mode): "
                  "it opens a connection per checkout; declare its bound in the config" for p in facts.pools
                  if p.unpooled)
@@ -258,4 +325,4 @@ def apply(dep: Deployment, facts: CodeFacts) -> tuple[Deployment, list[str]]:
         unpooled = [p for p in facts.pools if p.unpooled]
         what = f"only unpooled engines ({_engines(unpooled)})" if unpooled else "no engine, pool or beat schedule"
         raise UsageError(f"nothing to count: --code found {what}, and no config declares services or periodic jobs")
-    return dep, notes
+    return dep, [mask_text(line) for line in notes]  # a literal written in code may hold a DSN

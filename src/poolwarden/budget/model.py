@@ -32,6 +32,7 @@ class Pool:
     pool_size: int = 5
     max_overflow: int = 10  # SQLAlchemy's default, when nobody said otherwise
     engines: int = 1
+    scalable: bool = True  # False: not a count of engines one may change (a Django alias's connections)
 
     @property
     def worst_per_process(self) -> int:
@@ -92,6 +93,7 @@ class Deployment:
     pgbouncer: PgBouncerLayer | None = None
     sources: dict[str, str] = field(default_factory=dict)  # "max_connections" -> "config" / "server" / "default"
     origin: str = ""  # where it was read, for messages: "poolwarden.toml: [budget]"; "" when not from a file
+    unbounded: tuple[str, ...] = ()  # why a service may open connections without bound (from --code)
 
     @property
     def usable(self) -> int:

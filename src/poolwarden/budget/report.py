@@ -72,14 +72,14 @@ def compute(dep: Deployment) -> BudgetReport:
         max_replicas = room // (svc.processes * per_process) if per_process else svc.replicas
         max_processes = room // (svc.replicas * per_process) if per_process else svc.processes
         max_engines = {}
-        for pool in svc.pools:
+        for pool in (p for p in svc.pools if p.scalable):
             per_engine = svc.replicas * svc.processes * (pool.pool_size + pool.max_overflow)
             others = svc.worst - svc.replicas * svc.processes * pool.worst_per_process
             max_engines[pool.name] = (room - others) // per_engine if per_engine else pool.engines
         lines.append(ServiceLine(svc.name, svc.replicas, svc.processes, svc.worst, svc.steady,
                                  max(0, max_replicas), max(0, max_processes),
                                  {k: max(0, v) for k, v in max_engines.items()}))
-    problems: list[str] = []
+    problems: list[str] = [f"unbounded: {why}" for why in dep.unbounded]
     bouncer_info = None
     if dep.pgbouncer is not None:
         b = dep.pgbouncer
@@ -102,6 +102,7 @@ def compute(dep: Deployment) -> BudgetReport:
         worst_for_server = worst_total
         if not fits:
             problems.append(f"worst case {worst_total} connections > {usable} usable")
+    fits = fits and not dep.unbounded
     utilisation = steady_total / usable if usable > 0 else math.inf
     over_alert = utilisation > dep.alert_at
     if over_alert:

@@ -180,8 +180,9 @@ def discover(
     *,
     onerror: Callable[[str, OSError], None] | None = None,
     probes: Probes | None = None,
+    accept: Callable[[str], bool] | None = None,
 ) -> Iterator[Path]:
-    """Yield the Python files under ``paths``.
+    """Yield the Python files under ``paths`` (with ``accept``, the files whose name it accepts instead).
 
     ``exclude`` holds extra glob patterns, matched against a file's or directory's name
     and against its path relative to the argument it was found under. ``onerror(path, exc)``
@@ -234,7 +235,8 @@ def discover(
                 layers_of[os.path.join(abs_dir, d)] = layers
             dirnames[:] = kept
             for name in filenames:
-                if (name.endswith(PYTHON_SUFFIXES) and not _excluded(rel_dir + name, name, patterns)
+                wanted = accept(name) if accept is not None else name.endswith(PYTHON_SUFFIXES)
+                if (wanted and not _excluded(rel_dir + name, name, patterns)
                         and not (layers and _ignored(layers, os.path.join(abs_dir, name), False))):
                     found.append(Path(dirpath, name))
         for path in sorted(found):

@@ -27,10 +27,14 @@ Exit codes:
                    "(password: prefer PGPASSWORD or PGPASSFILE to one on the command line).")
 @click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
               help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
+@click.option("--cpus", type=click.IntRange(min=1), default=None,
+              help="With --code: the CPU count of the machines that run the code, for what depends on it "
+                   "(Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format on stdout.")
 @guarded
-def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], fmt: str) -> None:
+def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], cpus: int | None,
+           fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
     import json
@@ -39,6 +43,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
 
+    if cpus is not None and not code_paths:
+        raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
     if config_file is None and code_paths:
         from poolwarden.config import find
 
@@ -53,8 +59,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
         for target in code_paths:
             if not os.path.exists(target):
                 raise UsageError(f"--code {target}: no such file or directory")
-        facts = scan(list(code_paths))
-        deployment, notes = apply(deployment, facts)
+        facts = scan(list(code_paths), cpus=cpus)
+        deployment, notes = apply(deployment, facts, cpus=cpus)
         notes.extend(f"skipped {line}" for line in facts.skipped)
     live = None
     if dsn is not None:
