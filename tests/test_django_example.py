@@ -1,0 +1,104 @@
+"""examples/seed1-voice-billing-django for real: under ``poolwarden drill`` (ASGI under uvicorn, WSGI
+under gunicorn) and its own pytest-django suite on poolwarden's throwaway cluster.
+
+Each drill starts its own cluster (``--start-postgres``), runs ``manage.py migrate`` and ``loaddata
+demo`` against it, then serves the app; the app's connections end with the app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from .conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "seed1-voice-billing-django"
+PY = sys.executable
+SERVERS = {
+    "uvicorn": f"{PY} -m uvicorn voicebilling.asgi:application --port {{port}}",
+    "gunicorn": f"{PY} -m gunicorn voicebilling.wsgi:application --bind 127.0.0.1:{{port}} --workers 2",
+}
+CONCURRENCY = 3
+NO_PLAN = "No active subscription"
+
+
+def _env() -> dict[str, str]:
+    """This tree's poolwarden, and no Django settings of ours leaking into the example."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PGAPPNAME")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    return env
+
+
+def _drill(variant: str, server: str) -> tuple[int, dict[str, Any]]:
+    """``poolwarden drill --fault saturation`` on the sync and the async view; (exit code, JSON report).
+
+    Under uvicorn the server gets room (max_connections 60): the buggy app's persistent connections
+    (CONN_MAX_AGE=60 under ASGI, one per request thread) would otherwise fill it before the fault."""
+    setup = f"{PY} manage.py migrate --noinput -v0 && {PY} manage.py loaddata -v0 demo"
+    proc = subprocess.run(
+        [PY, "-m", "poolwarden", "drill", "--start-postgres", "--pg-setting", "max_connections=60",
+         "--app", f"sh -c '{setup} && exec {SERVERS[server]}'", "--app-cwd", str(EXAMPLE / variant),
+         "--url", "http://127.0.0.1:{port}/organizations/1/can-call",
+         "--url", "http://127.0.0.1:{port}/organizations/1/subscription",
+         "--fault", "saturation", "--baseline", "1", "--duration", "1.5", "--recovery", "1",
+         "--concurrency", str(CONCURRENCY), "--format", "json"],
+        capture_output=True, text=True, env=_env(), timeout=150, check=False)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _statuses(report: dict[str, Any], phase: str) -> set[int | None]:
+    return {r.get("status") for r in report["requests"] if r["phase"] == phase}
+
+
+def _peak(report: dict[str, Any]) -> int:
+    """The most server connections the app held at once (the drill's own are not counted)."""
+    return max(sum(s["by_application"].values()) for s in report["samples"])
+
+
+def test_buggy_lies_402_under_saturation_on_uvicorn() -> None:
+    code, report = _drill("buggy", "uvicorn")
+    assert code == 1 and report["lies"] > 0 and not report["passed"]
+    assert _statuses(report, "baseline") == {200}  # it has a plan...
+    lie = report["lie_examples"][0]
+    assert lie["status"] == 402 and NO_PLAN in lie["body"]  # ...and is told to upgrade
+    # the ASGI leak: one persistent connection per request thread, far more than requests in flight
+    assert _peak(report) > 2 * CONCURRENCY
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_fixed_answers_503_under_saturation(server: str) -> None:
+    code, report = _drill("fixed", server)
+    assert code == 0 and report["passed"] and report["lies"] == 0, report["lie_examples"]
+    assert _statuses(report, "fault") <= {200, 503} and 503 in _statuses(report, "fault")
+    assert report["recovered"]
+    assert _peak(report) <= 2 * CONCURRENCY  # CONN_MAX_AGE=0: a connection per request in flight, no more
+
+
+def _example_suites(*variants: str) -> list[tuple[int, str]]:
+    """Run the example's suite once per variant, side by side (each has its own cluster); (exit code, output)."""
+    procs = [subprocess.Popen([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"pythonpath={variant}"],
+                              cwd=EXAMPLE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+             for variant in variants]
+    try:
+        return [(proc.wait(timeout=150), proc.communicate()[0]) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def test_example_pytest_django_suite_passes_on_fixed_and_catches_the_lie_on_buggy() -> None:
+    """The example's own tests (pytest-django, its test database in poolwarden's cluster): the fixed
+    service passes all; on the buggy one exactly the saturation test fails, naming seed 1's lie."""
+    (fixed_code, fixed), (buggy_code, buggy) = _example_suites("fixed", "buggy")
+    assert fixed_code == 0 and "3 passed" in fixed, fixed[-3000:]
+    assert buggy_code == 1 and "1 failed, 2 passed" in buggy, buggy[-3000:]
+    assert "FAILED tests/test_subscription.py::test_a_full_server_is_not_a_missing_subscription" in buggy
+    assert "get_active_subscription() answered None: 'no subscription'" in buggy
