@@ -67,8 +67,8 @@ def test_buggy_lies_402_under_saturation_on_uvicorn() -> None:
     assert _statuses(report, "baseline") == {200}  # it has a plan...
     lie = report["lie_examples"][0]
     assert lie["status"] == 402 and NO_PLAN in lie["body"]  # ...and is told to upgrade
-    # the ASGI leak: one persistent connection per request thread, far more than requests in flight
-    assert _peak(report) > 2 * CONCURRENCY
+    # the ASGI leak: persistent connections kept by request threads, more than requests in flight
+    assert _peak(report) > CONCURRENCY + 1
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

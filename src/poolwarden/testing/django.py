@@ -28,7 +28,7 @@ import pytest
 
 from poolwarden.testing.cluster import PASSWORD, SUPERUSER, PostgresCluster
 
-__all__ = ["POSTGRES_ENGINES", "cluster_settings", "django_db_modify_db_settings", "use_cluster"]
+__all__ = ["POSTGRES_ENGINES", "cluster_settings", "django_db_modify_db_settings", "point_at", "use_cluster"]
 
 #: The ``ENGINE`` prefixes of Django's PostgreSQL backends (PostGIS's is a PostgreSQL one too).
 POSTGRES_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
@@ -39,17 +39,15 @@ def cluster_settings(cluster: PostgresCluster) -> dict[str, str]:
     return {"HOST": cluster.host, "PORT": str(cluster.port), "USER": SUPERUSER, "PASSWORD": PASSWORD}
 
 
-def use_cluster(cluster: PostgresCluster, aliases: list[str] | None = None) -> list[str]:
-    """Point ``settings.DATABASES`` at ``cluster``, in place; returns the aliases changed.
+def point_at(databases: dict[str, dict[str, Any]], target: dict[str, str],
+             aliases: list[str] | None = None) -> list[str]:
+    """Update the PostgreSQL entries of ``databases`` (a ``DATABASES`` mapping) with ``target``, in place.
 
     Every PostgreSQL entry when ``aliases`` is None (entries of other engines, say SQLite, are left
     alone); else exactly the named ones, and naming one that is missing or not PostgreSQL raises
-    ``ValueError``. Entries are changed in place, so Django connections made from them already
-    (``django.db.connections``) see the change too.
+    ``ValueError`` before anything changes. Returns the aliases changed, in ``databases``' order
+    (or ``aliases``' order when given). Nothing but ``target``'s keys changes.
     """
-    from django.conf import settings  # type: ignore[import-untyped, unused-ignore]
-
-    databases: dict[str, dict[str, Any]] = settings.DATABASES
     if aliases is not None:
         for alias in aliases:
             engine = str(databases.get(alias, {}).get("ENGINE", ""))
@@ -59,8 +57,19 @@ def use_cluster(cluster: PostgresCluster, aliases: list[str] | None = None) -> l
     chosen = aliases if aliases is not None else [
         alias for alias, entry in databases.items() if str(entry.get("ENGINE", "")).startswith(POSTGRES_ENGINES)]
     for alias in chosen:
-        databases[alias].update(cluster_settings(cluster))
-    return chosen
+        databases[alias].update(target)
+    return list(chosen)
+
+
+def use_cluster(cluster: PostgresCluster, aliases: list[str] | None = None) -> list[str]:
+    """Point ``settings.DATABASES`` at ``cluster`` (:func:`point_at` with :func:`cluster_settings`).
+
+    Entries are changed in place, so Django connections made from them already
+    (``django.db.connections``) see the change too; returns the aliases changed.
+    """
+    from django.conf import settings  # type: ignore[import-untyped, unused-ignore]
+
+    return point_at(settings.DATABASES, cluster_settings(cluster), aliases)
 
 
 @pytest.fixture(scope="session")
