@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,24 +95,28 @@ def test_fixed_answers_503_under_saturation(server: str) -> None:
     assert _peak(report) <= 2 * CONCURRENCY, report["samples"]
 
 
-def _example_suites(*variants: str) -> list[tuple[int, str]]:
+def _example_suites(tmp_path: Path, *variants: str) -> list[tuple[int, str]]:
     """Run the example's suite once per variant, side by side (each has its own cluster); (exit code, output)."""
-    procs = [subprocess.Popen([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"pythonpath={variant}"],
-                              cwd=EXAMPLE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
-             for variant in variants]
+    procs = []
     try:
-        return [(proc.wait(timeout=150), proc.communicate()[0]) for proc in procs]
+        for variant in variants:
+            with open(tmp_path / f"{variant}.log", "w") as log:  # a file, not a pipe: no one has to drain it
+                procs.append(subprocess.Popen(
+                    [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"pythonpath={variant}"],
+                    cwd=EXAMPLE, stdout=log, stderr=subprocess.STDOUT, env=_env()))
+        codes = [proc.wait(timeout=150) for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+    return [(code, (tmp_path / f"{variant}.log").read_text()) for code, variant in zip(codes, variants, strict=True)]
 
 
-def test_example_pytest_django_suite_passes_on_fixed_and_catches_the_lie_on_buggy() -> None:
+def test_example_pytest_django_suite_passes_on_fixed_and_catches_the_lie_on_buggy(tmp_path: Path) -> None:
     """The example's own tests (pytest-django, its test database in poolwarden's cluster): the fixed
     service passes all; on the buggy one exactly the saturation test fails, naming seed 1's lie."""
-    (fixed_code, fixed), (buggy_code, buggy) = _example_suites("fixed", "buggy")
+    (fixed_code, fixed), (buggy_code, buggy) = _example_suites(tmp_path, "fixed", "buggy")
     assert fixed_code == 0 and "3 passed" in fixed, fixed[-3000:]
     assert buggy_code == 1 and "1 failed, 2 passed" in buggy, buggy[-3000:]
     assert "FAILED tests/test_subscription.py::test_a_full_server_is_not_a_missing_subscription" in buggy
