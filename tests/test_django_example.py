@@ -113,11 +113,14 @@ def _example_suites(tmp_path: Path, *variants: str) -> list[tuple[int, str]]:
     return [(code, (tmp_path / f"{variant}.log").read_text()) for code, variant in zip(codes, variants, strict=True)]
 
 
-def test_example_pytest_django_suite_passes_on_fixed_and_catches_the_lie_on_buggy(tmp_path: Path) -> None:
+def test_example_pytest_django_suite_passes_on_fixed_and_catches_the_lies_on_buggy(tmp_path: Path) -> None:
     """The example's own tests (pytest-django, its test database in poolwarden's cluster): the fixed
-    service passes all; on the buggy one exactly the saturation test fails, naming seed 1's lie."""
+    service passes all; on the buggy one exactly the two saturation tests fail, naming seed 1's lies."""
     (fixed_code, fixed), (buggy_code, buggy) = _example_suites(tmp_path, "fixed", "buggy")
-    assert fixed_code == 0 and "3 passed" in fixed, fixed[-3000:]
-    assert buggy_code == 1 and "1 failed, 2 passed" in buggy, buggy[-3000:]
-    assert "FAILED tests/test_subscription.py::test_a_full_server_is_not_a_missing_subscription" in buggy
+    assert fixed_code == 0 and "5 passed" in fixed, fixed[-3000:]
+    assert buggy_code == 1 and "2 failed, 3 passed" in buggy, buggy[-3000:]
+    failed = sorted(line.split("::")[1] for line in buggy.splitlines() if line.startswith("FAILED "))
+    assert failed == ["test_a_full_server_does_not_lose_a_billing_run",
+                      "test_a_full_server_is_not_a_missing_subscription"], buggy[-3000:]
     assert "get_active_subscription() answered None: 'no subscription'" in buggy
+    assert "process_call_usage() returned: the call is never billed" in buggy

@@ -1,7 +1,8 @@
-"""The subscription question, on a real PostgreSQL: a plan, no plan, and a server that is full.
+"""Seed 1's questions on a real PostgreSQL: a plan, no plan, a billed call, and a server that is full.
 
-The last test is the one that would have caught seed 1: when PostgreSQL refuses connections
-("too many clients already"), the answer must be an error (503 at the API), never "no subscription".
+The saturation tests are the ones that would have caught seed 1: when PostgreSQL refuses
+connections ("too many clients already"), the answer must be an error (503 at the API, a failed task
+that the worker retries), never "no subscription" and never a billing run quietly dropped.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from decimal import Decimal
 import pytest
 from django.db import OperationalError, connection
 
-from billing.models import Organization, Plan, Subscription
+from billing.models import CallUsage, Organization, Plan, Subscription
 from billing.selectors import get_active_subscription
+from billing.tasks import process_call_usage
 from poolwarden.runtime.errors import is_transient
 
 
@@ -36,6 +38,29 @@ def test_an_organization_without_a_plan_is_asked_to_upgrade(db: None, client) ->
     organization = Organization.objects.create(name="Free Rider", billing_email="x@free.example")
     assert get_active_subscription(organization.pk) is None
     assert client.get(f"/organizations/{organization.pk}/subscription").status_code == 402
+
+
+def test_a_finished_call_is_billed_once_and_receipted(acme: Organization, mailoutbox,
+                                                      django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        process_call_usage("call-1", acme.pk, 900)  # 600 s included, 300 s at 0.04 a minute
+        process_call_usage("call-1", acme.pk, 900)  # redelivered: billed once
+    assert [(u.call_id, u.amount) for u in CallUsage.objects.all()] == [("call-1", Decimal("0.2"))]
+    assert [m.to for m in mailoutbox] == [["ap@acme.example"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_server_does_not_lose_a_billing_run(acme: Organization, pg_saturate, postgres_cluster) -> None:
+    connection.close()
+    with pg_saturate(postgres_cluster):
+        try:
+            process_call_usage("call-2", acme.pk, 900)
+        except OperationalError as exc:
+            assert is_transient(exc), exc  # a worker retries it (poolwarden.runtime.celery.install)
+        else:
+            pytest.fail("PostgreSQL refused the connection and process_call_usage() returned: the call is never "
+                        "billed and nothing will retry it (seed 1's lost usage record)")
+    assert not CallUsage.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
