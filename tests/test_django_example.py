@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,12 @@ from .conftest import ROOT
 EXAMPLE = ROOT / "examples" / "seed1-voice-billing-django"
 PY = sys.executable
 SERVERS = {
-    "uvicorn": f"{PY} -m uvicorn voicebilling.asgi:application --port {{port}}",
-    "gunicorn": f"{PY} -m gunicorn voicebilling.wsgi:application --bind 127.0.0.1:{{port}} --workers 2",
+    "uvicorn": [PY, "-m", "uvicorn", "voicebilling.asgi:application", "--port", "{port}"],
+    "gunicorn": [PY, "-m", "gunicorn", "voicebilling.wsgi:application", "--bind", "127.0.0.1:{port}", "--workers", "2"],
 }
+#: migrate the drill's database and load the demo organization (it has an active plan), then serve
+SETUP = " && ".join(shlex.join([PY, "manage.py", *args]) for args in (["migrate", "--noinput", "-v0"],
+                                                                     ["loaddata", "-v0", "demo"]))
 CONCURRENCY = 3
 NO_PLAN = "No active subscription"
 
@@ -43,10 +47,10 @@ def _drill(variant: str, server: str) -> tuple[int, dict[str, Any]]:
     it during the baseline. The fault lasts 2.5 s: filling the free slots takes a while on a busy
     machine (SCRAM authentication, eight connections at a time), and only then does the app meet
     "too many clients"."""
-    setup = f"{PY} manage.py migrate --noinput -v0 && {PY} manage.py loaddata -v0 demo"
+    app = shlex.join(["sh", "-c", f"{SETUP} && exec {shlex.join(SERVERS[server])}"])
     proc = subprocess.run(
         [PY, "-m", "poolwarden", "drill", "--start-postgres", "--pg-setting", "max_connections=40",
-         "--app", f"sh -c '{setup} && exec {SERVERS[server]}'", "--app-cwd", str(EXAMPLE / variant),
+         "--app", app, "--app-cwd", str(EXAMPLE / variant), "--app-timeout", "90",
          "--url", "http://127.0.0.1:{port}/organizations/1/can-call",
          "--url", "http://127.0.0.1:{port}/organizations/1/subscription",
          "--fault", "saturation", "--baseline", "1", "--duration", "2.5", "--recovery", "1",
