@@ -47,7 +47,7 @@ def test_fixed_is_clean() -> None:
 
 def test_every_seed_has_both_variants_and_every_rule_is_exercised() -> None:
     seeds = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
-    assert len(seeds) == 4
+    assert len(seeds) == 5
     for seed in seeds:
         assert (EXAMPLES / seed / "buggy").is_dir() and (EXAMPLES / seed / "fixed").is_dir()
     codes = {code for _, _, code in _expected("buggy")}

@@ -1,0 +1,1 @@
+"""Post-call billing: plans, subscriptions and call usage."""
