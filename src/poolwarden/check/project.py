@@ -59,6 +59,7 @@ class ProjectIndex:
         self._decorator_uses: dict[str, list[bool]] | None = None
         self._subs: dict[str, list[str]] | None = None
         self._calls_by_name: dict[str, list[tuple[str, str, bool]]] | None = None
+        self._asgi: str | None = None
 
     # -- names ---------------------------------------------------------------------------------
     def resolve(self, ref: str) -> str | None:
@@ -161,6 +162,26 @@ class ProjectIndex:
     def atomic_requests(self) -> bool:
         """Whether the project turns on Django's ``ATOMIC_REQUESTS`` (see :mod:`check.mentions`)."""
         return any(summary.atomic_requests for summary in self.modules.values())
+
+    @property
+    def asgi(self) -> str | None:
+        """Why the Django project serves ASGI (see :func:`check.mentions.serves_asgi`), or None. Making the
+        ASGI application counts only when no module makes the WSGI one."""
+        if self._asgi is None:
+            ordered = sorted(self.modules.values(), key=lambda s: (s.module, s.path))
+            found = next((s.asgi for s in ordered if s.asgi), "")
+            if not found and not any(s.wsgi_app for s in ordered):
+                maker = next((s for s in ordered if s.asgi_app), None)
+                if maker is not None:
+                    found = f"`{maker.module}` makes the ASGI application and no module makes a WSGI one"
+            self._asgi = found
+        return self._asgi or None
+
+    @property
+    def settings_timeout(self) -> bool:
+        """Whether some module gives Django's connections a connect timeout outside the entries it
+        writes (see :func:`check.mentions.sets_settings_timeout`)."""
+        return any(summary.settings_timeout for summary in self.modules.values())
 
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:

@@ -68,6 +68,10 @@ class ModuleSummary:
     decorated: list[tuple[str, bool]] = field(default_factory=list)
     sets_connect_timeout: bool = False  # its code may set a connect timeout (see check.mentions)
     atomic_requests: bool = False  # its code turns on Django's ATOMIC_REQUESTS (see check.mentions)
+    asgi: str = ""  # why it says the Django project serves ASGI, "" if it does not (see check.mentions)
+    asgi_app: bool = False  # it makes Django's ASGI application (get_asgi_application())
+    wsgi_app: bool = False  # ... its WSGI application (get_wsgi_application())
+    settings_timeout: bool = False  # it gives Django's connections a connect timeout (see check.mentions)
 
 
 @dataclass(slots=True)
