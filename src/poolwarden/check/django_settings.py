@@ -208,8 +208,8 @@ def _write(by_alias: dict[str, list[Entry]], order: list[Entry], path: list[str 
            reader: _Reader) -> None:
     """``DATABASES[alias][key]... = value``: into every candidate of ``alias`` (of every alias for a computed one)."""
     alias, keys = path[0], path[1:]
-    if None in keys:
-        return  # DATABASES["x"][computed] = ...: which key is unknown
+    if None in keys or not keys:
+        return  # DATABASES["x"][computed] = ... (which key is unknown), DATABASES[computed] = ...
     targets = _candidates(by_alias, order, alias, value)
     plain = reader.value(value)
     for entry in targets:

@@ -179,7 +179,7 @@ def _postgres(entry: Mapping[str, object]) -> bool:
     if isinstance(engine, FromEnv):
         engine = engine.value
     if isinstance(engine, str):
-        return engine in K.DJANGO_POSTGRES_ENGINES
+        return _postgres_engine(engine)
     if isinstance(options, FromUrl):
         return engine is None  # a URL helper's entry: PostgreSQL unless an engine is named otherwise
     return isinstance(options, Mapping) and bool(set(options) & K.LIBPQ_OPTION_KEYS)
@@ -187,12 +187,16 @@ def _postgres(entry: Mapping[str, object]) -> bool:
 
 def _other_database(entry: Mapping[str, object]) -> bool:
     engine = _value(entry.get(K.DJANGO_ENGINE))
-    return isinstance(engine, str) and engine not in K.DJANGO_POSTGRES_ENGINES
+    return isinstance(engine, str) and not _postgres_engine(engine)
 
 
 def _literal_engine(entry: Mapping[str, object]) -> bool:
     engine = _value(entry.get(K.DJANGO_ENGINE))
-    return isinstance(engine, str) and engine in K.DJANGO_POSTGRES_ENGINES
+    return isinstance(engine, str) and _postgres_engine(engine)
+
+
+def _postgres_engine(engine: str) -> bool:
+    return engine in K.DJANGO_POSTGRES_ENGINES or any(w in engine.lower() for w in K.DJANGO_POSTGRES_ENGINE_WORDS)
 
 
 def _value(raw: object) -> object:

@@ -23,6 +23,8 @@ DJANGO_POSTGRES_ENGINES: Final = frozenset(
     {"django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2",
      "django.contrib.gis.db.backends.postgis"}
 )
+# Words in a third-party engine that wraps PostgreSQL's (django-prometheus, django-tenants, pool backends).
+DJANGO_POSTGRES_ENGINE_WORDS: Final = ("postgres", "postgis")
 # Helpers that build a whole entry from a URL (its query string becomes OPTIONS), with the keyword
 # arguments each turns into an entry key. Each is PostgreSQL unless its literal URL or engine says otherwise.
 DJANGO_URL_ENTRY_BUILDERS: Final = {

@@ -10,6 +10,8 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.args import dict_keys, keyword, string_value
 from poolwarden.check.context import FileContext
 from poolwarden.check.dicts import Helpers, Lookup, Opaque, Value, lookup
+from poolwarden.check.django_settings import judge_module
+from poolwarden.check.django_verdicts import CONNECT_TIMEOUT_ADVICE
 from poolwarden.check.finding import Deferred, Pending, Severity
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
@@ -19,8 +21,7 @@ _TARGETS = K.LIBPQ_CONNECTS | K.LIBPQ_POOLS | K.SQLALCHEMY_ENGINES
 if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
 
-_ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
-           "(e.g. `connect_timeout=5`) and cap the total")
+_ADVICE = CONNECT_TIMEOUT_ADVICE
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class HiddenOptions(Deferred):
     """A connect whose options project code builds out of sight: the finding's whole message."""
 
     message: str
+    settings: bool = False  # a Django DATABASES entry: decided by the project's settings, not its DSNs
 
 
 class ConnectWithoutTimeout(Rule):
@@ -424,6 +426,8 @@ class Connection:
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         """A connect whose options come from project code: reported when no code of the project sets one."""
         assert isinstance(pending.data, HiddenOptions)
+        if pending.data.settings:
+            return None if index.settings_timeout else pending.data.message
         return None if index.sets_connect_timeout else pending.data.message
 
     def _connect(self, node: ast.Call, ctx: FileContext, where: ast.AST | None) -> None:
@@ -618,124 +622,25 @@ def _libpq_url(url: str) -> bool:
 
 
 # -- Django settings: DATABASES ------------------------------------------------------------------------
-_OPTIONS = "OPTIONS"
-_DJANGO_FIX = '(add `"OPTIONS": {"connect_timeout": 5}`)'
-
-
 def _django_settings(tree: ast.Module, ctx: FileContext) -> None:
-    """Django's ``DATABASES`` written at module level: a PostgreSQL entry with no OPTIONS connect_timeout.
-
-    Entries are dict displays (``DATABASES = {"default": {...}}``, ``DATABASES["replica"] = {...}``) or
-    dj-database-url's ``config()`` / ``parse()`` (a warning: the URL's query may carry the timeout). A later
-    ``DATABASES["default"]["OPTIONS"] = {...}`` replaces an entry's options. Anything the module does not
-    spell out (an entry's OPTIONS built elsewhere, a module that names connect_timeout at all) is trusted.
-    """
-    entries: dict[str, list[ast.expr]] = {}
-    overrides: dict[str, list[ast.expr]] = {}
-    trusted: set[str] = set()
-    for stmt in _module_statements(tree.body):
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            path = _databases_path(stmt.targets[0])
-            if path is None:
-                continue
-            if not path:
-                if isinstance(stmt.value, ast.Dict):
-                    for k, v in zip(stmt.value.keys, stmt.value.values, strict=True):
-                        if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                            entries.setdefault(k.value, []).append(v)
-            elif len(path) == 1 and path[0] is not None:
-                entries.setdefault(path[0], []).append(stmt.value)
-            elif len(path) == 2 and path[0] is not None and path[1] == _OPTIONS:
-                overrides.setdefault(path[0], []).append(stmt.value)
-            else:
-                trusted.update(p for p in path[:1] if p is not None)
-        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
-                and isinstance(stmt.value.func, ast.Attribute):
-            path = _databases_path(stmt.value.func.value)  # DATABASES["default"].update(...)
-            if path:
-                trusted.update(p for p in path[:1] if p is not None)
-    if not (entries or overrides) or _names_timeout(tree):
+    """Django's ``DATABASES`` written at module level (read by :mod:`check.django_settings`, judged by
+    :func:`check.django_verdicts.judge`): a PostgreSQL entry whose OPTIONS set no connect_timeout, on its
+    ``ENGINE`` key (on the ``OPTIONS`` write that replaced its options). A module that names
+    connect_timeout anywhere is trusted; the finding stands when no module of the project gives Django's
+    connections a timeout otherwise (``PGCONNECT_TIMEOUT``, a split settings module's write)."""
+    verdicts = judge_module(tree, ctx, ConnectWithoutTimeout.CODE)
+    if not verdicts or _names_timeout(tree):
         return
-    for alias in sorted(entries.keys() | overrides.keys()):
-        if alias not in trusted:
-            _django_entry(alias, entries.get(alias, []), overrides.get(alias, []), ctx)
-
-
-def _django_entry(alias: str, entries: list[ast.expr], overrides: list[ast.expr], ctx: FileContext) -> None:
-    if overrides:  # the entry's options are replaced by these: they alone decide
-        keys = [dict_keys(o) for o in overrides]
-        if any(k is None for k in keys):
-            return
-        postgres = any(_django_engine(e, ctx) in ("postgres", "url") for e in entries) or any(
-            k & K.LIBPQ_OPTION_KEYS for k in keys if k is not None)
-        if postgres:
-            for option in overrides:
-                ctx.report(option, f"Django database `{alias}` gets `OPTIONS` that set no `connect_timeout` "
-                           f"{_DJANGO_FIX}: {_ADVICE}")
-        return
-    for entry in entries:
-        engine = _django_engine(entry, ctx)
-        if engine == "postgres" and isinstance(entry, ast.Dict):
-            options = _dict_value(entry, _OPTIONS)
-            if options is not None and dict_keys(options) is None:
-                continue  # options built elsewhere: trusted
-            anchor = _dict_key(entry, "ENGINE") or entry
-            ctx.report(anchor, f"Django database `{alias}` (PostgreSQL) sets no `OPTIONS[\"connect_timeout\"]` "
-                       f"{_DJANGO_FIX}: {_ADVICE}")
-        elif engine == "url":
-            assert isinstance(entry, ast.Call)
-            ctx.report(entry, f"Django database `{alias}` from `{dotted_text(entry.func)}()` sets no connect "
-                       f"timeout, unless its URL carries `?connect_timeout=` {_DJANGO_FIX}: {_ADVICE}",
-                       severity="warning")
-
-
-def _django_engine(entry: ast.expr, ctx: FileContext) -> str | None:
-    """``postgres`` (a literal PostgreSQL ENGINE), ``url`` (dj-database-url), or None (another or unknown)."""
-    if isinstance(entry, ast.Dict):
-        engine = string_value(_dict_value(entry, "ENGINE"), ctx)
-        return "postgres" if engine is not None and engine.startswith(K.DJANGO_POSTGRES_ENGINE) else None
-    if isinstance(entry, ast.Call) and ctx.qualname(entry.func) in K.DJANGO_URL_PARSERS:
-        return "url"
-    return None
-
-
-def _databases_path(target: ast.expr) -> list[str | None] | None:
-    """``DATABASES["a"]["OPTIONS"]`` -> ``["a", "OPTIONS"]`` (None for a computed key); None: not DATABASES."""
-    path: list[str | None] = []
-    while isinstance(target, ast.Subscript):
-        key = target.slice
-        path.append(key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None)
-        target = target.value
-    if isinstance(target, ast.Name) and target.id == K.DJANGO_DATABASES:
-        return path[::-1]
-    return None
-
-
-def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Statements run at import time: the module body and the blocks of its ``if`` / ``try`` / ``with``."""
-    out: list[ast.stmt] = []
-    for stmt in body:
-        out.append(stmt)
-        if isinstance(stmt, ast.If):
-            out.extend(_module_statements(stmt.body + stmt.orelse))
-        elif isinstance(stmt, ast.Try):
-            blocks = stmt.body + stmt.orelse + stmt.finalbody
-            for handler in stmt.handlers:
-                blocks = blocks + handler.body
-            out.extend(_module_statements(blocks))
-        elif isinstance(stmt, ast.With):
-            out.extend(_module_statements(stmt.body))
-    return out
+    for entry, problem, _ in verdicts:
+        anchor = entry.anchor((K.DJANGO_OPTIONS,)) if (K.DJANGO_OPTIONS,) in entry.written \
+            else entry.anchor(problem.key, (K.DJANGO_OPTIONS,))
+        ctx.defer(anchor, HiddenOptions(problem.message, settings=True), severity=problem.severity)
 
 
 def _names_timeout(tree: ast.Module) -> bool:
     """Whether the settings module names connect_timeout anywhere (set in a loop, a helper...)."""
     return any((isinstance(n, ast.Constant) and isinstance(n.value, str) and _WORD in n.value)
                or (isinstance(n, ast.keyword) and n.arg == _WORD) for n in ast.walk(tree))
-
-
-def _dict_key(expr: ast.Dict, key: str) -> ast.expr | None:
-    return next((k for k in expr.keys if isinstance(k, ast.Constant) and k.value == key), None)
 
 
 def _project_builder(arg: ast.expr, ctx: FileContext) -> str | None:
