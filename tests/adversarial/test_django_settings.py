@@ -1,0 +1,107 @@
+"""PW106 / PW109 / PW110 on generated Django settings: the static rules and the system check agree.
+
+Each generated settings module is literal (engines, ``CONN_MAX_AGE``, ``CONN_HEALTH_CHECKS``, ``OPTIONS``
+with or without ``connect_timeout`` and a native pool, environment reads with literal defaults, later
+writes into an entry, ``ASGI_APPLICATION`` or ``daphne`` in ``INSTALLED_APPS``). The contract asserted on
+every input:
+
+- ``poolwarden check`` (the file alone) never raises, and reports only Django findings of these codes;
+- what it reports — (code, alias, severity) — is exactly what the runtime system check's judgement
+  (:func:`poolwarden.runtime.django.checks.database_problems`) finds on the ``DATABASES`` the module
+  builds when it is run for real with its environment variables unset. (A module that names
+  ``connect_timeout`` anywhere is trusted by PW106 statically, so PW106 is compared only on the others.)
+
+Generated inputs: see ``EXAMPLES``; ``THROWN`` counts what was thrown.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from poolwarden.check.config import CheckConfig
+from poolwarden.check.engine import check_source
+from poolwarden.runtime.django.checks import database_problems, settings_facts
+
+from .contract import thrown
+
+THROWN = thrown("django-settings")
+
+EXAMPLES = {"generated settings modules, static vs system check (library)": 300}
+
+_ENGINES = ('"django.db.backends.postgresql"', '"django.contrib.gis.db.backends.postgis"',
+            '"django.db.backends.sqlite3"')
+_AGES = ("0", "60", "None", 'int(os.environ.get("PWX_AGE", "600"))', 'os.getenv("PWX_AGE", 0)')
+_HEALTH = ("True", "False", 'os.environ.get("PWX_HEALTH", True)')
+_POOLS = ("True", "False", "{}", '{"max_size": 4}', '{"timeout": 5}', '{"max_size": 4, "timeout": 5}')
+
+
+@st.composite
+def _entry(draw: st.DrawFn) -> str:
+    parts = [f'"ENGINE": {draw(st.sampled_from(_ENGINES))}', '"NAME": "app"']
+    if draw(st.booleans()):
+        parts.append(f'"CONN_MAX_AGE": {draw(st.sampled_from(_AGES))}')
+    if draw(st.booleans()):
+        parts.append(f'"CONN_HEALTH_CHECKS": {draw(st.sampled_from(_HEALTH))}')
+    options = []  # always there: the module writes into it
+    if draw(st.booleans()):
+        options.append('"connect_timeout": 5')
+    if draw(st.booleans()):
+        options.append(f'"pool": {draw(st.sampled_from(_POOLS))}')
+    if draw(st.booleans()):
+        options.append('"sslmode": "require"')
+    parts.append('"OPTIONS": {' + ", ".join(options) + "}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@st.composite
+def _module(draw: st.DrawFn) -> str:
+    aliases = draw(st.lists(st.sampled_from(("default", "replica", "reports")), min_size=1, max_size=3, unique=True))
+    lines = ["import os", ""]
+    asgi = draw(st.sampled_from(("", 'ASGI_APPLICATION = "proj.asgi.application"',
+                                 'INSTALLED_APPS = ["daphne", "django.contrib.auth"]',
+                                 'INSTALLED_APPS = ["django.contrib.auth"]')))
+    if asgi:
+        lines.append(asgi)
+    lines.append("DATABASES = {" + ", ".join(f'"{a}": {draw(_entry())}' for a in aliases) + "}")
+    for _ in range(draw(st.integers(0, 3))):
+        alias = draw(st.sampled_from(aliases))
+        lines.append(draw(st.sampled_from((
+            f'DATABASES["{alias}"]["CONN_MAX_AGE"] = {draw(st.sampled_from(_AGES))}',
+            f'DATABASES["{alias}"]["CONN_HEALTH_CHECKS"] = {draw(st.sampled_from(_HEALTH))}',
+            f'DATABASES["{alias}"]["OPTIONS"] = {{"application_name": "app"}}',
+            f'DATABASES["{alias}"]["OPTIONS"]["pool"] = {draw(st.sampled_from(_POOLS))}',
+            f'DATABASES["{alias}"].update({{"CONN_MAX_AGE": {draw(st.sampled_from(_AGES))}}})',
+        ))))
+    return "\n".join(lines) + "\n"
+
+
+_ALIAS = re.compile(r"Django database `([^`]+)`")
+
+
+@settings(max_examples=EXAMPLES["generated settings modules, static vs system check (library)"], deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_module())
+def test_static_rules_agree_with_the_system_check(source: str) -> None:
+    THROWN["generated settings modules, static vs system check (library)"] += 1
+    config = CheckConfig(select=["PW106", "PW109", "PW110"])
+    result = check_source(source.encode(), "proj/settings.py", config)
+    static: set[tuple[str, str, str]] = set()
+    for f in result.findings:
+        assert f.code in ("PW106", "PW109", "PW110"), f
+        match = _ALIAS.search(f.message)
+        assert match is not None, f.message
+        static.add((f.code, match.group(1), f.severity))
+    namespace: dict[str, object] = {}
+    saved = {k: v for k, v in __import__("os").environ.items() if k.startswith("PWX_")}
+    assert not saved, "the generated variables must be unset"
+    exec(compile(source, "settings.py", "exec"), namespace)  # noqa: S102 - generated literal settings
+    facts = settings_facts(types.SimpleNamespace(**{k: v for k, v in namespace.items() if k.isupper()}), environ={})
+    runtime = {(p.code, alias, p.severity) for alias, p in database_problems(namespace["DATABASES"], facts)}  # type: ignore[arg-type]
+    if "connect_timeout" in source:
+        static = {s for s in static if s[0] != "PW106"}
+        runtime = {r for r in runtime if r[0] != "PW106"}
+    assert static == runtime, source
