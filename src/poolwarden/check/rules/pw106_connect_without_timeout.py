@@ -72,13 +72,18 @@ module), and `app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}` (or a config clas
 `SQLALCHEMY_ENGINE_OPTIONS`) in a module with database code, are a warning when the options they
 spell out set no `connect_args` `connect_timeout`.
 
-Django settings: a module-level `DATABASES` entry whose `ENGINE` is
-`django.db.backends.postgresql` and whose `OPTIONS` set no `connect_timeout` is reported on its
-`ENGINE` line; an entry from dj-database-url's `config()` / `parse()` is a warning (the URL's query
-becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is
-reported when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a
-dj-database-url entry, or options only libpq takes, such as `application_name` or `sslmode`).
-A settings module that names `connect_timeout` anywhere is trusted.
+Django settings (read as PW109 and PW110 read them, judged by the same function as the system check
+`poolwarden.PW106` of `poolwarden.runtime.django`): a module-level `DATABASES` entry whose `ENGINE` is
+PostgreSQL's (`django.db.backends.postgresql`, PostGIS's, or a third-party engine wrapping it) and
+whose `OPTIONS` set no `connect_timeout` is reported on its `ENGINE` line; an entry from
+dj-database-url's `config()` / `parse()` or django-environ's `env.db()` is a warning (the URL's query
+becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is reported
+when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a URL
+helper's entry, or options only libpq takes, such as `application_name` or `sslmode`). A settings
+module that names `connect_timeout` anywhere is trusted, and so is every entry of a project where
+another module writing `DATABASES` names it (split settings: `production.py` setting the timeout in
+`base.py`'s entry) or where code names libpq's `PGCONNECT_TIMEOUT` (set in the environment, it times
+every connect).
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -236,6 +241,22 @@ class Connection:
                     "    def __init__(self, host):\n        self.params = dict(DEFAULTS, host=host)\n\n"
                     "    def connection_string(self, database):\n"
                     "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "HOST": "db",
+    }
+}
+""", note="split settings: production.py (star-importing this base) sets the entry's connect_timeout",
+            production="from .example import *  # noqa: F403\n\nDATABASES['default']['OPTIONS'] = "
+                       "{'connect_timeout': 5, 'sslmode': 'require'}\n"),
+        example("""
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "app"}}
+""", note="libpq's PGCONNECT_TIMEOUT, set by the project's asgi.py, times every connect",
+            asgi="import os\n\nfrom django.core.asgi import get_asgi_application\n\n"
+                 "os.environ.setdefault('PGCONNECT_TIMEOUT', '5')\napplication = get_asgi_application()\n"),
     ]
     INVALID = [
         example("""
@@ -397,6 +418,21 @@ class Connection:
             servers="class ServerManager:\n    def __init__(self, host):\n        self.params = {'host': host}\n\n"
                     "    def connection_string(self, database):\n"
                     "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.contrib.gis.db.backends.postgis",  # error
+        "NAME": "maps",
+        "OPTIONS": {"sslmode": "require"},
+    }
+}
+""", note="PostGIS runs on the PostgreSQL backend"),
+        example("""
+import environ
+
+env = environ.Env()
+DATABASES = {"default": env.db("DATABASE_URL")}  # error
+""", note="a warning: django-environ's entry, whose URL query may carry connect_timeout"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
