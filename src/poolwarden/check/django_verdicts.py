@@ -163,9 +163,9 @@ def _pool(alias: str, entry: Mapping[str, object]) -> Problem | None:
     if not missing:
         return None
     defaults = ", ".join(f"`{k}` = {K.DJANGO_POOL_DEFAULTS[k]}" for k in missing)
-    shown = "True" if pool is True else "a dict"
+    shown = ("True" if pool is True else "a dict") + _env_note(raw)
     return Problem("PW110", (K.DJANGO_OPTIONS, K.DJANGO_POOL_OPTION),
-                   f"Django database `{alias}` turns on the native pool (`OPTIONS[\"pool\"]` = {shown}{_env_note(raw)}) "
+                   f"Django database `{alias}` turns on the native pool (`OPTIONS[\"pool\"]` = {shown}) "
                    f"without {' and '.join(f'`{k}`' for k in missing)}: psycopg_pool's defaults apply ({defaults}), "
                    f"so a request that finds every connection busy waits up to 30 s before `PoolTimeout`, and the "
                    f"pool's size follows no thread or worker count; set them "

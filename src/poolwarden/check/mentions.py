@@ -74,7 +74,8 @@ def serves_asgi(tree: ast.Module, ctx: FileContext) -> tuple[str, bool, bool]:
         if K.ASGI_SETTING in names and not evidence:
             evidence = f"`{K.ASGI_SETTING}` is set in `{ctx.module}`"
         if K.INSTALLED_APPS in names or _calls_on(stmt, K.INSTALLED_APPS):
-            app = next((n.value for n in ast.walk(stmt) if isinstance(n, ast.Constant) and n.value in K.ASGI_APPS), None)
+            app = next((n.value for n in ast.walk(stmt)
+                        if isinstance(n, ast.Constant) and n.value in K.ASGI_APPS), None)
             if app is not None and not evidence:
                 evidence = f"`{app}` is in `{K.INSTALLED_APPS}` in `{ctx.module}`"
     for node in ast.walk(tree):

@@ -47,7 +47,8 @@ SETTINGS_TOKEN_WORDS: Final = (b"DATABASES", b"ASGI_APPLICATION", b"INSTALLED_AP
 # Raw-text pre-scan: a module that sets Django's DATABASES is walked even if it imports nothing, and so
 # is one that may say the project serves ASGI (settings, asgi.py / wsgi.py, a server's config).
 SETTINGS_TOKENS: Final = re.compile(
-    rb"^DATABASES[ \t]*[=\[]|^(?:ASGI_APPLICATION|INSTALLED_APPS)\b|get_[aw]sgi_application|uvicorn\.run\(|UvicornWorker",
+    rb"^DATABASES[ \t]*[=\[]|^(?:ASGI_APPLICATION|INSTALLED_APPS)\b|get_[aw]sgi_application"
+    rb"|uvicorn\.run\(|UvicornWorker",
     re.M,
 )
 
