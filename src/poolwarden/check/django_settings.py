@@ -72,9 +72,10 @@ def database_entries(tree: ast.Module, ctx: FileContext) -> list[Entry]:
                 whole = reader.follow(stmt.value)
                 if isinstance(whole, ast.Dict):
                     for k, v in zip(whole.keys, whole.values, strict=True):
-                        if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                            entry = reader.entry(k.value, v)
-                            by_alias.setdefault(k.value, []).append(entry)
+                        alias = reader.follow(k) if k is not None else None  # a module-level name for the alias
+                        if isinstance(alias, ast.Constant) and isinstance(alias.value, str):
+                            entry = reader.entry(alias.value, v)
+                            by_alias.setdefault(alias.value, []).append(entry)
                             order.append(entry)
             elif len(path) == 1 and path[0] is not None:
                 entry = reader.entry(path[0], stmt.value)

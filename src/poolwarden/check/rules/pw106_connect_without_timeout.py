@@ -433,6 +433,14 @@ import environ
 env = environ.Env()
 DATABASES = {"default": env.db("DATABASE_URL")}  # error
 """, note="a warning: django-environ's entry, whose URL query may carry connect_timeout"),
+        example("""
+import dj_database_url
+
+DEFAULT_DB = "default"
+DATABASES = {
+    DEFAULT_DB: dj_database_url.config(default="postgres://app@localhost/app"),  # error
+}
+""", note="a warning: the alias is a module-level name"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:

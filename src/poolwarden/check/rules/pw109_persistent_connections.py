@@ -126,6 +126,16 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE")
 ASGI_APPLICATION = "config.asgi.application"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3", "CONN_MAX_AGE": 60}}
 """, note="near miss: another database"),
+        example("""
+import os
+
+import dj_database_url
+
+ASGI_APPLICATION = "shop.asgi.application"
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", 0))
+DEFAULT_DB = "default"
+DATABASES = {DEFAULT_DB: dj_database_url.config(conn_max_age=DB_CONN_MAX_AGE)}
+""", note="under ASGI, persistent connections off unless the environment turns them on (its default: 0)"),
     ]
     INVALID = [
         example("""
