@@ -5,7 +5,8 @@ with or without ``connect_timeout`` and a native pool, environment reads with li
 writes into an entry, ``ASGI_APPLICATION`` or ``daphne`` in ``INSTALLED_APPS``). The contract asserted on
 every input:
 
-- ``poolwarden check`` (the file alone) never raises, and reports only Django findings of these codes;
+- ``poolwarden check`` (the file alone) never raises, and reports only Django findings of these codes
+  (also on hostile modules: computed keys, non-dict values, odd literals, splats, writes into nothing);
 - what it reports — (code, alias, severity) — is exactly what the runtime system check's judgement
   (:func:`poolwarden.runtime.django.checks.database_problems`) finds on the ``DATABASES`` the module
   builds when it is run for real with its environment variables unset. (A module that names
@@ -31,7 +32,10 @@ from .contract import thrown
 
 THROWN = thrown("django-settings")
 
-EXAMPLES = {"generated settings modules, static vs system check (library)": 300}
+EXAMPLES = {
+    "generated settings modules, static vs system check (library)": 300,
+    "hostile settings modules (library)": 200,
+}
 
 _ENGINES = ('"django.db.backends.postgresql"', '"django.contrib.gis.db.backends.postgis"',
             '"django.db.backends.sqlite3"')
@@ -105,3 +109,42 @@ def test_static_rules_agree_with_the_system_check(source: str) -> None:
         static = {s for s in static if s[0] != "PW106"}
         runtime = {r for r in runtime if r[0] != "PW106"}
     assert static == runtime, source
+
+
+_HOSTILE_VALUES = ("None", "-1", "1.5", "'60'", "'abc'", "b'x'", "1j", "[]", "{}", "{**base}", "True", "f()", "x.y",
+                   "env.int('A', default='x')", "os.environ.get('A')", "int(os.getenv('A', 'nope'))",
+                   "env('A', default={'k': 1})", "config(1, default=2)", "dj_database_url.config(**kw)", "lambda: 0")
+_HOSTILE_TARGETS = ('DATABASES', 'DATABASES["default"]', 'DATABASES[k]', 'DATABASES["default"]["CONN_MAX_AGE"]',
+                    'DATABASES["default"]["OPTIONS"]', 'DATABASES["default"]["OPTIONS"]["pool"]',
+                    'DATABASES["x"][k]["pool"]', 'DATABASES["default"]["CONN_HEALTH_CHECKS"]', 'ASGI_APPLICATION',
+                    'INSTALLED_APPS', 'DATABASES[1]', 'DATABASES["default"][0]')
+
+
+@st.composite
+def _hostile(draw: st.DrawFn) -> str:
+    lines = ["import os", "import dj_database_url", "import environ", "from decouple import config",
+             "env = environ.Env()"]
+    for _ in range(draw(st.integers(1, 8))):
+        target = draw(st.sampled_from(_HOSTILE_TARGETS))
+        value = draw(st.sampled_from(_HOSTILE_VALUES))
+        form = draw(st.sampled_from(("assign", "entry", "options", "update", "branch")))
+        lines.append({
+            "assign": f"{target} = {value}",
+            "entry": f"{target} = {{'ENGINE': 'django.db.backends.postgresql', 'CONN_MAX_AGE': {value}, "
+                     f"'CONN_HEALTH_CHECKS': {value}, 'OPTIONS': {{'pool': {value}}}}}",
+            "options": f"{target} = {{'default': {{'OPTIONS': {value}, 'CONN_MAX_AGE': {value}}}}}",
+            "update": f"{target}.update({value})",
+            "branch": f"if os.environ.get('X'):\n    {target} = {value}\nelse:\n    {target} = {{'pool': {value}}}",
+        }[form])
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=EXAMPLES["hostile settings modules (library)"], deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(_hostile())
+def test_hostile_settings_never_raise(source: str) -> None:
+    THROWN["hostile settings modules (library)"] += 1
+    result = check_source(source.encode(), "proj/settings.py", CheckConfig(select=["PW106", "PW109", "PW110"]))
+    for f in result.findings:
+        assert f.code in ("PW106", "PW109", "PW110"), f
+        assert _ALIAS.search(f.message) is not None, f.message

@@ -89,7 +89,7 @@ def analyze_parsed(
     ctx.summary.sets_connect_timeout = not ctx.is_test and sets_connect_timeout(parsed.source, parsed.tree, ctx)
     ctx.summary.atomic_requests = not ctx.is_test and sets_atomic_requests(parsed.source, parsed.tree)
     if not ctx.is_test:
-        ctx.summary.asgi, ctx.summary.asgi_app, ctx.summary.wsgi_app = serves_asgi(parsed.tree, ctx)
+        ctx.summary.asgi, ctx.summary.asgi_app, ctx.summary.wsgi_app = serves_asgi(parsed.source, parsed.tree, ctx)
         ctx.summary.settings_timeout = sets_settings_timeout(parsed.source, parsed.tree)
     result.findings = ctx.findings
     result.pendings = ctx.pendings

@@ -57,7 +57,7 @@ def sets_atomic_requests(source: bytes, tree: ast.Module) -> bool:
     return False
 
 
-def serves_asgi(tree: ast.Module, ctx: FileContext) -> tuple[str, bool, bool]:
+def serves_asgi(source: bytes, tree: ast.Module, ctx: FileContext) -> tuple[str, bool, bool]:
     """What ``tree`` says about serving the Django project over ASGI: the evidence ("" for none), and
     whether it makes the ASGI / WSGI application (``get_asgi_application()`` / ``get_wsgi_application()``).
 
@@ -69,6 +69,8 @@ def serves_asgi(tree: ast.Module, ctx: FileContext) -> tuple[str, bool, bool]:
     """
     evidence = ""
     asgi_app = wsgi_app = False
+    if not any(word in source for word in K.ASGI_TOKEN_WORDS):
+        return evidence, asgi_app, wsgi_app  # the common case: substring searches, no second walk
     for stmt in tree.body:
         names = [t.id for t in _assigned(stmt) if isinstance(t, ast.Name)]
         if K.ASGI_SETTING in names and not evidence:

@@ -69,5 +69,8 @@ ASGI_SERVER_CALLS: Final = frozenset(
 )
 ASGI_WORKER_CLASSES: Final = ("uvicorn.workers.UvicornWorker", "uvicorn.workers.UvicornH11Worker",
                               "uvicorn_worker.UvicornWorker")
+# Words one of which a module must hold to say anything of the above (a substring test before a walk).
+ASGI_TOKEN_WORDS: Final = (b"sgi_application", b"ASGI_APPLICATION", b"INSTALLED_APPS", b"uvicorn", b"Uvicorn",
+                           b"ProtocolTypeRouter", b"hypercorn", b"daphne")
 ASGI_APP_FACTORY: Final = "django.core.asgi.get_asgi_application"
 WSGI_APP_FACTORY: Final = "django.core.wsgi.get_wsgi_application"
