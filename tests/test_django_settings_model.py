@@ -11,7 +11,7 @@ import pytest
 from poolwarden.check.cache import decode_result, encode_result
 from poolwarden.check.context import FileContext
 from poolwarden.check.django_settings import database_entries
-from poolwarden.check.django_verdicts import FromEnv, FromUrl, NotLiteral
+from poolwarden.check.django_verdicts import Facts, FromEnv, FromUrl, NotLiteral, judge
 from poolwarden.check.engine import analyze_source
 from poolwarden.check.project import ProjectIndex
 from poolwarden.check.walk import Walker
@@ -102,3 +102,16 @@ def test_split_settings_are_judged_across_modules(tmp_path: Path) -> None:
     })
     found = {(Path(f.path).name, f.line, f.code) for f in run_check([tmp_path / "proj"])}
     assert found == {("base.py", 2, "PW109")}  # the timeout production.py sets silences PW106 in base.py
+
+
+def test_casts_of_an_environment_default_are_applied() -> None:
+    (_, values), = _entries('import os\nDATABASES = {"default": {"CONN_HEALTH_CHECKS": bool(os.getenv("H", "False")), '
+                            '"CONN_MAX_AGE": int(os.getenv("A", "x"))}}\n')
+    assert values["CONN_HEALTH_CHECKS"] == FromEnv(True, "H")  # bool("False") is True, as Django will see it
+    assert isinstance(values["CONN_MAX_AGE"], NotLiteral)  # int("x") raises at import: no value to judge
+
+
+def test_health_checks_are_on_when_truthy() -> None:
+    entry = {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": None, "OPTIONS": {"connect_timeout": 5}}
+    assert judge("default", {**entry, "CONN_HEALTH_CHECKS": "False"}, Facts()) == []  # Django tests truthiness
+    assert [p.code for p in judge("default", {**entry, "CONN_HEALTH_CHECKS": 0}, Facts())] == ["PW109"]

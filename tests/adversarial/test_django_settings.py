@@ -40,7 +40,8 @@ EXAMPLES = {
 _ENGINES = ('"django.db.backends.postgresql"', '"django.contrib.gis.db.backends.postgis"',
             '"django.db.backends.sqlite3"')
 _AGES = ("0", "60", "None", 'int(os.environ.get("PWX_AGE", "600"))', 'os.getenv("PWX_AGE", 0)')
-_HEALTH = ("True", "False", 'os.environ.get("PWX_HEALTH", True)')
+_HEALTH = ("True", "False", 'os.environ.get("PWX_HEALTH", True)', 'os.environ.get("PWX_HEALTH", "False")',
+           'bool(os.getenv("PWX_HEALTH", "False"))', 'bool(int(os.getenv("PWX_HEALTH", "0")))')
 _POOLS = ("True", "False", "{}", '{"max_size": 4}', '{"timeout": 5}', '{"max_size": 4, "timeout": 5}')
 
 

@@ -17,7 +17,9 @@ module-level names), an environment read with a literal default (``env.int("X", 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
@@ -27,6 +29,8 @@ from poolwarden.check.scope import dotted_text
 
 # The keys an entry whose dict the code does not spell out may hold anything for.
 _JUDGED = (K.DJANGO_ENGINE, K.DJANGO_OPTIONS, K.CONN_MAX_AGE, K.CONN_HEALTH_CHECKS)
+# Conversions that keep an environment default literal: ``int(os.getenv("X", "60"))``.
+_CASTS: dict[str, Callable[[Any], object]] = {"int": int, "float": float, "bool": bool, "str": str}
 _DEPTH = 6
 
 
@@ -175,15 +179,14 @@ class _Reader:
         if isinstance(func, ast.Name) and func.id == "dict" and not call.args \
                 and all(kw.arg is not None for kw in call.keywords):
             return {kw.arg: self.value(kw.value, depth + 1) for kw in call.keywords if kw.arg is not None}
-        if isinstance(func, ast.Name) and func.id in K.LITERAL_CASTS and len(call.args) == 1 and not call.keywords:
+        if isinstance(func, ast.Name) and func.id in _CASTS and len(call.args) == 1 and not call.keywords:
             inner = self.value(call.args[0], depth + 1)
-            if isinstance(inner, FromEnv) and func.id in ("int", "float"):
-                try:
-                    return FromEnv(int(inner.value) if func.id == "int" else float(inner.value),  # type: ignore[call-overload, arg-type]
-                                   inner.var)
-                except (TypeError, ValueError):
-                    return NotLiteral(_text(call))
-            return inner if isinstance(inner, FromEnv) else NotLiteral(_text(call))
+            if not isinstance(inner, FromEnv):
+                return NotLiteral(_text(call))
+            try:  # the cast as Python runs it on the default: bool("False") is True
+                return FromEnv(_CASTS[func.id](inner.value), inner.var)
+            except (TypeError, ValueError, OverflowError):
+                return NotLiteral(_text(call))
         if name in K.ENV_READERS:
             return self._env(call, K.ENV_READERS[name], depth)
         if isinstance(func, ast.Attribute) and func.attr in K.ENVIRON_TYPED_READERS and self._environ(func.value):

@@ -133,8 +133,8 @@ def _conn_max_age(alias: str, entry: Mapping[str, object], facts: Facts) -> Prob
     if age is not None:
         return None
     health = entry.get(K.CONN_HEALTH_CHECKS, K.DJANGO_DEFAULTS[K.CONN_HEALTH_CHECKS])
-    if isinstance(health, (NotLiteral, FromUrl)) or _value(health) is True:
-        return None
+    if isinstance(health, (NotLiteral, FromUrl)) or bool(_value(health)):
+        return None  # Django tests the setting's truthiness
     checks = f"`CONN_HEALTH_CHECKS = {_show(_value(health))}`{_env_note(health)}" \
         if K.CONN_HEALTH_CHECKS in entry else "no `CONN_HEALTH_CHECKS`"
     return Problem("PW109", (K.CONN_MAX_AGE,), f"Django database `{alias}` keeps each connection forever ({said}) "

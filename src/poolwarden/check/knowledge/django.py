@@ -47,8 +47,6 @@ ENVIRON_ENTRY_METHODS: Final = frozenset({"db", "db_url", "db_url_config"})
 ENV_READERS: Final = {"os.environ.get": 1, "os.getenv": 1, "decouple.config": None}
 # django-environ's typed readers (``env.int("X", default=60)``, ``env("X", default=60)``).
 ENVIRON_TYPED_READERS: Final = frozenset({"int", "bool", "str", "float"})
-# Conversions that keep a literal default literal: ``int(os.getenv("X", "60"))``.
-LITERAL_CASTS: Final = frozenset({"int", "float", "bool", "str"})
 
 # -- Django 5.1's native pool: OPTIONS["pool"] = True or the keyword arguments of psycopg_pool.ConnectionPool ----
 DJANGO_POOL_OPTION: Final = "pool"
