@@ -85,9 +85,11 @@ def test_the_project_asgi_fact(tmp_path: Path, files: dict[str, str], expected: 
 
 
 def test_the_django_facts_survive_the_cache(tmp_path: Path) -> None:
-    source = b"import os\nASGI_APPLICATION = 'a'\nos.environ['PGCONNECT_TIMEOUT'] = '5'\nDATABASES = {}\n"
+    source = (b"import os\nASGI_APPLICATION = 'a'\nos.environ['PGCONNECT_TIMEOUT'] = '5'\nDATABASES = {}\n"
+              b"DATABASES['default']['CONN_MAX_AGE'] = 0\nDATABASES['default']['OPTIONS'].update({'pool': True})\n")
     result = analyze_source(source, str(tmp_path / "s.py"), "proj.s", False, [], root=str(tmp_path))
     assert result.summary is not None and result.summary.asgi and result.summary.settings_timeout
+    assert result.summary.settings_writes == ["default/CONN_MAX_AGE", "default/OPTIONS/pool"]
     back = decode_result(json.loads(json.dumps(encode_result(result))))
     assert back.summary == result.summary
 

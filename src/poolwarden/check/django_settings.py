@@ -19,13 +19,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.django_verdicts import Facts, FromEnv, FromUrl, NotLiteral, Problem, judge
 from poolwarden.check.finding import Deferred
 from poolwarden.check.scope import dotted_text
+
+if TYPE_CHECKING:
+    from poolwarden.check.project import ProjectIndex
 
 # The keys an entry whose dict the code does not spell out may hold anything for.
 _JUDGED = (K.DJANGO_ENGINE, K.DJANGO_OPTIONS, K.CONN_MAX_AGE, K.CONN_HEALTH_CHECKS)
@@ -45,6 +48,7 @@ class Entry:
 
     alias: str
     node: ast.AST
+    partial: bool = False  # made by a write into an entry another module made (split settings)
     values: dict[str, object] = field(default_factory=dict)
     anchors: dict[tuple[str, ...], ast.AST] = field(default_factory=dict)
     written: set[tuple[str, ...]] = field(default_factory=set)
@@ -244,7 +248,7 @@ def _candidates(by_alias: dict[str, list[Entry]], order: list[Entry], alias: str
     if alias is None:
         return [e for entries in by_alias.values() for e in entries]
     if alias not in by_alias:  # an entry written in another module (a settings module star-imported here)
-        entry = Entry(alias, node)
+        entry = Entry(alias, node, partial=True)
         by_alias[alias] = [entry]
         order.append(entry)
     return by_alias[alias]
@@ -326,11 +330,16 @@ ASGI_PLACEHOLDER = "<<asgi>>"
 
 @dataclass(frozen=True)
 class SettingsVerdict(Deferred):
-    """A settings problem that holds only if the project serves ASGI (``asgi``) or only if it does not:
-    the message, with :data:`ASGI_PLACEHOLDER` for the evidence."""
+    """A settings problem of an entry: the message (with :data:`ASGI_PLACEHOLDER` for the project's
+    evidence), whether it holds only if the project serves ASGI (True), only if it does not (False) or
+    either way (None), and the setting it is about (``default/CONN_MAX_AGE``) in an entry made by the
+    module ``module`` (``root:dotted``): another module writing that setting decides instead ("" when
+    the module itself writes into an entry made elsewhere)."""
 
     message: str
-    asgi: bool
+    asgi: bool | None
+    path: str
+    module: str
 
 
 def judge_module(tree: ast.Module, ctx: FileContext, code: str) -> list[tuple[Entry, Problem, bool | None]]:
@@ -352,14 +361,42 @@ def report_module(tree: ast.Module, ctx: FileContext, code: str) -> None:
     each on the key it is about (``CONN_MAX_AGE``, the ``"pool"`` key)."""
     for entry, problem, when in judge_module(tree, ctx, code):
         node = entry.anchor(problem.key)
-        if when is None:
+        if when is None and entry.partial:
             ctx.report(node, problem.message, severity=problem.severity)
         else:
-            ctx.defer(node, SettingsVerdict(problem.message, when), severity=problem.severity)
+            path = "" if entry.partial else "/".join((entry.alias, *problem.key))
+            ctx.defer(node, SettingsVerdict(problem.message, when, path, f"{ctx.root}:{ctx.module}"),
+                      severity=problem.severity)
 
 
-def resolve_verdict(data: SettingsVerdict, asgi: str | None) -> str | None:
-    """The message of a deferred verdict once the project's ASGI evidence is known, or None."""
-    if data.asgi != (asgi is not None):
+def resolve_verdict(data: SettingsVerdict, index: ProjectIndex) -> str | None:
+    """The message of a deferred verdict once the project is known (its ASGI evidence, the settings
+    other modules write), or None."""
+    asgi = index.asgi
+    if data.asgi is not None and data.asgi != (asgi is not None):
         return None
+    if data.path and index.settings_written(data.path, data.module):
+        return None  # split settings: another module overrides it (production.py sets CONN_MAX_AGE = 0)
     return data.message.replace(ASGI_PLACEHOLDER, asgi or "")
+
+
+def database_writes(source: bytes, tree: ast.Module) -> list[str]:
+    """The settings the module writes into ``DATABASES`` entries, as paths (``default``,
+    ``default/CONN_MAX_AGE``, ``default/OPTIONS/pool``): item assignments and literal ``update()`` dicts."""
+    if K.DJANGO_DATABASES.encode() not in source:
+        return []
+    out: list[str] = []
+    for stmt in module_statements(tree.body):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            path = _databases_path(stmt.targets[0])
+            if path and None not in path:
+                out.append("/".join(p for p in path if p is not None))
+        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+                and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "update" \
+                and len(stmt.value.args) == 1 and isinstance(stmt.value.args[0], ast.Dict):
+            path = _databases_path(stmt.value.func.value)
+            if path and None not in path:
+                head = "/".join(p for p in path if p is not None)
+                out.extend(f"{head}/{k.value}" for k in stmt.value.args[0].keys
+                           if isinstance(k, ast.Constant) and isinstance(k.value, str))
+    return sorted(set(out))

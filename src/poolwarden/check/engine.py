@@ -26,6 +26,7 @@ from poolwarden.check import source as S
 from poolwarden.check.cache import Cache, run_digest, stat_key
 from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
+from poolwarden.check.django_settings import database_writes
 from poolwarden.check.files import discover
 from poolwarden.check.finding import Finding, Severity, Span
 from poolwarden.check.mentions import serves_asgi, sets_atomic_requests, sets_connect_timeout, sets_settings_timeout
@@ -91,6 +92,7 @@ def analyze_parsed(
     if not ctx.is_test:
         ctx.summary.asgi, ctx.summary.asgi_app, ctx.summary.wsgi_app = serves_asgi(parsed.source, parsed.tree, ctx)
         ctx.summary.settings_timeout = sets_settings_timeout(parsed.source, parsed.tree)
+        ctx.summary.settings_writes = database_writes(parsed.source, parsed.tree)
     result.findings = ctx.findings
     result.pendings = ctx.pendings
     result.summary = ctx.summary

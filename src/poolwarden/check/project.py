@@ -183,6 +183,14 @@ class ProjectIndex:
         writes (see :func:`check.mentions.sets_settings_timeout`)."""
         return any(summary.settings_timeout for summary in self.modules.values())
 
+    def settings_written(self, path: str, besides: str) -> bool:
+        """Whether a module other than ``besides`` (``root:dotted``) writes the ``DATABASES`` setting
+        ``path`` (``default/CONN_MAX_AGE``) or what holds it (``default/OPTIONS``, the whole ``default``)."""
+        parts = path.split("/")
+        held = {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+        return any(key != besides and not held.isdisjoint(summary.settings_writes)
+                   for key, summary in self.modules.items())
+
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:
         """The first DB operation ``ref`` performs, directly or through its callees."""

@@ -72,6 +72,7 @@ class ModuleSummary:
     asgi_app: bool = False  # it makes Django's ASGI application (get_asgi_application())
     wsgi_app: bool = False  # ... its WSGI application (get_wsgi_application())
     settings_timeout: bool = False  # it gives Django's connections a connect timeout (see check.mentions)
+    settings_writes: list[str] = field(default_factory=list)  # DATABASES settings it writes (default/CONN_MAX_AGE)
 
 
 @dataclass(slots=True)

@@ -38,7 +38,9 @@ default=60)`, `int(os.environ.get("CONN_MAX_AGE", "60"))`, `config("CONN_MAX_AGE
 default=60)` are judged on their default, and the message names the variable that changes it. A value
 the code computes (no default, a helper's result) is not judged. An entry of another database (a
 literal `ENGINE` that is not PostgreSQL's) is not judged; one whose engine the code does not show (a
-split settings module writing into an entry another one made) is. Test modules are not checked.
+split settings module writing into an entry another one made) is. When another module writes the
+setting into the entry (`production.py`: `DATABASES["default"]["CONN_MAX_AGE"] = 0` over `base.py`'s
+entry), that module decides: the entry it overrides is not reported. Test modules are not checked.
 """
     WHY = """
 Under ASGI, Django runs each request's synchronous ORM work on a thread of its own, used once.
@@ -136,6 +138,18 @@ DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", 0))
 DEFAULT_DB = "default"
 DATABASES = {DEFAULT_DB: dj_database_url.config(conn_max_age=DB_CONN_MAX_AGE)}
 """, note="under ASGI, persistent connections off unless the environment turns them on (its default: 0)"),
+        example("""
+ASGI_APPLICATION = "config.asgi.application"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "CONN_MAX_AGE": 60,
+        "OPTIONS": {"connect_timeout": 5},
+    }
+}
+""", note="split settings: the served settings (production.py) turn persistent connections off in this base",
+            production="from .example import *  # noqa: F403\n\nDATABASES['default']['CONN_MAX_AGE'] = 0\n"),
     ]
     INVALID = [
         example("""
@@ -202,4 +216,4 @@ DATABASES = {
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         """A problem that holds only under ASGI (or only without): decided by the project's ASGI evidence."""
         assert isinstance(pending.data, SettingsVerdict)
-        return resolve_verdict(pending.data, index.asgi)
+        return resolve_verdict(pending.data, index)

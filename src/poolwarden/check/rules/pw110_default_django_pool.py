@@ -23,7 +23,8 @@ Flags, on its `"pool"` key, a `DATABASES` entry whose `OPTIONS["pool"]` turns on
 psycopg pool (`True`, or a dict of `psycopg_pool.ConnectionPool` arguments) without `max_size` or without
 `timeout`. It reads entries as PW109 does: dict displays, later writes (`DATABASES["default"]["OPTIONS"]
 ["pool"] = {...}`), values from the environment with a literal default (judged on the default, naming
-the variable). A pool the code computes, and entries of another database, are not judged.
+the variable). A pool the code computes, and entries of another database, are not judged; an entry
+whose pool another module sets (split settings) is judged there.
 
 A warning: the pool works, with sizes and a wait chosen for no one.
 """
@@ -103,6 +104,17 @@ DATABASES = {
     }
 }
 """, note="near miss: no pool unless the environment turns it on"),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "OPTIONS": {"connect_timeout": 5, "pool": True},
+    }
+}
+""", note="split settings: production.py bounds the pool of this base entry",
+            production="from .example import *  # noqa: F403\n\n"
+                       "DATABASES['default']['OPTIONS']['pool'] = {'max_size': 10, 'timeout': 5}\n"),
     ]
     INVALID = [
         example("""
@@ -150,4 +162,4 @@ DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5, "pool": env.bool("DB_PO
 
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         assert isinstance(pending.data, SettingsVerdict)
-        return resolve_verdict(pending.data, index.asgi)
+        return resolve_verdict(pending.data, index)
