@@ -47,7 +47,7 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     ("pyproject.toml", "[tool.poolwarden.check]\nselect = []\n", ["pyproject.toml", "'select' is empty"]),
     ("pyproject.toml", "[tool.poolwarden.check]\nselect = ['']\n", ["pyproject.toml", "select", "empty rule code"]),
     ("poolwarden.toml", "[check]\nignore = ['PW1010']\n",
-     ["poolwarden.toml", "ignore", "'PW1010'", "did you mean 'PW101'"]),
+     ["poolwarden.toml", "ignore", "'PW1010'", "did you mean 'PW1"]),
     ("pyproject.toml", "[tool.poolwarden.check]\nselct = ['PW1']\n", ["unknown key 'selct'", "did you mean 'select'"]),
     ("pyproject.toml", "[tool.poolwarden.check]\nextend-select = ['PW18']\n",
      ["pyproject.toml", "extend-select", "'PW18'", "did you mean"]),

@@ -51,4 +51,4 @@ def test_every_seed_has_both_variants_and_every_rule_is_exercised() -> None:
     for seed in seeds:
         assert (EXAMPLES / seed / "buggy").is_dir() and (EXAMPLES / seed / "fixed").is_dir()
     codes = {code for _, _, code in _expected("buggy")}
-    assert codes == {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108"}
+    assert codes == {"PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108", "PW109"}

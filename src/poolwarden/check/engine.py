@@ -26,9 +26,10 @@ from poolwarden.check import source as S
 from poolwarden.check.cache import Cache, run_digest, stat_key
 from poolwarden.check.config import CheckConfig
 from poolwarden.check.context import FileContext
+from poolwarden.check.django_settings import database_writes
 from poolwarden.check.files import discover
 from poolwarden.check.finding import Finding, Severity, Span
-from poolwarden.check.mentions import sets_atomic_requests, sets_connect_timeout
+from poolwarden.check.mentions import serves_asgi, sets_atomic_requests, sets_connect_timeout, sets_settings_timeout
 from poolwarden.check.modules import module_name, prescan
 from poolwarden.check.project import ProjectIndex
 from poolwarden.check.registry import ALL_RULES, reported_codes, select_rules
@@ -88,6 +89,10 @@ def analyze_parsed(
         return result
     ctx.summary.sets_connect_timeout = not ctx.is_test and sets_connect_timeout(parsed.source, parsed.tree, ctx)
     ctx.summary.atomic_requests = not ctx.is_test and sets_atomic_requests(parsed.source, parsed.tree)
+    if not ctx.is_test:
+        ctx.summary.asgi, ctx.summary.asgi_app, ctx.summary.wsgi_app = serves_asgi(parsed.source, parsed.tree, ctx)
+        ctx.summary.settings_timeout = sets_settings_timeout(parsed.source, parsed.tree)
+        ctx.summary.settings_writes = database_writes(parsed.source, parsed.tree)
     result.findings = ctx.findings
     result.pendings = ctx.pendings
     result.summary = ctx.summary

@@ -1,7 +1,9 @@
 """Project-wide settings a module's code may make: per-module facts the index joins.
 
-Whether it sets a connect timeout anywhere (:func:`sets_connect_timeout`), and whether it turns on
-Django's ``ATOMIC_REQUESTS`` (:func:`sets_atomic_requests`).
+Whether it sets a connect timeout anywhere (:func:`sets_connect_timeout`), whether it turns on
+Django's ``ATOMIC_REQUESTS`` (:func:`sets_atomic_requests`), whether it says the Django project serves
+ASGI (:func:`serves_asgi`), and whether it gives Django's connections a connect timeout outside the
+entry it writes (:func:`sets_settings_timeout`).
 
 A connect whose options are built from project data the call cannot see (a wrapper's ``**kwargs``,
 a helper's dict) can still be judged when *no code of the project* ever sets ``connect_timeout``:
@@ -53,3 +55,68 @@ def sets_atomic_requests(source: bytes, tree: ast.Module) -> bool:
                         and target.slice.value == key:
                     return True
     return False
+
+
+def serves_asgi(source: bytes, tree: ast.Module, ctx: FileContext) -> tuple[str, bool, bool]:
+    """What ``tree`` says about serving the Django project over ASGI: the evidence ("" for none), and
+    whether it makes the ASGI / WSGI application (``get_asgi_application()`` / ``get_wsgi_application()``).
+
+    Evidence: ``ASGI_APPLICATION`` set at module level, an ASGI app (``daphne``, ``channels``) in
+    ``INSTALLED_APPS``, an ASGI server started or routed in code (``uvicorn.run``, channels'
+    ``ProtocolTypeRouter``) or named as gunicorn's worker class. ``startproject`` writes both an
+    ``asgi.py`` and a ``wsgi.py``, so making the ASGI application alone is not evidence: the index
+    counts it only when no module makes the WSGI one.
+    """
+    evidence = ""
+    asgi_app = wsgi_app = False
+    if not any(word in source for word in K.ASGI_TOKEN_WORDS):
+        return evidence, asgi_app, wsgi_app  # the common case: substring searches, no second walk
+    for stmt in tree.body:
+        names = [t.id for t in _assigned(stmt) if isinstance(t, ast.Name)]
+        if K.ASGI_SETTING in names and not evidence:
+            evidence = f"`{K.ASGI_SETTING}` is set in `{ctx.module}`"
+        if K.INSTALLED_APPS in names or _calls_on(stmt, K.INSTALLED_APPS):
+            app = next((n.value for n in ast.walk(stmt)
+                        if isinstance(n, ast.Constant) and n.value in K.ASGI_APPS), None)
+            if app is not None and not evidence:
+                evidence = f"`{app}` is in `{K.INSTALLED_APPS}` in `{ctx.module}`"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+            name = ctx.qualname(node.func)
+            asgi_app = asgi_app or name == K.ASGI_APP_FACTORY
+            wsgi_app = wsgi_app or name == K.WSGI_APP_FACTORY
+            if name in K.ASGI_SERVER_CALLS and not evidence:
+                evidence = f"`{name}()` in `{ctx.module}`"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and not evidence \
+                and node.value.startswith(K.ASGI_WORKER_CLASSES):
+            evidence = f"the `{node.value}` worker class in `{ctx.module}`"
+    return evidence, asgi_app, wsgi_app
+
+
+def sets_settings_timeout(source: bytes, tree: ast.Module) -> bool:
+    """Whether ``tree`` gives Django's connections a connect timeout from outside an entry it writes:
+    it names libpq's ``PGCONNECT_TIMEOUT``, or it writes ``DATABASES`` and names ``connect_timeout``
+    (a split settings module: ``DATABASES["default"]["OPTIONS"]["connect_timeout"] = 5``)."""
+    if K.LIBPQ_TIMEOUT_ENV.encode() in source and any(
+            isinstance(n, ast.Constant) and isinstance(n.value, str) and K.LIBPQ_TIMEOUT_ENV in n.value
+            for n in ast.walk(tree)):
+        return True
+    if K.CONNECT_TIMEOUT_WORD.encode() not in source or K.DJANGO_DATABASES.encode() not in source:
+        return False
+    return any(isinstance(n, ast.Constant) and isinstance(n.value, str) and K.CONNECT_TIMEOUT_WORD in n.value
+               for n in ast.walk(tree))
+
+
+def _assigned(stmt: ast.stmt) -> list[ast.expr]:
+    if isinstance(stmt, ast.Assign):
+        return stmt.targets
+    if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        return [stmt.target]
+    return []
+
+
+def _calls_on(stmt: ast.stmt, name: str) -> bool:
+    """``INSTALLED_APPS.append(...)`` / ``.insert(...)`` / ``.extend(...)``."""
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
+        and isinstance(stmt.value.func, ast.Attribute) and isinstance(stmt.value.func.value, ast.Name) \
+        and stmt.value.func.value.id == name

@@ -62,6 +62,7 @@ class ProjectIndex:
         self._decorator_uses: dict[str, list[bool]] | None = None
         self._subs: dict[str, list[str]] | None = None
         self._calls_by_name: dict[str, list[tuple[str, str, bool]]] | None = None
+        self._asgi: dict[str, str] = {}
 
     def _add_signals(self, summaries: list[ModuleSummary]) -> None:
         """A Django signal's ``send`` / ``send_robust`` as a function of the index that calls each of its
@@ -176,6 +177,35 @@ class ProjectIndex:
     def atomic_requests(self) -> bool:
         """Whether the project turns on Django's ``ATOMIC_REQUESTS`` (see :mod:`check.mentions`)."""
         return any(summary.atomic_requests for summary in self.modules.values())
+
+    def asgi(self, root: str) -> str | None:
+        """Why the Django project under ``root`` serves ASGI (see :func:`check.mentions.serves_asgi`), or
+        None. Making the ASGI application counts only when no module makes the WSGI one. Each root is its
+        own project (an example's ``buggy/`` and ``fixed/`` trees)."""
+        if root not in self._asgi:
+            ordered = sorted((s for s in self.modules.values() if s.root == root), key=lambda s: (s.module, s.path))
+            found = next((s.asgi for s in ordered if s.asgi), "")
+            if not found and not any(s.wsgi_app for s in ordered):
+                maker = next((s for s in ordered if s.asgi_app), None)
+                if maker is not None:
+                    found = f"`{maker.module}` makes the ASGI application and no module makes a WSGI one"
+            self._asgi[root] = found
+        return self._asgi[root] or None
+
+    def settings_timeout(self, root: str) -> bool:
+        """Whether some module under ``root`` gives Django's connections a connect timeout outside the
+        entries it writes (see :func:`check.mentions.sets_settings_timeout`)."""
+        return any(summary.settings_timeout for summary in self.modules.values() if summary.root == root)
+
+    def settings_written(self, path: str, besides: str) -> bool:
+        """Whether a module other than ``besides`` (``root:dotted``) writes the ``DATABASES`` setting
+        ``path`` (``default/CONN_MAX_AGE``) or what holds it (``default/OPTIONS``, the whole ``default``),
+        in the same root."""
+        parts = path.split("/")
+        held = {"/".join(parts[:n]) for n in range(1, len(parts) + 1)}
+        root = besides.rpartition(":")[0]
+        return any(key != besides and summary.root == root and not held.isdisjoint(summary.settings_writes)
+                   for key, summary in self.modules.items())
 
     # -- reachability -------------------------------------------------------------------------
     def reaches_db(self, ref: str) -> Reach | None:

@@ -79,6 +79,11 @@ class ModuleSummary:
     # Django signals: (signal ref, receiver function ref) for each ``@receiver(sig)`` / ``sig.connect(f)``;
     # ``sig.send(...)`` runs the receivers in the sender's thread, inside its transaction.
     receivers: list[tuple[str, str]] = field(default_factory=list)
+    asgi: str = ""  # why it says the Django project serves ASGI, "" if it does not (see check.mentions)
+    asgi_app: bool = False  # it makes Django's ASGI application (get_asgi_application())
+    wsgi_app: bool = False  # ... its WSGI application (get_wsgi_application())
+    settings_timeout: bool = False  # it gives Django's connections a connect timeout (see check.mentions)
+    settings_writes: list[str] = field(default_factory=list)  # DATABASES settings it writes (default/CONN_MAX_AGE)
 
 
 @dataclass(slots=True)

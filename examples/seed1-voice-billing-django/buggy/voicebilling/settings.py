@@ -28,7 +28,7 @@ DATABASES = {
         "HOST": _db.hostname or "",
         "PORT": str(_db.port or ""),
         # Keep connections for a minute instead of reconnecting for every request.
-        "CONN_MAX_AGE": 60,
+        "CONN_MAX_AGE": 60,  # expect: PW109
     }
 }
 

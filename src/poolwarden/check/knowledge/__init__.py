@@ -17,10 +17,12 @@ every module below is ``K.NAME`` after ``from poolwarden.check import knowledge 
 - :mod:`.errors`: the exceptions an outage raises and what handlers do
 - :mod:`.loops`: event loops and the calls that make or run them
 - :mod:`.orm`: Django's ORM and DRF: which calls run SQL, which only build it
+- :mod:`.django`: Django's database settings, their defaults, and what tells a project serves ASGI
 """
 
 from __future__ import annotations
 
+from poolwarden.check.knowledge.django import *  # noqa: F403
 from poolwarden.check.knowledge.errors import *  # noqa: F403
 from poolwarden.check.knowledge.external_io import *  # noqa: F403
 from poolwarden.check.knowledge.imports import *  # noqa: F403

@@ -41,10 +41,16 @@ LOOP_TOKENS: Final = re.compile(
 # Words one of which a text must hold for each pattern to match: a plain substring test (fast) first.
 DB_TOKEN_WORDS: Final = tuple(w for w in _DB_IMPORTS if not any(o != w and o in w for o in _DB_IMPORTS))
 LOOP_TOKEN_WORDS: Final = (b"new_event_loop", b"run_until_complete", b"async_to_sync", b"asyncio", b"anyio")
-SETTINGS_TOKEN_WORDS: Final = (b"DATABASES",)
+SETTINGS_TOKEN_WORDS: Final = (b"DATABASES", b"ASGI_APPLICATION", b"INSTALLED_APPS", b"sgi_application", b"uvicorn",
+                                b"Uvicorn")
 
-# Raw-text pre-scan: a module that sets Django's DATABASES is walked even if it imports nothing.
-SETTINGS_TOKENS: Final = re.compile(rb"^DATABASES[ \t]*[=\[]", re.M)
+# Raw-text pre-scan: a module that sets Django's DATABASES is walked even if it imports nothing, and so
+# is one that may say the project serves ASGI (settings, asgi.py / wsgi.py, a server's config).
+SETTINGS_TOKENS: Final = re.compile(
+    rb"^DATABASES[ \t]*[=\[]|^(?:ASGI_APPLICATION|INSTALLED_APPS)\b|get_[aw]sgi_application"
+    rb"|uvicorn\.run\(|UvicornWorker",
+    re.M,
+)
 
 # Packages whose modules are test code (a module `tests.unit.db.helpers`).
 TEST_PACKAGES: Final = frozenset({"tests", "test"})

@@ -11,6 +11,8 @@ from poolwarden.check.rules.pw105_unreleased_connection import UnreleasedConnect
 from poolwarden.check.rules.pw106_connect_without_timeout import ConnectWithoutTimeout
 from poolwarden.check.rules.pw107_engine_per_call import EnginePerCall
 from poolwarden.check.rules.pw108_skipped_db_work import SkippedDbWork
+from poolwarden.check.rules.pw109_persistent_connections import PersistentConnections
+from poolwarden.check.rules.pw110_default_django_pool import DefaultDjangoPool
 
 RULES: tuple[type[Rule], ...] = (
     SwallowedDbError,
@@ -21,14 +23,18 @@ RULES: tuple[type[Rule], ...] = (
     ConnectWithoutTimeout,
     EnginePerCall,
     SkippedDbWork,
+    PersistentConnections,
+    DefaultDjangoPool,
 )
 
 __all__ = [
     "RULES",
     "ConnectWithoutTimeout",
+    "DefaultDjangoPool",
     "EnginePerCall",
     "EventLoopPerCall",
     "IoInTransaction",
+    "PersistentConnections",
     "SkippedDbWork",
     "SwallowedDbError",
     "UnboundedPool",

@@ -10,6 +10,8 @@ from poolwarden.check import knowledge as K
 from poolwarden.check.args import dict_keys, keyword, string_value
 from poolwarden.check.context import FileContext
 from poolwarden.check.dicts import Helpers, Lookup, Opaque, Value, lookup
+from poolwarden.check.django_settings import judge_module
+from poolwarden.check.django_verdicts import CONNECT_TIMEOUT_ADVICE
 from poolwarden.check.finding import Deferred, Pending, Severity
 from poolwarden.check.rule import Rule, example
 from poolwarden.check.scope import dotted_text
@@ -19,8 +21,7 @@ _TARGETS = K.LIBPQ_CONNECTS | K.LIBPQ_POOLS | K.SQLALCHEMY_ENGINES
 if TYPE_CHECKING:
     from poolwarden.check.project import ProjectIndex
 
-_ADVICE = ("libpq waits forever by default, and applies `connect_timeout` per host/IP, so set it "
-           "(e.g. `connect_timeout=5`) and cap the total")
+_ADVICE = CONNECT_TIMEOUT_ADVICE
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class HiddenOptions(Deferred):
     """A connect whose options project code builds out of sight: the finding's whole message."""
 
     message: str
+    settings: bool = False  # a Django DATABASES entry: decided by the project's settings, not its DSNs
+    root: str = ""  # ... of the project under this root
 
 
 class ConnectWithoutTimeout(Rule):
@@ -70,13 +73,18 @@ module), and `app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {...}` (or a config clas
 `SQLALCHEMY_ENGINE_OPTIONS`) in a module with database code, are a warning when the options they
 spell out set no `connect_args` `connect_timeout`.
 
-Django settings: a module-level `DATABASES` entry whose `ENGINE` is
-`django.db.backends.postgresql` and whose `OPTIONS` set no `connect_timeout` is reported on its
-`ENGINE` line; an entry from dj-database-url's `config()` / `parse()` is a warning (the URL's query
-becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is
-reported when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a
-dj-database-url entry, or options only libpq takes, such as `application_name` or `sslmode`).
-A settings module that names `connect_timeout` anywhere is trusted.
+Django settings (read as PW109 and PW110 read them, judged by the same function as the system check
+`poolwarden.PW106` of `poolwarden.runtime.django`): a module-level `DATABASES` entry whose `ENGINE` is
+PostgreSQL's (`django.db.backends.postgresql`, PostGIS's, or a third-party engine wrapping it) and
+whose `OPTIONS` set no `connect_timeout` is reported on its `ENGINE` line; an entry from
+dj-database-url's `config()` / `parse()` or django-environ's `env.db()` is a warning (the URL's query
+becomes `OPTIONS`); `DATABASES["x"]["OPTIONS"] = {...}` replaces the entry's options and is reported
+when it sets no `connect_timeout` on a PostgreSQL entry (a literal PostgreSQL `ENGINE`, a URL
+helper's entry, or options only libpq takes, such as `application_name` or `sslmode`). A settings
+module that names `connect_timeout` anywhere is trusted, and so is every entry of a project where
+another module writing `DATABASES` names it (split settings: `production.py` setting the timeout in
+`base.py`'s entry) or where code names libpq's `PGCONNECT_TIMEOUT` (set in the environment, it times
+every connect).
 """
     WHY = """
 libpq's default connect timeout is infinite, and the timeout it has applies to each host or
@@ -234,6 +242,22 @@ class Connection:
                     "    def __init__(self, host):\n        self.params = dict(DEFAULTS, host=host)\n\n"
                     "    def connection_string(self, database):\n"
                     "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "HOST": "db",
+    }
+}
+""", note="split settings: production.py (star-importing this base) sets the entry's connect_timeout",
+            production="from .example import *  # noqa: F403\n\nDATABASES['default']['OPTIONS'] = "
+                       "{'connect_timeout': 5, 'sslmode': 'require'}\n"),
+        example("""
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "app"}}
+""", note="libpq's PGCONNECT_TIMEOUT, set by the project's asgi.py, times every connect",
+            asgi="import os\n\nfrom django.core.asgi import get_asgi_application\n\n"
+                 "os.environ.setdefault('PGCONNECT_TIMEOUT', '5')\napplication = get_asgi_application()\n"),
     ]
     INVALID = [
         example("""
@@ -395,6 +419,29 @@ class Connection:
             servers="class ServerManager:\n    def __init__(self, host):\n        self.params = {'host': host}\n\n"
                     "    def connection_string(self, database):\n"
                     "        return ' '.join(f'{k}={v}' for k, v in dict(self.params, dbname=database).items())\n"),
+        example("""
+DATABASES = {
+    "default": {
+        "ENGINE": "django.contrib.gis.db.backends.postgis",  # error
+        "NAME": "maps",
+        "OPTIONS": {"sslmode": "require"},
+    }
+}
+""", note="PostGIS runs on the PostgreSQL backend"),
+        example("""
+import environ
+
+env = environ.Env()
+DATABASES = {"default": env.db("DATABASE_URL")}  # error
+""", note="a warning: django-environ's entry, whose URL query may carry connect_timeout"),
+        example("""
+import dj_database_url
+
+DEFAULT_DB = "default"
+DATABASES = {
+    DEFAULT_DB: dj_database_url.config(default="postgres://app@localhost/app"),  # error
+}
+""", note="a warning: the alias is a module-level name"),
     ]
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
@@ -424,6 +471,8 @@ class Connection:
     def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
         """A connect whose options come from project code: reported when no code of the project sets one."""
         assert isinstance(pending.data, HiddenOptions)
+        if pending.data.settings:
+            return None if index.settings_timeout(pending.data.root) else pending.data.message
         return None if index.sets_connect_timeout else pending.data.message
 
     def _connect(self, node: ast.Call, ctx: FileContext, where: ast.AST | None) -> None:
@@ -618,124 +667,25 @@ def _libpq_url(url: str) -> bool:
 
 
 # -- Django settings: DATABASES ------------------------------------------------------------------------
-_OPTIONS = "OPTIONS"
-_DJANGO_FIX = '(add `"OPTIONS": {"connect_timeout": 5}`)'
-
-
 def _django_settings(tree: ast.Module, ctx: FileContext) -> None:
-    """Django's ``DATABASES`` written at module level: a PostgreSQL entry with no OPTIONS connect_timeout.
-
-    Entries are dict displays (``DATABASES = {"default": {...}}``, ``DATABASES["replica"] = {...}``) or
-    dj-database-url's ``config()`` / ``parse()`` (a warning: the URL's query may carry the timeout). A later
-    ``DATABASES["default"]["OPTIONS"] = {...}`` replaces an entry's options. Anything the module does not
-    spell out (an entry's OPTIONS built elsewhere, a module that names connect_timeout at all) is trusted.
-    """
-    entries: dict[str, list[ast.expr]] = {}
-    overrides: dict[str, list[ast.expr]] = {}
-    trusted: set[str] = set()
-    for stmt in _module_statements(tree.body):
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
-            path = _databases_path(stmt.targets[0])
-            if path is None:
-                continue
-            if not path:
-                if isinstance(stmt.value, ast.Dict):
-                    for k, v in zip(stmt.value.keys, stmt.value.values, strict=True):
-                        if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                            entries.setdefault(k.value, []).append(v)
-            elif len(path) == 1 and path[0] is not None:
-                entries.setdefault(path[0], []).append(stmt.value)
-            elif len(path) == 2 and path[0] is not None and path[1] == _OPTIONS:
-                overrides.setdefault(path[0], []).append(stmt.value)
-            else:
-                trusted.update(p for p in path[:1] if p is not None)
-        elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \
-                and isinstance(stmt.value.func, ast.Attribute):
-            path = _databases_path(stmt.value.func.value)  # DATABASES["default"].update(...)
-            if path:
-                trusted.update(p for p in path[:1] if p is not None)
-    if not (entries or overrides) or _names_timeout(tree):
+    """Django's ``DATABASES`` written at module level (read by :mod:`check.django_settings`, judged by
+    :func:`check.django_verdicts.judge`): a PostgreSQL entry whose OPTIONS set no connect_timeout, on its
+    ``ENGINE`` key (on the ``OPTIONS`` write that replaced its options). A module that names
+    connect_timeout anywhere is trusted; the finding stands when no module of the project gives Django's
+    connections a timeout otherwise (``PGCONNECT_TIMEOUT``, a split settings module's write)."""
+    verdicts = judge_module(tree, ctx, ConnectWithoutTimeout.CODE)
+    if not verdicts or _names_timeout(tree):
         return
-    for alias in sorted(entries.keys() | overrides.keys()):
-        if alias not in trusted:
-            _django_entry(alias, entries.get(alias, []), overrides.get(alias, []), ctx)
-
-
-def _django_entry(alias: str, entries: list[ast.expr], overrides: list[ast.expr], ctx: FileContext) -> None:
-    if overrides:  # the entry's options are replaced by these: they alone decide
-        keys = [dict_keys(o) for o in overrides]
-        if any(k is None for k in keys):
-            return
-        postgres = any(_django_engine(e, ctx) in ("postgres", "url") for e in entries) or any(
-            k & K.LIBPQ_OPTION_KEYS for k in keys if k is not None)
-        if postgres:
-            for option in overrides:
-                ctx.report(option, f"Django database `{alias}` gets `OPTIONS` that set no `connect_timeout` "
-                           f"{_DJANGO_FIX}: {_ADVICE}")
-        return
-    for entry in entries:
-        engine = _django_engine(entry, ctx)
-        if engine == "postgres" and isinstance(entry, ast.Dict):
-            options = _dict_value(entry, _OPTIONS)
-            if options is not None and dict_keys(options) is None:
-                continue  # options built elsewhere: trusted
-            anchor = _dict_key(entry, "ENGINE") or entry
-            ctx.report(anchor, f"Django database `{alias}` (PostgreSQL) sets no `OPTIONS[\"connect_timeout\"]` "
-                       f"{_DJANGO_FIX}: {_ADVICE}")
-        elif engine == "url":
-            assert isinstance(entry, ast.Call)
-            ctx.report(entry, f"Django database `{alias}` from `{dotted_text(entry.func)}()` sets no connect "
-                       f"timeout, unless its URL carries `?connect_timeout=` {_DJANGO_FIX}: {_ADVICE}",
-                       severity="warning")
-
-
-def _django_engine(entry: ast.expr, ctx: FileContext) -> str | None:
-    """``postgres`` (a literal PostgreSQL ENGINE), ``url`` (dj-database-url), or None (another or unknown)."""
-    if isinstance(entry, ast.Dict):
-        engine = string_value(_dict_value(entry, "ENGINE"), ctx)
-        return "postgres" if engine is not None and engine.startswith(K.DJANGO_POSTGRES_ENGINE) else None
-    if isinstance(entry, ast.Call) and ctx.qualname(entry.func) in K.DJANGO_URL_PARSERS:
-        return "url"
-    return None
-
-
-def _databases_path(target: ast.expr) -> list[str | None] | None:
-    """``DATABASES["a"]["OPTIONS"]`` -> ``["a", "OPTIONS"]`` (None for a computed key); None: not DATABASES."""
-    path: list[str | None] = []
-    while isinstance(target, ast.Subscript):
-        key = target.slice
-        path.append(key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None)
-        target = target.value
-    if isinstance(target, ast.Name) and target.id == K.DJANGO_DATABASES:
-        return path[::-1]
-    return None
-
-
-def _module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Statements run at import time: the module body and the blocks of its ``if`` / ``try`` / ``with``."""
-    out: list[ast.stmt] = []
-    for stmt in body:
-        out.append(stmt)
-        if isinstance(stmt, ast.If):
-            out.extend(_module_statements(stmt.body + stmt.orelse))
-        elif isinstance(stmt, ast.Try):
-            blocks = stmt.body + stmt.orelse + stmt.finalbody
-            for handler in stmt.handlers:
-                blocks = blocks + handler.body
-            out.extend(_module_statements(blocks))
-        elif isinstance(stmt, ast.With):
-            out.extend(_module_statements(stmt.body))
-    return out
+    for entry, problem, _ in verdicts:
+        anchor = entry.anchor((K.DJANGO_OPTIONS,)) if (K.DJANGO_OPTIONS,) in entry.written \
+            else entry.anchor(problem.key, (K.DJANGO_OPTIONS,))
+        ctx.defer(anchor, HiddenOptions(problem.message, settings=True, root=ctx.root), severity=problem.severity)
 
 
 def _names_timeout(tree: ast.Module) -> bool:
     """Whether the settings module names connect_timeout anywhere (set in a loop, a helper...)."""
     return any((isinstance(n, ast.Constant) and isinstance(n.value, str) and _WORD in n.value)
                or (isinstance(n, ast.keyword) and n.arg == _WORD) for n in ast.walk(tree))
-
-
-def _dict_key(expr: ast.Dict, key: str) -> ast.expr | None:
-    return next((k for k in expr.keys if isinstance(k, ast.Constant) and k.value == key), None)
 
 
 def _project_builder(arg: ast.expr, ctx: FileContext) -> str | None:

@@ -1,0 +1,3 @@
+"""No URLs: the project exists for ``manage.py check``."""
+
+urlpatterns: list[object] = []
