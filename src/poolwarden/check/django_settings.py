@@ -58,8 +58,22 @@ class Entry:
         return next((self.anchors[k] for k in keys if k in self.anchors), self.node)
 
 
+# The last module read: PW106, PW109 and PW110 each ask for the same module's entries in turn.
+_last: tuple[ast.Module | None, list[Entry]] = (None, [])
+
+
 def database_entries(tree: ast.Module, ctx: FileContext) -> list[Entry]:
-    """Every candidate entry of the module's ``DATABASES``, in the order they are written."""
+    """Every candidate entry of the module's ``DATABASES``, in the order they are written (read once per
+    module: the rules that ask share the answer)."""
+    global _last
+    if _last[0] is tree:
+        return _last[1]
+    entries = _read_entries(tree, ctx)
+    _last = (tree, entries)
+    return entries
+
+
+def _read_entries(tree: ast.Module, ctx: FileContext) -> list[Entry]:
     statements = module_statements(tree.body)
     if not any(_databases_path(t) is not None for s in statements for t in _targets(s)):
         return []

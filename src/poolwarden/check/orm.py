@@ -19,12 +19,13 @@ from poolwarden.check.scope import CallInfo, dotted_text
 if TYPE_CHECKING:
     from poolwarden.check.context import FileContext
 
-_INSTANCE_OK = (K.QUERYSET_LAZY_METHODS | K.QUERYSET_RUN_METHODS | K.RELATED_MANAGER_METHODS) - K.CONTAINER_METHODS
+_MANAGER_METHODS = K.QUERYSET_LAZY_METHODS | K.QUERYSET_RUN_METHODS | K.RELATED_MANAGER_METHODS
+_INSTANCE_OK = _MANAGER_METHODS - K.CONTAINER_METHODS
 
 
 def is_model_class(dotted: str | None) -> bool:
     """``app.models.Doc``, ``django.contrib.auth.models.User``: a class of a ``models`` module."""
-    if not dotted:
+    if not dotted or K.MODEL_MODULE not in dotted:  # the common case, without splitting
         return False
     *module, name = dotted.replace(":", ".").split(".")
     return bool(name[:1].isupper()) and K.MODEL_MODULE in module
@@ -135,7 +136,7 @@ def _manager_like(ctx: FileContext, func: ast.Attribute) -> str | None:
 def manager_call(ctx: FileContext, node: ast.Call, info: CallInfo) -> bool:
     """``Doc.live.filter(...)`` (a custom manager), ``doc.tags.add(tag)`` (a related manager)."""
     func = node.func
-    if not isinstance(func, ast.Attribute):
+    if not isinstance(func, ast.Attribute) or func.attr not in _MANAGER_METHODS:
         return False
     method = _manager_like(ctx, func)
     if method is None:
