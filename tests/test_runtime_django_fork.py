@@ -1,0 +1,112 @@
+"""Django's native pool across a real Celery prefork fork (Redis broker), with and without
+``poolwarden.runtime.celery.install(app, django=True)``.
+
+The worker's main process opens Django's pool before forking its two children
+(``tests/djrt_site/celery_app.py``). Measured, without the hook:
+
+* with Celery's own Django fixup off, the children run their queries on the parent's connection:
+  one PostgreSQL backend answers both worker processes (two processes on one socket);
+* with it on (Celery's default), each child *closes* the pool it inherited, which sends
+  PostgreSQL's Terminate on the parent's sockets: the parent's backends are ended by its children.
+
+With the hook, each child lets go of the inherited sockets without a byte on the wire: the
+parent's backends all live on, no backend serves two processes, every answer is the task's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolwarden.testing.cluster import PostgresCluster
+
+from .django_servers import TESTS, site_env
+from .test_runtime_celery import redis_url  # noqa: F401 -- the module's Redis server fixture
+
+TASKS = 10
+APP = "djrt-fork"
+
+
+def _alive(cluster: PostgresCluster, pids: list[int]) -> list[int]:
+    with cluster.admin() as conn:
+        rows = conn.execute(  # type: ignore[attr-defined]
+            "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def _run(cluster: PostgresCluster, dsn: str, redis: str, *, hook: bool, fixup: bool) -> dict[str, Any]:
+    """Start the worker (-P prefork -c 2), run :data:`TASKS` tasks, and say what happened."""
+    import redis as redis_client
+    from celery import Celery
+
+    env = site_env({"DJRT_DSN": dsn, "DJRT_APP": APP, "DJRT_POOL": "4", "DJRT_POOL_MIN": "2", "DJRT_REDIS": redis,
+                    "DJRT_FORK_HOOK": "1" if hook else "0", "DJRT_CELERY_FIXUP": "1" if fixup else "0"})
+    log = Path(cluster.base) / f"celery-fork-{hook}-{fixup}.log"
+    client = Celery("djrt-client", broker=redis, backend=redis)  # no Django in this process
+    store = redis_client.Redis.from_url(redis)
+    store.delete("djrt:parent")
+    with open(log, "wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "djrt_site.celery_app", "worker", "-P", "prefork", "-c", "2",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"],
+            cwd=TESTS, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            results = [client.send_task("djrt_site.celery_app.whoami", args=[i, 0.05]) for i in range(TASKS)]
+            answers = []
+            for result in results:
+                try:
+                    answers.append(result.get(timeout=60))
+                except Exception as exc:
+                    answers.append(exc)
+            parent = json.loads(store.get("djrt:parent") or "[]")
+            assert parent, "the worker's warm-up did not run:\n" + log.read_text()[-3000:]
+            alive = _alive(cluster, parent)  # while the parent still runs
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=30)
+            store.close()
+            client.close()
+    processes_of: dict[int, set[int]] = defaultdict(set)  # backend pid -> worker processes it answered
+    for answer in answers:
+        if isinstance(answer, list):
+            processes_of[answer[1]].add(answer[0])
+    return {"parent": sorted(parent), "alive": alive, "answers": answers, "processes_of": processes_of,
+            "failures": [a for a in answers if not isinstance(a, list)],
+            "wrong": [a for i, a in enumerate(answers) if isinstance(a, list) and a[2] != i]}
+
+
+def test_without_the_hook_children_share_the_parents_connection(postgres_cluster: PostgresCluster, postgres: str,
+                                                                 redis_url: str) -> None:  # noqa: F811
+    run = _run(postgres_cluster, postgres, redis_url, hook=False, fixup=False)
+    shared = {backend: procs for backend, procs in run["processes_of"].items() if len(procs) > 1}
+    assert shared, run["processes_of"]  # one backend, two worker processes: one socket, two writers
+    assert set(shared) <= set(run["parent"]), (shared, run["parent"])  # ... and it is the parent's
+
+
+def test_without_the_hook_celerys_fixup_ends_the_parents_backends(postgres_cluster: PostgresCluster, postgres: str,
+                                                                   redis_url: str) -> None:  # noqa: F811
+    run = _run(postgres_cluster, postgres, redis_url, hook=False, fixup=True)
+    assert len(run["alive"]) < len(run["parent"]), run  # the children closed the pool they inherited
+
+
+@pytest.mark.parametrize("fixup", [True, False], ids=["celery-fixup", "no-celery-fixup"])
+def test_with_the_hook_each_child_has_its_own(postgres_cluster: PostgresCluster, postgres: str, redis_url: str,  # noqa: F811
+                                              fixup: bool) -> None:
+    run = _run(postgres_cluster, postgres, redis_url, hook=True, fixup=fixup)
+    assert run["failures"] == [] and run["wrong"] == [], run
+    assert run["alive"] == run["parent"], run  # the parent's backends live on
+    assert all(len(procs) == 1 for procs in run["processes_of"].values()), run["processes_of"]
+    assert not set(run["processes_of"]) & set(run["parent"]), run  # no child talks on a parent's socket
+    assert len({proc for procs in run["processes_of"].values() for proc in procs}) == 2  # both children worked
