@@ -31,16 +31,10 @@ if os.environ.get("DJRT_FORK_HOOK") == "1":
 @signals.worker_init.connect
 def warm_up(**_: Any) -> None:
     """In the parent, before the fork: a query through Django's pool, which stays open."""
-    import django
     import redis
-    from django.db import connection
+    from djrt_site.warm import warm_up
 
-    django.setup()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-    connection.pool.wait(timeout=10)  # the pool's min_size connections are all there
-    pids = [conn.info.backend_pid for conn in connection.pool._pool]
-    pids.append(connection.connection.info.backend_pid)  # the one Django's connection still holds
+    pids = warm_up()
     client = redis.Redis.from_url(REDIS)
     client.set("djrt:parent", json.dumps(pids))
     client.close()

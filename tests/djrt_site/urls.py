@@ -8,6 +8,7 @@ urlpatterns = [
     path("one-async", views.one_async),
     path("bug", views.bug),
     path("crash", views.crash),
+    path("echo", views.echo),
     path("lookup", views.hello),
     path("lookup-after", views.hello),
 ]

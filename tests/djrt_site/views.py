@@ -39,3 +39,12 @@ def crash(request: HttpRequest) -> JsonResponse:
 def hello(request: HttpRequest) -> JsonResponse:
     """No query (the middleware ``djrt_site.middleware.Lookup`` makes one on this path)."""
     return JsonResponse({"hello": True})
+
+
+def echo(request: HttpRequest) -> JsonResponse:
+    """One query lasting 50 ms that echoes ``?token=``: on a socket shared with another process,
+    the echo can be the other process's."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), %s::int, pg_sleep(0.05)", [int(request.GET["token"])])
+        (pid, echoed, _) = cursor.fetchone()
+    return JsonResponse({"backend": pid, "process": os.getpid(), "token": echoed})
