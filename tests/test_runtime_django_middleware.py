@@ -2,7 +2,8 @@
 
 PostgreSQL is made to refuse for real (``pg_saturate``: every slot taken; ``pg_outage``: the
 database refuses connections): a view that needs the database answers 503 + Retry-After, whether
-it is sync or async and with ``ATOMIC_REQUESTS`` on or off; a real bug stays a 500.
+it is sync, async or a DRF APIView, with ``ATOMIC_REQUESTS`` on or off, or the query is a middleware's;
+a real bug stays a 500.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from poolwarden.testing.cluster import PostgresCluster
 
 from .django_servers import serve
 
-#: a sync view, an async view, and a view behind a middleware that queries before / after it
-PATHS = ("one", "one-async", "lookup", "lookup-after")
+#: a sync view, an async view, a DRF APIView, and a view behind a middleware that queries before / after it
+PATHS = ("one", "one-async", "drf", "lookup", "lookup-after")
 
 
 @pytest.mark.parametrize("atomic", ["0", "1"], ids=["autocommit", "atomic-requests"])

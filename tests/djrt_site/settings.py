@@ -33,6 +33,8 @@ DATABASES = {
         "OPTIONS": _options,
     }
 }
+REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": [], "DEFAULT_PERMISSION_CLASSES": [],
+                  "UNAUTHENTICATED_USER": None}
 LOGGING = {"version": 1, "disable_existing_loggers": False,
            "handlers": {"null": {"class": "logging.NullHandler"}},
            "loggers": {"django": {"handlers": ["null"], "propagate": False},

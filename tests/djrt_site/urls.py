@@ -9,6 +9,7 @@ urlpatterns = [
     path("bug", views.bug),
     path("crash", views.crash),
     path("echo", views.echo),
+    path("drf", views.drf_view()),
     path("lookup", views.hello),
     path("lookup-after", views.hello),
 ]

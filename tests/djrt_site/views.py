@@ -48,3 +48,19 @@ def echo(request: HttpRequest) -> JsonResponse:
         cursor.execute("SELECT pg_backend_pid(), %s::int, pg_sleep(0.05)", [int(request.GET["token"])])
         (pid, echoed, _) = cursor.fetchone()
     return JsonResponse({"backend": pid, "process": os.getpid(), "token": echoed})
+
+
+def drf_view() -> object:
+    """The same query in a Django REST framework ``APIView`` (DRF handles exceptions its own way
+    first: what its ``exception_handler`` does not answer, it re-raises)."""
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    class One(APIView):
+        def get(self, request: object) -> Response:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                (pid,) = cursor.fetchone()
+            return Response({"backend": pid})
+
+    return One.as_view()
