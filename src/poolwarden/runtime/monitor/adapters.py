@@ -41,8 +41,8 @@ def library_of(target: Any) -> str:
             return "psycopg_pool"
         if root == "asyncpg" and cls.__name__ == "Pool":
             return "asyncpg"
-    raise TypeError(f"instrument() takes a SQLAlchemy engine, a psycopg_pool pool or an asyncpg pool, "
-                    f"not {type(target).__module__}.{type(target).__qualname__}")
+    raise TypeError(f"instrument() takes a SQLAlchemy engine, a psycopg_pool pool, an asyncpg pool or a Django "
+                    f"connection with a native pool, not {type(target).__module__}.{type(target).__qualname__}")
 
 
 def django_pool(target: Any) -> tuple[Any, str] | None:
@@ -56,7 +56,11 @@ def django_pool(target: Any) -> tuple[Any, str] | None:
 
         if "django.db" not in sys.modules:
             return None
+        from django.conf import settings  # type: ignore[import-untyped, unused-ignore]
         from django.db import connections  # type: ignore[import-untyped, unused-ignore]
+
+        if not settings.configured:  # no aliases to look in: the string is just not a pool
+            return None
 
         if target not in list(connections):
             raise TypeError(f"instrument(): {target!r} is not one of Django's database aliases "
