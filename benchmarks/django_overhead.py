@@ -36,6 +36,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from ratios import print_ratio_table
+
 from poolwarden.runtime.monitor import instrument
 from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
 
@@ -150,15 +152,7 @@ def main() -> None:
         connection.close_pool()
     base = times[0]
     print(f"{args.rounds} rounds x {args.loops} requests per variant")
-    print("| variant | wall µs / request | wall vs baseline | CPU µs / request | CPU vs baseline |")
-    print("|---|---:|---:|---:|---:|")
-    for (name, _, _), t in zip(variants, times, strict=True):
-        row = [f"| {name} "]
-        for k in (0, 1):
-            per = statistics.median(x[k] for x in t) / args.loops * 1e6
-            ratio = statistics.median(x[k] for x in t) / statistics.median(b[k] for b in base)
-            row.append(f"| {per:.1f} | {'—' if t is base else f'{(ratio - 1) * 100:+.1f}%'} ")
-        print("".join(row) + "|")
+    print_ratio_table([name for name, _, _ in variants], times, args.loops, "request")
     print("\nWhat poolwarden adds without the network (CPU µs, medians over rounds):")
     print("| loop | without | with | added µs |")
     print("|---|---:|---:|---:|")

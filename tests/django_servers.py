@@ -25,6 +25,20 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
 
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, bound: float = 60.0) -> None:
+    """Send ``sig`` to a server or worker and wait for it, at most ``bound`` seconds; then kill it
+    (its whole process group when it leads one: the workers it forked go with it)."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=bound)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (PermissionError, ProcessLookupError):  # not a group leader: the process alone
+            proc.kill()
+        proc.wait(timeout=30)
+
+
 def command(kind: str, port: int, *extra: str) -> list[str]:
     """The command line serving the project: ``kind`` is ``gunicorn`` (WSGI) or ``uvicorn`` (ASGI)."""
     if kind == "gunicorn":
@@ -64,9 +78,4 @@ def serve(kind: str, env: Mapping[str, str], *extra: str, bound: float = 30.0) -
                         time.sleep(0.05)
             yield url
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+            stop(proc)

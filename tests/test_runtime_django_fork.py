@@ -32,7 +32,7 @@ import httpx
 
 from poolwarden.testing.cluster import PostgresCluster
 
-from .django_servers import TESTS, serve, site_env
+from .django_servers import TESTS, serve, site_env, stop
 from .test_runtime_celery import redis_url  # noqa: F401 -- the module's Redis server fixture
 
 TASKS = 10
@@ -75,12 +75,7 @@ def _run(cluster: PostgresCluster, dsn: str, redis: str, *, hook: bool, fixup: b
             assert parent, "the worker's warm-up did not run:\n" + log.read_text()[-3000:]
             alive = _alive(cluster, parent)  # while the parent still runs
         finally:
-            worker.send_signal(signal.SIGQUIT)  # cold shutdown: the children are done, no need to wait
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(timeout=30)
+            stop(worker, signal.SIGQUIT)  # cold shutdown: the children are done, no need to wait
             store.close()
             client.close()
     return _verdict(parent, alive, answers)
