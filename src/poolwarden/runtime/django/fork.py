@@ -12,7 +12,9 @@ PostgreSQL's Terminate message on those sockets and ends the parent's backends.
 the wire: the child's file descriptors of the inherited sockets are closed (the parent's stay
 open), Django's connection objects are emptied, the inherited pools are dropped from Django's
 registry (kept referenced, never closed, so no finaliser touches them), and the child's first
-query opens a pool of its own. Wire it with:
+query opens a pool of its own. (psycopg 3 never finalises a connection in another process than
+the one that opened it; psycopg2's finaliser does, and closing the descriptor first keeps its
+Terminate off the parent's socket, as Celery's own Django fixup does.) Wire it with:
 
 * Celery: ``poolwarden.runtime.celery.install(app, django=True)`` (``worker_process_init``; also
   :func:`close_old_connections` around each task, as Django does around each request);
@@ -35,11 +37,12 @@ _INHERITED: list[Any] = []
 
 
 def _close_fd(conn: Any) -> bool:
-    """Close this process's descriptor of a psycopg connection's socket, nothing else: no
-    Terminate message, no libpq call that could write. False when there was nothing to close."""
+    """Close this process's descriptor of a connection's socket (psycopg 3: ``pgconn.socket``;
+    psycopg2: ``fileno()``), nothing else: no Terminate message, no libpq call that could write.
+    False when there was nothing to close."""
     pgconn = getattr(conn, "pgconn", None)
     try:
-        fd = int(pgconn.socket) if pgconn is not None else -1
+        fd = int(pgconn.socket) if pgconn is not None else int(conn.fileno())
     except Exception:  # a connection libpq already considers closed has no socket
         return False
     if fd < 0:
