@@ -18,11 +18,11 @@ Rounds are interleaved (every variant once per round, order rotated); the monito
 before a variant's loop and closed (every hook removed) after it. Each row is its median over
 rounds against the baseline's median in the same run, for wall-clock time and for this thread's
 CPU time. On a shared 2-core machine where the server shares the CPUs, that table is noisy (the
-control row shows how much), so a second table measures what poolwarden adds without the network,
-in CPU µs: the middleware on a view that makes no query, and the monitor on Django's own checkout
-and return of a pooled connection (``ensure_connection()`` then ``close()``: no round trip).
+control row shows how much), so a second table runs the same variants on a view that checks a
+pooled connection out and makes no query (no round trip): what poolwarden adds per request, in
+CPU µs, set against the CPU of the request that makes the query.
 Goal (issue 14): middleware and monitor ≤ 3%.
-Usage: ``.venv/bin/python benchmarks/django_overhead.py [--loops 1000] [--rounds 21]``
+Usage: ``.venv/bin/python benchmarks/django_overhead.py [--loops 1000] [--rounds 21]`` (about 8 minutes)
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def configure(dsn: str) -> None:
     from django.urls import path
 
     parts = urlsplit(dsn)
-    sys.modules[__name__].urlpatterns = [path("one", one_query), path("none", no_query)]  # type: ignore[attr-defined]
+    sys.modules[__name__].urlpatterns = [path("one", one_query), path("checkout", checkout_only)]  # type: ignore[attr-defined]
     settings.configure(
         DEBUG=False, SECRET_KEY="bench", ALLOWED_HOSTS=["*"], ROOT_URLCONF=__name__, USE_TZ=True,
         INSTALLED_APPS=[], MIDDLEWARE=[],
@@ -97,18 +97,13 @@ def handler(middleware: list[str], path: str = "/one") -> Callable[[], None]:
     return request
 
 
-def no_query(request: Any) -> Any:
+def checkout_only(request: Any) -> Any:
+    """Django's checkout of a pooled connection (handed back at the end of the request), no statement."""
+    from django.db import connection
     from django.http import HttpResponse
 
-    return HttpResponse(b"ok")
-
-
-def checkout() -> None:
-    """Django's checkout and return of a pooled connection, no statement: no round trip."""
-    from django.db import connection
-
     connection.ensure_connection()
-    connection.close()
+    return HttpResponse(b"ok")
 
 
 def loop(request: Callable[[], None], n: int) -> tuple[float, float]:
@@ -117,6 +112,33 @@ def loop(request: Callable[[], None], n: int) -> tuple[float, float]:
     for _ in range(n):
         request()
     return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def measure(path: str, rounds: int, loops: int) -> tuple[list[str], list[list[tuple[float, float]]]]:
+    """The variants' names and their (wall s, CPU s) per round for ``loops`` requests to ``path``."""
+    from django.db import connection
+
+    bare, with_mw = handler([], path), handler([MIDDLEWARE], path)
+    variants: list[tuple[str, Callable[[], None], Callable[[], Any]]] = [
+        ("baseline: no middleware, not instrumented", bare, lambda: None),
+        ("control: the same again", bare, lambda: None),
+        ("TransientErrorMiddleware", with_mw, lambda: None),
+        ("+ instrument(connection)", with_mw, lambda: instrument(connection)),
+        ("+ instrument(connection, leak_threshold=30)", with_mw, lambda: instrument(connection, leak_threshold=30)),
+    ]
+    loop(bare, 300)  # warm: the pool filled, Django's caches built
+    times: list[list[tuple[float, float]]] = [[] for _ in variants]
+    for r in range(rounds):
+        order = list(range(len(variants)))
+        order = order[r % len(order):] + order[:r % len(order)]
+        for i in order:
+            _, request, attach = variants[i]
+            monitor = attach()
+            loop(request, 50)  # settle after attaching
+            times[i].append(loop(request, loops))
+            if monitor is not None:
+                monitor.close()
+    return [name for name, _, _ in variants], times
 
 
 def main() -> None:
@@ -128,65 +150,20 @@ def main() -> None:
         configure(cluster.dsn())
         from django.db import connection
 
-        bare, with_mw = handler([]), handler([MIDDLEWARE])
-        variants: list[tuple[str, Callable[[], None], Callable[[], Any]]] = [
-            ("baseline: no middleware, not instrumented", bare, lambda: None),
-            ("control: the same again", bare, lambda: None),
-            ("TransientErrorMiddleware", with_mw, lambda: None),
-            ("+ instrument(connection)", with_mw, lambda: instrument(connection)),
-            ("+ instrument(connection, leak_threshold=30)", with_mw, lambda: instrument(connection, leak_threshold=30)),
-        ]
-        loop(bare, 300)  # warm: the pool filled, Django's caches built
-        times: list[list[tuple[float, float]]] = [[] for _ in variants]
-        for r in range(args.rounds):
-            order = list(range(len(variants)))
-            order = order[r % len(order):] + order[:r % len(order)]
-            for i in order:
-                _, request, attach = variants[i]
-                monitor = attach()
-                loop(request, 50)  # settle after attaching
-                times[i].append(loop(request, args.loops))
-                if monitor is not None:
-                    monitor.close()
-        costs = hook_cost(args.rounds, 5 * args.loops)
+        names, with_query = measure("/one", args.rounds, args.loops)
+        _, no_round_trip = measure("/checkout", args.rounds, args.loops)
         connection.close_pool()
-    base = times[0]
-    print(f"{args.rounds} rounds x {args.loops} requests per variant")
-    print_ratio_table([name for name, _, _ in variants], times, args.loops, "request")
-    print("\nWhat poolwarden adds without the network (CPU µs, medians over rounds):")
-    print("| loop | without | with | added µs |")
-    print("|---|---:|---:|---:|")
-    for name, (without, with_) in costs.items():
-        print(f"| {name} | {without:.1f} | {with_:.1f} | {with_ - without:+.1f} |")
-    added = sum(w - wo for wo, w in costs.values())
-    request_cpu = statistics.median(b[1] for b in base) / args.loops * 1e6
-    print(f"\nmiddleware + instrument(leak_threshold=30): {added:+.1f} µs of CPU per request, "
-          f"{added / request_cpu * 100:+.1f}% of the baseline request's {request_cpu:.0f} µs")
-
-
-def hook_cost(rounds: int, loops: int) -> dict[str, tuple[float, float]]:
-    """CPU µs per iteration, without and with poolwarden, of two loops that make no round trip."""
-    from django.db import connection
-
-    bare, with_mw = handler([], "/none"), handler([MIDDLEWARE], "/none")
-    pairs: dict[str, tuple[Callable[[], None], Callable[[], None], Callable[[], Any]]] = {
-        "request to a view without a query: TransientErrorMiddleware": (bare, with_mw, lambda: None),
-        "Django checkout + return: instrument(connection, leak_threshold=30)":
-            (checkout, checkout, lambda: instrument(connection, leak_threshold=30)),
-    }
-    out: dict[str, tuple[float, float]] = {}
-    for name, (without, with_, attach) in pairs.items():
-        cpu: tuple[list[float], list[float]] = ([], [])
-        loop(without, 500)
-        for _ in range(rounds):
-            for k, fn in enumerate((without, with_)):
-                monitor = attach() if k else None
-                loop(fn, 100)
-                cpu[k].append(loop(fn, loops)[1] / loops * 1e6)
-                if monitor is not None:
-                    monitor.close()
-        out[name] = (statistics.median(cpu[0]), statistics.median(cpu[1]))
-    return out
+    print(f"{args.rounds} rounds x {args.loops} requests per variant; a view doing SELECT 1:")
+    print_ratio_table(names, with_query, args.loops, "request")
+    print("\nThe same, a view that checks a connection out and makes no query (no round trip, less noise):")
+    print_ratio_table(names, no_round_trip, args.loops, "request")
+    base = statistics.median(b[1] for b in with_query[0]) / args.loops * 1e6
+    bare = statistics.median(b[1] for b in no_round_trip[0])
+    for name, t in zip(names[3:], no_round_trip[3:], strict=True):
+        added = (statistics.median(x[1] for x in t) - bare) / args.loops * 1e6
+        print(f"\nmiddleware {name}: {added:+.1f} µs of CPU per request without a round trip, "
+              f"{added / base * 100:+.1f}% of the request doing SELECT 1 ({base:.0f} µs)", end="")
+    print()
 
 
 if __name__ == "__main__":
