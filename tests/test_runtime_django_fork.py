@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from poolwarden.testing.cluster import PostgresCluster
 
@@ -82,7 +83,8 @@ def _run(cluster: PostgresCluster, dsn: str, redis: str, *, hook: bool, fixup: b
 
 
 def _verdict(parent: list[int], alive: list[int], answers: list[Any]) -> dict[str, Any]:
-    """``answers[i]``: [worker process, backend pid, echoed token] of the i-th task or request, or its error."""
+    """``answers[i]``: [worker process, backend pid, echoed token(, connection held at start)] of the
+    i-th task or request, or its error."""
     processes_of: dict[int, set[int]] = defaultdict(set)  # backend pid -> worker processes it answered
     for answer in answers:
         if isinstance(answer, list):
@@ -118,6 +120,8 @@ def _shared(run: dict[str, Any]) -> None:
     shared = {backend: procs for backend, procs in run["processes_of"].items() if len(procs) > 1}
     assert shared, run["processes_of"]  # one backend, two worker processes: one socket, two writers
     assert set(shared) <= set(run["parent"]), (shared, run["parent"])  # ... and it is the parent's
+    if run["answers"] and len(run["answers"][0]) > 3:  # Celery: nobody hands a task's connection back
+        assert any(answer[3] for answer in run["answers"] if isinstance(answer, list)), run["answers"]
 
 
 def _own(run: dict[str, Any]) -> None:
@@ -150,8 +154,12 @@ def test_without_the_hook_celerys_fixup_ends_the_parents_backends(postgres_clust
     assert len(run["alive"]) < len(run["parent"]), run  # the children closed the pool they inherited
 
 
-def test_with_the_hook_each_child_has_its_own(postgres_cluster: PostgresCluster, postgres: str,
-                                              redis_url: str) -> None:  # noqa: F811
-    """With Celery's fixup on (its default): the hook runs first in each child, the fixup then finds
-    nothing inherited to close. (Without the fixup the hook alone does it: see the gunicorn test.)"""
-    _own(_run(postgres_cluster, postgres, redis_url, hook=True, fixup=True))
+@pytest.mark.parametrize("fixup", [True, False], ids=["celery-fixup", "no-celery-fixup"])
+def test_with_the_hook_each_child_has_its_own(postgres_cluster: PostgresCluster, postgres: str, redis_url: str,  # noqa: F811
+                                              fixup: bool) -> None:
+    """With Celery's fixup on (its default) the hook runs first in each child, and the fixup finds
+    nothing inherited to close; without it the hook does it all, and hands each task's connection
+    back to the pool after the task (``close_old_connections``), as Django does after a request."""
+    run = _run(postgres_cluster, postgres, redis_url, hook=True, fixup=fixup)
+    _own(run)
+    assert not any(answer[3] for answer in run["answers"]), run["answers"]  # no task found the last one's

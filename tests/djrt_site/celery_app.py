@@ -42,11 +42,14 @@ def warm_up(**_: Any) -> None:
 
 @app.task
 def whoami(token: int, pause: float) -> list[int]:
-    """[worker process pid, PostgreSQL backend pid, ``token`` as the server echoed it] of one query
-    that lasts ``pause`` seconds: on a socket shared with another process, the echo can be theirs."""
+    """[worker process pid, PostgreSQL backend pid, ``token`` as the server echoed it, 1 if Django's
+    connection still held a connection when the task started (nobody handed the last task's back)]
+    of one query that lasts ``pause`` seconds: on a socket shared with another process, the echo
+    can be theirs."""
     from django.db import connection
 
+    held = int(connection.connection is not None)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid(), %s::int, pg_sleep(%s)", [token, pause])
         (backend, echoed, _) = cursor.fetchone()
-    return [os.getpid(), backend, echoed]
+    return [os.getpid(), backend, echoed, held]
