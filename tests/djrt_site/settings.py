@@ -18,8 +18,6 @@ ROOT_URLCONF = "djrt_site.urls"
 USE_TZ = True
 INSTALLED_APPS: list[str] = []
 MIDDLEWARE = ["poolwarden.runtime.django.middleware.TransientErrorMiddleware", "djrt_site.middleware.Lookup"]
-if os.environ.get("DJRT_MIDDLEWARE") == "0":
-    MIDDLEWARE = []
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
