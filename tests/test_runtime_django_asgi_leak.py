@@ -18,23 +18,16 @@ import pytest
 from poolwarden.testing.cluster import PostgresCluster
 
 from .django_servers import serve
+from .test_runtime_celery import _backends
 
 REQUESTS = 30
 POOL = 3
 PILED_UP = 5  # idle backends seen at once, at least, with CONN_MAX_AGE=60 (7 measured)
 
 
-def _idle(cluster: PostgresCluster, app: str) -> int:
-    with cluster.admin() as conn:
-        row = conn.execute(  # type: ignore[attr-defined]
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'", (app,)
-        ).fetchone()
-    return int(row[0])
-
-
 def _after_requests(cluster: PostgresCluster, postgres: str, app: str, **settings: str) -> tuple[int, set[int]]:
     """Serve the project under uvicorn with ``settings``, make :data:`REQUESTS` requests one after
-    the other; the most idle backends of the app seen after a request, and the backend pids that answered."""
+    the other; the most backends of the app seen after a request, and the backend pids that answered."""
     env = {"DJRT_DSN": postgres, "DJRT_APP": app, **settings}
     with serve("uvicorn", env) as url, httpx.Client(base_url=url, timeout=30) as client:
         pids, peak = set(), 0
@@ -42,7 +35,7 @@ def _after_requests(cluster: PostgresCluster, postgres: str, app: str, **setting
             answer = client.get("/one")
             assert answer.status_code == 200, answer.text[:300]
             pids.add(answer.json()["backend"])
-            peak = max(peak, _idle(cluster, app))
+            peak = max(peak, _backends(cluster, app))  # between requests: every one of them idle
         return peak, pids
 
 
