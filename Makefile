@@ -37,6 +37,7 @@ bench: $(BIN)/poolwarden
 	$(BIN)/python benchmarks/check_speed.py
 	$(BIN)/python benchmarks/doctor_snapshot.py
 	$(BIN)/python benchmarks/monitor_overhead.py
+	$(BIN)/python benchmarks/django_overhead.py
 	$(BIN)/python benchmarks/breaker_outage.py
 
 clean:

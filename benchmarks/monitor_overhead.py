@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy
+from ratios import print_ratio_table
 
 from poolwarden.runtime.engine import create_engine
 from poolwarden.runtime.monitor import instrument
@@ -84,17 +85,8 @@ def main() -> None:
                         target.dispose()
         finally:
             engine.dispose()
-    base = times[0]
     print(f"{args.rounds} rounds x {args.loops} checkouts per variant")
-    print("| variant | wall µs / checkout | wall vs baseline | client CPU µs / checkout | CPU vs baseline |")
-    print("|---|---:|---:|---:|---:|")
-    for (name, _), t in zip(setups, times, strict=True):
-        row = [f"| {name} "]
-        for k in (0, 1):
-            per = statistics.median(x[k] for x in t) / args.loops * 1e6
-            ratio = statistics.median(x[k] for x in t) / statistics.median(b[k] for b in base)
-            row.append(f"| {per:.1f} | {'—' if t is base else f'{(ratio - 1) * 100:+.1f}%'} ")
-        print("".join(row) + "|")
+    print_ratio_table([name for name, _ in setups], times, args.loops, "checkout", "client CPU")
     if last is not None:
         print(f"\n(last variant, one round on a fresh engine: {last.checkouts} checkouts, "
               f"hold p50 ≤ {last.hold_ms.quantile(0.5)} ms)")

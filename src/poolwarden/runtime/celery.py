@@ -4,6 +4,9 @@
   disposed without closing the parent's connections (``dispose(close=False)``), so a child never
   shares a socket with its parent; async engines are then used through
   :func:`poolwarden.runtime.bridge.run_async`, one persistent loop per child.
+* With ``django=True``, Django's connections and native pools inherited from the parent are
+  forgotten in each child the same way (:func:`poolwarden.runtime.django.fork.reset_after_fork`),
+  and Django's ``close_old_connections`` runs before and after each task, as around a request.
 * At child shutdown (``worker_process_shutdown``) engines are disposed and the loop is closed.
 * Tasks get automatic retries with exponential backoff when they fail with a transient database
   error (:func:`poolwarden.runtime.errors.is_transient`), instead of failing — or worse,
@@ -32,13 +35,21 @@ __all__ = ["install"]
 
 
 def install(app: Any, engines: Iterable[Any] = (), *, max_retries: int = 5, backoff: float = 1.0,
-            backoff_max: float = 60.0) -> None:
-    """Wire ``engines`` (SQLAlchemy Engine or AsyncEngine objects) into ``app``'s worker lifecycle."""
+            backoff_max: float = 60.0, django: bool = False) -> None:
+    """Wire ``engines`` (SQLAlchemy Engine or AsyncEngine objects), and with ``django`` Django's
+    database connections, into ``app``'s worker lifecycle."""
     from celery import signals  # type: ignore[import-untyped]
 
     engines = list(engines)
+    if django:
+        from poolwarden.runtime.django import fork
+
+        signals.task_prerun.connect(fork.close_old_connections, weak=False)
+        signals.task_postrun.connect(fork.close_old_connections, weak=False)
 
     def child_init(**_: Any) -> None:
+        if django:
+            fork.reset_after_fork()
         for engine in engines:
             sync_engine = getattr(engine, "sync_engine", engine)
             sync_engine.dispose(close=False)  # forget the parent's connections; never close them here

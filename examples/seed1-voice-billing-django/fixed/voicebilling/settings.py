@@ -9,7 +9,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-a-secret")
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
-INSTALLED_APPS = ["billing"]
+INSTALLED_APPS = ["billing", "poolwarden.runtime.django"]  # the app registers poolwarden's system checks
 MIDDLEWARE = [
     # First, so that it sees every exception: a transient database error becomes 503 + Retry-After.
     "poolwarden.runtime.django.middleware.TransientErrorMiddleware",

@@ -15,7 +15,9 @@ and what seed 2's team could not see. Checking out more than 70% / 90% of the po
 (``utilisation_thresholds``) is reported when crossed and again when it clears.
 
 Works through each library's own hooks (see ``adapters``): SQLAlchemy engines (sync and
-asyncio), psycopg_pool pools (sync and async), asyncpg pools. Checkout locations are captured
+asyncio), psycopg_pool pools (sync and async), asyncpg pools, and Django's native pool (pass
+``django.db.connection``, ``connections["default"]`` or ``"default"``; instrument it in each
+process, after a fork: see :mod:`poolwarden.runtime.django.fork`). Checkout locations are captured
 by walking the live frames (no traceback objects) when a threshold is set: cheap enough to leave
 on in production; ``capture_locations`` forces it on or off. Thresholds are checked by one daemon thread per process.
 """
@@ -48,13 +50,17 @@ def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
                utilisation_thresholds: Sequence[float] = (0.7, 0.9),
                on_event: Callable[[PoolEvent], None] | None = None,
                capture_locations: bool | None = None) -> PoolMonitor:
-    """Start monitoring a SQLAlchemy engine (sync or async), psycopg_pool pool or asyncpg pool.
+    """Start monitoring a SQLAlchemy engine (sync or async), psycopg_pool pool, asyncpg pool, or
+    Django's native pool (behind a Django connection, or named by its alias).
 
     Returns the :class:`PoolMonitor`; :meth:`PoolMonitor.close` removes the hooks. Thresholds are
     seconds; None turns a check off. Checkout locations are captured when a threshold is set
     (``capture_locations=None``), or as ``capture_locations`` says. Raises TypeError for anything
     else than the supported pools and ValueError for a threshold that is not a positive number.
     """
+    django = adapters.django_pool(engine_or_pool)
+    if django is not None:
+        engine_or_pool, name = django[0], name or django[1]
     library = adapters.library_of(engine_or_pool)
     target = getattr(engine_or_pool, "sync_engine", engine_or_pool)  # AsyncEngine -> its Engine
     gauges: Callable[[], Gauges]

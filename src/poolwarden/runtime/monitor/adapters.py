@@ -8,6 +8,9 @@
 * psycopg_pool (``ConnectionPool`` / ``AsyncConnectionPool``): ``getconn`` / ``putconn`` wrapped
   on the instance (``connection()`` goes through them); sizes from ``get_stats()``; statements
   seen through the connection's ``cursor_factory`` while it is checked out.
+* Django (5.1+): its native pool is a psycopg_pool ``ConnectionPool``; :func:`django_pool` finds
+  it behind ``django.db.connection``, ``connections[alias]`` or an alias name. Django hands
+  connections back through ``conn._pool.putconn``, the same pool instance, so the wrappers see it.
 * asyncpg pools: the pool's class is swapped for a subclass that times ``acquire`` and sees
   ``release``; statements through ``add_query_logger``.
 
@@ -25,7 +28,7 @@ from typing import Any
 from poolwarden.runtime.monitor.core import Gauges, PoolMonitor
 from poolwarden.runtime.monitor.location import capture
 
-__all__ = ["library_of", "monitor_asyncpg", "monitor_psycopg_pool", "monitor_sqlalchemy"]
+__all__ = ["django_pool", "library_of", "monitor_asyncpg", "monitor_psycopg_pool", "monitor_sqlalchemy"]
 
 def library_of(target: Any) -> str:
     """'sqlalchemy', 'psycopg_pool' or 'asyncpg' for a supported pool or engine; raises TypeError otherwise."""
@@ -38,8 +41,39 @@ def library_of(target: Any) -> str:
             return "psycopg_pool"
         if root == "asyncpg" and cls.__name__ == "Pool":
             return "asyncpg"
-    raise TypeError(f"instrument() takes a SQLAlchemy engine, a psycopg_pool pool or an asyncpg pool, "
-                    f"not {type(target).__module__}.{type(target).__qualname__}")
+    raise TypeError(f"instrument() takes a SQLAlchemy engine, a psycopg_pool pool, an asyncpg pool or a Django "
+                    f"connection with a native pool, not {type(target).__module__}.{type(target).__qualname__}")
+
+
+def django_pool(target: Any) -> tuple[Any, str] | None:
+    """The native pool behind a Django connection (``django.db.connection``, ``connections[alias]``)
+    or a Django alias name, and the monitor's default name for it (``django:<alias>``); None when
+    ``target`` is no Django connection (nor a string while Django's ORM is loaded). Raises
+    TypeError for an unknown alias and for a connection without a native pool (``OPTIONS["pool"]``);
+    the pool is Django's own (created if it was not yet), so checkouts through the ORM are seen."""
+    if isinstance(target, str):
+        import sys
+
+        if "django.db" not in sys.modules:
+            return None
+        from django.conf import settings  # type: ignore[import-untyped, unused-ignore]
+        from django.db import connections  # type: ignore[import-untyped, unused-ignore]
+
+        if not settings.configured:  # no aliases to look in: the string is just not a pool
+            return None
+
+        if target not in list(connections):
+            raise TypeError(f"instrument(): {target!r} is not one of Django's database aliases "
+                            f"({', '.join(map(repr, connections)) or 'none'})")
+        target = connections[target]
+    elif not (hasattr(target, "settings_dict") and hasattr(target, "alias")):  # a DatabaseWrapper, or its proxy
+        return None
+    pool = getattr(target, "pool", None)
+    if pool is None:
+        raise TypeError(f"instrument(): Django's database {target.alias!r} has no native pool: set "
+                        f"DATABASES[{target.alias!r}]['OPTIONS']['pool'] (Django 5.1+, psycopg 3), or instrument "
+                        f"the pool you use")
+    return pool, f"django:{target.alias}"
 
 
 # -- SQLAlchemy ----------------------------------------------------------------------------------------

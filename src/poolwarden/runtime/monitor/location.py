@@ -1,4 +1,5 @@
-"""Where a connection was checked out: the first frames outside the database libraries.
+"""Where a connection was checked out: the first frames outside the database libraries (and
+outside Django and asgiref, whose ORM and bridges stand between a view and the pool).
 
 Capture is cheap enough to leave on: it walks the live frame chain (no traceback objects, no
 source lines) and keeps ``(code, line)`` pairs; file names and function names are read only when
@@ -19,9 +20,30 @@ __all__ = ["Location", "capture"]
 _LIBRARY_ROOTS = ("sqlalchemy", "psycopg", "psycopg_pool", "psycopg2", "asyncpg", "greenlet", "asyncio",
                   "concurrent", "contextlib", "threading", "selectors", "functools")
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # poolwarden/runtime
+# Frameworks between the caller and the pool, told by their installed directory (not by a directory
+# name, which a project called "django" would share): Django's ORM and backends, asgiref's bridges.
+_FRAMEWORKS = ("django", "asgiref")
 # id(code) -> (verdict, code): keyed by id because hashing a code object hashes its bytecode and
 # constants; the code object is kept alive by the entry, so its id is never reused.
 _library_cache: dict[int, tuple[bool, CodeType]] = {}
+
+
+def _framework_dirs() -> tuple[str, ...]:
+    """The installed directories of :data:`_FRAMEWORKS` (found, not imported)."""
+    import importlib.util
+
+    dirs = []
+    for name in _FRAMEWORKS:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            dirs.append(os.path.join(os.path.abspath(location), ""))
+    return tuple(dirs)
+
+
+_framework_dir_cache: list[tuple[str, ...]] = []
 
 
 def _is_library(code: CodeType) -> bool:
@@ -30,9 +52,11 @@ def _is_library(code: CodeType) -> bool:
         return known[0]
     path = code.co_filename
     parts = path.replace("\\", "/").split("/")
+    if not _framework_dir_cache:
+        _framework_dir_cache.append(_framework_dirs())
     verdict = path.startswith(_OWN_DIR) or path.startswith("<frozen") or any(
         root in parts[:-1] or parts[-1] == root + ".py" for root in _LIBRARY_ROOTS
-    )
+    ) or path.startswith(_framework_dir_cache[0])
     _library_cache[id(code)] = (verdict, code)
     return verdict
 
