@@ -142,13 +142,14 @@ class FileContext:
 
     def global_ref(self, expr: ast.expr) -> str | None:
         """The project ref (``root:dotted``) of a module-level object ``expr`` names, also one this
-        module assigns (``doc_published = Signal()``)."""
+        module assigns (``doc_published = Signal()``); a library's signal keeps its dotted name
+        (``django.db.models.signals.post_save``); None for anything else."""
         ref = self.qualname(expr)
         if ref is None and isinstance(expr, ast.Name) and not any(
                 expr.id in s.locals for s in self.scopes if s.node is not None):
             ref = f"{self.module}.{expr.id}" if self.module else expr.id
         if ref is None or not self.is_project_ref(ref):
-            return ref if ref is not None and ref.partition(".")[0] == "django" else None
+            return ref if ref is not None and ref.partition(".")[0] in K.SIGNAL_LIBRARY_ROOTS else None
         return ref if ":" in ref else f"{self.root}:{ref}"
 
     @property

@@ -38,8 +38,8 @@ def orm_call(ctx: FileContext, node: ast.Call, info: CallInfo) -> bool:
     attr, recv = func.attr, func.value
     if is_queryset(ctx, recv):
         return _queryset_method(info, attr, strict=not manager_rooted(recv))
-    if attr in K.SIGNAL_SENDS and isinstance(recv, (ast.Name, ast.Attribute)):
-        signal = ctx.global_ref(recv)
+    if attr in K.SIGNAL_SENDS and isinstance(recv, (ast.Name, ast.Attribute)) and ctx.kind_of(recv) is None:
+        signal = ctx.global_ref(recv)  # (a client of known kind sends a request: `client.send(req)` is I/O)
         if signal is not None:  # a project signal (or Django's): the index knows its receivers
             info.ref = f"{signal}.{attr}"
             return True

@@ -61,6 +61,7 @@ ON_COMMIT_OF_VIEWS: Final = "transaction.on_commit(...)"  # under ATOMIC_REQUEST
 SIGNAL_RECEIVER_DECORATORS: Final = frozenset({"django.dispatch.receiver", "django.dispatch.dispatcher.receiver"})
 SIGNAL_CONNECT: Final = "connect"
 SIGNAL_SENDS: Final = ("send", "send_robust")
+SIGNAL_LIBRARY_ROOTS: Final = frozenset({"django"})  # library signals (``post_save``) keep their own names
 
 # -- Django REST framework ------------------------------------------------------------------------
 # A DRF view: a class with a base from ``rest_framework`` or a base named like one.

@@ -546,10 +546,13 @@ class Refund:
 """, note="the settings module (another module) sets `ATOMIC_REQUESTS`: every view runs in the request's "
             "transaction; without it, the same views are not flagged", settings="DATABASES = {\n    \"default\": {\n        \"ENGINE\": \"django.db.backends.postgresql\",\n        \"ATOMIC_REQUESTS\": True,\n        \"OPTIONS\": {\"connect_timeout\": 5},\n    },\n}\n", models="from django.db import models\n\nclass Order(models.Model):\n    pass\n"),
         example("""
+import httpx
 import requests
 from django.db import transaction
 from .models import Order
 from .signals import order_paid
+
+ledger = httpx.Client()
 
 def pay(order_id):
     with transaction.atomic():
@@ -558,6 +561,7 @@ def pay(order_id):
         order.save()
         order_paid.send(sender=Order, order=order)  # error
         requests.post("https://ledger.example.com/entries", json={"id": order.id}, timeout=10)  # error
+        ledger.send(httpx.Request("POST", "https://ledger.example.com/audit"))  # error
 """, note="a Django signal's `send()` runs its receivers (here one in another module that calls a webhook) "
             "synchronously, inside the sender's transaction; rows locked by `select_for_update()` stay locked "
             "for the whole wait",
