@@ -1,8 +1,10 @@
 """Django's ORM and DRF as one file sees them: which calls run SQL now, which only build it.
 
 :func:`orm_call` fills a :class:`CallInfo` for a method call on a manager, a QuerySet, a model
-instance (``save()``, a related manager's ``add()``), a DRF generic view (``super().destroy()``,
-``self.get_object()``) or a serializer (``serializer.save()``); :func:`evaluates` tells where a
+instance (``save()``), a DRF generic view (``super().destroy()``, ``self.get_object()``), a
+serializer (``serializer.save()``) or a signal (``order_paid.send(...)``: a call of its receivers,
+which the index knows); :func:`manager_call` for a custom or related manager (``Doc.live.filter()``,
+``doc.tags.add(tag)``); :func:`evaluates` tells where a
 QuerySet built earlier runs (``for row in qs``, ``list(qs)``, ``len(qs)``). A QuerySet is lazy:
 ``Doc.objects.filter(...)`` is cited only when nothing else runs, as a builder. Facts come from
 :mod:`knowledge.orm`; a model is recognised by Django's convention (a class of a ``models`` module).
@@ -32,7 +34,7 @@ def is_model_class(dotted: str | None) -> bool:
 
 
 def orm_call(ctx: FileContext, node: ast.Call, info: CallInfo) -> bool:
-    """Fill ``info`` for a Django ORM or DRF method call; True when the call is one."""
+    """Fill ``info`` for a Django ORM, DRF or signal method call; True when the call is one."""
     func = node.func
     assert isinstance(func, ast.Attribute)
     attr, recv = func.attr, func.value
