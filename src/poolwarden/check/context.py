@@ -87,11 +87,12 @@ class FileContext:
         assert self.rule is not None and isinstance(data, self.rule.DEFERRED or ())
         self.pendings.append(Pending(self.rule.CODE, span or Span.of(node), data, severity))
 
-    def holding(self) -> Held | None:
-        """The innermost transaction or connection held at this point of the current function."""
+    def holding(self, definite: bool = False) -> Held | None:
+        """The innermost transaction or connection held at this point of the current function; with
+        ``definite``, the innermost known to be one (not a project context manager the index decides)."""
         depth = len(self.scopes)
         for held in reversed(self.held):
-            if held.depth == depth and held.active:
+            if held.depth == depth and held.active and not (definite and held.maybe is not None):
                 return held
         return None
 
@@ -121,20 +122,20 @@ class FileContext:
         return not any(self.qualname(d.func if isinstance(d, ast.Call) else d) in K.NON_ATOMIC_VIEW_DECORATORS
                        for d in func.decorator_list)
 
-    def function_ref(self) -> str:
-        """The project ref of the function being walked (``root:pkg.mod.Class.method``), as callers'
-        calls resolve to it; "" at module level and for a nested function (no one calls it by name)."""
-        qual = self.scopes[-1].qualname
+    def function_ref(self, scope: Scope | None = None) -> str:
+        """The project ref of the function being walked, or of ``scope``'s (``root:pkg.mod.Class.method``),
+        as callers' calls resolve to it; "" at module level and for a nested function (no one calls it by
+        name)."""
+        qual = (scope or self.scopes[-1]).qualname
         if not qual or "<locals>" in qual:
             return ""
         return f"{self.root}:{self.module}.{qual}" if self.module else f"{self.root}:{qual}"
 
     def receives(self, signals: list[ast.expr], scope: Scope) -> None:
         """``scope``'s function receives ``signals`` (``@receiver(sig)``, ``sig.connect(f)``)."""
-        qual = scope.qualname
-        if not qual or "<locals>" in qual:
+        func = self.function_ref(scope)
+        if not func:
             return
-        func = f"{self.root}:{self.module}.{qual}" if self.module else f"{self.root}:{qual}"
         for signal in signals:
             ref = self.global_ref(signal)
             if ref is not None:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from poolwarden.check import knowledge as K
 from poolwarden.check.context import FileContext
 from poolwarden.check.django_verdicts import Facts, FromEnv, FromUrl, NotLiteral, Problem, judge
-from poolwarden.check.finding import Deferred
+from poolwarden.check.finding import Deferred, Pending
+from poolwarden.check.rule import Rule
 from poolwarden.check.scope import dotted_text
 
 if TYPE_CHECKING:
@@ -414,3 +415,24 @@ def database_writes(source: bytes, tree: ast.Module) -> list[str]:
                 out.extend(f"{head}/{k.value}" for k in stmt.value.args[0].keys
                            if isinstance(k, ast.Constant) and isinstance(k.value, str))
     return sorted(set(out))
+
+
+class SettingsRule(Rule):
+    """What the rules judging ``DATABASES`` entries share (PW109, PW110): each settings module's entries
+    judged for the rule's code (:func:`report_module`), and what depends on the whole project decided
+    with the index (:func:`resolve_verdict`). Test modules are not judged."""
+
+    NODES = (ast.Module,)
+    DEFERRED = SettingsVerdict
+
+    def visit(self, node: ast.AST, ctx: FileContext) -> None:
+        if ctx.is_test:
+            return
+        assert isinstance(node, ast.Module)
+        report_module(node, ctx, self.CODE)
+
+    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
+        """A problem that holds only under ASGI (or only without), or that another settings module
+        overrides: decided by the project's evidence."""
+        assert isinstance(pending.data, SettingsVerdict)
+        return resolve_verdict(pending.data, index)

@@ -79,14 +79,6 @@ def maybe_transaction(ctx: FileContext, origin: Origin, callee: str, line: int, 
     return held
 
 
-def definite(held: list[Held], depth: int) -> Held | None:
-    """The innermost transaction or connection held at ``depth`` that is known to be one."""
-    for item in reversed(held):
-        if item.depth == depth and item.active and item.maybe is None:
-            return item
-    return None
-
-
 def on_row_lock(held: list[Held], site: str) -> None:
     """Rows locked (``select_for_update()`` at ``site``): the innermost open transaction keeps them."""
     for item in reversed(held):

@@ -596,7 +596,7 @@ def refund(payment_id):
             self._in_view(node, ctx)
             return
         if held.maybe is not None:
-            held = H.definite(ctx.held, len(ctx.scopes)) or held
+            held = ctx.holding(definite=True) or held
         info = ctx.call(node)
         advice = _advice(held)
         context = held.maybe

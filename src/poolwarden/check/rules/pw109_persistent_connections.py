@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING
-
-from poolwarden.check.context import FileContext
-from poolwarden.check.django_settings import SettingsVerdict, report_module, resolve_verdict
-from poolwarden.check.finding import Pending
-from poolwarden.check.rule import Rule, example
-
-if TYPE_CHECKING:
-    from poolwarden.check.project import ProjectIndex
+from poolwarden.check.django_settings import SettingsRule
+from poolwarden.check.rule import example
 
 
-class PersistentConnections(Rule):
+class PersistentConnections(SettingsRule):
     CODE = "PW109"
     NAME = "persistent-connections"
     SUMMARY = "A Django database keeps persistent connections (`CONN_MAX_AGE`) under ASGI, or forever without health checks."
@@ -78,8 +70,6 @@ DATABASES = {
 }
 """
     SEVERITY = "error"
-    NODES = (ast.Module,)
-    DEFERRED = SettingsVerdict
 
     VALID = [
         example("""
@@ -206,14 +196,3 @@ DATABASES = {
 }
 """, note="a warning: health checks off unless the environment turns them on"),
     ]
-
-    def visit(self, node: ast.AST, ctx: FileContext) -> None:
-        if ctx.is_test:
-            return
-        assert isinstance(node, ast.Module)
-        report_module(node, ctx, self.CODE)
-
-    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        """A problem that holds only under ASGI (or only without): decided by the project's ASGI evidence."""
-        assert isinstance(pending.data, SettingsVerdict)
-        return resolve_verdict(pending.data, index)

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import ast
-from typing import TYPE_CHECKING
-
-from poolwarden.check.context import FileContext
-from poolwarden.check.django_settings import SettingsVerdict, report_module, resolve_verdict
-from poolwarden.check.finding import Pending
-from poolwarden.check.rule import Rule, example
-
-if TYPE_CHECKING:
-    from poolwarden.check.project import ProjectIndex
+from poolwarden.check.django_settings import SettingsRule
+from poolwarden.check.rule import example
 
 
-class DefaultDjangoPool(Rule):
+class DefaultDjangoPool(SettingsRule):
     CODE = "PW110"
     NAME = "default-django-pool"
     SUMMARY = "Django's native pool (`OPTIONS[\"pool\"]`) without `max_size` and `timeout`."
@@ -55,8 +47,6 @@ DATABASES = {
 }
 """
     SEVERITY = "warning"
-    NODES = (ast.Module,)
-    DEFERRED = SettingsVerdict
 
     VALID = [
         example("""
@@ -153,13 +143,3 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["OPTIONS"] = {"connect_timeout": 5, "pool": env.bool("DB_POOL", default=True)}  # error
 """, note="the pool is on unless the environment turns it off (its default is judged)"),
     ]
-
-    def visit(self, node: ast.AST, ctx: FileContext) -> None:
-        if ctx.is_test:
-            return
-        assert isinstance(node, ast.Module)
-        report_module(node, ctx, self.CODE)
-
-    def resolve(self, pending: Pending, index: ProjectIndex) -> str | None:
-        assert isinstance(pending.data, SettingsVerdict)
-        return resolve_verdict(pending.data, index)

@@ -45,12 +45,12 @@ class Calls(Traversal):
         facts = ctx.function.facts
         if facts is None:
             return
-        depth = len(ctx.scopes)
-        held = H.definite(ctx.held, depth)
+        held = ctx.holding(definite=True)
         if held is not None and held.hold is Hold.TRANSACTION:
             facts.yield_tx = True
             return
         # the project context managers around it: the index decides whether one holds a transaction
+        depth = len(ctx.scopes)
         facts.yield_refs.extend(h.maybe for h in ctx.held
                                 if h.depth == depth and h.maybe is not None and h.maybe not in facts.yield_refs)
 
