@@ -28,7 +28,7 @@ def _scrubbed(message: str, kwargs: dict[str, Any]) -> str:
     from poolwarden.dsn import scrub
     from poolwarden.text import one_line
 
-    for key in ("dsn", "pgbouncer_dsn"):
+    for key in ("dsn", "pgbouncer_dsn", "prometheus_url"):
         value = kwargs.get(key)
         if isinstance(value, str) and value:
             message = one_line(scrub(message, value))

@@ -14,9 +14,10 @@ from poolwarden.errors import UsageError
 _BUDGET_EPILOG = """\b
 Exit codes:
   0  the worst case fits and the steady state is under alert_at
-  1  over budget: the worst case does not fit, or the steady state passes alert_at
+  1  over budget: the worst case does not fit, or the steady state passes alert_at (or, with
+     --prometheus, a service was seen with more connections open than its worst case)
   2  bad input (a malformed or impossible model, a model that counts nothing, an unreachable
-     --dsn), with a one-line message"""
+     --dsn, a --prometheus that cannot be read or holds none of the series), with a one-line message"""
 
 
 @main.command(epilog=_BUDGET_EPILOG, short_help="The connection math of a deployment, as a CI gate.")
@@ -30,10 +31,20 @@ Exit codes:
 @click.option("--cpus", type=click.IntRange(min=1), default=None,
               help="With --code: the CPU count of the machines that run the code, for what depends on it "
                    "(Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
+@click.option("--prometheus", "prometheus_url", metavar="URL",
+              help="Put the fleet's observed peaks (poolwarden_pool_*, db_client_connection_*, "
+                   "pg_stat_activity_count) from this Prometheus server beside the worst case.")
+@click.option("--prometheus-label", default="job", show_default=True,
+              help="With --prometheus: the series label naming a workload (matched to services by name).")
+@click.option("--prometheus-window", default="7d", show_default=True,
+              help="With --prometheus: how far back to look for the peak.")
+@click.option("--prometheus-step", default="1m", show_default=True,
+              help="With --prometheus: how often within the window usage is sampled.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format on stdout.")
 @guarded
 def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], cpus: int | None,
+           prometheus_url: str | None, prometheus_label: str, prometheus_window: str, prometheus_step: str,
            fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
@@ -45,6 +56,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
     if cpus is not None and not code_paths:
         raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
+    if prometheus_url is None and (prometheus_label, prometheus_window, prometheus_step) != ("job", "7d", "1m"):
+        raise UsageError("--prometheus-label, --prometheus-window and --prometheus-step go with --prometheus URL")
     if config_file is None and code_paths:
         from poolwarden.config import find
 
@@ -68,13 +81,26 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
         deployment, live = with_server_limits(deployment, dsn)
     report = compute(deployment)
+    observed = None
+    if prometheus_url is not None:
+        from poolwarden.budget.prometheus import PrometheusSettings, observe, observed_problems
+
+        observed = observe(deployment, PrometheusSettings(prometheus_url, prometheus_label, prometheus_window,
+                                                          prometheus_step))
+        report.problems.extend(observed_problems(report, observed))
     if fmt == "json":
         data = report.as_dict()
         data["live_connections"] = live
         data["from_code"] = notes
+        if observed is not None:
+            data["observed"] = observed.as_dict()
         click.echo(json.dumps(data, indent=2))
     else:
         click.echo(render_text(report))
+        if observed is not None:
+            from poolwarden.budget.prometheus import render_observed
+
+            click.echo("\n" + render_observed(report, observed))
         if notes:
             click.echo("\nfrom code:\n" + "\n".join(f"  {line}" for line in notes))
         if live is not None:

@@ -39,6 +39,11 @@ test is (``tests/test_x.py::test_y (tests/test_x.py:12)``). asyncpg does not rea
 ``drill``
     ``drill(calls=[fn] or urls=[...], faults=["saturation"])`` runs ``poolwarden drill`` against
     this test's database and returns its result: ``assert result.lies == 0``.
+``prometheus_factory`` (session)
+    ``prometheus_factory({"web": ["127.0.0.1:8001"]}, labels={"web": {"app": "web"}})`` starts a
+    real Prometheus (Debian's ``prometheus``) scraping those targets every second and returns it
+    once every target is up (:class:`~poolwarden.testing.prometheus.Prometheus`: ``.url``,
+    ``.query()``, ``.wait_for()``, ``.stop()``); all are stopped at the end of the session.
 """
 
 from __future__ import annotations
@@ -324,3 +329,25 @@ def drill(postgres: str) -> Callable[..., Any]:
         return run_drill(plan=plan, **kwargs)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Any]]:
+    """Start real Prometheus servers: ``prometheus_factory(jobs, labels=None, scrape_interval="1s")``
+    returns a started :class:`~poolwarden.testing.prometheus.Prometheus` whose targets are all up;
+    every one is stopped, and its data removed, at the end of the session (or by its ``stop()``)."""
+    from poolwarden.testing.prometheus import Prometheus
+
+    servers: list[Prometheus] = []
+
+    def make(jobs: Any, **kwargs: Any) -> Prometheus:
+        kwargs.setdefault("base_dir", tmp_path_factory.mktemp("prometheus"))
+        server = Prometheus(jobs, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.stop()

@@ -1,0 +1,244 @@
+"""``budget --prometheus``, end to end with real parts: a throwaway PostgreSQL, app processes holding
+real pools (SQLAlchemy, psycopg_pool) instrumented with ``instrument()`` and serving their metrics
+over HTTP (poolwarden's ``PoolCollector``, the OTel SDK's Prometheus exporter), Debian's
+postgres_exporter for ``pg_stat_activity_count``, and a real Prometheus scraping them every second.
+Each app is told to hold a known number of connections; the test waits (bounded) until Prometheus
+has scraped that number, then reads the peaks back through ``poolwarden budget --prometheus``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolwarden.testing.cluster import free_port
+from poolwarden.testing.prometheus import Prometheus, die_with_parent
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = Path(__file__).with_name("prometheus_app.py")
+EXPORTER = "/usr/bin/prometheus-postgres-exporter"
+WINDOW = ("--prometheus-window", "10m", "--prometheus-step", "1s")
+
+pytestmark = pytest.mark.skipif(not Path(EXPORTER).exists(), reason="Debian's prometheus-postgres-exporter is "
+                                "not installed (scripts/system-deps installs it)")
+
+
+@dataclass
+class App:
+    """One app process: ``hold(n)`` keeps n connections checked out."""
+
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+
+    def hold(self, n: int) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"hold {n}\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().split() == ["held", str(n)]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()  # the app returns its connections and exits
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+
+def start_app(dsn: str, name: str, library: str = "sqlalchemy", export: str = "poolwarden") -> App:
+    process = subprocess.Popen([sys.executable, str(APP), dsn, "--name", name, "--library", library,
+                                "--export", export], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=die_with_parent)
+    assert process.stdout is not None
+    first = process.stdout.readline().split()  # bounded: the app prints its port or exits
+    if first[:1] != ["port"]:
+        err = process.stderr.read() if process.stderr else ""
+        process.kill()
+        raise RuntimeError(f"app {name} did not start: {first} {err[-2000:]}")
+    return App(name, process, int(first[1]))
+
+
+def _value(result: list[dict[str, Any]]) -> float | None:
+    return float(result[0]["value"][1]) if result else None
+
+
+@dataclass
+class Fleet:
+    prometheus: Prometheus
+    apps: dict[str, App]
+    cluster: Any
+
+
+@pytest.fixture(scope="module")
+def fleet(postgres_factory: Callable[..., Any], prometheus_factory: Callable[..., Prometheus]) -> Iterator[Fleet]:
+    """The cluster, four apps, postgres_exporter and Prometheus; the apps hold their peaks, which
+    Prometheus has scraped, then web drops from 7 to 2 (so its peak is in the past)."""
+    cluster = postgres_factory(max_connections=60)
+    apps: dict[str, App] = {}
+    exporter_port = free_port()
+    exporter = subprocess.Popen(
+        [EXPORTER, f"--web.listen-address=127.0.0.1:{exporter_port}", "--log.level=warn"],
+        env={**os.environ, "DATA_SOURCE_NAME": cluster.dsn("postgres", sslmode="disable")},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    try:
+        for name, library, export in (("web", "sqlalchemy", "poolwarden"), ("worker", "psycopg_pool", "poolwarden"),
+                                      ("reports", "sqlalchemy", "otel-sdk"), ("cron", "sqlalchemy", "poolwarden"),
+                                      ("dual", "sqlalchemy", "both")):
+            apps[name] = start_app(cluster.dsn("postgres"), name, library, export)
+        prom = prometheus_factory(
+            {**{name: [f"127.0.0.1:{app.port}"] for name, app in apps.items()},
+             "postgres": [f"127.0.0.1:{exporter_port}"]},
+            labels={"web": {"app": "web-api"}, "worker": {"app": "queue_worker"}})
+        for name, n in (("web", 7), ("worker", 3), ("reports", 4), ("cron", 1), ("dual", 2)):
+            apps[name].hold(n)
+        prom.wait_for('sum by (job) (poolwarden_pool_connections_checked_out{job=~"web|worker|cron|dual"})',
+                      lambda r: {x["metric"]["job"]: x["value"][1] for x in r} == {"web": "7", "worker": "3",
+                                                                                     "cron": "1", "dual": "2"})
+        prom.wait_for('sum by (job) (db_client_connection_count{db_client_connection_state="used"})',
+                      lambda r: {x["metric"]["job"]: x["value"][1] for x in r} == {"reports": "4", "dual": "2"})
+        prom.wait_for('sum(pg_stat_activity_count{datname="postgres"})', lambda r: (_value(r) or 0) >= 17)
+        apps["web"].hold(2)
+        prom.wait_for('poolwarden_pool_connections_checked_out{job="web"}', lambda r: _value(r) == 2)
+        yield Fleet(prom, apps, cluster)
+    finally:
+        for app in apps.values():
+            app.stop()
+        exporter.terminate()
+        exporter.wait(timeout=10)
+
+
+def budget(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "poolwarden.toml").write_text(textwrap.dedent(config))
+    return subprocess.run([sys.executable, "-m", "poolwarden", "budget", "--config", "poolwarden.toml", *args],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60, check=False)
+
+
+FITS = """
+    [budget]
+    max_connections = 60
+    [[budget.service]]
+    name = "web"
+    [[budget.service.pool]]
+    pool_size = 5
+    max_overflow = 10
+    [[budget.service]]
+    name = "queue-worker"
+    [[budget.service.pool]]
+    pool_size = 8
+    max_overflow = 0
+    [[budget.service]]
+    name = "reports"
+    [[budget.service.pool]]
+    pool_size = 5
+    max_overflow = 10
+"""
+
+
+def test_observed_peaks_per_workload_beside_the_worst_case(fleet: Fleet, tmp_path: Path) -> None:
+    proc = budget(tmp_path, FITS, "--prometheus", fleet.prometheus.url, *WINDOW, "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    observed = data["observed"]
+    by_service = {w["service"]: w for w in observed["services"]}
+    # web held 7 (its peak, now past: it holds 2), through poolwarden_pool_*; SQLAlchemy opened exactly 7
+    assert by_service["web"]["peak_used"] == 7 and by_service["web"]["peak_open"] == 7
+    assert by_service["web"]["series"] == ["poolwarden_pool_*"]
+    # reports holds 4 through the OTel SDK's exporter: db_client_connection_count{state="used"}
+    assert by_service["reports"]["peak_used"] == 4 and by_service["reports"]["peak_open"] == 4
+    assert by_service["reports"]["series"] == ["db_client_connection_*"]
+    # job "worker" does not name "queue-worker": listed, not dropped; so is cron
+    assert by_service["queue-worker"]["peak_open"] is None
+    unmatched = {w["workload"]: w for w in observed["unmatched"]}
+    assert set(unmatched) == {"worker", "cron", "dual"}
+    assert unmatched["worker"]["peak_used"] == 3 and unmatched["cron"]["peak_used"] == 1
+    # dual exports its one pool both ways: counted once (2), not twice
+    assert unmatched["dual"]["peak_used"] == 2 and unmatched["dual"]["peak_open"] == 2
+    assert unmatched["dual"]["series"] == ["db_client_connection_*", "poolwarden_pool_*"]
+    # the server's side: every app's open connections were client backends at the peak
+    assert observed["server_peak"]["peak"] >= 7 + 3 + 4 + 1 + 2
+    assert observed["server_peak"]["peak"] <= 60
+    assert observed["queries"]["open"].startswith(
+        "max_over_time((sum by (job) (poolwarden_pool_connections_open or on (instance, pool) label_replace(")
+
+
+def test_text_report_and_the_workload_label(fleet: Fleet, tmp_path: Path) -> None:
+    proc = budget(tmp_path, FITS, "--prometheus", fleet.prometheus.url, *WINDOW, "--prometheus-label", "app")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("OK: worst case 38 of 57")
+    observed = lines[lines.index(next(line for line in lines if line.startswith("observed at "))):]
+    assert observed[0] == (f"observed at {fleet.prometheus.url} over 10m (peaks sampled every 1s; "
+                           "workload = label 'app'):")
+    # by the app label, worker's "queue_worker" matches the service "queue-worker"; web's "web-api" matches none
+    worker = next(line for line in observed if line.startswith("queue-worker "))
+    words = worker.split()
+    assert words[1:3] == ["8", "8"] and int(words[3]) >= 3 and words[4] == "3", worker
+    assert worker.endswith("app='queue_worker': poolwarden_pool_*")
+    assert next(line for line in observed if line.startswith("web ")).split()[1:5] == ["15", "5", "-", "-"]
+    assert "unmatched: app='web-api': peak open 7, peak used 7 (poolwarden_pool_*;" in proc.stdout
+    # reports (4, OTel), cron (1) and dual (2, both ways) carry no app label: one group of 7 at the peak,
+    # listed, with a hint
+    assert ("unmatched: app='(no app label)': peak open 7, peak used 7 (db_client_connection_*, "
+            "poolwarden_pool_*;") in proc.stdout
+    assert "note: some pool series carry no 'app' label" in proc.stdout
+    assert "server: observed peak" in proc.stdout and "pg_stat_activity_count" in proc.stdout
+
+
+def test_a_peak_above_the_worst_case_fails_the_gate(fleet: Fleet, tmp_path: Path) -> None:
+    small = FITS.replace("pool_size = 5\n    max_overflow = 10", "pool_size = 2\n    max_overflow = 3", 1)
+    proc = budget(tmp_path, small, "--prometheus", fleet.prometheus.url, *WINDOW)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("OVER BUDGET: web: observed peak 7 open connections > worst case 5")
+
+
+def test_a_prometheus_without_the_series_is_bad_input(prometheus_factory: Callable[..., Prometheus],
+                                                      tmp_path: Path) -> None:
+    empty = prometheus_factory({})
+    try:
+        proc = budget(tmp_path, FITS, "--prometheus", empty.url, *WINDOW)
+    finally:
+        empty.stop()
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"poolwarden: error: --prometheus {empty.url}: none of the series in the last 10m")
+    assert len(proc.stderr.splitlines()) == 1
+
+
+def test_otel_metrics_through_the_prometheus_exporter(fleet: Fleet, tmp_path: Path,
+                                                      prometheus_factory: Callable[..., Prometheus]) -> None:
+    """poolwarden's own OTel module (``otel_metrics``), rendered by the OTel Prometheus exporter."""
+    import poolwarden.runtime.monitor as monitor
+
+    if not hasattr(monitor, "otel_metrics"):
+        pytest.skip("poolwarden.runtime.monitor.otel_metrics(monitors, *, meter_provider=None) is not in this "
+                    "tree yet (the otel item of issue 15)")
+    app = start_app(fleet.cluster.dsn("postgres"), "reports", "sqlalchemy", "otel")
+    try:
+        prom = prometheus_factory({"reports": [f"127.0.0.1:{app.port}"]})
+        app.hold(4)
+        prom.wait_for('sum(db_client_connection_count{db_client_connection_state="used"})', lambda r: _value(r) == 4)
+        proc = budget(tmp_path, FITS, "--prometheus", prom.url, *WINDOW, "--format", "json")
+        prom.stop()
+    finally:
+        app.stop()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = next(w for w in json.loads(proc.stdout)["observed"]["services"] if w["service"] == "reports")
+    assert reports["peak_used"] == 4 and reports["series"] == ["db_client_connection_*"]
