@@ -19,8 +19,8 @@ relabels the workload into, e.g. ``app`` or ``app_kubernetes_io_name``). A workl
 budget's service of the same name (exactly, else ignoring case and ``-``/``_``/``.``); a workload
 that matches none is listed as unmatched, never dropped; a service no series matches is shown with
 no observation. A pool exported both ways (the same ``instance``, poolwarden's ``pool`` label equal
-to OTel's pool name) is counted once, from poolwarden's series. An observed peak above the service's worst case is a problem (exit 1): the model
-undercounts what the fleet really opened.
+to OTel's pool name) is counted once, from poolwarden's series. An observed peak above the service's
+worst case is a problem (exit 1): the model undercounts what the fleet really opened.
 """
 
 from __future__ import annotations
