@@ -46,18 +46,26 @@ class Sample:
     value: float
 
 
+def _userinfo(url: str) -> str | None:
+    """What a message must not show: everything between ``scheme://`` and the *last* ``@`` (a
+    password may hold ``/``, ``?``, ``#`` or ``@`` unencoded), or None when there is no ``@``."""
+    rest = url.partition("://")[2] if "://" in url else url
+    return rest.rpartition("@")[0] if "@" in rest else None
+
+
 def shown_url(url: str) -> str:
-    """``url`` as messages show it: userinfo replaced by ``***``, query and fragment dropped, one line,
-    at most 120 characters. Never raises."""
-    try:
-        parts = urllib.parse.urlsplit(url.strip())
-        netloc = parts.netloc
-    except ValueError:
-        return "(unparseable URL)"
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    text = one_line(f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else "***")
-    return text if len(text) <= _SHOWN_LIMIT else text[: _SHOWN_LIMIT - 1] + "…"
+    """``url`` as messages show it: anything before the last ``@`` after the scheme replaced by
+    ``***``, query and fragment dropped, one line, at most 120 characters. Never raises."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    if _userinfo(text) is not None:
+        rest = "***@" + rest.rpartition("@")[2]
+    for cut in "?#":
+        rest = rest.partition(cut)[0]
+    shown = one_line(f"{scheme}{sep}{rest}")
+    return shown if len(shown) <= _SHOWN_LIMIT else shown[: _SHOWN_LIMIT - 1] + "…"
 
 
 def parse_base_url(url: str) -> tuple[str, str | None]:
@@ -65,6 +73,10 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     :class:`UsageError` for anything but an ``http``/``https`` URL with a host (and at most a path
     prefix: a query or fragment is refused, as the API paths are appended to it)."""
     where = f"--prometheus {shown_url(url)}"
+    userinfo = _userinfo(url.strip())
+    if userinfo is not None and any(c in userinfo for c in "/?#"):
+        raise UsageError(f"{where}: the credentials in the URL hold '/', '?' or '#': percent-encode them "
+                         "(%2F, %3F, %23)")
     try:
         parts = urllib.parse.urlsplit(url.strip())
         port = parts.port  # raises ValueError when not a number in 0..65535
@@ -89,19 +101,17 @@ def parse_base_url(url: str) -> tuple[str, str | None]:
     hostport = f"[{host}]" if ":" in host else host
     if port is not None:
         hostport += f":{port}"
-    base = urllib.parse.urlunsplit((parts.scheme.lower(), hostport, parts.path.rstrip("/"), "", ""))
+    path = urllib.parse.quote(parts.path.rstrip("/"), safe="/%-._~!$&'()*+,;=:@")  # non-ASCII: percent-encoded
+    base = urllib.parse.urlunsplit((parts.scheme.lower(), hostport, path, "", ""))
     return base, auth
 
 
 def _reason(exc: BaseException, url: str) -> str:
     """An exception's message, one line, with nothing of ``url``'s userinfo in it."""
     text = str(exc)
-    try:
-        netloc = urllib.parse.urlsplit(url.strip()).netloc
-    except ValueError:
-        netloc = url
-    userinfo = netloc.rpartition("@")[0] if "@" in netloc else ""
-    secrets = {userinfo, *userinfo.split(":"), urllib.parse.unquote(userinfo)} if userinfo else set()
+    userinfo = _userinfo(url.strip()) or ""
+    secrets = {userinfo, *userinfo.split(":"), urllib.parse.unquote(userinfo),
+               *urllib.parse.unquote(userinfo).split(":")} if userinfo else set()
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     text = one_line(text)

@@ -40,12 +40,14 @@ Exit codes:
               help="With --prometheus: how far back to look for the peak.")
 @click.option("--prometheus-step", default="1m", show_default=True,
               help="With --prometheus: how often within the window usage is sampled.")
+@click.option("--prometheus-timeout", type=click.FloatRange(min=0.1, max=300), default=10.0, show_default=True,
+              help="With --prometheus: seconds each query may take in all.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format on stdout.")
 @guarded
 def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], cpus: int | None,
            prometheus_url: str | None, prometheus_label: str, prometheus_window: str, prometheus_step: str,
-           fmt: str) -> None:
+           prometheus_timeout: float, fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
     import json
@@ -56,8 +58,10 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
     if cpus is not None and not code_paths:
         raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
-    if prometheus_url is None and (prometheus_label, prometheus_window, prometheus_step) != ("job", "7d", "1m"):
-        raise UsageError("--prometheus-label, --prometheus-window and --prometheus-step go with --prometheus URL")
+    if prometheus_url is None and (prometheus_label, prometheus_window, prometheus_step,
+                                   prometheus_timeout) != ("job", "7d", "1m", 10.0):
+        raise UsageError("--prometheus-label, --prometheus-window, --prometheus-step and --prometheus-timeout go "
+                         "with --prometheus URL")
     if config_file is None and code_paths:
         from poolwarden.config import find
 
@@ -86,7 +90,7 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
         from poolwarden.budget.prometheus import PrometheusSettings, observe, observed_problems
 
         observed = observe(deployment, PrometheusSettings(prometheus_url, prometheus_label, prometheus_window,
-                                                          prometheus_step))
+                                                          prometheus_step, prometheus_timeout))
         report.problems.extend(observed_problems(report, observed))
     if fmt == "json":
         data = report.as_dict()
