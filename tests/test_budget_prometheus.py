@@ -81,6 +81,15 @@ def _value(result: list[dict[str, Any]]) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def by_job(result: list[dict[str, Any]]) -> dict[str, str]:
+    return {x["metric"]["job"]: x["value"][1] for x in result}
+
+
+def peak(series: str, by: str = "job") -> str:
+    """The peak of ``series`` as budget reads it (``WINDOW``: 10m sampled every 1s)."""
+    return f"max_over_time((sum by ({by}) ({series}))[10m:1s])"
+
+
 @dataclass
 class Fleet:
     prometheus: Prometheus
@@ -110,12 +119,12 @@ def fleet(postgres_factory: Callable[..., Any], prometheus_factory: Callable[...
             labels={"web": {"app": "web-api"}, "worker": {"app": "queue_worker"}})
         for name, n in (("web", 7), ("worker", 3), ("reports", 4), ("cron", 1), ("dual", 2)):
             apps[name].hold(n)
-        prom.wait_for('sum by (job) (poolwarden_pool_connections_checked_out{job=~"web|worker|cron|dual"})',
-                      lambda r: {x["metric"]["job"]: x["value"][1] for x in r} == {"web": "7", "worker": "3",
-                                                                                     "cron": "1", "dual": "2"})
-        prom.wait_for('sum by (job) (db_client_connection_count{db_client_connection_state="used"})',
-                      lambda r: {x["metric"]["job"]: x["value"][1] for x in r} == {"reports": "4", "dual": "2"})
-        prom.wait_for('sum(pg_stat_activity_count{datname="postgres"})', lambda r: (_value(r) or 0) >= 17)
+        # wait for what budget reads, peaks over 1 s steps: a step sees a sample once its second has passed
+        prom.wait_for(peak('poolwarden_pool_connections_checked_out'),
+                      lambda r: by_job(r) == {"web": "7", "worker": "3", "cron": "1", "dual": "2"})
+        prom.wait_for(peak('db_client_connection_count{db_client_connection_state="used"}'),
+                      lambda r: by_job(r) == {"reports": "4", "dual": "2"})
+        prom.wait_for(peak('pg_stat_activity_count{datname="postgres"}', by=""), lambda r: (_value(r) or 0) >= 17)
         apps["web"].hold(2)
         prom.wait_for('poolwarden_pool_connections_checked_out{job="web"}', lambda r: _value(r) == 2)
         yield Fleet(prom, apps, cluster)
@@ -234,7 +243,8 @@ def test_otel_metrics_through_the_prometheus_exporter(fleet: Fleet, tmp_path: Pa
     try:
         prom = prometheus_factory({"reports": [f"127.0.0.1:{app.port}"]})
         app.hold(4)
-        prom.wait_for('sum(db_client_connection_count{db_client_connection_state="used"})', lambda r: _value(r) == 4)
+        prom.wait_for(peak('db_client_connection_count{db_client_connection_state="used"}', by=""),
+                      lambda r: _value(r) == 4)
         proc = budget(tmp_path, FITS, "--prometheus", prom.url, *WINDOW, "--format", "json")
         prom.stop()
     finally:
