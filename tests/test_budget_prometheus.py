@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,9 @@ import pytest
 
 from poolwarden.testing.cluster import free_port
 from poolwarden.testing.prometheus import Prometheus, die_with_parent
+from poolwarden.testing.servers import end_process
+
+from .adversarial.contract import budget_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = Path(__file__).with_name("prometheus_app.py")
@@ -131,35 +133,16 @@ def fleet(postgres_factory: Callable[..., Any], prometheus_factory: Callable[...
     finally:
         for app in apps.values():
             app.stop()
-        exporter.terminate()
-        exporter.wait(timeout=10)
+        end_process(exporter)
 
 
 def budget(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "poolwarden.toml").write_text(textwrap.dedent(config))
+    (tmp_path / "poolwarden.toml").write_text(config)
     return subprocess.run([sys.executable, "-m", "poolwarden", "budget", "--config", "poolwarden.toml", *args],
                           cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60, check=False)
 
 
-FITS = """
-    [budget]
-    max_connections = 60
-    [[budget.service]]
-    name = "web"
-    [[budget.service.pool]]
-    pool_size = 5
-    max_overflow = 10
-    [[budget.service]]
-    name = "queue-worker"
-    [[budget.service.pool]]
-    pool_size = 8
-    max_overflow = 0
-    [[budget.service]]
-    name = "reports"
-    [[budget.service.pool]]
-    pool_size = 5
-    max_overflow = 10
-"""
+FITS = budget_toml(60, {"web": (5, 10), "queue-worker": (8, 0), "reports": (5, 10)})
 
 
 def test_observed_peaks_per_workload_beside_the_worst_case(fleet: Fleet, tmp_path: Path) -> None:
@@ -213,7 +196,7 @@ def test_text_report_and_the_workload_label(fleet: Fleet, tmp_path: Path) -> Non
 
 
 def test_a_peak_above_the_worst_case_fails_the_gate(fleet: Fleet, tmp_path: Path) -> None:
-    small = FITS.replace("pool_size = 5\n    max_overflow = 10", "pool_size = 2\n    max_overflow = 3", 1)
+    small = budget_toml(60, {"web": (2, 3), "queue-worker": (8, 0), "reports": (5, 10)})
     proc = budget(tmp_path, small, "--prometheus", fleet.prometheus.url, *WINDOW)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.startswith("OVER BUDGET: web: observed peak 7 open connections > worst case 5")

@@ -217,3 +217,13 @@ def crafted_json(kind: str, genuine: bytes, data: Any, *, canary: Path, deep_hea
         return genuine.replace(b"[", b"[" + b"9" * data.draw(st.integers(20, 20_000)) + b",", 3)
     assert kind == "pickle", kind
     return pickle.dumps(Payload(str(canary)))
+
+
+def budget_toml(max_connections: int, services: Mapping[str, tuple[int, int]]) -> str:
+    """A ``poolwarden.toml`` with ``[budget]``: ``max_connections`` and one service per entry of
+    ``services`` (name -> (pool_size, max_overflow)), one replica, one process, one pool each."""
+    lines = ["[budget]", f"max_connections = {max_connections}"]
+    for name, (pool_size, max_overflow) in services.items():
+        lines += ["[[budget.service]]", f"name = {name!r}".replace("'", '"'), "[[budget.service.pool]]",
+                  f"pool_size = {pool_size}", f"max_overflow = {max_overflow}"]
+    return "\n".join(lines) + "\n"

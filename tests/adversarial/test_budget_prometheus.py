@@ -31,20 +31,12 @@ from poolwarden.budget import prometheus_http
 from poolwarden.budget.prometheus_http import PrometheusAPI, parse_base_url, shown_url
 from poolwarden.errors import UsageError
 
-from .contract import assert_clean_failure, assert_no_secret, invoke, run, scaled, thrown
+from .contract import assert_clean_failure, assert_no_secret, budget_toml, invoke, run, scaled, thrown
 
 GENERATED = thrown("budget_prometheus")
 SETTINGS = settings(deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-CONFIG = """
-[budget]
-max_connections = 100
-[[budget.service]]
-name = "web"
-[[budget.service.pool]]
-pool_size = 5
-max_overflow = 10
-"""
+CONFIG = budget_toml(100, {"web": (5, 10)})
 USER, PASSWORD = "alice", "hunter2"
 RELEASE = threading.Event()  # set at teardown: the slow handlers stop waiting
 

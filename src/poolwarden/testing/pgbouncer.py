@@ -17,23 +17,16 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from poolwarden.testing.cluster import PASSWORD, SUPERUSER, PostgresCluster, free_port
+from poolwarden.testing.servers import end_process, find_binary
 
 _CANDIDATES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer", "/usr/local/bin/pgbouncer")
 
 
 def find_pgbouncer() -> str:
     """The pgbouncer executable (``POOLWARDEN_PGBOUNCER``, PATH, the Debian locations)."""
-    tried = []
-    for candidate in (os.environ.get("POOLWARDEN_PGBOUNCER"), shutil.which("pgbouncer"), *_CANDIDATES):
-        if candidate and Path(candidate).is_file():
-            return candidate
-        if candidate:
-            tried.append(candidate)
-    raise FileNotFoundError(f"pgbouncer not found; tried PATH, {', '.join(tried)}. Install Debian's `pgbouncer`"
-                            " package or set POOLWARDEN_PGBOUNCER.")
+    return find_binary("pgbouncer", "POOLWARDEN_PGBOUNCER", _CANDIDATES)
 
 
 class PgBouncer:
@@ -91,13 +84,7 @@ class PgBouncer:
         raise RuntimeError("pgbouncer did not start listening within 15 s")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        end_process(self.process)
         if self.process is not None and self.process.stderr is not None:
             self.process.stderr.close()
         self.process = None

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from poolwarden.testing.cluster import free_port
+from poolwarden.testing.servers import end_process, find_binary
 
 __all__ = ["Prometheus", "die_with_parent", "find_prometheus"]
 
@@ -39,14 +40,7 @@ _CANDIDATES = ("/usr/bin/prometheus", "/usr/local/bin/prometheus")
 
 def find_prometheus() -> str:
     """The prometheus executable (``POOLWARDEN_PROMETHEUS``, PATH, the Debian location)."""
-    tried = []
-    for candidate in (os.environ.get("POOLWARDEN_PROMETHEUS"), shutil.which("prometheus"), *_CANDIDATES):
-        if candidate and Path(candidate).is_file():
-            return candidate
-        if candidate:
-            tried.append(candidate)
-    raise FileNotFoundError(f"prometheus not found; tried PATH, {', '.join(tried)}. Install Debian's "
-                            "`prometheus` package (scripts/system-deps) or set POOLWARDEN_PROMETHEUS.")
+    return find_binary("prometheus", "POOLWARDEN_PROMETHEUS", _CANDIDATES)
 
 
 def die_with_parent() -> None:
@@ -170,13 +164,7 @@ class Prometheus:
 
     def stop(self) -> None:
         """End the server (SIGTERM, then SIGKILL after 10 s) and remove its files."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        end_process(self.process)
         self.process = None
         shutil.rmtree(self.base / "data", ignore_errors=True)
         if self._own_dir:
