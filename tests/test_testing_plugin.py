@@ -79,7 +79,8 @@ def test_terminate_outage_drops_and_refuses_then_comes_back(postgres: str, postg
 # -- issue 10 item 18: fixtures documented, the missing driver named in one line, leaks traced to their test ------
 
 _POOLWARDEN_FIXTURES = {"postgres_factory", "postgres_cluster", "postgres", "pg_saturate", "pg_outage", "pgbouncer",
-                        "pgbouncer_factory", "assert_no_connection_leaks", "drill", "_poolwarden_leak_guard"}
+                        "pgbouncer_factory", "assert_no_connection_leaks", "drill", "_poolwarden_leak_guard",
+                        "prometheus_factory"}
 
 
 def _inner_env(tmp_path: Path, **extra: str) -> dict[str, str]:
