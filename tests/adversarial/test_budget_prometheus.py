@@ -104,7 +104,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "100000")
             self.end_headers()
-            while not RELEASE.wait(0.05):  # a byte every 50 ms: each read succeeds, the whole never ends
+            deadline = time.monotonic() + 30  # longer than any client waits; teardown sets RELEASE sooner
+            while time.monotonic() < deadline and not RELEASE.wait(0.05):  # a byte every 50 ms: each read succeeds
                 try:
                     self.wfile.write(b" ")
                     self.wfile.flush()
