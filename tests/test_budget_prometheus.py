@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from poolwarden.testing.cluster import free_port
-from poolwarden.testing.prometheus import Prometheus, die_with_parent
-from poolwarden.testing.servers import end_process
+from poolwarden.testing.prometheus import Prometheus
+from poolwarden.testing.servers import dying_with_parent, end_process
 
 from .adversarial.contract import budget_toml
 
@@ -67,9 +67,9 @@ def _env() -> dict[str, str]:
 
 
 def start_app(dsn: str, name: str, library: str = "sqlalchemy", export: str = "poolwarden") -> App:
-    process = subprocess.Popen([sys.executable, str(APP), dsn, "--name", name, "--library", library,
-                                "--export", export], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=die_with_parent)
+    process = subprocess.Popen(dying_with_parent([sys.executable, str(APP), dsn, "--name", name, "--library", library,
+                                                  "--export", export]), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=_env())
     assert process.stdout is not None
     first = process.stdout.readline().split()  # bounded: the app prints its port or exits
     if first[:1] != ["port"]:
@@ -107,9 +107,9 @@ def fleet(postgres_factory: Callable[..., Any], prometheus_factory: Callable[...
     apps: dict[str, App] = {}
     exporter_port = free_port()
     exporter = subprocess.Popen(
-        [EXPORTER, f"--web.listen-address=127.0.0.1:{exporter_port}", "--log.level=warn"],
+        dying_with_parent([EXPORTER, f"--web.listen-address=127.0.0.1:{exporter_port}", "--log.level=warn"]),
         env={**os.environ, "DATA_SOURCE_NAME": cluster.dsn("postgres", sslmode="disable")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for name, library, export in (("web", "sqlalchemy", "poolwarden"), ("worker", "psycopg_pool", "poolwarden"),
                                       ("reports", "sqlalchemy", "otel-sdk"), ("cron", "sqlalchemy", "poolwarden"),

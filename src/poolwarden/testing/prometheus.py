@@ -5,8 +5,8 @@ each job's targets every ``scrape_interval`` (1 s by default), starts
 ``prometheus --config.file=… --storage.tsdb.path=… --web.listen-address=127.0.0.1:PORT`` and
 returns once the server is ready (``/-/ready``) and every target has been scraped once and is up
 (``/api/v1/targets``), each wait bounded. :meth:`Prometheus.stop` ends it (SIGTERM, then SIGKILL)
-and removes its files. The server dies with the process that started it (``PR_SET_PDEATHSIG`` on
-Linux: it is a direct child, unlike a cluster's postmaster), so a killed test run leaves no
+and removes its files. The server dies with the process that started it (``setpriv --pdeathsig``
+on Linux: it is a direct child, unlike a cluster's postmaster), so a killed test run leaves no
 Prometheus behind; its files live in the directory the caller gives (pytest's ``tmp_path``).
 
 :meth:`Prometheus.wait_for` polls a PromQL query (bounded) until its answer satisfies a
@@ -15,11 +15,9 @@ predicate: how a test knows a value it set has been scraped, without sleeping.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -31,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from poolwarden.testing.cluster import free_port
-from poolwarden.testing.servers import end_process, find_binary
+from poolwarden.testing.servers import dying_with_parent, end_process, find_binary
 
-__all__ = ["Prometheus", "die_with_parent", "find_prometheus"]
+__all__ = ["Prometheus", "find_prometheus"]
 
 _CANDIDATES = ("/usr/bin/prometheus", "/usr/local/bin/prometheus")
 
@@ -41,16 +39,6 @@ _CANDIDATES = ("/usr/bin/prometheus", "/usr/local/bin/prometheus")
 def find_prometheus() -> str:
     """The prometheus executable (``POOLWARDEN_PROMETHEUS``, PATH, the Debian location)."""
     return find_binary("prometheus", "POOLWARDEN_PROMETHEUS", _CANDIDATES)
-
-
-def die_with_parent() -> None:
-    """A ``preexec_fn``: the child gets SIGTERM when the process that started it ends (Linux), so a
-    test run that is killed leaves no server behind. A no-op elsewhere."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the caller's teardown is all there is
-        return
 
 
 def _get_json(url: str, timeout: float) -> Any:
@@ -94,8 +82,8 @@ class Prometheus:
         cmd = [find_prometheus(), f"--config.file={config}", f"--storage.tsdb.path={self.base / 'data'}",
                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
         try:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            preexec_fn=die_with_parent)
+            self.process = subprocess.Popen(dying_with_parent(cmd), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
         finally:
             log.close()
         deadline = time.monotonic() + timeout

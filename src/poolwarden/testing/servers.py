@@ -32,3 +32,11 @@ def end_process(process: subprocess.Popen[bytes] | subprocess.Popen[str] | None,
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=grace)
+
+
+def dying_with_parent(cmd: list[str]) -> list[str]:
+    """``cmd`` run so that it gets SIGTERM when the process that starts it ends (Linux: util-linux's
+    ``setpriv --pdeathsig``, kept across its exec), so a killed test run leaves no server behind.
+    No ``preexec_fn``: that is unsafe in a process with threads. Without ``setpriv``, ``cmd`` as is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *cmd] if setpriv else list(cmd)
