@@ -85,7 +85,8 @@ def main() -> None:
 
         from poolwarden.runtime.monitor import otel_metrics  # type: ignore[attr-defined]
 
-        otel_metrics([monitor], meter_provider=MeterProvider(metric_readers=[PrometheusMetricReader()]))
+        provider = MeterProvider(metric_readers=[PrometheusMetricReader()])  # lives as long as main()
+        otel_metrics([monitor], meter_provider=provider)
     server, _thread = start_http_server(0, addr="127.0.0.1")
     print(f"port {server.server_port}", flush=True)
     held: list[Any] = []
