@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-__all__ = ["BUCKETS_MS", "Histogram", "PoolStats"]
+__all__ = ["BUCKETS_MS", "Histogram", "HistogramRecorder", "PoolStats"]
 
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit. From a pooled hit (< 1 ms) to
 # a pool timeout (SQLAlchemy's default: 30 s) and the hold times of long jobs.
@@ -39,7 +39,7 @@ class Histogram:
         return None
 
 
-class _Recorder:
+class HistogramRecorder:
     """A histogram being filled (the mutable twin of :class:`Histogram`); the owner holds its lock."""
 
     __slots__ = ("_counts", "_sum", "count")
@@ -86,3 +86,5 @@ class PoolStats:
     idle_in_transaction: int
     checkout_wait_ms: Histogram
     hold_ms: Histogram
+    idle_max: int | None = None
+    idle_min: int | None = None
