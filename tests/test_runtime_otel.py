@@ -128,7 +128,7 @@ def test_names_units_and_values_on_a_sqlalchemy_pool(postgres: str, reader: InMe
         assert tuple(wait.explicit_bounds) == BUCKETS_SECONDS
         assert 0 < create.sum < 30 and use.sum > 0
         stats = monitor.stats()
-        assert (stats.checkouts, stats.connections_opened, stats.hold_ms.count) == (3, 3, 2)
+        assert (stats.checkouts_total, stats.connections_opened_total, stats.hold_ms.count) == (3, 3, 2)
     finally:
         for conn in held:
             conn.close()
@@ -237,7 +237,7 @@ def test_close_stops_every_measurement(postgres: str, reader: InMemoryMetricRead
         m = collect(reader)
         assert "db.client.connection.count" not in m  # observable: nothing after close
         assert m["db.client.connection.wait_time"].value().count == 1  # recorded before close only
-        assert monitor.stats().checkouts == 2  # the monitor itself goes on
+        assert monitor.stats().checkouts_total == 2  # the monitor itself goes on
     finally:
         handle.close()
         monitor.close()

@@ -127,8 +127,8 @@ class PoolMonitor:
         self._holds: dict[int, _Hold] = {}
         self._entered = itertools.count()  # callers that started waiting for a connection ...
         self._left = itertools.count()  # ... and that stopped (waiting = the difference)
-        self._counts = {"checkouts": 0, "checkout_timeouts": 0, "invalidations": 0, "connections_opened": 0,
-                        "leaks": 0, "idle_in_transaction": 0}
+        self._counts = {"checkouts_total": 0, "checkout_timeouts_total": 0, "invalidations_total": 0,
+                        "connections_opened_total": 0, "leaks_total": 0, "idle_in_transaction_total": 0}
         self._wait = HistogramRecorder()
         self._hold = HistogramRecorder()
         self._crossed = 0  # how many utilisation thresholds are currently crossed
@@ -173,7 +173,7 @@ class PoolMonitor:
             hold.tx_open = False
         with self._lock:
             self._holds[key] = hold
-            self._counts["checkouts"] += 1
+            self._counts["checkouts_total"] += 1
             self._wait.observe(ms)
             out = len(self._holds)
         next(self._left)
@@ -187,7 +187,7 @@ class PoolMonitor:
         ms = (time.perf_counter() - started) * 1000.0
         with self._lock:
             if timed_out:
-                self._counts["checkout_timeouts"] += 1
+                self._counts["checkout_timeouts_total"] += 1
             self._wait.observe(ms)
         next(self._left)
         if timed_out and self._hooks:
@@ -216,12 +216,12 @@ class PoolMonitor:
 
     def on_invalidate(self) -> None:
         with self._lock:
-            self._counts["invalidations"] += 1
+            self._counts["invalidations_total"] += 1
 
     def on_connect(self, seconds: float | None = None) -> None:
         """A new connection was opened; ``seconds``: how long that took, when the adapter knows."""
         with self._lock:
-            self._counts["connections_opened"] += 1
+            self._counts["connections_opened_total"] += 1
         if seconds is not None and self._hooks:
             for h in self._hooks:
                 h.created(seconds)
@@ -258,10 +258,9 @@ class PoolMonitor:
             counts = dict(self._counts)
             wait, hold = self._wait.freeze(), self._hold.freeze()
         return PoolStats(name=self.name, library=self.library, size=g.size, checked_out=out, idle=g.idle,
-                         overflow=g.overflow, waiting=waiting, max=g.max,
-                         utilisation=(out / g.max) if g.max else None,
-                         checkout_wait_ms=wait, hold_ms=hold, idle_max=g.idle_max, idle_min=g.idle_min,
-                         **counts)
+                         overflow=g.overflow, waiting=waiting, max=g.max, idle_max=g.idle_max,
+                         idle_min=g.idle_min, utilisation_ratio=(out / g.max) if g.max else None,
+                         checkout_wait_ms=wait, hold_ms=hold, **counts)
 
     def held(self) -> list[HeldConnection]:
         """The connections checked out right now, longest held first."""
@@ -287,7 +286,7 @@ class PoolMonitor:
             if self.leak_threshold and not h.leak_reported and held >= self.leak_threshold:
                 h.leak_reported = True
                 with self._lock:
-                    self._counts["leaks"] += 1
+                    self._counts["leaks_total"] += 1
                 found.append(PoolEvent(ev.LEAK, self.name,
                                        f"pool {self.name!r}: connection held for {held:.1f} s (leak threshold "
                                        f"{self.leak_threshold:g} s), checked out at {self._where(h)}",
@@ -297,7 +296,7 @@ class PoolMonitor:
                 if state is not None and state[0] and state[1] >= self.idle_in_transaction_threshold:
                     h.iit_reported = True
                     with self._lock:
-                        self._counts["idle_in_transaction"] += 1
+                        self._counts["idle_in_transaction_total"] += 1
                     found.append(PoolEvent(
                         ev.IDLE_IN_TRANSACTION, self.name,
                         f"pool {self.name!r}: connection idle in transaction for {state[1]:.1f} s "

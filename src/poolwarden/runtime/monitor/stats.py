@@ -60,13 +60,15 @@ class HistogramRecorder:
 
 @dataclass(frozen=True)
 class PoolStats:
-    """One pool at one moment.
+    """One pool at one moment (the runtime stats convention: docs/runtime/stats.md).
 
-    Gauges: ``size`` (connections open), ``checked_out``, ``idle``, ``overflow`` (beyond the
-    pool's base size), ``waiting`` (callers blocked in checkout), ``max`` (None when unbounded)
-    and ``utilisation`` (checked out over max). Counters since :func:`instrument`:
-    ``checkouts``, ``checkout_timeouts``, ``invalidations``, ``connections_opened``, ``leaks``,
-    ``idle_in_transaction``. Histograms in milliseconds: ``checkout_wait_ms``, ``hold_ms``.
+    Values now: ``size`` (connections open), ``checked_out``, ``idle``, ``overflow`` (beyond the
+    pool's base size), ``waiting`` (callers blocked in checkout), ``max`` (None when unbounded),
+    ``idle_max`` / ``idle_min`` (the pool's bounds on idle connections, None where it has none)
+    and ``utilisation_ratio`` (checked out over max). Counters since :func:`instrument`:
+    ``checkouts_total``, ``checkout_timeouts_total``, ``invalidations_total``,
+    ``connections_opened_total``, ``leaks_total``, ``idle_in_transaction_total``. Histograms in
+    milliseconds: ``checkout_wait_ms``, ``hold_ms``.
     """
 
     name: str
@@ -77,14 +79,14 @@ class PoolStats:
     overflow: int
     waiting: int
     max: int | None
-    utilisation: float | None
-    checkouts: int
-    checkout_timeouts: int
-    invalidations: int
-    connections_opened: int
-    leaks: int
-    idle_in_transaction: int
+    idle_max: int | None
+    idle_min: int | None
+    utilisation_ratio: float | None
+    checkouts_total: int
+    checkout_timeouts_total: int
+    invalidations_total: int
+    connections_opened_total: int
+    leaks_total: int
+    idle_in_transaction_total: int
     checkout_wait_ms: Histogram
     hold_ms: Histogram
-    idle_max: int | None = None
-    idle_min: int | None = None
