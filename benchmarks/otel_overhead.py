@@ -5,14 +5,17 @@ psycopg 3, pool_size 5, pre-ping), instrumented once with ``instrument()``, runs
 check out, ``SELECT 1``, return — ``--loops`` times per round in each variant:
 
 * baseline: the monitor alone (twice: the second row is an A/A control showing the noise);
+* + ``otel_metrics([monitor])`` on the API's no-op ``MeterProvider`` (no SDK): what poolwarden's
+  own hook costs (the monitor calls it, it calls the instruments' ``record``);
 * + ``otel_metrics([monitor])`` with the OpenTelemetry SDK's ``MeterProvider`` and an
   ``InMemoryMetricReader`` attached (every checkout records wait_time, every return use_time),
   attached before the round's loop and closed after it, collected once per round.
 
 Rounds are interleaved (order rotated); each variant's overhead is its median over rounds divided by
 the baseline's median in the same run, for wall-clock and client-thread CPU time. A second table
-runs the loop on an in-memory SQLite pool (no network): the microseconds of CPU the OTel hook adds
-to each checkout. Goal (issue 15): ≤ 3% over the monitor alone.
+runs the loop on an in-memory SQLite pool (no network): the microseconds of CPU each adds to a
+checkout, beside what one SDK ``Histogram.record`` costs by itself in the same run (a checkout
+makes two: wait_time and use_time). Goal (issue 15): ≤ 3% over the monitor alone.
 Usage: ``.venv/bin/python benchmarks/otel_overhead.py [--loops 1000] [--rounds 15]``
 """
 
@@ -20,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy
 from monitor_overhead import loop
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ratios import print_ratio_table
@@ -48,6 +53,27 @@ def with_otel(monitor: PoolMonitor) -> Callable[[], None]:
     return done
 
 
+def with_noop(monitor: PoolMonitor) -> Callable[[], None]:
+    """Attach otel_metrics on the API's no-op provider: the hook runs, the instruments do nothing."""
+    return otel_metrics([monitor], meter_provider=NoOpMeterProvider()).close
+
+
+def record_cost(calls: int) -> float:
+    """CPU µs of one SDK ``Histogram.record`` with one attribute, as the hook makes it."""
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    histogram = provider.get_meter("bench").create_histogram("h", unit="s")
+    attrs = {"db.client.connection.pool.name": "bench"}
+    record = histogram.record
+    for _ in range(1000):
+        record(0.001, attrs)
+    started = time.thread_time()
+    for _ in range(calls):
+        record(0.001, attrs)
+    spent = time.thread_time() - started
+    provider.shutdown()
+    return spent / calls * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=1000)
@@ -56,6 +82,7 @@ def main() -> None:
     setups: list[tuple[str, Callable[[PoolMonitor], Callable[[], None] | None]]] = [
         ("baseline: instrument() alone", lambda m: None),
         ("control: instrument() alone again", lambda m: None),
+        ("instrument() + otel_metrics(), no SDK (the API's no-op provider)", with_noop),
         ("instrument() + otel_metrics() (SDK, in-memory reader)", with_otel),
     ]
     with PostgresCluster(find_pg_bin()) as cluster:
@@ -91,9 +118,11 @@ def hook_cost(rounds: int, loops: int) -> None:
     monitor = instrument(engine)
     variants: list[tuple[str, Callable[[PoolMonitor], Any]]] = [
         ("instrument() alone", lambda m: None),
-        ("instrument() + otel_metrics()", with_otel),
+        ("instrument() + otel_metrics(), no SDK", with_noop),
+        ("instrument() + otel_metrics(), SDK", with_otel),
     ]
     cpu: list[list[float]] = [[] for _ in variants]
+    records: list[float] = []
     loop(engine, 2000)
     for _ in range(rounds):
         for i, (_, make) in enumerate(variants):
@@ -102,6 +131,7 @@ def hook_cost(rounds: int, loops: int) -> None:
             cpu[i].append(loop(engine, loops)[1])
             if done is not None:
                 done()
+        records.append(record_cost(loops))
     monitor.close()
     engine.dispose()
     base = statistics.median(cpu[0]) / loops * 1e6
@@ -111,6 +141,7 @@ def hook_cost(rounds: int, loops: int) -> None:
     for (name, _), t in zip(variants, cpu, strict=True):
         per = statistics.median(t) / loops * 1e6
         print(f"| {name} | {per:.1f} | {'—' if t is cpu[0] else f'{per - base:+.1f}'} |")
+    print(f"\nOne SDK Histogram.record (same run, median of {rounds} rounds): {statistics.median(records):.1f} µs CPU")
 
 
 if __name__ == "__main__":
