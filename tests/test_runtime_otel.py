@@ -244,6 +244,53 @@ def test_close_stops_every_measurement(postgres: str, reader: InMemoryMetricRead
         engine.dispose()
 
 
+def test_two_handles_on_one_provider_both_report(postgres: str, reader: InMemoryMetricReader) -> None:
+    """OpenTelemetry keeps the first registration of an instrument name: a second otel_metrics()
+    on the same provider must still report its pools (one handle per pool is the natural use)."""
+    engines = [rt.create_engine(_url(postgres), pool_size=n) for n in (2, 3)]
+    monitors = [instrument(e, name=f"pool{i}") for i, e in enumerate(engines)]
+    handles = [otel([m], reader) for m in monitors]
+    try:
+        for e in engines:
+            with e.connect():
+                pass
+        m = collect(reader)
+        assert sorted(a[POOL] for a, _ in m["db.client.connection.max"].points) == ["pool0", "pool1"]
+        assert m["db.client.connection.max"].value(**{POOL: "pool1"}) == 3
+        assert m["db.client.connection.wait_time"].value(**{POOL: "pool1"}).count == 1
+        handles[0].close()
+        m = collect(reader)
+        assert [a[POOL] for a, _ in m["db.client.connection.max"].points] == ["pool1"]
+    finally:
+        for h in handles:
+            h.close()
+        for mon in monitors:
+            mon.close()
+        for e in engines:
+            e.dispose()
+
+
+def test_a_failing_hook_never_breaks_a_checkout(postgres: str, caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def waited(self, seconds: float) -> None:
+            raise RuntimeError("exporter down")
+
+        timed_out = used = created = waited  # type: ignore[assignment]
+
+    engine = rt.create_engine(_url(postgres), pool_size=1)
+    monitor = instrument(engine, name="sturdy")
+    monitor.add_hook(Broken())  # type: ignore[arg-type]
+    try:
+        for _ in range(3):
+            with engine.connect() as conn:
+                assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
+        assert monitor.stats().checkouts_total == 3
+        assert caplog.text.count("a hook of pool 'sturdy' failed") == 1
+    finally:
+        monitor.close()
+        engine.dispose()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.sampled_from(["out", "in"]), max_size=12))
 def test_any_checkout_sequence_reads_back_as_the_pool_sees_it(postgres: str, ops: list[str]) -> None:

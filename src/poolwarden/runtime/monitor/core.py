@@ -47,9 +47,9 @@ class Gauges:
 class MonitorHook(Protocol):
     """What :meth:`PoolMonitor.add_hook` calls at each event, in the thread of the event.
 
-    Durations are seconds. A hook must be cheap and must not raise (it runs inside the
-    application's checkout and return); :mod:`poolwarden.runtime.monitor.otel` is the one in the
-    package.
+    Durations are seconds. A hook must be cheap (it runs inside the application's checkout and
+    return); an exception from it is logged once and swallowed.
+    :mod:`poolwarden.runtime.monitor.otel` is the one in the package.
     """
 
     def waited(self, seconds: float) -> None:
@@ -138,6 +138,7 @@ class PoolMonitor:
         self._levels(0)
         self._detach: list[Callable[[], None]] = []
         self._hooks: tuple[MonitorHook, ...] = ()  # replaced, never mutated: read without the lock
+        self._hook_error_logged = False
         self.closed = False
         if self.leak_threshold or self.idle_in_transaction_threshold:
             _watcher().add(self)
@@ -178,8 +179,11 @@ class PoolMonitor:
             out = len(self._holds)
         next(self._left)
         if self._hooks:
-            for h in self._hooks:
-                h.waited(waited)
+            try:
+                for h in self._hooks:
+                    h.waited(waited)
+            except Exception:
+                self._hook_failed()
         if out >= self._up_at:
             self._utilisation_moved(out)
 
@@ -191,8 +195,11 @@ class PoolMonitor:
             self._wait.observe(ms)
         next(self._left)
         if timed_out and self._hooks:
-            for h in self._hooks:
-                h.timed_out()
+            try:
+                for h in self._hooks:
+                    h.timed_out()
+            except Exception:
+                self._hook_failed()
 
     def on_checkin(self, key: int) -> None:
         now = time.monotonic()
@@ -204,8 +211,11 @@ class PoolMonitor:
             self._hold.observe(held * 1000.0)
             out = len(self._holds)
         if self._hooks:
-            for h in self._hooks:
-                h.used(held)
+            try:
+                for h in self._hooks:
+                    h.used(held)
+            except Exception:
+                self._hook_failed()
         if hold.leak_reported:
             self._emit(PoolEvent(ev.LEAK_RETURNED, self.name,
                                  f"pool {self.name!r}: leaked connection returned after {held:.1f} s "
@@ -223,8 +233,11 @@ class PoolMonitor:
         with self._lock:
             self._counts["connections_opened_total"] += 1
         if seconds is not None and self._hooks:
-            for h in self._hooks:
-                h.created(seconds)
+            try:
+                for h in self._hooks:
+                    h.created(seconds)
+            except Exception:
+                self._hook_failed()
 
     def on_transaction(self, key: int, open_: bool) -> None:
         hold = self._holds.get(key)
@@ -366,6 +379,12 @@ class PoolMonitor:
             self._emit(PoolEvent(ev.UTILISATION_CLEARED, self.name,
                                  f"pool {self.name!r}: back to {ratio:.0%} of {g_max} connections checked out",
                                  utilisation=ratio, threshold=self.utilisation_thresholds[0]))
+
+    def _hook_failed(self) -> None:
+        """A hook raised: logged once per monitor, never passed on (monitoring never breaks the application)."""
+        if not self._hook_error_logged:
+            self._hook_error_logged = True
+            ev.logger.exception("poolwarden monitor: a hook of pool %r failed (logged once)", self.name)
 
     def _emit(self, event: PoolEvent) -> None:
         event.log()

@@ -30,6 +30,8 @@ boundaries for the three histograms; they advise the monitor's own (:data:`BUCKE
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -69,31 +71,31 @@ class _Hook:
         self._create(seconds, self._attrs)
 
 
-class OtelMetrics:
-    """The handle :func:`otel_metrics` returns; :meth:`close` stops every measurement.
+class _Instruments:
+    """The nine instruments of one meter provider, shared by every :func:`otel_metrics` on it.
 
-    OpenTelemetry's API cannot unregister an instrument: after ``close()`` the observable ones
-    report nothing and the hooks are gone from the monitors.
+    OpenTelemetry keeps the first registration of an instrument name in a meter (a second one gets
+    the first instrument back, its callbacks dropped): so the observable callbacks read the
+    monitors of every open handle on this provider.
     """
 
-    def __init__(self, monitors: Iterable[PoolMonitor], meter_provider: Any = None) -> None:
+    def __init__(self, meter_provider: Any) -> None:
         from poolwarden import __version__
 
-        self.monitors = list(monitors)
-        self.closed = False
+        self.handles: tuple[OtelMetrics, ...] = ()  # replaced, never mutated: read without the lock
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider=meter_provider)
-        self._wait = meter.create_histogram(
+        self.wait = meter.create_histogram(
             "db.client.connection.wait_time", unit="s",
             description="The time it took to obtain an open connection from the pool",
             explicit_bucket_boundaries_advisory=BUCKETS_SECONDS)
-        self._use = meter.create_histogram(
+        self.use = meter.create_histogram(
             "db.client.connection.use_time", unit="s",
             description="The time between borrowing a connection and returning it to the pool",
             explicit_bucket_boundaries_advisory=BUCKETS_SECONDS)
-        self._create = meter.create_histogram(
+        self.create = meter.create_histogram(
             "db.client.connection.create_time", unit="s", description="The time it took to create a new connection",
             explicit_bucket_boundaries_advisory=BUCKETS_SECONDS)
-        self._timeouts = meter.create_counter(
+        self.timeouts = meter.create_counter(
             "db.client.connection.timeouts", unit="{timeout}",
             description="The number of connection timeouts that have occurred trying to obtain a connection "
                         "from the pool")
@@ -110,18 +112,12 @@ class OtelMetrics:
              "The number of current pending requests for an open connection"),
         ):
             meter.create_observable_up_down_counter(name, [self._gauge(attr)], unit=unit, description=doc)
-        self._hooks = [(m, _Hook(m.name, self._wait, self._use, self._create, self._timeouts)) for m in self.monitors]
-        for monitor, hook in self._hooks:
-            monitor.add_hook(hook)
 
-    def close(self) -> None:
-        """Remove the hooks from the monitors; the observable instruments report nothing from now on."""
-        self.closed = True
-        for monitor, hook in self._hooks:
-            monitor.remove_hook(hook)
+    def hook(self, monitor: PoolMonitor) -> _Hook:
+        return _Hook(monitor.name, self.wait, self.use, self.create, self.timeouts)
 
     def _stats(self) -> list[PoolStats]:
-        return [] if self.closed else [m.stats() for m in self.monitors]
+        return [m.stats() for handle in self.handles for m in handle.monitors]
 
     def _count(self, options: CallbackOptions) -> Iterator[Observation]:
         for s in self._stats():
@@ -135,6 +131,49 @@ class OtelMetrics:
                 if value is not None:  # the pool has no such bound: nothing, rather than a made-up number
                     yield Observation(value, {POOL_NAME: s.name})
         return observe
+
+
+_BY_PROVIDER: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _instruments(meter_provider: Any) -> _Instruments:
+    """This provider's instruments (the global provider's when None), made on first use."""
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    with _LOCK:
+        try:
+            found = _BY_PROVIDER.get(provider)
+        except TypeError:  # a provider that cannot be weakly referenced: instruments of its own
+            return _Instruments(provider)
+        if found is None:
+            found = _BY_PROVIDER[provider] = _Instruments(provider)
+        return found
+
+
+class OtelMetrics:
+    """The handle :func:`otel_metrics` returns; :meth:`close` stops every measurement of its monitors.
+
+    OpenTelemetry's API cannot unregister an instrument: after ``close()`` the observable ones
+    report nothing for these monitors and the hooks are gone from them.
+    """
+
+    def __init__(self, monitors: Iterable[PoolMonitor], meter_provider: Any = None) -> None:
+        self.monitors = list(monitors)
+        self.closed = False
+        self._instruments = _instruments(meter_provider)
+        self._hooks = [(m, self._instruments.hook(m)) for m in self.monitors]
+        for monitor, hook in self._hooks:
+            monitor.add_hook(hook)
+        with _LOCK:
+            self._instruments.handles = (*self._instruments.handles, self)
+
+    def close(self) -> None:
+        """Remove the hooks from the monitors; the observable instruments stop reporting them."""
+        self.closed = True
+        with _LOCK:
+            self._instruments.handles = tuple(h for h in self._instruments.handles if h is not self)
+        for monitor, hook in self._hooks:
+            monitor.remove_hook(hook)
 
 
 def otel_metrics(monitors: Iterable[PoolMonitor], *, meter_provider: Any = None) -> OtelMetrics:
