@@ -14,8 +14,9 @@ check out, ``SELECT 1``, return — ``--loops`` times per round in each variant:
 Rounds are interleaved (order rotated); each variant's overhead is its median over rounds divided by
 the baseline's median in the same run, for wall-clock and client-thread CPU time. A second table
 runs the loop on an in-memory SQLite pool (no network): the microseconds of CPU each adds to a
-checkout, beside what one SDK ``Histogram.record`` costs by itself in the same run (a checkout
-makes two: wait_time and use_time). Goal (issue 15): ≤ 3% over the monitor alone.
+checkout; a third, the monitor's own bookkeeping for one checkout and return with no pool at all
+(the least noisy figure); then what one SDK ``Histogram.record`` costs by itself in the same run (a
+checkout makes two: wait_time and use_time). Goal (issue 15): ≤ 3% over the monitor alone.
 Usage: ``.venv/bin/python benchmarks/otel_overhead.py [--loops 1000] [--rounds 15]``
 """
 
@@ -35,7 +36,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from ratios import print_ratio_table
 
 from poolwarden.runtime.engine import create_engine
-from poolwarden.runtime.monitor import PoolMonitor, instrument, otel_metrics
+from poolwarden.runtime.monitor import Gauges, PoolMonitor, instrument, otel_metrics
 from poolwarden.testing.cluster import PostgresCluster, find_pg_bin
 
 
@@ -71,6 +72,23 @@ def record_cost(calls: int) -> float:
         record(0.001, attrs)
     spent = time.thread_time() - started
     provider.shutdown()
+    return spent / calls * 1e6
+
+
+def bookkeeping_cost(calls: int, attach: Callable[[PoolMonitor], Any]) -> float:
+    """CPU µs of the monitor's own work for one checkout and its return (no pool, no database):
+    ``begin_checkout`` → ``checked_out`` → ``on_checkin``, with what ``attach`` adds."""
+    monitor = PoolMonitor("bench", "sqlalchemy", lambda: Gauges(size=5, idle=5, overflow=0, max=5))
+    done = attach(monitor)
+    begin, out, back = monitor.begin_checkout, monitor.checked_out, monitor.on_checkin
+    started = time.thread_time()
+    for _ in range(calls):
+        out(1, begin())
+        back(1)
+    spent = time.thread_time() - started
+    if done is not None:
+        done()
+    monitor.close()
     return spent / calls * 1e6
 
 
@@ -123,15 +141,18 @@ def hook_cost(rounds: int, loops: int) -> None:
     ]
     cpu: list[list[float]] = [[] for _ in variants]
     records: list[float] = []
+    books: list[list[float]] = [[] for _ in variants]
     loop(engine, 2000)
-    for _ in range(rounds):
-        for i, (_, make) in enumerate(variants):
-            done = make(monitor)
+    for r in range(rounds):
+        for i in [*range(len(variants))][r % len(variants):] + [*range(len(variants))][:r % len(variants)]:
+            done = variants[i][1](monitor)
             loop(engine, 100)
             cpu[i].append(loop(engine, loops)[1])
             if done is not None:
                 done()
         records.append(record_cost(loops))
+        for i, (_, make) in enumerate(variants):
+            books[i].append(bookkeeping_cost(loops, make))
     monitor.close()
     engine.dispose()
     base = statistics.median(cpu[0]) / loops * 1e6
@@ -141,7 +162,14 @@ def hook_cost(rounds: int, loops: int) -> None:
     for (name, _), t in zip(variants, cpu, strict=True):
         per = statistics.median(t) / loops * 1e6
         print(f"| {name} | {per:.1f} | {'—' if t is cpu[0] else f'{per - base:+.1f}'} |")
-    print(f"\nOne SDK Histogram.record (same run, median of {rounds} rounds): {statistics.median(records):.1f} µs CPU")
+    print("\nThe monitor's own bookkeeping for one checkout and return (no pool, no database), CPU µs:")
+    print("| variant | CPU µs / checkout | added µs |")
+    print("|---|---:|---:|")
+    base = statistics.median(books[0])
+    for (name, _), t in zip(variants, books, strict=True):
+        per = statistics.median(t)
+        print(f"| {name} | {per:.2f} | {'—' if t is books[0] else f'{per - base:+.2f}'} |")
+    print(f"One SDK Histogram.record (same run, median of {rounds} rounds): {statistics.median(records):.1f} µs CPU")
 
 
 if __name__ == "__main__":

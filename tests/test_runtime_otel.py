@@ -24,7 +24,10 @@ from poolwarden.runtime import engine as rt
 from poolwarden.runtime.monitor import PoolMonitor, instrument, otel_metrics
 from poolwarden.runtime.monitor.otel import BUCKETS_SECONDS
 
+from .adversarial.contract import thrown
 from .conftest import auntil, joined, until
+
+THROWN = thrown("runtime otel")  # generated checkout/return sequences, counted in pytest's summary
 
 POOL = "db.client.connection.pool.name"
 STATE = "db.client.connection.state"
@@ -303,6 +306,7 @@ def test_any_checkout_sequence_reads_back_as_the_pool_sees_it(postgres: str, ops
     handle = otel_metrics([monitor], meter_provider=provider)
     held: list[Any] = []
     outs = ins = 0
+    THROWN["checkout/return sequences"] += 1
     try:
         for op in ops:
             if op == "out" and len(held) < 5:
