@@ -203,7 +203,7 @@ def test_asyncpg_pool(postgres: str, reader: InMemoryMetricReader) -> None:
         monitor = instrument(pool, name="events")
         handle = otel([monitor], reader)
         try:
-            async with pool.acquire() as a, pool.acquire() as b:  # the second one is a new connection
+            async with pool.acquire(timeout=30) as a, pool.acquire(timeout=30) as b:  # the second is a new connection
                 await a.execute("SELECT 1")
                 await b.execute("SELECT 1")
                 m = collect(reader)
