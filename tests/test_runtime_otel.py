@@ -195,6 +195,31 @@ def test_psycopg_pool(postgres: str, reader: InMemoryMetricReader) -> None:
         pool.close()
 
 
+def test_async_psycopg_pool_times_its_connects(postgres: str, reader: InMemoryMetricReader) -> None:
+    from psycopg_pool import AsyncConnectionPool
+
+    async def main() -> dict[str, Metric]:
+        pool = AsyncConnectionPool(postgres, min_size=2, max_size=3, open=False)
+        monitor = instrument(pool, name="async-orders")
+        handle = otel([monitor], reader)
+        try:
+            await pool.open(wait=True, timeout=30)
+            async with pool.connection(timeout=30) as conn:
+                await conn.execute("SELECT 1")
+                m = collect(reader)
+                assert m["db.client.connection.count"].value(**{STATE: "used"}) == 1
+            return collect(reader)
+        finally:
+            handle.close()
+            monitor.close()
+            await pool.close()
+
+    m = asyncio.run(main())
+    assert m["db.client.connection.create_time"].value().count == 2  # min_size, opened by the pool's workers
+    assert (m["db.client.connection.wait_time"].value().count, m["db.client.connection.use_time"].value().count) \
+        == (1, 1)
+
+
 def test_asyncpg_pool(postgres: str, reader: InMemoryMetricReader) -> None:
     import asyncpg
 
