@@ -422,3 +422,12 @@ def test_importing_the_monitor_does_not_import_opentelemetry() -> None:
             "assert not [k for k in sys.modules if k.startswith('opentelemetry')], 'imported'; "
             "m.otel_metrics; assert 'opentelemetry' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_without_opentelemetry_the_error_names_the_extra() -> None:
+    code = ("import sys; sys.modules['opentelemetry'] = None\n"  # as if opentelemetry-api were not installed
+            "import poolwarden.runtime.monitor as m\n"
+            "try:\n    m.otel_metrics\nexcept ImportError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert proc.stdout.strip() == ("poolwarden.runtime.monitor.otel_metrics needs opentelemetry-api: "
+                                   "pip install 'poolwarden[otel]'")
