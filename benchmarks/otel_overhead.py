@@ -77,10 +77,10 @@ def record_cost(calls: int) -> float:
 
 def bookkeeping_cost(calls: int, attach: Callable[[PoolMonitor], Any]) -> float:
     """CPU µs of the monitor's own work for one checkout and its return (no pool, no database):
-    ``begin_checkout`` → ``checked_out`` → ``on_checkin``, with what ``attach`` adds."""
+    ``begin_checkout`` → ``on_checkout`` → ``on_checkin``, with what ``attach`` adds."""
     monitor = PoolMonitor("bench", "sqlalchemy", lambda: Gauges(size=5, idle=5, overflow=0, max=5))
     done = attach(monitor)
-    begin, out, back = monitor.begin_checkout, monitor.checked_out, monitor.on_checkin
+    begin, out, back = monitor.begin_checkout, monitor.on_checkout, monitor.on_checkin
     started = time.thread_time()
     for _ in range(calls):
         out(1, begin())

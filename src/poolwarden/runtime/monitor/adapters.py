@@ -102,7 +102,7 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
     original = engine.raw_connection  # every Connection checks out through it; it outlives dispose()
     locate = monitor.capture_locations
     track = monitor.idle_in_transaction_threshold is not None
-    begin, checked_out, failed = monitor.begin_checkout, monitor.checked_out, monitor.checkout_failed
+    begin, checked_out, failed = monitor.begin_checkout, monitor.on_checkout, monitor.on_checkout_failed
 
     def raw_connection() -> Any:
         raw = capture() if locate else None  # here the caller is a few frames up
@@ -233,7 +233,7 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
 
     def checked_out(conn: Any, started: float, raw: Any) -> None:
         key = id(conn)
-        monitor.checked_out(key, started, raw, conn)
+        monitor.on_checkout(key, started, raw, conn)
         if track:
             conn._poolwarden_factory = conn.cursor_factory
             conn.cursor_factory = _tracked_cursor(conn.cursor_factory, asynchronous)
@@ -253,7 +253,7 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
             try:
                 conn = await getconn(timeout)
             except BaseException as exc:
-                monitor.checkout_failed(started, isinstance(exc, PoolTimeout))
+                monitor.on_checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
             checked_out(conn, started, raw)
             return conn
@@ -270,7 +270,7 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
             try:
                 conn = getconn(timeout)
             except BaseException as exc:
-                monitor.checkout_failed(started, isinstance(exc, PoolTimeout))
+                monitor.on_checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
             checked_out(conn, started, raw)
             return conn
@@ -337,10 +337,10 @@ def monitor_asyncpg(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]
             try:
                 proxy = await super()._acquire(timeout)
             except BaseException as exc:
-                monitor.checkout_failed(started, isinstance(exc, (asyncio.TimeoutError, TimeoutError)))
+                monitor.on_checkout_failed(started, isinstance(exc, (asyncio.TimeoutError, TimeoutError)))
                 raise
             key = id(proxy)
-            monitor.checked_out(key, started, raw, proxy)
+            monitor.on_checkout(key, started, raw, proxy)
             if track:
                 def note(_record: Any, key: int = key) -> None:
                     monitor.on_activity(key)

@@ -1,7 +1,7 @@
 """``PoolMonitor``: the library-neutral bookkeeping behind :func:`~poolwarden.runtime.monitor.instrument`.
 
 Adapters (``adapters.py``) translate a pool library's hooks into the adapter calls below
-(``begin_checkout`` / ``checked_out`` / ``checkout_failed``, ``on_checkin``, ``on_connect`` …);
+(``begin_checkout`` / ``on_checkout`` / ``on_checkout_failed``, ``on_checkin``, ``on_connect`` …);
 everything else — counters, histograms, holds, leak and idle-in-transaction detection,
 utilisation thresholds — lives here once. One daemon thread per process (``_Watcher``) scans
 every live monitor for holds that crossed a threshold.
@@ -143,8 +143,8 @@ class PoolMonitor:
         if self.leak_threshold or self.idle_in_transaction_threshold:
             _watcher().add(self)
 
-    # -- what adapters call: begin_checkout() before a checkout call, then checked_out() or
-    # checkout_failed(); on_checkin() when it comes back; on_connect() for each new connection
+    # -- what adapters call: begin_checkout() before a checkout call, then on_checkout() or
+    # on_checkout_failed(); on_checkin() when it comes back; on_connect() for each new connection
     def add_undo(self, undo: Callable[[], None]) -> None:
         """Something :meth:`close` runs (last added, first run): how an adapter removes its hooks."""
         self._detach.append(undo)
@@ -164,8 +164,8 @@ class PoolMonitor:
         next(self._entered)
         return time.perf_counter()
 
-    def checked_out(self, key: int, started: float, raw: RawLocation | None = None, conn: Any = None,
-                     track_transactions: bool = False) -> None:
+    def on_checkout(self, key: int, started: float, raw: RawLocation | None = None, conn: Any = None,
+                    track_transactions: bool = False) -> None:
         """The caller got a connection: one short lock for wait time, hold and counters."""
         waited = time.perf_counter() - started
         ms = waited * 1000.0
@@ -187,7 +187,7 @@ class PoolMonitor:
         if out >= self._up_at:
             self._utilisation_moved(out)
 
-    def checkout_failed(self, started: float, timed_out: bool) -> None:
+    def on_checkout_failed(self, started: float, timed_out: bool) -> None:
         ms = (time.perf_counter() - started) * 1000.0
         with self._lock:
             if timed_out:
