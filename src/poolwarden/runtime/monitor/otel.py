@@ -5,27 +5,25 @@
 semantic conventions for database client metrics (status Development), every measurement with
 ``db.client.connection.pool.name`` = the monitor's name:
 
-=========================================  ====================  ===============  =========================
-name                                       instrument            unit             value
-=========================================  ====================  ===============  =========================
-``db.client.connection.count``             UpDownCounter (obs.)  ``{connection}``  ``checked_out`` with
-                                                                                  ``db.client.connection.state``
-                                                                                  ``used``, ``idle`` with ``idle``
-``db.client.connection.max``               UpDownCounter (obs.)  ``{connection}``  ``max`` (omitted: unbounded)
-``db.client.connection.idle.max``          UpDownCounter (obs.)  ``{connection}``  ``idle_max`` (where the pool has one)
-``db.client.connection.idle.min``          UpDownCounter (obs.)  ``{connection}``  ``idle_min`` (where the pool has one)
-``db.client.connection.pending_requests``  UpDownCounter (obs.)  ``{request}``    ``waiting``
-``db.client.connection.timeouts``          Counter               ``{timeout}``    each checkout that timed out
-``db.client.connection.create_time``       Histogram             ``s``            each new connection
-``db.client.connection.wait_time``         Histogram             ``s``            each checkout that got one
-``db.client.connection.use_time``          Histogram             ``s``            each return to the pool
-=========================================  ====================  ===============  =========================
+* observed at collection (UpDownCounters): ``db.client.connection.count`` (``{connection}``:
+  ``checked_out`` with ``db.client.connection.state="used"``, ``idle`` with ``"idle"``),
+  ``db.client.connection.max``, ``.idle.max``, ``.idle.min`` (``{connection}``; omitted for a
+  pool without such a bound) and ``db.client.connection.pending_requests`` (``{request}``:
+  ``waiting``);
+* recorded at the event: ``db.client.connection.timeouts`` (Counter, ``{timeout}``) and the
+  Histograms ``db.client.connection.create_time``, ``.wait_time``, ``.use_time`` (``s``).
 
 The observable instruments read :meth:`PoolMonitor.stats` when the SDK collects; the counter and
 the histograms are recorded at the event through a :class:`~poolwarden.runtime.monitor.core.MonitorHook`
 (attributes built once per pool, instruments bound once). The conventions advise no bucket
-boundaries for the three histograms; they advise the monitor's own (:data:`BUCKETS_SECONDS`, the
-``PoolCollector`` histograms' bounds), which the SDK uses unless a View says otherwise.
+boundaries for the three histograms; poolwarden advises the monitor's own (:data:`BUCKETS_SECONDS`,
+the ``PoolCollector`` histograms' bounds), which the SDK uses unless a View says otherwise.
+
+Pool names should be unique in the process (the conventions say so): two monitors of one name
+collide (their points carry the same attributes). With the global provider, call
+:func:`otel_metrics` once the application's SDK is set up (or pass ``meter_provider``).
+docs/runtime/monitor.md has what each pool library can say, and the names the Prometheus
+exporter renders.
 """
 
 from __future__ import annotations
