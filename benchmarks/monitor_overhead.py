@@ -88,7 +88,7 @@ def main() -> None:
     print(f"{args.rounds} rounds x {args.loops} checkouts per variant")
     print_ratio_table([name for name, _ in setups], times, args.loops, "checkout", "client CPU")
     if last is not None:
-        print(f"\n(last variant, one round on a fresh engine: {last.checkouts} checkouts, "
+        print(f"\n(last variant, one round on a fresh engine: {last.checkouts_total} checkouts, "
               f"hold p50 ≤ {last.hold_ms.quantile(0.5)} ms)")
     hook_cost(args.rounds, 5 * args.loops)
 

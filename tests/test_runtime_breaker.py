@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 import sqlalchemy
 
 from poolwarden.runtime import engine as rt
-from poolwarden.runtime.breaker import CircuitBreaker, CircuitOpenError
+from poolwarden.runtime.breaker import BreakerState, CircuitBreaker, CircuitOpenError
 from poolwarden.runtime.deadline import (
     ConnectDeadlineExceeded,
     aconnect_with_deadline,
@@ -67,12 +68,14 @@ def test_breaker_opens_in_an_outage_fails_fast_and_closes_after(postgres: str, p
             assert classify(errors[-1]) is ErrorKind.CONNECTION
             assert "billing" in str(errors[-1]) and errors[-1].last_error is not None  # type: ignore[attr-defined]
             stats = breaker.stats()
-            assert (stats.state, stats.failures, stats.rejected, stats.opened) == ("open", 3, 7, 1)
+            assert (stats.state, stats.failures_total, stats.rejected_total, stats.opened_total) == ("open", 3, 7, 1)
+            assert stats.state is BreakerState.OPEN and stats.name == "billing"
+            assert json.dumps(stats.state) == '"open"' and f"{stats.state}" == str(stats.state) == "open"
             until(lambda: breaker.state == "half-open")
             with pytest.raises(Exception) as probe, engine.connect():  # the probe meets the outage: open again
                 pass
             assert not isinstance(probe.value, CircuitOpenError)
-            assert breaker.stats().opened == 2
+            assert breaker.stats().opened_total == 2
         until(lambda: breaker.state == "half-open")
         with engine.connect() as conn:  # the server is back: the probe succeeds and closes it
             assert conn.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
@@ -127,7 +130,7 @@ def test_answers_are_not_failures(postgres: str) -> None:
                 insert()
         with breaker:
             conn.execute("SELECT 1")
-    assert breaker.state == "closed" and breaker.stats().failures == 0
+    assert breaker.state == "closed" and breaker.stats().failures_total == 0
 
 
 def test_total_deadline_across_hosts_that_never_answer(postgres_cluster: PostgresCluster) -> None:
@@ -244,7 +247,7 @@ def test_connect_with_deadline_raises_configuration_errors_themselves(postgres_c
         with pytest.raises(dbapi_error) as info, breaker:
             connect_with_deadline(connect, _config_dsn(postgres_cluster, fault), total=5)
         _assert_an_answer(info.value, fault)
-    assert breaker.state == "closed" and breaker.stats().failures == 0
+    assert breaker.state == "closed" and breaker.stats().failures_total == 0
 
 
 @pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
@@ -272,7 +275,7 @@ def test_aconnect_with_deadline_raises_configuration_errors_themselves(postgres_
 
     for exc in asyncio.run(main()):
         _assert_an_answer(exc, fault)
-    assert breaker.state == "closed" and breaker.stats().failures == 0
+    assert breaker.state == "closed" and breaker.stats().failures_total == 0
 
 
 @pytest.mark.parametrize("fault", list(CONFIG_FAULTS))
@@ -308,7 +311,7 @@ def test_attached_connect_deadline_keeps_configuration_errors_answers(postgres_c
             engine.dispose()
     for exc in errors:
         _assert_an_answer(exc, fault)
-    assert breaker.state == "closed" and breaker.stats().failures == 0
+    assert breaker.state == "closed" and breaker.stats().failures_total == 0
 
 
 def test_a_configuration_error_wins_over_hosts_that_never_answer(postgres_cluster: PostgresCluster) -> None:

@@ -77,12 +77,12 @@ def test_forgotten_connection_is_reported_with_this_file_and_line(postgres: str,
         assert (leak.location.file, leak.location.line) == (__file__, line)
         assert leak.location.function == "test_forgotten_connection_is_reported_with_this_file_and_line"
         assert f"test_runtime_monitor.py:{line}" in caplog.text and "'billing'" in caplog.text
-        assert monitor.stats().leaks == 1 and monitor.stats().checked_out == 1
+        assert monitor.stats().leaks_total == 1 and monitor.stats().checked_out == 1
         conn.close()
         returned = inbox.wait(LEAK_RETURNED)
         assert returned.location == leak.location and returned.held_ms is not None
         stats = monitor.stats()
-        assert (stats.checked_out, stats.leaks, stats.checkouts, stats.hold_ms.count) == (0, 1, 1, 1)
+        assert (stats.checked_out, stats.leaks_total, stats.checkouts_total, stats.hold_ms.count) == (0, 1, 1, 1)
         assert inbox.kinds().count(LEAK) == 1  # once per checkout, however long it is held
     finally:
         monitor.close()
@@ -114,7 +114,7 @@ def test_transaction_held_across_asyncio_sleep_is_idle_in_transaction(postgres: 
     assert event.location is not None
     assert (event.location.file, event.location.line, event.location.function) == (__file__, line, "handler")
     assert event.idle_ms is not None and event.idle_ms >= 200
-    assert monitor.stats().idle_in_transaction == 1
+    assert monitor.stats().idle_in_transaction_total == 1
 
 
 def test_a_running_statement_is_not_idle(postgres: str) -> None:
@@ -127,7 +127,7 @@ def test_a_running_statement_is_not_idle(postgres: str) -> None:
             conn.execute(sqlalchemy.text("SELECT pg_sleep(1)"))
             inbox.wait(LEAK)  # the watcher scanned during the statement (the leak threshold passed)
             assert IDLE_IN_TRANSACTION not in inbox.kinds()
-        assert monitor.stats().idle_in_transaction == 0
+        assert monitor.stats().idle_in_transaction_total == 0
     finally:
         monitor.close()
         engine.dispose()
@@ -201,14 +201,14 @@ def test_waits_timeouts_and_utilisation(postgres: str) -> None:
             engine.connect()
         stats = monitor.stats()
         assert (stats.checked_out, stats.idle, stats.size, stats.max, stats.waiting) == (10, 0, 10, 10, 0)
-        assert (stats.utilisation, stats.checkout_timeouts, stats.checkout_wait_ms.count) == (1.0, 1, 11)
+        assert (stats.utilisation_ratio, stats.checkout_timeouts_total, stats.checkout_wait_ms.count) == (1.0, 1, 11)
         assert stats.checkout_wait_ms.quantile(1.0) is not None and stats.checkout_wait_ms.quantile(1.0) >= 200
         for conn in held:
             conn.close()
         held.clear()
         assert inbox.wait(UTILISATION_CLEARED).utilisation == 0.6
         stats = monitor.stats()
-        assert (stats.checked_out, stats.idle, stats.connections_opened) == (0, 10, 10)
+        assert (stats.checked_out, stats.idle, stats.connections_opened_total) == (0, 10, 10)
     finally:
         for conn in held:
             conn.close()
@@ -226,11 +226,11 @@ def test_invalidation_dispose_and_close(postgres: str) -> None:
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT 1"))
         stats = monitor.stats()
-        assert (stats.invalidations, stats.checkouts, stats.checkout_wait_ms.count) == (1, 2, 2)
+        assert (stats.invalidations_total, stats.checkouts_total, stats.checkout_wait_ms.count) == (1, 2, 2)
         monitor.close()
         with engine.connect():
             pass
-        assert monitor.stats().checkouts == 2  # hooks gone
+        assert monitor.stats().checkouts_total == 2  # hooks gone
     finally:
         monitor.close()
         engine.dispose()

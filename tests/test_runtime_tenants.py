@@ -95,9 +95,9 @@ def test_caps_hold_under_concurrent_tenants(postgres: str) -> None:
                 joined(t)
         assert not errors, errors[:3]
         stats = registry.stats()
-        assert max(samples) <= 4 and stats["peak_connections"] <= 4, (max(samples), stats)
+        assert max(samples) <= 4 and stats.peak_connections <= 4, (max(samples), stats)
         assert max(alive) <= 3 and len(registry.tenants()) == 3
-        assert stats["created"] > 3  # tenants came and went: evictions happened under load
+        assert stats.engines_created_total > 3  # tenants came and went: evictions happened under load
         assert samples and max(samples) >= 2  # the watcher saw real work
     finally:
         registry.dispose()
@@ -111,11 +111,11 @@ def test_eviction_waits_for_checked_out_connections(postgres: str) -> None:
         held.execute(SELECT1)
         with registry.connect("b") as conn:  # evicts "a" while one of its connections is out
             conn.execute(SELECT1)
-        assert registry.tenants() == ["b"] and registry.stats()["draining"] == 1
+        assert registry.tenants() == ["b"] and registry.stats().draining == 1
         assert held.execute(sqlalchemy.text("SELECT 2")).scalar() == 2  # still the caller's, still working
         held.close()
         registry.get("b")  # the next call drains what came back
-        assert registry.stats()["draining"] == 0 and registry.stats()["disposed"] == 1
+        assert registry.stats().draining == 0 and registry.stats().engines_disposed_total == 1
         until(lambda: _count(postgres) == 1)  # only b's pooled connection is left
     finally:
         registry.dispose()
@@ -132,7 +132,7 @@ def test_process_cap_fails_fast_and_reclaims_idle_pools(postgres: str) -> None:
             assert classify(info.value) is ErrorKind.CONNECTION and "1 connections" in str(info.value)
         with registry.connect("b") as conn:  # a's connection is idle in a's pool: closed to make room
             conn.execute(SELECT1)
-        assert registry.stats()["peak_connections"] == 1
+        assert registry.stats().peak_connections == 1
     finally:
         registry.dispose()
     until(lambda: _count(postgres) == 0)
@@ -157,8 +157,8 @@ def test_async_registry_caps_hold(postgres: str) -> None:
     with watch(postgres) as samples:
         alive = asyncio.run(main())
     assert max(alive) <= 2
-    assert max(samples) <= 3 and registry.stats()["peak_connections"] <= 3
-    assert registry.stats()["created"] > 2 and max(samples) >= 2
+    assert max(samples) <= 3 and registry.stats().peak_connections <= 3
+    assert registry.stats().engines_created_total > 2 and max(samples) >= 2
     until(lambda: _count(postgres) == 0)
 
 
@@ -195,7 +195,7 @@ def _server_count(dsn: str) -> int:
 
 def _all_given_back(registry: EngineRegistry, dsn: str) -> None:
     """After ``dispose()``: the registry counts no connection, and the server soon shows none."""
-    assert registry.stats()["connections"] == 0
+    assert registry.stats().connections == 0
     until(lambda: _server_count(dsn) == 0)
 
 
@@ -205,7 +205,7 @@ def _url(dsn: str, driver: str) -> str:
 
 def _agrees(registry: EngineRegistry, dsn: str) -> None:
     """The registry counts what the server has (a closed backend may take a moment to leave)."""
-    until(lambda: registry.stats()["connections"] == _server_count(dsn))
+    until(lambda: registry.stats().connections == _server_count(dsn))
 
 
 class _Flaky:
@@ -242,7 +242,7 @@ def _every_tenant_connects(registry: EngineRegistry, dsn: str, tenants: list[str
     with contextlib.ExitStack() as stack:
         for tenant in tenants:
             stack.enter_context(registry.connect(tenant)).execute(SELECT1)
-        assert registry.stats()["connections"] == len(tenants) == registry.max_connections
+        assert registry.stats().connections == len(tenants) == registry.max_connections
         _agrees(registry, dsn)
     with registry.connect("newcomer") as conn:
         conn.execute(SELECT1)
@@ -258,7 +258,7 @@ def test_failed_connect_listener_gives_the_slot_back(postgres: str, driver: str)
             event.listen(registry.get(tenant), "connect", flaky)
         flaky.left = 3 * registry.max_connections
         assert _fail_until_spent(registry, ["a", "b"], flaky) == 6
-        assert registry.stats()["connections"] == 0
+        assert registry.stats().connections == 0
         _agrees(registry, postgres)
         _every_tenant_connects(registry, postgres, ["a", "b"])
     finally:
@@ -280,15 +280,15 @@ def test_failed_connect_listener_gives_the_slot_back_asyncio(postgres: str) -> N
             with pytest.raises(RuntimeError, match="listener failed"):
                 async with registry.aconnect("ab"[i % 2]) as conn:
                     await conn.execute(SELECT1)
-        assert registry.stats()["connections"] == 0
+        assert registry.stats().connections == 0
         async with registry.aconnect("a") as ca, registry.aconnect("b") as cb:
             await ca.execute(SELECT1)
             await cb.execute(SELECT1)
-            assert registry.stats()["connections"] == 2 == _server_count(postgres)
+            assert registry.stats().connections == 2 == _server_count(postgres)
         await registry.adispose()
 
     asyncio.run(main())
-    assert registry.stats()["connections"] == 0
+    assert registry.stats().connections == 0
     until(lambda: _server_count(postgres) == 0)
 
 
@@ -311,7 +311,7 @@ def test_network_reset_during_connect_gives_the_slot_back(postgres: str, postgre
                 event.listen(registry.get(tenant), "connect", flaky)
             flaky.left = 3 * registry.max_connections
             _fail_until_spent(registry, ["a", "b"], flaky, (sqlalchemy.exc.DBAPIError, psycopg.Error, psycopg2.Error))
-            assert registry.stats()["connections"] == 0
+            assert registry.stats().connections == 0
             proxy.refuse()  # the DBAPI connect itself fails too
             for tenant in ("a", "b", "c"):
                 with pytest.raises(sqlalchemy.exc.OperationalError), registry.connect(tenant):
@@ -366,7 +366,7 @@ def test_resets_under_concurrent_connects_leave_the_count_honest(postgres: str, 
         try:
             assert not errors, errors[:3]
             assert proxy.accepted > 0
-            assert registry.stats()["peak_connections"] <= 2
+            assert registry.stats().peak_connections <= 2
             proxy.reset()  # what is pooled is dead now: pre-ping replaces it
             _every_tenant_connects(registry, postgres, ["a", "b"])
         finally:
@@ -400,7 +400,7 @@ def test_invalidated_and_replaced_connections_give_the_slot_back(postgres: str, 
                     conn.invalidate()
                 elif path == "soft-invalidate":
                     conn.connection.invalidate(soft=True)
-            assert registry.stats()["connections"] <= 1
+            assert registry.stats().connections <= 1
             _agrees(registry, postgres)
             if path.startswith("terminate"):
                 with psycopg.connect(postgres, autocommit=True) as admin:
@@ -408,10 +408,10 @@ def test_invalidated_and_replaced_connections_give_the_slot_back(postgres: str, 
             if path == "terminate-on-use":  # detected on use: the statement fails, the pool invalidates
                 with pytest.raises(sqlalchemy.exc.OperationalError), registry.connect("a") as conn:
                     conn.execute(SELECT1)
-                assert registry.stats()["connections"] == 0
+                assert registry.stats().connections == 0
             flaky.left = 2 * registry.max_connections  # the reconnects fail for a while
             _fail_until_spent(registry, ["a"], flaky)
-            assert registry.stats()["connections"] == 0
+            assert registry.stats().connections == 0
             _agrees(registry, postgres)
         _every_tenant_connects(registry, postgres, ["a", "b"])
     finally:
@@ -433,7 +433,7 @@ def test_dispose_leaves_nothing_counted(postgres: str) -> None:
             ca.execute(SELECT1)
             flaky.left = 1
             _fail_until_spent(registry, ["a"], flaky)
-        assert registry.stats()["connections"] == 2
+        assert registry.stats().connections == 2
         _agrees(registry, postgres)
     finally:
         registry.dispose()
@@ -448,18 +448,18 @@ def test_forked_child_counts_its_own_connections(postgres: str, driver: str) -> 
     try:
         with registry.connect("a") as conn:
             parent_pid = _backend_pid(conn)
-            assert registry.stats()["connections"] == 1
+            assert registry.stats().connections == 1
             read, write = os.pipe()
             child = os.fork()
             if child == 0:  # the child: report, then leave without running the parent's cleanup
                 code = 1
                 try:
                     os.close(read)
-                    before = registry.stats()["connections"]
+                    before = registry.stats().connections
                     with registry.connect("a") as mine:
                         report = {"before": before, "pid": _backend_pid(mine),
-                                  "holding": registry.stats()["connections"], "server": _server_count(postgres)}
-                    report["after"] = registry.stats()["connections"]
+                                  "holding": registry.stats().connections, "server": _server_count(postgres)}
+                    report["after"] = registry.stats().connections
                     os.write(write, json.dumps(report).encode())
                     code = 0
                 except BaseException as exc:
@@ -478,7 +478,7 @@ def test_forked_child_counts_its_own_connections(postgres: str, driver: str) -> 
             assert report["before"] == 0 and report["holding"] == 1 == report["after"], report
             assert report["pid"] != parent_pid and report["server"] == 2, report
             assert _backend_pid(conn) == parent_pid  # the parent's connection still works
-            assert registry.stats()["connections"] == 1
+            assert registry.stats().connections == 1
         _agrees(registry, postgres)  # the child's connection went with the child
     finally:
         registry.dispose()
@@ -494,7 +494,7 @@ def test_engine_disposed_under_a_checked_out_connection_gives_the_slot_back_when
             conn.execute(SELECT1)
             registry.get("a").dispose()
         gc.collect()
-        assert registry.stats()["connections"] == 0
+        assert registry.stats().connections == 0
         _agrees(registry, postgres)
         with registry.connect("b") as conn:
             conn.execute(SELECT1)
@@ -561,8 +561,8 @@ def test_any_sequence_of_paths_keeps_the_count_honest(postgres: str, ops: list[t
             elif op[0] == "dispose-engine":
                 registry.get(op[1]).dispose()
             gc.collect()
-            assert registry.stats()["connections"] <= registry.max_connections
-            until(lambda: _server_count(postgres) <= registry.stats()["connections"])
+            assert registry.stats().connections <= registry.max_connections
+            until(lambda: _server_count(postgres) <= registry.stats().connections)
         for stack, _ in held:
             _release(stack)
         held.clear()

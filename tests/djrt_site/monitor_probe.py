@@ -67,8 +67,9 @@ def main(target_kind: str) -> dict[str, Any]:
     source = Path(__file__).read_text().splitlines()
     return {
         "library": stats.library, "name": stats.name, "max": stats.max, "reported": reported,
-        "checkouts_after_requests": after_requests.checkouts, "checked_out_after_requests": after_requests.checked_out,
-        "checked_out": stats.checked_out, "leaks": stats.leaks, "refusal": refusal,
+        "checkouts_after_requests": after_requests.checkouts_total,
+        "checked_out_after_requests": after_requests.checked_out,
+        "checked_out": stats.checked_out, "leaks": stats.leaks_total, "refusal": refusal,
         "leak_at": [leak.location.file, leak.location.line, leak.location.function] if leak and leak.location else None,
         "leak_line": next(i for i, line in enumerate(source, 1) if "# LEAK-LINE" in line and "next(" not in line),
     }

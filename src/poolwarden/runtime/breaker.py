@@ -33,14 +33,30 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from types import TracebackType
 from typing import Any, TypeVar
 
 from poolwarden.runtime.errors import is_transient
 
-__all__ = ["BreakerStats", "CircuitBreaker", "CircuitOpenError"]
+__all__ = ["BreakerState", "BreakerStats", "CircuitBreaker", "CircuitOpenError"]
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+class BreakerState(str, Enum):
+    """A breaker's state; a ``str`` (``BreakerState.OPEN == "open"``), so logs and JSON read the value."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 logger = logging.getLogger("poolwarden.breaker")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,14 +73,20 @@ class CircuitOpenError(ConnectionError):
 
 @dataclass(frozen=True)
 class BreakerStats:
-    """State and counters: calls let through, failures, calls rejected while open, times opened."""
+    """One breaker at one moment (the runtime stats convention: docs/runtime/stats.md).
 
-    state: str
+    ``state`` and ``consecutive_failures`` are values now; counters since the breaker was made:
+    ``calls_total`` (let through), ``failures_total`` (transient failures counted),
+    ``rejected_total`` (failed fast while open), ``opened_total`` (times it opened).
+    """
+
+    name: str
+    state: BreakerState
     consecutive_failures: int
-    calls: int
-    failures: int
-    rejected: int
-    opened: int
+    calls_total: int
+    failures_total: int
+    rejected_total: int
+    opened_total: int
 
 
 class CircuitBreaker:
@@ -72,7 +94,7 @@ class CircuitBreaker:
 
     def __init__(self, *, failure_threshold: int = 5, reset_timeout: float = 1.0, name: str = "database",
                  is_failure: Callable[[BaseException], bool] = is_transient,
-                 on_state_change: Callable[[str, str], None] | None = None) -> None:
+                 on_state_change: Callable[[BreakerState, BreakerState], None] | None = None) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) or failure_threshold < 1:
             raise ValueError(f"failure_threshold must be a positive integer, got {failure_threshold!r}")
         if isinstance(reset_timeout, bool) or not isinstance(reset_timeout, (int, float)) or reset_timeout <= 0:
@@ -83,41 +105,42 @@ class CircuitBreaker:
         self.is_failure = is_failure
         self.on_state_change = on_state_change
         self._lock = threading.Lock()
-        self._state = CLOSED
+        self._state: BreakerState = CLOSED
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
         self._last_error: BaseException | None = None
-        self._counts = {"calls": 0, "failures": 0, "rejected": 0, "opened": 0}
+        self._counts = {"calls_total": 0, "failures_total": 0, "rejected_total": 0, "opened_total": 0}
 
     # -- state -------------------------------------------------------------------------------------
     @property
-    def state(self) -> str:
-        """'closed', 'open' or 'half-open' (open past ``reset_timeout``: the next call probes)."""
+    def state(self) -> BreakerState:
+        """CLOSED, OPEN or HALF_OPEN (open past ``reset_timeout``: the next call probes)."""
         with self._lock:
             if self._state == OPEN and time.monotonic() - self._opened_at >= self.reset_timeout:
                 return HALF_OPEN
             return self._state
 
     def stats(self) -> BreakerStats:
+        """The state and counters now."""
         state = self.state
         with self._lock:
-            return BreakerStats(state, self._failures, **self._counts)
+            return BreakerStats(self.name, state, self._failures, **self._counts)
 
     def before_call(self) -> None:
         """Let a call through or raise :class:`CircuitOpenError`; pair with :meth:`success` / :meth:`failure`."""
         with self._lock:
             if self._state == CLOSED:
-                self._counts["calls"] += 1
+                self._counts["calls_total"] += 1
                 return
             waited = time.monotonic() - self._opened_at
             if self._state == OPEN and waited >= self.reset_timeout:
                 self._set(HALF_OPEN)
             if self._state == HALF_OPEN and not self._probing:
                 self._probing = True  # this call is the probe; everyone else keeps failing fast
-                self._counts["calls"] += 1
+                self._counts["calls_total"] += 1
                 return
-            self._counts["rejected"] += 1
+            self._counts["rejected_total"] += 1
             retry_after = max(0.0, self.reset_timeout - waited)
             last = self._last_error
         raise CircuitOpenError(self.name, retry_after, last)
@@ -145,17 +168,17 @@ class CircuitBreaker:
             self.success()
             return
         with self._lock:
-            self._counts["failures"] += 1
+            self._counts["failures_total"] += 1
             self._failures += 1
             self._last_error = exc
             probe_failed = self._state == HALF_OPEN
             self._probing = False
             if probe_failed or (self._state == CLOSED and self._failures >= self.failure_threshold):
                 self._opened_at = time.monotonic()
-                self._counts["opened"] += 1
+                self._counts["opened_total"] += 1
                 self._set(OPEN)
 
-    def _set(self, state: str) -> None:  # called with the lock held
+    def _set(self, state: BreakerState) -> None:  # called with the lock held
         before, self._state = self._state, state
         if before == state:
             return

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["EngineRecord", "PoolSettings", "create_async_engine", "create_engine", "registered_engines"]
+__all__ = ["EngineRecord", "PoolSettings", "create_async_engine", "create_engine", "merge_engine_kwargs",
+           "register_record", "registered_engines", "split_overrides"]
 
 _ENV_PREFIX = "POOLWARDEN_"
 
@@ -216,15 +217,17 @@ def registered_engines() -> list[EngineRecord]:
 def _register(url: str, settings: PoolSettings, asynchronous: bool) -> None:
     from sqlalchemy.engine import make_url
 
-    _register_record(EngineRecord(make_url(url).render_as_string(hide_password=True), settings, asynchronous))
+    register_record(EngineRecord(make_url(url).render_as_string(hide_password=True), settings, asynchronous))
 
 
-def _register_record(record: EngineRecord) -> None:
+def register_record(record: EngineRecord) -> None:
+    """Add an engine (or a bound over several, like an EngineRegistry) to what :func:`registered_engines` lists."""
     with _LOCK:
         _REGISTRY.append(record)
 
 
-def _split(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the :class:`PoolSettings` keywords, the rest): the pool keys are popped from ``overrides``."""
     pool = {k: overrides.pop(k) for k in list(overrides) if k in _FIELDS}
     return pool, overrides
 
@@ -237,9 +240,9 @@ def create_engine(url: str, *, config: str | os.PathLike[str] | None = None, **o
     """
     import sqlalchemy
 
-    pool, rest = _split(dict(overrides))
+    pool, rest = split_overrides(dict(overrides))
     settings = PoolSettings.load(config=config, **pool)
-    kwargs = _merge(settings.engine_kwargs(url), rest)
+    kwargs = merge_engine_kwargs(settings.engine_kwargs(url), rest)
     engine = sqlalchemy.create_engine(url, **kwargs)
     _register(url, settings, asynchronous=False)
     return engine
@@ -249,15 +252,17 @@ def create_async_engine(url: str, *, config: str | os.PathLike[str] | None = Non
     """``sqlalchemy.ext.asyncio.create_async_engine`` with explicit bounds (see the module docstring)."""
     from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
-    pool, rest = _split(dict(overrides))
+    pool, rest = split_overrides(dict(overrides))
     settings = PoolSettings.load(config=config, **pool)
-    kwargs = _merge(settings.engine_kwargs(url), rest)
+    kwargs = merge_engine_kwargs(settings.engine_kwargs(url), rest)
     engine = sa_create_async_engine(url, **kwargs)
     _register(url, settings, asynchronous=True)
     return engine
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_engine_kwargs(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` (from :meth:`PoolSettings.engine_kwargs`) updated by ``extra``; ``connect_args`` are
+    merged, not replaced."""
     merged = dict(base)
     if "connect_args" in extra:
         merged["connect_args"] = {**base.get("connect_args", {}), **extra.pop("connect_args")}

@@ -34,16 +34,35 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from poolwarden.dsn import mask
 from poolwarden.runtime import engine as rt
 from poolwarden.runtime.slots import Slots, releasing
 
-__all__ = ["EngineRegistry", "TenantCapReached"]
+__all__ = ["EngineRegistry", "RegistryStats", "TenantCapReached"]
 
 class TenantCapReached(TimeoutError):
     """No connection slot freed up within ``pool_timeout``: the process is at ``max_connections``."""
+
+
+@dataclass(frozen=True)
+class RegistryStats:
+    """One registry at one moment (the runtime stats convention: docs/runtime/stats.md).
+
+    Values now: ``engines`` (live), ``draining`` (evicted, closing once idle), ``connections``
+    (open across all its engines) and ``peak_connections`` (the most open at once so far).
+    Counters since the registry was made: ``engines_created_total``, ``engines_disposed_total``.
+    """
+
+    name: str
+    engines: int
+    draining: int
+    connections: int
+    peak_connections: int
+    engines_created_total: int
+    engines_disposed_total: int
 
 
 _REGISTRIES: weakref.WeakSet[EngineRegistry] = weakref.WeakSet()
@@ -78,7 +97,7 @@ class EngineRegistry:
         self.max_connections = max_connections
         self.asynchronous = asynchronous
         self.name = name
-        pool_keys = {k: overrides.pop(k) for k in list(overrides) if k in rt._FIELDS}
+        pool_keys, overrides = rt.split_overrides(overrides)
         self.settings = rt.PoolSettings.load(**pool_keys)
         self._extra = overrides
         self._slots = Slots(max_connections)
@@ -92,7 +111,7 @@ class EngineRegistry:
         self.created = 0
         self.disposed = 0
         template = url if isinstance(url, str) else f"<{getattr(url, '__name__', 'function')}(tenant)>"
-        rt._register_record(rt.EngineRecord(mask(template), self.settings, asynchronous,
+        rt.register_record(rt.EngineRecord(mask(template), self.settings, asynchronous,
                                             {"kind": "tenant-registry", "name": name, "max_engines": max_engines,
                                              "max_connections": max_connections}, cap=self.worst_case))
         _REGISTRIES.add(self)
@@ -147,12 +166,12 @@ class EngineRegistry:
         with self._lock:
             return list(self._engines)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> RegistryStats:
         """Engines alive and draining, connections open now and at peak, engines made and disposed."""
         with self._lock:
-            return {"engines": len(self._engines), "draining": len(self._draining),
-                    "connections": self._slots.used, "peak_connections": self._slots.peak,
-                    "created": self.created, "disposed": self.disposed}
+            return RegistryStats(self.name, engines=len(self._engines), draining=len(self._draining),
+                                 connections=self._slots.used, peak_connections=self._slots.peak,
+                                 engines_created_total=self.created, engines_disposed_total=self.disposed)
 
     def dispose(self) -> None:
         """Dispose every engine (sync registries); checked-out connections close when returned."""
@@ -222,7 +241,7 @@ class EngineRegistry:
         from sqlalchemy import event
 
         url = self._url.format(tenant=tenant) if isinstance(self._url, str) else self._url(tenant)
-        kwargs = rt._merge(self.settings.engine_kwargs(url), dict(self._extra))
+        kwargs = rt.merge_engine_kwargs(self.settings.engine_kwargs(url), dict(self._extra))
         engine: Any
         if self.asynchronous:
             from sqlalchemy.ext.asyncio import create_async_engine

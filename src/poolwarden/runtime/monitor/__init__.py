@@ -6,6 +6,7 @@
     monitor.stats()        # PoolStats: size, checked out, waiting, wait/hold histograms (ms) ...
     monitor.held()         # who holds connections right now, from which line
     PoolCollector([monitor])   # prometheus-client collector (the ``exporter`` extra)
+    otel_metrics([monitor])    # OpenTelemetry db.client.connection.* metrics (the ``otel`` extra)
 
 A connection held past ``leak_threshold`` seconds is reported once — a ``poolwarden.monitor``
 log warning with the file, line and function that checked it out, plus ``on_event`` — and again
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from poolwarden.runtime.monitor import adapters
-from poolwarden.runtime.monitor.core import Gauges, HeldConnection, PoolMonitor
+from poolwarden.runtime.monitor.core import Gauges, HeldConnection, MonitorHook, PoolMonitor
 from poolwarden.runtime.monitor.events import (
     IDLE_IN_TRANSACTION,
     LEAK,
@@ -41,8 +42,8 @@ from poolwarden.runtime.monitor.location import Location
 from poolwarden.runtime.monitor.stats import Histogram, PoolStats
 
 __all__ = ["IDLE_IN_TRANSACTION", "LEAK", "LEAK_RETURNED", "UTILISATION", "UTILISATION_CLEARED", "Gauges",
-           "HeldConnection", "Histogram", "Location", "PoolCollector", "PoolEvent", "PoolMonitor", "PoolStats",
-           "instrument"]
+           "HeldConnection", "Histogram", "Location", "MonitorHook", "PoolCollector", "PoolEvent", "PoolMonitor",
+           "PoolStats", "instrument", "otel_metrics"]
 
 
 def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
@@ -82,7 +83,8 @@ def instrument(engine_or_pool: Any, *, leak_threshold: float | None = None,
                           idle_in_transaction_threshold=idle_in_transaction_threshold,
                           utilisation_thresholds=utilisation_thresholds, on_event=on_event,
                           capture_locations=capture_locations, tx_state=tx_state)
-    monitor._detach.extend(attach(target, monitor))
+    for undo in attach(target, monitor):
+        monitor.add_undo(undo)
     return monitor
 
 
@@ -91,4 +93,13 @@ def __getattr__(name: str) -> Any:
         from poolwarden.runtime.monitor.prometheus import PoolCollector
 
         return PoolCollector
+    if name == "otel_metrics":  # so is opentelemetry-api (the ``otel`` extra)
+        try:
+            from poolwarden.runtime.monitor.otel import otel_metrics
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not exc.name.startswith("opentelemetry"):
+                raise
+            raise ImportError("poolwarden.runtime.monitor.otel_metrics needs opentelemetry-api: "
+                              "pip install 'poolwarden[otel]'") from exc
+        return otel_metrics
     raise AttributeError(name)

@@ -4,15 +4,19 @@
   ``raw_connection`` on the instance (the one call every checkout through the engine makes, and
   it survives ``engine.dispose()``); pool events ``checkin``, ``connect``, ``invalidate``; and,
   only for idle-in-transaction detection, connection events (``begin``, ``commit``,
-  ``rollback``, cursor execution: they take SQLAlchemy off its no-event fast path).
+  ``rollback``, cursor execution: they take SQLAlchemy off its no-event fast path). A new
+  connection's create time runs from the record's ``starttime`` (stamped just before the
+  connect) to the ``connect`` event.
 * psycopg_pool (``ConnectionPool`` / ``AsyncConnectionPool``): ``getconn`` / ``putconn`` wrapped
   on the instance (``connection()`` goes through them); sizes from ``get_stats()``; statements
-  seen through the connection's ``cursor_factory`` while it is checked out.
+  seen through the connection's ``cursor_factory`` while it is checked out; new connections
+  (and their create time) through the pool's ``_connect``, wrapped on the instance.
 * Django (5.1+): its native pool is a psycopg_pool ``ConnectionPool``; :func:`django_pool` finds
   it behind ``django.db.connection``, ``connections[alias]`` or an alias name. Django hands
   connections back through ``conn._pool.putconn``, the same pool instance, so the wrappers see it.
 * asyncpg pools: the pool's class is swapped for a subclass that times ``acquire`` and sees
-  ``release``; statements through ``add_query_logger``.
+  ``release`` and ``_get_new_connection`` (new connections, timed); statements through
+  ``add_query_logger``.
 
 Each function returns the undo callables that :meth:`PoolMonitor.close` runs.
 """
@@ -83,8 +87,9 @@ def sqlalchemy_gauges(engine: Any) -> Callable[[], Gauges]:
         max_overflow = getattr(pool, "_max_overflow", None)
         if hasattr(pool, "overflow") and isinstance(max_overflow, int):  # QueuePool and its async twin
             base, over = pool.size(), pool.overflow()
+            # a connection returned while pool_size sit idle is closed: pool_size bounds the idle ones
             return Gauges(size=base + over, idle=pool.checkedin(), overflow=max(0, over),
-                          max=base + max_overflow if max_overflow >= 0 else None)
+                          max=base + max_overflow if max_overflow >= 0 else None, idle_max=base)
         out = pool.checkedout() if hasattr(pool, "checkedout") else 0
         return Gauges(size=out, idle=0, overflow=0, max=None)  # NullPool & co.: no bound in the process
     return gauges
@@ -97,7 +102,7 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
     original = engine.raw_connection  # every Connection checks out through it; it outlives dispose()
     locate = monitor.capture_locations
     track = monitor.idle_in_transaction_threshold is not None
-    begin, checked_out, failed = monitor._begin, monitor._checked_out, monitor._checkout_failed
+    begin, checked_out, failed = monitor.begin_checkout, monitor.on_checkout, monitor.on_checkout_failed
 
     def raw_connection() -> Any:
         raw = capture() if locate else None  # here the caller is a few frames up
@@ -114,13 +119,15 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
     engine.raw_connection = raw_connection
 
     def on_checkin(dbapi_conn: Any, record: Any) -> None:
-        monitor._on_checkin(id(record.info))
+        monitor.on_checkin(id(record.info))
 
     def on_connect(dbapi_conn: Any, record: Any) -> None:
-        monitor._on_connect()
+        # the record stamps ``starttime`` just before the pool calls its creator (the connect)
+        started = getattr(record, "starttime", None)
+        monitor.on_connect(max(0.0, time.time() - started) if isinstance(started, float) else None)
 
     def on_invalidate(dbapi_conn: Any, record: Any, exc: Any) -> None:
-        monitor._on_invalidate()
+        monitor.on_invalidate()
 
     listeners: list[tuple[str, Callable[..., None]]] = [
         ("checkin", on_checkin), ("connect", on_connect),
@@ -137,21 +144,21 @@ def monitor_sqlalchemy(engine: Any, monitor: PoolMonitor) -> list[Callable[[], N
             def handler(conn: Any, *args: Any) -> None:
                 key = key_of(conn)
                 if key is not None:
-                    monitor._on_transaction(key, open_)
+                    monitor.on_transaction(key, open_)
             return handler
 
         def statement(running: bool) -> Callable[..., None]:
             def handler(conn: Any, *args: Any) -> None:
                 key = key_of(conn)
                 if key is not None:
-                    monitor._on_statement(key, running)
+                    monitor.on_statement(key, running)
             return handler
 
         def on_error(context: Any) -> None:
             conn = context.connection
             key = key_of(conn) if conn is not None else None
             if key is not None:
-                monitor._on_statement(key, False)
+                monitor.on_statement(key, False)
 
         listeners += [("begin", tx(True)), ("commit", tx(False)), ("rollback", tx(False)),
                       ("before_cursor_execute", statement(True)), ("after_cursor_execute", statement(False)),
@@ -226,27 +233,27 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
 
     def checked_out(conn: Any, started: float, raw: Any) -> None:
         key = id(conn)
-        monitor._checked_out(key, started, raw, conn)
+        monitor.on_checkout(key, started, raw, conn)
         if track:
             conn._poolwarden_factory = conn.cursor_factory
             conn.cursor_factory = _tracked_cursor(conn.cursor_factory, asynchronous)
-            conn._poolwarden_note = lambda running: monitor._on_statement(key, running)
+            conn._poolwarden_note = lambda running: monitor.on_statement(key, running)
 
     def returning(conn: Any) -> None:
         if track and hasattr(conn, "_poolwarden_factory"):
             conn.cursor_factory = conn._poolwarden_factory
             del conn._poolwarden_factory, conn._poolwarden_note
-        monitor._on_checkin(id(conn))
+        monitor.on_checkin(id(conn))
 
     locate = monitor.capture_locations
     if asynchronous:
         async def agetconn(timeout: float | None = None) -> Any:
             raw = capture() if locate else None
-            started = monitor._begin()
+            started = monitor.begin_checkout()
             try:
                 conn = await getconn(timeout)
             except BaseException as exc:
-                monitor._checkout_failed(started, isinstance(exc, PoolTimeout))
+                monitor.on_checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
             checked_out(conn, started, raw)
             return conn
@@ -259,11 +266,11 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
     else:
         def sgetconn(timeout: float | None = None) -> Any:
             raw = capture() if locate else None
-            started = monitor._begin()
+            started = monitor.begin_checkout()
             try:
                 conn = getconn(timeout)
             except BaseException as exc:
-                monitor._checkout_failed(started, isinstance(exc, PoolTimeout))
+                monitor.on_checkout_failed(started, isinstance(exc, PoolTimeout))
                 raise
             checked_out(conn, started, raw)
             return conn
@@ -274,9 +281,27 @@ def monitor_psycopg_pool(pool: Any, monitor: PoolMonitor) -> list[Callable[[], N
 
         pool.getconn, pool.putconn = sgetconn, sputconn
 
+    connect = getattr(pool, "_connect", None)  # psycopg_pool's one step that opens a connection
+    if connect is not None and asynchronous:
+        async def aconnect(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            conn = await connect(*args, **kwargs)
+            monitor.on_connect(time.perf_counter() - started)
+            return conn
+
+        pool._connect = aconnect
+    elif connect is not None:
+        def sconnect(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            conn = connect(*args, **kwargs)
+            monitor.on_connect(time.perf_counter() - started)
+            return conn
+
+        pool._connect = sconnect
+
     def undo() -> None:
-        pool.__dict__.pop("getconn", None)
-        pool.__dict__.pop("putconn", None)
+        for name in ("getconn", "putconn", "_connect"):
+            pool.__dict__.pop(name, None)
 
     return [undo]
 
@@ -308,22 +333,26 @@ def monitor_asyncpg(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]
 
         async def _acquire(self, timeout: float | None) -> Any:
             raw = capture() if monitor.capture_locations else None
-            started = monitor._begin()
+            started = monitor.begin_checkout()
             try:
                 proxy = await super()._acquire(timeout)
             except BaseException as exc:
-                monitor._checkout_failed(started, isinstance(exc, (asyncio.TimeoutError, TimeoutError)))
+                monitor.on_checkout_failed(started, isinstance(exc, (asyncio.TimeoutError, TimeoutError)))
                 raise
             key = id(proxy)
-            monitor._checked_out(key, started, raw, proxy)
+            monitor.on_checkout(key, started, raw, proxy)
             if track:
                 def note(_record: Any, key: int = key) -> None:
-                    hold = monitor._holds.get(key)
-                    if hold is not None:
-                        hold.last_activity = time.monotonic()
+                    monitor.on_activity(key)
                 loggers[key] = note
                 proxy.add_query_logger(note)
             return proxy
+
+        async def _get_new_connection(self) -> Any:  # every connection the pool opens
+            started = time.perf_counter()
+            conn = await super()._get_new_connection()
+            monitor.on_connect(time.perf_counter() - started)
+            return conn
 
         async def release(self, connection: Any, *, timeout: float | None = None) -> None:
             key = id(connection)
@@ -331,7 +360,7 @@ def monitor_asyncpg(pool: Any, monitor: PoolMonitor) -> list[Callable[[], None]]
             if note is not None:
                 with contextlib.suppress(Exception):  # already released or closed: asyncpg says so below
                     connection.remove_query_logger(note)
-            monitor._on_checkin(key)
+            monitor.on_checkin(key)
             await super().release(connection, timeout=timeout)
 
     InstrumentedPool.__name__ = InstrumentedPool.__qualname__ = base.__name__

@@ -1,9 +1,14 @@
 """``PoolMonitor``: the library-neutral bookkeeping behind :func:`~poolwarden.runtime.monitor.instrument`.
 
-Adapters (``adapters.py``) translate a pool library's hooks into the ``_on_*`` calls below;
+Adapters (``adapters.py``) translate a pool library's hooks into the adapter calls below
+(``begin_checkout`` / ``on_checkout`` / ``on_checkout_failed``, ``on_checkin``, ``on_connect`` …);
 everything else — counters, histograms, holds, leak and idle-in-transaction detection,
 utilisation thresholds — lives here once. One daemon thread per process (``_Watcher``) scans
 every live monitor for holds that crossed a threshold.
+
+Exporters that need each event as it happens (OpenTelemetry's histograms and counters) add a
+:class:`MonitorHook` with :meth:`PoolMonitor.add_hook`; with none added, an event costs one
+truth test of an empty tuple.
 """
 
 from __future__ import annotations
@@ -16,24 +21,48 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from poolwarden.runtime.monitor import events as ev
 from poolwarden.runtime.monitor.events import PoolEvent
-from poolwarden.runtime.monitor.location import Location, _Raw
-from poolwarden.runtime.monitor.stats import PoolStats, _Recorder
+from poolwarden.runtime.monitor.location import Location, RawLocation
+from poolwarden.runtime.monitor.stats import HistogramRecorder, PoolStats
 
-__all__ = ["Gauges", "HeldConnection", "PoolMonitor"]
+__all__ = ["Gauges", "HeldConnection", "MonitorHook", "PoolMonitor"]
 
 
 @dataclass(frozen=True)
 class Gauges:
-    """What the pool library says about itself right now."""
+    """What the pool library says about itself right now. ``idle_max`` / ``idle_min``: the most /
+    fewest idle connections the pool keeps, where the library has such a bound (else None)."""
 
     size: int
     idle: int
     overflow: int
     max: int | None
+    idle_max: int | None = None
+    idle_min: int | None = None
+
+
+class MonitorHook(Protocol):
+    """What :meth:`PoolMonitor.add_hook` calls at each event, in the thread of the event.
+
+    Durations are seconds. A hook must be cheap (it runs inside the application's checkout and
+    return); an exception from it is logged once and swallowed.
+    :mod:`poolwarden.runtime.monitor.otel` is the one in the package.
+    """
+
+    def waited(self, seconds: float) -> None:
+        """A checkout got a connection after waiting ``seconds``."""
+
+    def timed_out(self) -> None:
+        """A checkout gave up: the pool's timeout passed."""
+
+    def used(self, seconds: float) -> None:
+        """A connection came back after being checked out for ``seconds``."""
+
+    def created(self, seconds: float) -> None:
+        """The pool opened a new connection, which took ``seconds``."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +78,7 @@ class HeldConnection:
 class _Hold:
     __slots__ = ("conn", "iit_reported", "last_activity", "leak_reported", "raw", "running", "since", "tx_open")
 
-    def __init__(self, since: float, raw: _Raw | None, conn: Any) -> None:
+    def __init__(self, since: float, raw: RawLocation | None, conn: Any) -> None:
         self.since = since
         self.raw = raw
         self.conn = conn
@@ -98,51 +127,81 @@ class PoolMonitor:
         self._holds: dict[int, _Hold] = {}
         self._entered = itertools.count()  # callers that started waiting for a connection ...
         self._left = itertools.count()  # ... and that stopped (waiting = the difference)
-        self._counts = {"checkouts": 0, "checkout_timeouts": 0, "invalidations": 0, "connections_opened": 0,
-                        "leaks": 0, "idle_in_transaction": 0}
-        self._wait = _Recorder()
-        self._hold = _Recorder()
+        self._counts = {"checkouts_total": 0, "checkout_timeouts_total": 0, "invalidations_total": 0,
+                        "connections_opened_total": 0, "leaks_total": 0, "idle_in_transaction_total": 0}
+        self._wait = HistogramRecorder()
+        self._hold = HistogramRecorder()
         self._crossed = 0  # how many utilisation thresholds are currently crossed
         self._max = gauges().max  # refreshed by stats(); a pool's maximum does not change on its own
         self._up_at: float = math.inf
         self._down_at = -1
         self._levels(0)
         self._detach: list[Callable[[], None]] = []
+        self._hooks: tuple[MonitorHook, ...] = ()  # replaced, never mutated: read without the lock
+        self._hook_error_logged = False
         self.closed = False
         if self.leak_threshold or self.idle_in_transaction_threshold:
             _watcher().add(self)
 
-    # -- what adapters call: _begin() before a checkout call, then _checked_out() or _checkout_failed()
-    def _begin(self) -> float:
+    # -- what adapters call: begin_checkout() before a checkout call, then on_checkout() or
+    # on_checkout_failed(); on_checkin() when it comes back; on_connect() for each new connection
+    def add_undo(self, undo: Callable[[], None]) -> None:
+        """Something :meth:`close` runs (last added, first run): how an adapter removes its hooks."""
+        self._detach.append(undo)
+
+    def add_hook(self, hook: MonitorHook) -> None:
+        """Call ``hook`` at every checkout, timeout, return and new connection from now on."""
+        with self._lock:
+            self._hooks = (*self._hooks, hook)
+
+    def remove_hook(self, hook: MonitorHook) -> None:
+        """Stop calling ``hook`` (no error when it was not added)."""
+        with self._lock:
+            self._hooks = tuple(h for h in self._hooks if h is not hook)
+
+    def begin_checkout(self) -> float:
         """A caller starts waiting for a connection (lock-free: ``next()`` on a counter is atomic)."""
         next(self._entered)
         return time.perf_counter()
 
-    def _checked_out(self, key: int, started: float, raw: _Raw | None = None, conn: Any = None,
-                     track_transactions: bool = False) -> None:
+    def on_checkout(self, key: int, started: float, raw: RawLocation | None = None, conn: Any = None,
+                    track_transactions: bool = False) -> None:
         """The caller got a connection: one short lock for wait time, hold and counters."""
-        ms = (time.perf_counter() - started) * 1000.0
+        waited = time.perf_counter() - started
+        ms = waited * 1000.0
         hold = _Hold(time.monotonic(), raw, conn)
         if track_transactions:
             hold.tx_open = False
         with self._lock:
             self._holds[key] = hold
-            self._counts["checkouts"] += 1
+            self._counts["checkouts_total"] += 1
             self._wait.observe(ms)
             out = len(self._holds)
         next(self._left)
+        if self._hooks:
+            try:
+                for h in self._hooks:
+                    h.waited(waited)
+            except Exception:
+                self._hook_failed()
         if out >= self._up_at:
             self._utilisation_moved(out)
 
-    def _checkout_failed(self, started: float, timed_out: bool) -> None:
+    def on_checkout_failed(self, started: float, timed_out: bool) -> None:
         ms = (time.perf_counter() - started) * 1000.0
         with self._lock:
             if timed_out:
-                self._counts["checkout_timeouts"] += 1
+                self._counts["checkout_timeouts_total"] += 1
             self._wait.observe(ms)
         next(self._left)
+        if timed_out and self._hooks:
+            try:
+                for h in self._hooks:
+                    h.timed_out()
+            except Exception:
+                self._hook_failed()
 
-    def _on_checkin(self, key: int) -> None:
+    def on_checkin(self, key: int) -> None:
         now = time.monotonic()
         with self._lock:
             hold = self._holds.pop(key, None)
@@ -151,6 +210,12 @@ class PoolMonitor:
             held = now - hold.since
             self._hold.observe(held * 1000.0)
             out = len(self._holds)
+        if self._hooks:
+            try:
+                for h in self._hooks:
+                    h.used(held)
+            except Exception:
+                self._hook_failed()
         if hold.leak_reported:
             self._emit(PoolEvent(ev.LEAK_RETURNED, self.name,
                                  f"pool {self.name!r}: leaked connection returned after {held:.1f} s "
@@ -159,25 +224,38 @@ class PoolMonitor:
         if out < self._down_at:
             self._utilisation_moved(out)
 
-    def _on_invalidate(self) -> None:
+    def on_invalidate(self) -> None:
         with self._lock:
-            self._counts["invalidations"] += 1
+            self._counts["invalidations_total"] += 1
 
-    def _on_connect(self) -> None:
+    def on_connect(self, seconds: float | None = None) -> None:
+        """A new connection was opened; ``seconds``: how long that took, when the adapter knows."""
         with self._lock:
-            self._counts["connections_opened"] += 1
+            self._counts["connections_opened_total"] += 1
+        if seconds is not None and self._hooks:
+            try:
+                for h in self._hooks:
+                    h.created(seconds)
+            except Exception:
+                self._hook_failed()
 
-    def _on_transaction(self, key: int, open_: bool) -> None:
+    def on_transaction(self, key: int, open_: bool) -> None:
         hold = self._holds.get(key)
         if hold is not None:
             hold.tx_open = open_
             hold.last_activity = time.monotonic()
             hold.iit_reported = hold.iit_reported and open_
 
-    def _on_statement(self, key: int, running: bool) -> None:
+    def on_statement(self, key: int, running: bool) -> None:
         hold = self._holds.get(key)
         if hold is not None:
             hold.running = running
+            hold.last_activity = time.monotonic()
+
+    def on_activity(self, key: int) -> None:
+        """Something ran on the connection checked out under ``key`` (it is not idle)."""
+        hold = self._holds.get(key)
+        if hold is not None:
             hold.last_activity = time.monotonic()
 
     # -- public -------------------------------------------------------------------------------
@@ -193,8 +271,8 @@ class PoolMonitor:
             counts = dict(self._counts)
             wait, hold = self._wait.freeze(), self._hold.freeze()
         return PoolStats(name=self.name, library=self.library, size=g.size, checked_out=out, idle=g.idle,
-                         overflow=g.overflow, waiting=waiting, max=g.max,
-                         utilisation=(out / g.max) if g.max else None,
+                         overflow=g.overflow, waiting=waiting, max=g.max, idle_max=g.idle_max,
+                         idle_min=g.idle_min, utilisation_ratio=(out / g.max) if g.max else None,
                          checkout_wait_ms=wait, hold_ms=hold, **counts)
 
     def held(self) -> list[HeldConnection]:
@@ -221,7 +299,7 @@ class PoolMonitor:
             if self.leak_threshold and not h.leak_reported and held >= self.leak_threshold:
                 h.leak_reported = True
                 with self._lock:
-                    self._counts["leaks"] += 1
+                    self._counts["leaks_total"] += 1
                 found.append(PoolEvent(ev.LEAK, self.name,
                                        f"pool {self.name!r}: connection held for {held:.1f} s (leak threshold "
                                        f"{self.leak_threshold:g} s), checked out at {self._where(h)}",
@@ -231,7 +309,7 @@ class PoolMonitor:
                 if state is not None and state[0] and state[1] >= self.idle_in_transaction_threshold:
                     h.iit_reported = True
                     with self._lock:
-                        self._counts["idle_in_transaction"] += 1
+                        self._counts["idle_in_transaction_total"] += 1
                     found.append(PoolEvent(
                         ev.IDLE_IN_TRANSACTION, self.name,
                         f"pool {self.name!r}: connection idle in transaction for {state[1]:.1f} s "
@@ -247,6 +325,7 @@ class PoolMonitor:
             undo()
         self._detach.clear()
         self.closed = True
+        self._hooks = ()
         _watcher().discard(self)
 
     # -- internals ------------------------------------------------------------------------------
@@ -300,6 +379,12 @@ class PoolMonitor:
             self._emit(PoolEvent(ev.UTILISATION_CLEARED, self.name,
                                  f"pool {self.name!r}: back to {ratio:.0%} of {g_max} connections checked out",
                                  utilisation=ratio, threshold=self.utilisation_thresholds[0]))
+
+    def _hook_failed(self) -> None:
+        """A hook raised: logged once per monitor, never passed on (monitoring never breaks the application)."""
+        if not self._hook_error_logged:
+            self._hook_error_logged = True
+            ev.logger.exception("poolwarden monitor: a hook of pool %r failed (logged once)", self.name)
 
     def _emit(self, event: PoolEvent) -> None:
         event.log()

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from types import CodeType, FrameType
 
-__all__ = ["Location", "capture"]
+__all__ = ["Location", "RawLocation", "capture"]
 
 # Frames from these packages are the machinery between the caller and the pool, never the caller.
 _LIBRARY_ROOTS = ("sqlalchemy", "psycopg", "psycopg_pool", "psycopg2", "asyncpg", "greenlet", "asyncio",
@@ -95,7 +95,7 @@ def _line(code: CodeType, lasti: int) -> int:
     return code.co_firstlineno
 
 
-class _Raw:
+class RawLocation:
     """Captured frames before formatting: ``(code, instruction offset)`` pairs (cheap to take and keep;
     line numbers are worked out only when a report is written)."""
 
@@ -118,7 +118,7 @@ def _parent_frame() -> FrameType | None:
     return getattr(parent, "gr_frame", None) if parent is not None else None
 
 
-def capture(depth: int = 3, *, limit: int = 64) -> _Raw:
+def capture(depth: int = 3, *, limit: int = 64) -> RawLocation:
     """The innermost ``depth`` frames outside the libraries, from the current call stack."""
     frame: FrameType | None = sys._getframe(1)
     pairs: list[tuple[CodeType, int]] = []
@@ -141,4 +141,4 @@ def capture(depth: int = 3, *, limit: int = 64) -> _Raw:
                 break
         frame = frame.f_back
         seen += 1
-    return _Raw(tuple(pairs))
+    return RawLocation(tuple(pairs))

@@ -21,16 +21,16 @@ _GAUGES = (
     ("poolwarden_pool_connections_overflow", "Connections open beyond the pool's base size.", "overflow"),
     ("poolwarden_pool_clients_waiting", "Callers waiting for a connection.", "waiting"),
     ("poolwarden_pool_connections_max", "The pool's maximum (absent when unbounded).", "max"),
-    ("poolwarden_pool_utilisation_ratio", "Checked out over maximum.", "utilisation"),
+    ("poolwarden_pool_utilisation_ratio", "Checked out over maximum.", "utilisation_ratio"),
 )
 _COUNTERS = (
-    ("poolwarden_pool_checkouts", "Connections handed out.", "checkouts"),
-    ("poolwarden_pool_checkout_timeouts", "Checkouts that gave up waiting.", "checkout_timeouts"),
-    ("poolwarden_pool_invalidations", "Connections invalidated (broken or stale).", "invalidations"),
-    ("poolwarden_pool_connections_opened", "New server connections opened.", "connections_opened"),
-    ("poolwarden_pool_leaks", "Connections held past the leak threshold.", "leaks"),
+    ("poolwarden_pool_checkouts", "Connections handed out.", "checkouts_total"),
+    ("poolwarden_pool_checkout_timeouts", "Checkouts that gave up waiting.", "checkout_timeouts_total"),
+    ("poolwarden_pool_invalidations", "Connections invalidated (broken or stale).", "invalidations_total"),
+    ("poolwarden_pool_connections_opened", "New server connections opened.", "connections_opened_total"),
+    ("poolwarden_pool_leaks", "Connections held past the leak threshold.", "leaks_total"),
     ("poolwarden_pool_idle_in_transaction", "Holders idle in a transaction past the threshold.",
-     "idle_in_transaction"),
+     "idle_in_transaction_total"),
 )
 
 

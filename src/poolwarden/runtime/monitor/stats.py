@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-__all__ = ["BUCKETS_MS", "Histogram", "PoolStats"]
+__all__ = ["BUCKETS_MS", "Histogram", "HistogramRecorder", "PoolStats"]
 
 # Upper bounds in milliseconds; the last bucket (+Inf) is implicit. From a pooled hit (< 1 ms) to
 # a pool timeout (SQLAlchemy's default: 30 s) and the hold times of long jobs.
@@ -39,7 +39,7 @@ class Histogram:
         return None
 
 
-class _Recorder:
+class HistogramRecorder:
     """A histogram being filled (the mutable twin of :class:`Histogram`); the owner holds its lock."""
 
     __slots__ = ("_counts", "_sum", "count")
@@ -60,13 +60,15 @@ class _Recorder:
 
 @dataclass(frozen=True)
 class PoolStats:
-    """One pool at one moment.
+    """One pool at one moment (the runtime stats convention: docs/runtime/stats.md).
 
-    Gauges: ``size`` (connections open), ``checked_out``, ``idle``, ``overflow`` (beyond the
-    pool's base size), ``waiting`` (callers blocked in checkout), ``max`` (None when unbounded)
-    and ``utilisation`` (checked out over max). Counters since :func:`instrument`:
-    ``checkouts``, ``checkout_timeouts``, ``invalidations``, ``connections_opened``, ``leaks``,
-    ``idle_in_transaction``. Histograms in milliseconds: ``checkout_wait_ms``, ``hold_ms``.
+    Values now: ``size`` (connections open), ``checked_out``, ``idle``, ``overflow`` (beyond the
+    pool's base size), ``waiting`` (callers blocked in checkout), ``max`` (None when unbounded),
+    ``idle_max`` / ``idle_min`` (the pool's bounds on idle connections, None where it has none)
+    and ``utilisation_ratio`` (checked out over max). Counters since :func:`instrument`:
+    ``checkouts_total``, ``checkout_timeouts_total``, ``invalidations_total``,
+    ``connections_opened_total``, ``leaks_total``, ``idle_in_transaction_total``. Histograms in
+    milliseconds: ``checkout_wait_ms``, ``hold_ms``.
     """
 
     name: str
@@ -77,12 +79,14 @@ class PoolStats:
     overflow: int
     waiting: int
     max: int | None
-    utilisation: float | None
-    checkouts: int
-    checkout_timeouts: int
-    invalidations: int
-    connections_opened: int
-    leaks: int
-    idle_in_transaction: int
+    idle_max: int | None
+    idle_min: int | None
+    utilisation_ratio: float | None
+    checkouts_total: int
+    checkout_timeouts_total: int
+    invalidations_total: int
+    connections_opened_total: int
+    leaks_total: int
+    idle_in_transaction_total: int
     checkout_wait_ms: Histogram
     hold_ms: Histogram
