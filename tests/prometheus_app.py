@@ -2,15 +2,12 @@
 instrumented with poolwarden, its metrics served over HTTP for a real Prometheus to scrape.
 
     python tests/prometheus_app.py DSN --name web --library sqlalchemy|psycopg_pool \
-        --export poolwarden|otel-sdk|otel
+        --export poolwarden|otel|both
 
 ``--export poolwarden``: ``instrument()`` + :class:`PoolCollector` (``poolwarden_pool_*``).
 ``--export otel``: ``instrument()`` + ``poolwarden.runtime.monitor.otel_metrics`` through the OTel
-SDK's ``PrometheusMetricReader``. ``--export otel-sdk``: the OTel SDK's own instruments of the
-semantic conventions' names (``db.client.connection.count`` by state, ``db.client.connection.max``),
-fed from the SQLAlchemy pool itself, through the same exporter: how the OTel Prometheus exporter
-renders those names, independent of poolwarden's module. ``--export both``: poolwarden's collector and
-the OTel SDK's instruments for the same pool (one pool seen twice).
+SDK's ``PrometheusMetricReader`` (``db_client_connection_*``). ``--export both``: the two for the
+same pool (one pool seen twice).
 
 Prints ``port N`` once serving, then obeys stdin lines: ``hold N`` (keep exactly N connections
 checked out; answers ``held N``) and ``quit``. It exits when stdin closes (its test ended).
@@ -40,25 +37,15 @@ def _pool(library: str, dsn: str, name: str) -> tuple[Any, Any, Any]:
     return pool, lambda: pool.getconn(timeout=10), pool.putconn
 
 
-def _otel_sdk(engine: Any, name: str) -> None:
+def _otel(monitor: Any) -> None:
+    """poolwarden's ``otel_metrics`` through the OTel SDK's Prometheus exporter."""
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.sdk.metrics import MeterProvider
 
-    provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
-    meter = provider.get_meter("prometheus_app")
-    pool = engine.pool
-    attrs = {"db.client.connection.pool.name": name}
+    from poolwarden.runtime.monitor import otel_metrics
 
-    def count(_: CallbackOptions) -> list[Observation]:
-        return [Observation(pool.checkedout(), {**attrs, "db.client.connection.state": "used"}),
-                Observation(pool.checkedin(), {**attrs, "db.client.connection.state": "idle"})]
-
-    def maximum(_: CallbackOptions) -> list[Observation]:
-        return [Observation(pool.size() + pool._max_overflow, attrs)]
-
-    meter.create_observable_up_down_counter("db.client.connection.count", [count], unit="{connection}")
-    meter.create_observable_up_down_counter("db.client.connection.max", [maximum], unit="{connection}")
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader()])  # lives as long as the process
+    otel_metrics([monitor], meter_provider=provider)
 
 
 def main() -> None:
@@ -66,7 +53,7 @@ def main() -> None:
     parser.add_argument("dsn")
     parser.add_argument("--name", required=True)
     parser.add_argument("--library", choices=["sqlalchemy", "psycopg_pool"], default="sqlalchemy")
-    parser.add_argument("--export", choices=["poolwarden", "otel-sdk", "both", "otel"], default="poolwarden")
+    parser.add_argument("--export", choices=["poolwarden", "otel", "both"], default="poolwarden")
     args = parser.parse_args()
 
     from prometheus_client import REGISTRY, start_http_server
@@ -77,16 +64,8 @@ def main() -> None:
     monitor = instrument(target, name=args.name)
     if args.export in ("poolwarden", "both"):
         REGISTRY.register(PoolCollector([monitor]))
-    if args.export in ("otel-sdk", "both"):
-        _otel_sdk(target, args.name)
-    if args.export == "otel":
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from opentelemetry.sdk.metrics import MeterProvider
-
-        from poolwarden.runtime.monitor import otel_metrics  # type: ignore[attr-defined]
-
-        provider = MeterProvider(metric_readers=[PrometheusMetricReader()])  # lives as long as main()
-        otel_metrics([monitor], meter_provider=provider)
+    if args.export in ("otel", "both"):
+        _otel(monitor)
     server, _thread = start_http_server(0, addr="127.0.0.1")
     print(f"port {server.server_port}", flush=True)
     held: list[Any] = []

@@ -1,6 +1,6 @@
 """``budget --prometheus``, end to end with real parts: a throwaway PostgreSQL, app processes holding
 real pools (SQLAlchemy, psycopg_pool) instrumented with ``instrument()`` and serving their metrics
-over HTTP (poolwarden's ``PoolCollector``, the OTel SDK's Prometheus exporter), Debian's
+over HTTP (poolwarden's ``PoolCollector``, its ``otel_metrics`` through the OTel SDK's Prometheus exporter), Debian's
 postgres_exporter for ``pg_stat_activity_count``, and a real Prometheus scraping them every second.
 Each app is told to hold a known number of connections; the test waits (bounded) until Prometheus
 has scraped that number, then reads the peaks back through ``poolwarden budget --prometheus``.
@@ -112,7 +112,7 @@ def fleet(postgres_factory: Callable[..., Any], prometheus_factory: Callable[...
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for name, library, export in (("web", "sqlalchemy", "poolwarden"), ("worker", "psycopg_pool", "poolwarden"),
-                                      ("reports", "sqlalchemy", "otel-sdk"), ("cron", "sqlalchemy", "poolwarden"),
+                                      ("reports", "sqlalchemy", "otel"), ("cron", "sqlalchemy", "poolwarden"),
                                       ("dual", "sqlalchemy", "both")):
             apps[name] = start_app(cluster.dsn("postgres"), name, library, export)
         prom = prometheus_factory(
@@ -212,30 +212,3 @@ def test_a_prometheus_without_the_series_is_bad_input(prometheus_factory: Callab
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"poolwarden: error: --prometheus {empty.url}: none of the series in the last 10m")
     assert len(proc.stderr.splitlines()) == 1
-
-
-def _has_otel_metrics() -> bool:
-    import poolwarden.runtime.monitor as monitor
-
-    return hasattr(monitor, "otel_metrics")
-
-
-@pytest.mark.skipif(not _has_otel_metrics(), reason="poolwarden.runtime.monitor.otel_metrics(monitors, *, "
-                    "meter_provider=None) is not in this tree yet (the otel item of issue 15)")
-def test_otel_metrics_through_the_prometheus_exporter(postgres: str, tmp_path: Path,
-                                                      prometheus_factory: Callable[..., Prometheus]) -> None:
-    """poolwarden's own OTel module (``otel_metrics``), rendered by the OTel Prometheus exporter."""
-    app = start_app(postgres, "reports", "sqlalchemy", "otel")
-    try:
-        prom = prometheus_factory({"reports": [f"127.0.0.1:{app.port}"]})
-        app.hold(4)
-        prom.wait_for(peak('db_client_connection_count{db_client_connection_state="used"}', by=""),
-                      lambda r: _value(r) == 4)
-        proc = budget(tmp_path, FITS, "--prometheus", prom.url, *WINDOW, "--format", "json")
-        prom.stop()
-    finally:
-        app.stop()
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    reports = next(w for w in json.loads(proc.stdout)["observed"]["services"] if w["service"] == "reports")
-    assert reports["peak_used"] == 4 and reports["peak_open"] == 4
-    assert reports["series"] == ["db_client_connection_*"]
