@@ -30,11 +30,14 @@ Exit codes:
 @click.option("--cpus", type=click.IntRange(min=1), default=None,
               help="With --code: the CPU count of the machines that run the code, for what depends on it "
                    "(Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
+@click.option("--manifests", "manifest_paths", multiple=True, type=click.Path(path_type=str),
+              help="Read workloads from Kubernetes YAML / helm output, compose files and pgbouncer.ini "
+                   "(files or directories; repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Report format on stdout.")
 @guarded
 def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], cpus: int | None,
-           fmt: str) -> None:
+           manifest_paths: tuple[str, ...], fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
     import json
@@ -43,9 +46,9 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
 
-    if cpus is not None and not code_paths:
+    if cpus is not None and not code_paths and not manifest_paths:
         raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
-    if config_file is None and code_paths:
+    if config_file is None and (code_paths or manifest_paths):
         from poolwarden.config import find
 
         found = find(Path.cwd(), "budget")
@@ -53,13 +56,18 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     else:
         deployment = load_deployment(config_file or find_budget_config(Path.cwd()))
     notes: list[str] = []
+    fleet = facts = None
+    if manifest_paths:
+        from poolwarden.budget.fleet import with_manifests
+
+        deployment, fleet, facts = with_manifests(deployment, manifest_paths, code_paths, config_file, cpus)
     if code_paths:
         from poolwarden.budget.code import apply, scan
 
         for target in code_paths:
             if not os.path.exists(target):
                 raise UsageError(f"--code {target}: no such file or directory")
-        facts = scan(list(code_paths), cpus=cpus)
+        facts = facts if facts is not None else scan(list(code_paths), cpus=cpus)
         deployment, notes = apply(deployment, facts, cpus=cpus)
         notes.extend(f"skipped {line}" for line in facts.skipped)
     live = None
@@ -68,6 +76,10 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
         deployment, live = with_server_limits(deployment, dsn)
     report = compute(deployment)
+    if fleet is not None:
+        from poolwarden.budget.fleet import attach
+
+        attach(fleet, report)
     if fmt == "json":
         data = report.as_dict()
         data["live_connections"] = live
