@@ -136,7 +136,7 @@ def _gunicorn(command: Command, container: Container, module: str | None) -> Run
 
     own, env_workers = option("workers")
     workers, w_text = _pick((own if isinstance(own, Number) else None, ""),
-                            (env_workers if isinstance(env_workers, Number) else None, " GUNICORN_CMD_ARGS"),
+                            (env_workers if isinstance(env_workers, Number) else None, ""),
                             (_env_number(container, "WEB_CONCURRENCY"), "; gunicorn's default for --workers"))
     processes = workers or 1
     parts = [f"workers {w_text or '1 (gunicorn default)'}"]

@@ -32,6 +32,7 @@ from poolwarden.budget.fleet_config import FleetConfig, PoolSpec
 from poolwarden.budget.manifests import Fleet, relative
 from poolwarden.budget.model import Deployment, Pool, Service
 from poolwarden.budget.workload import Container, Workload
+from poolwarden.dsn import mask_text
 from poolwarden.errors import UsageError
 
 if TYPE_CHECKING:
@@ -103,15 +104,15 @@ def _container(workload: Workload, name: str | None, where: str, cpus: int | Non
 
 def _env_pools(specs: tuple[PoolSpec, ...], container: Container, config: FleetConfig,
                where: str) -> tuple[list[PoolSpec], list[str]]:
-    pools, sources = list(specs), [f"{where}"]
+    pools, sources = list(specs), [where]
     for var, pool_name, key in config.env:
         value = container.env.get(var)
         if value is None:
             continue
         text = (value.value or "").strip()
         if value.value is None or not text.isdigit() or len(text) > 9:
-            sources.append(f"{var} not literal ({value.source}: {value.why or repr(value.value)}): "
-                           f"{key} from the config")
+            shown = value.why or f"{mask_text(value.value or '')[:60]!r} is not a count"
+            sources.append(f"{var} not literal ({value.source}: {shown}): {key} from the config")
             continue
         targets = [p for p in pools if pool_name in (None, p.name)]
         if not targets:
@@ -121,6 +122,12 @@ def _env_pools(specs: tuple[PoolSpec, ...], container: Container, config: FleetC
         pools = [_set(p, key, int(text)) if p in targets else p for p in pools]
         sources.append(f"{key} {text} from {var} ({value.source})")
     return pools, sources
+
+
+def _describe(spec: PoolSpec, threads: int) -> str:
+    engines = f"{spec.engines} x " if spec.engines != 1 else ""
+    per = f" per thread x {threads} threads" if spec.per == "thread" else ""
+    return f"{spec.name} {engines}({spec.pool_size} + {spec.max_overflow}){per}"
 
 
 def _set(spec: PoolSpec, key: str, value: int) -> PoolSpec:
@@ -192,6 +199,7 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
             continue
         pools = tuple(Pool(s.name, s.pool_size, s.max_overflow,
                            s.engines * (run.threads if s.per == "thread" else 1)) for s in specs)
+        sources = [", ".join(_describe(s, run.threads) for s in specs) + " per process", *sources]
         result.counted.append(Counted(w, container, run, pools, tuple(sources)))
     services = (*dep.services, *(c.service() for c in result.counted))
     dep = dataclasses.replace(dep, services=services)
@@ -239,7 +247,8 @@ def workload_rows(result: FleetResult, report: BudgetReport) -> list[dict[str, A
             "per_process_worst": c.per_process_worst, "worst": service.worst, "steady": service.steady,
             "max_replicas": max(0, max_replicas), "max_replicas_against": against,
             "sources": {"replicas": w.replicas.source, "hpa_max": w.hpa_max.source if w.hpa_max else None,
-                        "surge": f"{w.surge.describe()}: +{w.surge.pods(w.scaled_to.value)} pods ({w.surge.source})",
+                        "surge": f"{w.surge.describe()} of {w.scaled_to.value}: +{w.surge.pods(w.scaled_to.value)} "
+                                 f"pods ({w.surge.source})",
                         "processes": f"{c.runner.text}", "pools": list(c.pool_sources)},
         })
     return rows

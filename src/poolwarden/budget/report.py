@@ -91,11 +91,11 @@ def compute(dep: Deployment) -> BudgetReport:
                         "max_client_conn": b.max_client_conn, "pools": b.pools,
                         "default_pool_size": b.default_pool_size, "reserve_pool_size": b.reserve_pool_size,
                         "pool_mode": b.pool_mode, "max_db_connections": b.max_db_connections,
-                        "origin": b.origin or "config"}
+                        "origin": b.origin or "config", "pool_sizes": list(b.pool_sizes)}
         fits = server <= usable
         if not fits:
             problems.append(f"PgBouncer may open {b.server_side} server connections "
-                            f"({b.pools} pools × {b.default_pool_size + b.reserve_pool_size})"
+                            f"({_bouncer_pools(bouncer_info)})"
                             f"{f' + {peak.connections} for periodic jobs' if peak.connections else ''}"
                             f" > {usable} usable")
         if services_worst > b.max_client_conn:
@@ -159,8 +159,8 @@ def render_text(report: BudgetReport) -> str:
     if report.pgbouncer:
         b = report.pgbouncer
         out.append("")
-        out.append(f"PgBouncer: server side {b['server_side']} ({b['pools']} pools × "
-                   f"{b['default_pool_size'] + b['reserve_pool_size']}); clients up to {b['client_side_worst']} "
+        out.append(f"PgBouncer: server side {b['server_side']} ({_bouncer_pools(b)}); clients up to "
+                   f"{b['client_side_worst']} "
                    f"of max_client_conn {b['max_client_conn']}"
                    + (f"; pool_mode {b['pool_mode']} ({b['origin']})" if b.get("origin", "config") != "config" else ""))
     if report.fleet_notes:
@@ -168,6 +168,13 @@ def render_text(report: BudgetReport) -> str:
         out.append("manifests:")
         out.extend(f"  {line}" for line in report.fleet_notes)
     return "\n".join(out)
+
+
+def _bouncer_pools(b: dict[str, Any]) -> str:
+    """How the server side adds up: ``2 pools × 25``, or a pgbouncer.ini's ``pools 35 + 15``."""
+    if b.get("pool_sizes"):
+        return "pools " + " + ".join(str(n) for n in b["pool_sizes"])
+    return f"{b['pools']} pools × {b['default_pool_size'] + b['reserve_pool_size']}"
 
 
 def _workloads_text(report: BudgetReport) -> list[str]:

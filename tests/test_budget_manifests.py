@@ -1,0 +1,188 @@
+"""``budget --manifests``: the fleet under tests/fleet/ counted, with every worst case computed by hand here.
+
+tests/fleet/ holds real files: Kubernetes manifests (k8s/: a Deployment with an HPA and the default 25%
+surge, gunicorn workers x threads, pool settings from a ConfigMap; a Celery --autoscale worker with an
+absolute surge; workers from WEB_CONCURRENCY and threads from GUNICORN_CMD_ARGS; a StatefulSet; a kind: List
+with a redis), a transaction-mode pgbouncer.ini, code whose engine --code finds, a compose file (anchors,
+merge keys, deploy.replicas, scale, start-first) and a checked-in ``helm template`` output (helm is not
+installed here).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from poolwarden.budget.manifests import load_documents
+from poolwarden.budget.pgbouncer_ini import pool_mode
+from poolwarden.budget.workload import Surge
+from poolwarden.errors import UsageError
+
+from .conftest import cli
+
+FLEET = Path(__file__).parent / "fleet"
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _json(proc: Any) -> dict[str, Any]:
+    assert proc.stderr == "", proc.stderr
+    data: dict[str, Any] = json.loads(proc.stdout)
+    return data
+
+
+def _by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {w["workload"]: w for w in data["workloads"]}
+
+
+def test_the_mixed_fleet_hpa_surge_gunicorn_threads_celery_autoscale_transaction_pgbouncer() -> None:
+    proc = cli("budget", "--manifests", "k8s", "--manifests", "pgbouncer/pgbouncer.ini", "--code", "code",
+               "--format", "json", cwd=FLEET)
+    data = _json(proc)
+    rows = _by_name(data)
+    # web: HPA maxReplicas 10, 25% surge rounded up: ceil(10 * 25 / 100) = 3 → 13 pods at once;
+    # gunicorn -w $(WORKERS)=4 --threads 2; pools per process: main pool_size 10 (ConfigMap) + max_overflow 5
+    # (env), and Django's alias per thread: 2 threads x (1 + 0)
+    web_pods = 10 + _ceil_div(10 * 25, 100)
+    web_per_process = (10 + 5) + 2 * (1 + 0)
+    web_worst = web_pods * 4 * web_per_process
+    assert web_worst == 884
+    assert rows["Deployment/web"]["worst"] == web_worst
+    assert rows["Deployment/web"]["steady"] == 3 * 4 * (10 + 2 * 1)  # minReplicas/replicas 3, pool_size only
+    # worker: replicas 2 + maxSurge 1; celery --autoscale=8,2: 8 prefork processes; pool 5 + 0 from env
+    worker_worst = (2 + 1) * 8 * (5 + 0)
+    assert rows["Deployment/worker"]["worst"] == worker_worst
+    # api: replicas 2 + maxSurge 2; WEB_CONCURRENCY=3 workers (GUNICORN_CMD_ARGS sets only threads);
+    # the engine --code found in code/app/db.py (package app of app.main): 7 + 3
+    api_worst = (2 + 2) * 3 * (7 + 3)
+    assert rows["Deployment/api"]["worst"] == api_worst
+    assert rows["Deployment/api"]["threads"] == 4
+    # reporter: a StatefulSet of 2, no surge; uvicorn --workers 2; 4 + 2
+    reporter_worst = 2 * 2 * (4 + 2)
+    assert rows["StatefulSet/reporter"]["worst"] == reporter_worst
+    clients = web_worst + worker_worst + api_worst + reporter_worst
+    assert clients == 1148
+    bouncer = data["pgbouncer"]
+    assert bouncer["client_side_worst"] == clients and bouncer["max_client_conn"] == 1000
+    # server side: app pool_size 30 + reserve 5; reports (20 + 5) capped by its max_db_connections 15
+    assert bouncer["server_side"] == (30 + 5) + min(20 + 5, 15) == 50
+    assert bouncer["pool_mode"] == "transaction"
+    assert proc.returncode == 1 and not data["ok"]
+    assert data["problems"] == [f"clients may open {clients} connections to PgBouncer > max_client_conn 1000"]
+    # the largest web replicas that fit: room 1000 - (1148 - 884) = 736 clients = 736 // (4 x 17) = 10 pods;
+    # r + ceil(r / 4) <= 10 → r = 8 (8 + 2 = 10; 9 + 3 = 12)
+    assert rows["Deployment/web"]["max_replicas"] == 8
+    assert data["no_pools"] == ["Deployment/redis (image redis:7)"]
+
+
+def test_the_mixed_fleet_fits_once_max_client_conn_does(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET, fleet)
+    ini = fleet / "pgbouncer" / "pgbouncer.ini"
+    ini.write_text(ini.read_text().replace("max_client_conn = 1000", "max_client_conn = 1200"))
+    proc = cli("budget", "--manifests", "k8s", "--manifests", "pgbouncer/pgbouncer.ini", "--code", "code",
+               cwd=fleet)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("OK: worst case 50 of 497 usable")
+    # every number says where it came from, paths relative to the current directory
+    for source in ("k8s/web.yaml: Deployment/web spec.replicas",
+                   "k8s/web.yaml: HorizontalPodAutoscaler/web spec.maxReplicas",
+                   "k8s/web.yaml: Deployment/web: maxSurge default 25%",
+                   "k8s/web.yaml: ConfigMap/web-settings data.DB_POOL_SIZE",
+                   "k8s/worker.yaml: Deployment/worker spec.template.spec.containers[0].args",
+                   "create_engine() at code/app/db.py:3",
+                   "pool_mode transaction (pgbouncer/pgbouncer.ini)"):
+        assert source in proc.stdout, source
+    assert str(tmp_path) not in proc.stdout
+    assert "s3cr3t" not in proc.stdout + proc.stderr
+
+
+def test_compose_replicas_scale_start_first_and_anchors() -> None:
+    proc = cli("budget", "--manifests", ".", "--format", "json", cwd=FLEET / "compose")
+    data = _json(proc)
+    rows = _by_name(data)
+    # web: deploy.replicas 2, start-first overlaps parallelism 1 → 3 containers; gunicorn -w 2; 6 + 4 (the
+    # merge key's environment; DB_MAX_OVERFLOW's ${…:-4} default)
+    assert rows["compose/web"]["worst"] == (2 + 1) * 2 * (6 + 4) == 60
+    # worker: scale 3, stop-first; celery -c 4 --pool threads: 1 process (of 4 threads), 6 + 4
+    assert rows["compose/worker"]["worst"] == 3 * 1 * (6 + 4) == 30
+    assert rows["compose/worker"]["threads"] == 4
+    assert data["worst_total"] == 60 + 30 and data["usable"] == 100 - 3
+    assert data["no_pools"] == ["compose/db (image postgres:15)", "compose/redis (image redis:7)"]
+    assert proc.returncode == 0 and data["ok"]
+    assert "s3cr3t" not in proc.stdout
+
+
+def test_checked_in_helm_template_output() -> None:
+    proc = cli("budget", "--manifests", "rendered.yaml", "--format", "json", cwd=FLEET / "helm")
+    data = _json(proc)
+    (row,) = data["workloads"]
+    # no spec.replicas: the HPA's minReplicas 2 steady; maxReplicas 5 + 50% surge, ceil(2.5) = 3 → 8 pods;
+    # gunicorn workers from WEB_CONCURRENCY 5 (envFrom the ConfigMap); pool_size 8 (ConfigMap) + 2
+    assert row["replicas"] == 2 and row["hpa_max"] == 5 and row["rollout_pods"] == 5 + _ceil_div(5 * 50, 100)
+    assert row["worst"] == 8 * 5 * (8 + 2) == 400
+    assert row["steady"] == 2 * 5 * 8
+    # room 197 usable = 197 // 50 = 3 pods; r + ceil(r / 2) <= 3 → r = 2
+    assert row["max_replicas"] == 2
+    assert proc.returncode == 1
+    assert any("Pod/release-shop-test-connection" in note for note in data["fleet_notes"])
+
+
+def test_json_shape_is_pinned() -> None:
+    data = _json(cli("budget", "--manifests", ".", "--format", "json", cwd=FLEET / "compose"))
+    assert set(data["workloads"][0]) == {
+        "workload", "kind", "file", "container", "replicas", "hpa_max", "rollout_pods", "processes", "threads",
+        "pools", "per_process_worst", "worst", "steady", "max_replicas", "max_replicas_against", "sources"}
+    assert set(data["workloads"][0]["sources"]) == {"replicas", "hpa_max", "surge", "processes", "pools"}
+    assert {"workloads", "no_pools", "fleet_notes", "pgbouncer", "worst_total", "ok"} <= set(data)
+
+
+@pytest.mark.parametrize(("raw", "replicas", "pods"), [
+    ("25%", 4, 1), ("25%", 5, 2), ("25%", 1, 1), ("100%", 3, 3), ("0%", 9, 0), (2, 10, 2), (None, 10, 0)])
+def test_surge_rounds_a_percentage_up_as_kubernetes_does(raw: int | str | None, replicas: int, pods: int) -> None:
+    assert Surge(raw, "test").pods(replicas) == pods
+
+
+def test_pool_mode_of_a_pgbouncer_ini(tmp_path: Path) -> None:
+    assert pool_mode(FLEET / "pgbouncer" / "pgbouncer.ini") == "transaction"
+    plain = tmp_path / "pgbouncer.ini"
+    plain.write_text("[pgbouncer]\nlisten_port = 6432\n")
+    assert pool_mode(plain) == "session"
+
+
+def test_unmatched_workload_that_plausibly_uses_the_database_is_not_counted_as_zero() -> None:
+    # without --code, nothing says which pools Deployment/api's gunicorn holds
+    proc = cli("budget", "--manifests", "k8s", cwd=FLEET)
+    assert proc.returncode == 2
+    assert "Deployment/api plausibly uses the database (it runs gunicorn)" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[[budget.workload]]\nmanifest = "web"\nreplicas = 3\n', "unknown key 'replicas'"),
+    ('[[budget.workload]]\nmanifest = "Deployment/nope"\n', "no workload 'Deployment/nope'"),
+    ('[[budget.workload]]\nmanifest = "compose/web"\n', "declares no [[…workload.pool]]"),
+    ('[budget.env]\nDB_POOL_SIZE = "pool_sise"\n', "unknown pool setting 'pool_sise'"),
+    ('[[budget.workload]]\nmanifest = "compose/web"\n[[budget.workload.pool]]\nper = "request"\n',
+     "'per' = 'request'"),
+])
+def test_config_keys_are_validated_strictly(tmp_path: Path, toml: str, message: str) -> None:
+    shutil.copy(FLEET / "compose" / "docker-compose.yml", tmp_path)
+    (tmp_path / "poolwarden.toml").write_text("[budget]\nmax_connections = 100\n" + toml)
+    proc = cli("budget", "--manifests", ".", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout
+    assert message in proc.stderr and proc.stderr.startswith("poolwarden: error: ")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_documents_are_read_safely() -> None:
+    docs = list(load_documents(b"a: 1\n---\n---\nb: [1, 2]\n", "x.yaml"))
+    assert docs == [(1, {"a": 1}), (2, None), (3, {"b": [1, 2]})]
+    with pytest.raises(UsageError, match="could not determine a constructor"):
+        list(load_documents(b"!!python/object/apply:os.system ['true']\n", "x.yaml"))
