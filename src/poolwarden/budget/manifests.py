@@ -180,6 +180,8 @@ def load_documents(data: bytes, where: str) -> Iterator[tuple[int, Any]]:
         raise UsageError(f"{where}: not valid YAML{at}: {' '.join(str(problem).split())[:160]}") from None
     except RecursionError:
         raise UsageError(f"{where}: nesting too deep to read") from None
+    except ValueError as exc:  # an integer of more than 4300 digits, a date out of range: the constructor's
+        raise UsageError(f"{where}: not valid YAML: a value cannot be read ({str(exc)[:80]})") from None
     finally:
         loader.dispose()
 
