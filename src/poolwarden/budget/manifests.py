@@ -166,12 +166,14 @@ def load_documents(data: bytes, where: str) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{where}: not UTF-8 text (byte {exc.start}): not a manifest") from None
     loader = _LOADER(text)
+    anchors = "&" in text  # no anchor, no alias: nothing to expand
     number = 0
     try:
         while loader.check_node():
             number += 1
             node = loader.get_node()
-            _expanded(node, f"{where}: document {number}")
+            if anchors:
+                _expanded(node, f"{where}: document {number}")
             yield number, loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
