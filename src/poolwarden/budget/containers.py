@@ -148,13 +148,16 @@ def _gunicorn(command: Command, container: Container, module: str | None) -> Run
     if any(green in name.lower() for green in ("gevent", "eventlet")):
         own_conn, env_conn = option("worker_connections")
         conns, c_text = _pick((own_conn if isinstance(own_conn, Number) else None, ""),
-                              (env_conn if isinstance(env_conn, Number) else None, " GUNICORN_CMD_ARGS"))
+                              (env_conn if isinstance(env_conn, Number) else None, ""))
         threads = conns or GREENLETS
         parts.append(f"worker_connections {c_text or f'{GREENLETS} (gunicorn default)'} greenlets")
+    elif "uvicorn" in name.lower():  # an ASGI worker: one event loop per process, --threads unused
+        threads = 1
+        parts.append("threads 1 (an ASGI worker runs one event loop)")
     else:
         own_threads, env_threads = option("threads")
         count, t_text = _pick((own_threads if isinstance(own_threads, Number) else None, ""),
-                              (env_threads if isinstance(env_threads, Number) else None, " GUNICORN_CMD_ARGS"))
+                              (env_threads if isinstance(env_threads, Number) else None, ""))
         threads = count or 1
         parts.append(f"threads {t_text or '1 (gunicorn default)'}")
     if command.config:
