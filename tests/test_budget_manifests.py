@@ -186,3 +186,122 @@ def test_documents_are_read_safely() -> None:
     assert docs == [(1, {"a": 1}), (2, None), (3, {"b": [1, 2]})]
     with pytest.raises(UsageError, match="could not determine a constructor"):
         list(load_documents(b"!!python/object/apply:os.system ['true']\n", "x.yaml"))
+
+
+# -- single fields, each against a small fleet written here ---------------------------------------------------
+
+
+def _deploy(name: str, args: list[str], *, replicas: int = 2, env: dict[str, Any] | None = None,
+            extra: str = "", namespace: str = "", image: str = "shop:1") -> str:
+    env_lines = "".join(f"\n            - name: {k}\n              {v}" for k, v in (env or {}).items())
+    meta = f"{{name: {name}{', namespace: ' + namespace if namespace else ''}}}"
+    return f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {meta}
+spec:
+  replicas: {replicas}{extra}
+  template:
+    spec:
+      containers:
+        - name: app
+          image: {image}
+          args: {json.dumps(args)}
+          env:{' []' if not env else ''}{env_lines}
+"""
+
+
+def _budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifests: str, config: str,
+            *extra: str) -> tuple[int, dict[str, Any], str]:
+    from .adversarial.contract import invoke
+
+    (tmp_path / "fleet.yaml").write_text(manifests)
+    (tmp_path / "poolwarden.toml").write_text("[budget]\nmax_connections = 1000\n" + config)
+    monkeypatch.chdir(tmp_path)
+    proc = invoke("budget", "--manifests", ".", "--format", "json", *extra)
+    data = json.loads(proc.stdout) if proc.returncode in (0, 1) else {}
+    return proc.returncode, data, proc.stderr
+
+
+def _pool(manifest: str, pool: str = "", per: str = "") -> str:
+    return (f'[[budget.workload]]\nmanifest = "{manifest}"\n[[budget.workload.pool]]\nname = "main"\n{pool}'
+            + (f'per = "{per}"\n' if per else ""))
+
+
+def test_gunicorn_precedence_command_line_then_gunicorn_cmd_args_then_web_concurrency(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"GUNICORN_CMD_ARGS": 'value: "--workers 3 --threads 5"', "WEB_CONCURRENCY": 'value: "2"'}
+    manifests = (_deploy("a", ["gunicorn", "-w", "6", "app:app"], env=env)
+                 + _deploy("b", ["gunicorn", "app:app"], env=env)
+                 + _deploy("c", ["gunicorn", "app:app"], env={"WEB_CONCURRENCY": 'value: "2"'})
+                 + _deploy("d", ["gunicorn", "-k", "gevent", "app:app"]))
+    config = "".join(_pool(f"Deployment/{n}", "pool_size = 1\nmax_overflow = 0\n", "thread") for n in "abcd")
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, config)
+    rows = _by_name(data)
+    assert (rows["Deployment/a"]["processes"], rows["Deployment/a"]["threads"]) == (6, 5)
+    assert (rows["Deployment/b"]["processes"], rows["Deployment/b"]["threads"]) == (3, 5)
+    assert (rows["Deployment/c"]["processes"], rows["Deployment/c"]["threads"]) == (2, 1)
+    # gevent: 1000 greenlets per process (gunicorn's worker_connections default), each its own connection
+    assert rows["Deployment/d"]["threads"] == 1000
+    # 2 replicas + ceil(25% of 2) = 3 pods; 1 process x 1000 threads x (1 + 0)
+    assert rows["Deployment/d"]["worst"] == (2 + 1) * 1 * 1000 * 1
+    assert code == 1
+
+
+def test_a_secret_is_not_literal_and_the_config_value_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"DB_POOL_SIZE": "valueFrom: {secretKeyRef: {name: db, key: pool}}"}
+    manifests = _deploy("web", ["gunicorn", "-w", "2", "app:app"], env=env)
+    config = _pool("web", "pool_size = 4\nmax_overflow = 1\n") + '[budget.env]\nDB_POOL_SIZE = "pool_size"\n'
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, config)
+    (row,) = data["workloads"]
+    assert row["pools"][0]["pool_size"] == 4 and row["worst"] == (2 + 1) * 2 * (4 + 1)
+    assert any("DB_POOL_SIZE not literal" in line and "secretKeyRef" in line for line in row["sources"]["pools"])
+    assert code == 0
+
+
+def test_recreate_has_no_overlap_and_namespaces_keep_workloads_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recreate = "\n  strategy: {type: Recreate}"
+    manifests = (_deploy("web", ["celery", "-A", "app", "worker", "-c", "3"], extra=recreate, namespace="prod")
+                 + _deploy("web", ["celery", "-A", "app", "worker", "--pool", "gevent", "-c", "50"],
+                           namespace="staging"))
+    config = _pool("prod/Deployment/web") + _pool("staging/Deployment/web", per="thread")
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, config)
+    rows = _by_name(data)
+    # prod: Recreate, 2 pods; 3 prefork processes; 5 + 10 (the pool defaults)
+    assert rows["prod/Deployment/web"]["worst"] == 2 * 3 * (5 + 10)
+    # staging: 2 + 1 pods; gevent: 1 process of 50 greenlets, a pool per thread
+    assert rows["staging/Deployment/web"]["worst"] == (2 + 1) * 1 * 50 * (5 + 10)
+    assert code == 1
+
+
+def test_the_same_workload_twice_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifests = _deploy("web", ["gunicorn", "app:app"]) + _deploy("web", ["gunicorn", "app:app"])
+    code, _, stderr = _budget(tmp_path, monkeypatch, manifests, _pool("web"))
+    assert code == 2 and "Deployment/web is also defined in fleet.yaml: document 1" in stderr
+
+
+def test_pgbouncer_running_in_the_fleet_multiplies_its_server_side(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifests = (_deploy("web", ["gunicorn", "-w", "2", "app:app"], replicas=4)
+                 + _deploy("pgbouncer", ["pgbouncer", "/etc/pgbouncer/pgbouncer.ini"], replicas=2,
+                           image="bitnami/pgbouncer:1.23"))
+    (tmp_path / "pgbouncer.ini").write_text("[databases]\napp = host=db\n[pgbouncer]\npool_mode = transaction\n"
+                                            "default_pool_size = 25\nmax_client_conn = 100\n")
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, _pool("Deployment/web", "max_overflow = 5\n"))
+    bouncer = data["pgbouncer"]
+    # 2 PgBouncer pods + ceil(25% of 2) = 3 during a rollout, each with its pool of 25
+    assert bouncer["server_side"] == (2 + 1) * 25
+    # clients: web (4 + 1) pods x 2 processes x (5 + 5) = 100, against 2 instances x max_client_conn 100
+    assert bouncer["client_side_worst"] == (4 + 1) * 2 * (5 + 5) and bouncer["client_capacity"] == 2 * 100
+    assert any("PgBouncer runs as Deployment/pgbouncer" in note for note in data["fleet_notes"])
+    assert "Deployment/pgbouncer (image bitnami/pgbouncer:1.23)" in data["no_pools"]
+    assert code == 0
+
+
+def test_an_hpa_whose_target_is_missing_is_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hpa = ("---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: gone}\n"
+           "spec: {scaleTargetRef: {kind: Deployment, name: gone}, maxReplicas: 9}\n")
+    code, data, _ = _budget(tmp_path, monkeypatch, _deploy("web", ["gunicorn", "app:app"]) + hpa, _pool("web"))
+    assert any("HorizontalPodAutoscaler of Deployment/gone" in note for note in data["fleet_notes"])
+    assert code == 0

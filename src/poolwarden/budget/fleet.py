@@ -160,6 +160,11 @@ def _code_pools(runner_: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec
     return specs, sources
 
 
+def _runs_pgbouncer(container: Container) -> bool:
+    image = container.image.rpartition("/")[2].lower()
+    return "pgbouncer" in image or any(w.rpartition("/")[2] == "pgbouncer" for w in container.words[:2])
+
+
 def _plausible(workload: Workload, container: Container, runner_: Runner, config: FleetConfig) -> str | None:
     if any(mark in container.image.rpartition("/")[2].lower() for mark in _SERVER_IMAGES):
         return None
@@ -177,6 +182,7 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
     """``dep`` with a service per workload that holds pools, and the PgBouncer of a pgbouncer.ini."""
     result = FleetResult()
     mapped = _match(fleet, config)
+    bouncers = [w for w in fleet.workloads if w.id not in mapped and any(_runs_pgbouncer(c) for c in w.containers)]
     for w in fleet.workloads:
         mapping = mapped.get(w.id)
         container, run = _container(w, mapping.container if mapping else None,
@@ -206,7 +212,20 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
     if fleet.pgbouncer is not None:
         if dep.pgbouncer is not None:
             result.notes.append(f"{fleet.pgbouncer.where} replaces the config's [budget.pgbouncer]")
-        dep = dataclasses.replace(dep, pgbouncer=fleet.pgbouncer.layer())
+        layer = fleet.pgbouncer.layer()
+        if len(bouncers) == 1:  # PgBouncer runs in the fleet: every pod opens its own server pools
+            pods = bouncers[0]
+            layer = dataclasses.replace(layer, instances=pods.rollout_pods, steady_instances=pods.replicas.value)
+            result.notes.append(f"PgBouncer runs as {pods.id}: server side x {pods.rollout_pods} pods at most "
+                                f"(during a rollout), client capacity x {pods.replicas.value} "
+                                f"({pods.replicas.source})")
+        elif len(bouncers) > 1:
+            result.notes.append(f"PgBouncer runs as {', '.join(b.id for b in bouncers)}: counted as one "
+                                f"instance of {fleet.pgbouncer.where}; declare the others in the config")
+        dep = dataclasses.replace(dep, pgbouncer=layer)
+    elif bouncers:
+        result.notes.append(f"{', '.join(b.id for b in bouncers)} runs PgBouncer: give its pgbouncer.ini to "
+                            "--manifests to count its server side")
     result.notes.extend(fleet.skipped)
     return dep, result
 
@@ -232,7 +251,7 @@ def workload_rows(result: FleetResult, report: BudgetReport) -> list[dict[str, A
         w, service = c.workload, c.service()
         per_pod = c.runner.processes * c.per_process_worst
         if bouncer is not None:
-            room = bouncer["max_client_conn"] - (bouncer["client_side_worst"] - service.worst)
+            room = bouncer["client_capacity"] - (bouncer["client_side_worst"] - service.worst)
             against = "max_client_conn"
         else:
             room = report.usable - (report.worst_total - service.worst)

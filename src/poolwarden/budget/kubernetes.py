@@ -121,11 +121,19 @@ def read_objects(objects: Objects) -> list[Workload]:
                 raise UsageError(f"{label} spec.minReplicas = {low.value} is more than spec.maxReplicas = {high}")
             key = (obj.namespace, str(target.get("kind")), str(target.get("name")))
             hpas[key] = (Count(high, f"{label} spec.maxReplicas"), low)
-    workloads = []
+    workloads: list[Workload] = []
+    seen: dict[str, str] = {}
     for obj in objects.objects:
         if obj.kind in WORKLOAD_KINDS:
-            hpa = hpas.get((obj.namespace, obj.kind, obj.name))
+            ident = _ident(obj.kind, obj.name, obj.namespace)
+            if ident in seen:
+                raise UsageError(f"{obj.at}: {ident} is also defined in {seen[ident]}: give one environment's "
+                                 "manifests (kubectl would apply the last over the first)")
+            seen[ident] = obj.at
+            hpa = hpas.pop((obj.namespace, obj.kind, obj.name), None)
             workloads.append(_workload(obj, hpa, config_maps))
+    objects.skipped.extend(f"HorizontalPodAutoscaler of {kind}/{name}: its target is not a Deployment or "
+                           "StatefulSet in the manifests, not counted" for _, kind, name in hpas)
     return workloads
 
 

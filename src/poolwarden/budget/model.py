@@ -82,15 +82,22 @@ class PgBouncerLayer:
     max_db_connections: int = 0  # 0: no limit
     pool_sizes: tuple[int, ...] = ()  # per pool, from a pgbouncer.ini's [databases] (with reserve and limit)
     origin: str = ""  # the pgbouncer.ini it was read from; "" from the config
+    instances: int = 1  # PgBouncer processes at most (its pods during a rollout, from --manifests)
+    steady_instances: int = 1  # ... outside a rollout: the client side's capacity
 
     @property
     def server_side(self) -> int:
         if self.pool_sizes:
-            return sum(self.pool_sizes)
+            return self.instances * sum(self.pool_sizes)
         per_pool = self.default_pool_size + self.reserve_pool_size
         if self.max_db_connections:
             per_pool = min(per_pool, self.max_db_connections)
-        return self.pools * per_pool
+        return self.instances * self.pools * per_pool
+
+    @property
+    def client_capacity(self) -> int:
+        """Client connections all instances accept: each has its own max_client_conn."""
+        return self.steady_instances * self.max_client_conn
 
 
 @dataclass(frozen=True)

@@ -91,16 +91,18 @@ def compute(dep: Deployment) -> BudgetReport:
                         "max_client_conn": b.max_client_conn, "pools": b.pools,
                         "default_pool_size": b.default_pool_size, "reserve_pool_size": b.reserve_pool_size,
                         "pool_mode": b.pool_mode, "max_db_connections": b.max_db_connections,
-                        "origin": b.origin or "config", "pool_sizes": list(b.pool_sizes)}
+                        "origin": b.origin or "config", "pool_sizes": list(b.pool_sizes),
+                        "instances": b.instances, "client_capacity": b.client_capacity}
         fits = server <= usable
         if not fits:
             problems.append(f"PgBouncer may open {b.server_side} server connections "
                             f"({_bouncer_pools(bouncer_info)})"
                             f"{f' + {peak.connections} for periodic jobs' if peak.connections else ''}"
                             f" > {usable} usable")
-        if services_worst > b.max_client_conn:
+        if services_worst > b.client_capacity:
             problems.append(f"clients may open {services_worst} connections to PgBouncer > max_client_conn "
-                            f"{b.max_client_conn}")
+                            f"{b.max_client_conn}"
+                            + (f" x {b.steady_instances} instances" if b.steady_instances != 1 else ""))
         worst_for_server = server
     else:
         fits = worst_total <= usable
@@ -159,9 +161,11 @@ def render_text(report: BudgetReport) -> str:
     if report.pgbouncer:
         b = report.pgbouncer
         out.append("")
+        capacity = f" x {b['client_capacity'] // b['max_client_conn']} instances" \
+            if b.get("client_capacity", b["max_client_conn"]) != b["max_client_conn"] else ""
         out.append(f"PgBouncer: server side {b['server_side']} ({_bouncer_pools(b)}); clients up to "
                    f"{b['client_side_worst']} "
-                   f"of max_client_conn {b['max_client_conn']}"
+                   f"of max_client_conn {b['max_client_conn']}{capacity}"
                    + (f"; pool_mode {b['pool_mode']} ({b['origin']})" if b.get("origin", "config") != "config" else ""))
     if report.fleet_notes:
         out.append("")
@@ -171,10 +175,11 @@ def render_text(report: BudgetReport) -> str:
 
 
 def _bouncer_pools(b: dict[str, Any]) -> str:
-    """How the server side adds up: ``2 pools × 25``, or a pgbouncer.ini's ``pools 35 + 15``."""
+    """How the server side adds up: ``2 pools x 25``, or a pgbouncer.ini's ``pools 35 + 15``."""
+    instances = f"{b['instances']} instances × " if b.get("instances", 1) != 1 else ""
     if b.get("pool_sizes"):
-        return "pools " + " + ".join(str(n) for n in b["pool_sizes"])
-    return f"{b['pools']} pools × {b['default_pool_size'] + b['reserve_pool_size']}"
+        return instances + "pools " + " + ".join(str(n) for n in b["pool_sizes"])
+    return f"{instances}{b['pools']} pools × {b['default_pool_size'] + b['reserve_pool_size']}"
 
 
 def _workloads_text(report: BudgetReport) -> list[str]:
