@@ -305,3 +305,42 @@ def test_an_hpa_whose_target_is_missing_is_noted(tmp_path: Path, monkeypatch: py
     code, data, _ = _budget(tmp_path, monkeypatch, _deploy("web", ["gunicorn", "app:app"]) + hpa, _pool("web"))
     assert any("HorizontalPodAutoscaler of Deployment/gone" in note for note in data["fleet_notes"])
     assert code == 0
+
+
+DJANGO_POOLED = """
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "shop",
+                         "OPTIONS": {"pool": {"min_size": 2, "max_size": 8}}}}
+"""
+DJANGO_PLAIN = """
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "legacy", "CONN_MAX_AGE": 60}}
+"""
+
+
+def test_django_settings_found_by_code_under_the_command_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for package, settings in (("shop", DJANGO_POOLED), ("legacy", DJANGO_PLAIN)):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "settings.py").write_text(settings)
+    manifests = (_deploy("shop", ["gunicorn", "-w", "3", "--threads", "4", "shop.wsgi:application"])
+                 + _deploy("legacy", ["gunicorn", "-w", "2", "--threads", "8", "legacy.wsgi:application"],
+                           extra="\n  strategy: {type: Recreate}"))
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, "", "--code", ".")
+    rows = _by_name(data)
+    # shop: the native pool, per process: max_size 8 worst, min_size 2 steady; 2 + ceil(25% of 2) = 3 pods
+    assert rows["Deployment/shop"]["worst"] == (2 + 1) * 3 * 8
+    assert rows["Deployment/shop"]["steady"] == 2 * 3 * 2
+    # legacy: no pool, a connection per thread, kept (CONN_MAX_AGE 60); Recreate: 2 pods
+    assert rows["Deployment/legacy"]["worst"] == 2 * 2 * 8 * 1
+    assert rows["Deployment/legacy"]["steady"] == 2 * 2 * 8 * 1
+    assert code == 0, data["problems"]
+
+
+def test_django_without_its_pool_under_asgi_is_unbounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "settings.py").write_text(DJANGO_PLAIN)
+    manifests = _deploy("legacy", ["uvicorn", "legacy.asgi:application", "--workers", "2"])
+    code, data, _ = _budget(tmp_path, monkeypatch, manifests, "", "--code", ".")
+    assert code == 1
+    assert any("legacy.asgi" not in p and "runs under ASGI (uvicorn) without Django's native pool" in p
+               for p in data["problems"]), data["problems"]

@@ -40,6 +40,7 @@ class Runner:
     program: str | None  # gunicorn | uvicorn | hypercorn | daphne | celery | None
     text: str
     module: str | None = None  # the app module the command names (``app.main`` of ``gunicorn app.main:app``)
+    asgi: bool = False  # an ASGI server or worker class (uvicorn, hypercorn, daphne, gunicorn's UvicornWorker)
 
 
 def words(container: Container) -> list[str]:
@@ -116,9 +117,10 @@ def runner(container: Container, *, cpus: int | None = None) -> Runner:
     if command.program in ("uvicorn", "hypercorn"):
         env = _env_number(container, "WEB_CONCURRENCY") if command.program == "uvicorn" else None
         n, text = _pick((command.workers, ""), (env, "; uvicorn's default for --workers"))
-        return Runner(n or 1, 1, command.program, f"{command.program}: workers {text or '1 (default)'}", module)
+        return Runner(n or 1, 1, command.program, f"{command.program}: workers {text or '1 (default)'}", module,
+                      asgi=True)
     if command.program == "daphne":
-        return Runner(1, 1, "daphne", f"daphne ({container.source}): 1 process", module)
+        return Runner(1, 1, "daphne", f"daphne ({container.source}): 1 process", module, asgi=True)
     return _celery(command, cpus, module)
 
 
@@ -162,7 +164,8 @@ def _gunicorn(command: Command, container: Container, module: str | None) -> Run
         parts.append(f"threads {t_text or '1 (gunicorn default)'}")
     if command.config:
         parts.append(f"config file {command.config} is not read from the manifests")
-    return Runner(processes, threads, "gunicorn", "gunicorn: " + ", ".join(parts), module)
+    return Runner(processes, threads, "gunicorn", "gunicorn: " + ", ".join(parts), module,
+                  asgi="uvicorn" in name.lower())
 
 
 def _celery(command: Command, cpus: int | None, module: str | None) -> Runner:

@@ -7,9 +7,8 @@ its processes x the pools each process holds. Which pools:
 1. ``[[budget.workload]]`` naming the workload (see :mod:`poolwarden.budget.fleet_config`), with
    ``[budget.env]`` values from the container's env overriding ``pool_size`` / ``max_overflow`` /
    ``engines``;
-2. else, with ``--code``, the pooled engines found in files under the top-level package of the
-   module the command runs (``gunicorn app.main:app`` and ``celery -A app.worker`` → the engines in
-   files under a directory ``app/`` or in ``app.py``), SQLAlchemy's defaults (5 + 10) where not literal;
+2. else, with ``--code``, the pools found in files under the top-level package of the module the
+   command runs (:mod:`poolwarden.budget.fleet_code`);
 3. else none: the workload is listed under "no database pools". One that plausibly uses the
    database (it runs one of those servers, or its env names a database URL or a ``[budget.env]``
    variable) is an error instead, never counted as zero.
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poolwarden.budget.containers import SERVERS, Runner, runner
+from poolwarden.budget.fleet_code import code_pools
 from poolwarden.budget.fleet_config import FleetConfig, PoolSpec
 from poolwarden.budget.manifests import Fleet, relative
 from poolwarden.budget.model import Deployment, Pool, Service
@@ -66,6 +66,7 @@ class Counted:
 class FleetResult:
     counted: list[Counted] = field(default_factory=list)
     no_pools: list[str] = field(default_factory=list)  # "compose/redis (image redis:7)"
+    unbounded: list[str] = field(default_factory=list)  # workloads whose connections nothing bounds
     notes: list[str] = field(default_factory=list)
 
 
@@ -138,28 +139,6 @@ def _set(spec: PoolSpec, key: str, value: int) -> PoolSpec:
     return dataclasses.replace(spec, engines=value)
 
 
-def _code_pools(runner_: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec], list[str]]:
-    if facts is None or runner_.module is None:
-        return [], []
-    package = runner_.module.split(".")[0]
-    specs, sources = [], []
-    for found in facts.pools:
-        path = found.where.rpartition(":")[0].replace("\\", "/")
-        parts = path.split("/")
-        if package not in parts[:-1] and parts[-1] not in (f"{package}.py",):
-            continue
-        if found.unpooled:
-            sources.append(f"{found.name} at {found.where} is unpooled: not counted")
-            continue
-        size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
-        overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
-        specs.append(PoolSpec(f"{found.name}@{found.where}", size, overflow))
-        literal = "" if found.pool_size is not None else " (not literal: SQLAlchemy's defaults)"
-        sources.append(f"{found.name} at {found.where}: {size} + {overflow}{literal}, --code, package {package!r} "
-                       f"of {runner_.module}")
-    return specs, sources
-
-
 def _runs_pgbouncer(container: Container) -> bool:
     image = container.image.rpartition("/")[2].lower()
     return "pgbouncer" in image or any(w.rpartition("/")[2] == "pgbouncer" for w in container.words[:2])
@@ -192,7 +171,8 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
             if not specs:
                 raise UsageError(f"{mapping.where}: declares no [[…workload.pool]]: {w.id} would count no connection")
         else:
-            specs, sources = _code_pools(run, facts)
+            specs, sources, unbounded = code_pools(run, facts)
+            result.unbounded.extend(f"{w.id}: {why}" for why in unbounded)
         if not specs:
             why = _plausible(w, container, run, config)
             if why is not None:
@@ -208,7 +188,7 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
         sources = [", ".join(_describe(s, run.threads) for s in specs) + " per process", *sources]
         result.counted.append(Counted(w, container, run, pools, tuple(sources)))
     services = (*dep.services, *(c.service() for c in result.counted))
-    dep = dataclasses.replace(dep, services=services)
+    dep = dataclasses.replace(dep, services=services, unbounded=(*dep.unbounded, *result.unbounded))
     if fleet.pgbouncer is not None:
         if dep.pgbouncer is not None:
             result.notes.append(f"{fleet.pgbouncer.where} replaces the config's [budget.pgbouncer]")
