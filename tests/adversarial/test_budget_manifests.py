@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .contract import assert_clean_failure, invoke, run, scaled, thrown
+from .contract import assert_clean_failure, assert_no_secret, invoke, run, scaled, thrown
 
 MEMORY = 1 << 30
 TIMEOUT = 60.0
@@ -77,6 +77,7 @@ def _fleet(files: dict[str, bytes | str], config: str = CONFIG) -> Iterator[Path
 def _outcome(proc: Any, contains: str | tuple[str, ...] = ()) -> None:
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out and "internal error" not in out, out
+    assert_no_secret(out)
     if proc.returncode == 2:
         assert_clean_failure(proc, contains=contains)
     else:
@@ -98,6 +99,25 @@ def test_python_tags_are_an_error_not_code(tmp_path: Path) -> None:
         proc = run("budget", "--manifests", ".", cwd=root, timeout=TIMEOUT, memory=MEMORY)
     assert_clean_failure(proc, contains="evil.yaml: not valid YAML")
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("where", ["replicas", "env", "name"])
+def test_a_dsn_where_a_count_or_a_name_goes_is_never_printed(where: str) -> None:
+    dep = _deployment()
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    if where == "replicas":
+        dep["spec"]["replicas"] = DSN
+    elif where == "env":
+        container["env"] = [{"name": "WEB_CONCURRENCY", "value": DSN}, {"name": "DB_POOL_SIZE", "value": DSN}]
+    else:
+        dep["metadata"]["name"] = DSN
+    config = CONFIG + '[budget.env]\nDB_POOL_SIZE = "pool_size"\n'
+    with _fleet({"web.yaml": _yaml(dep)}, config=config.replace("Deployment/web", DSN if where == "name" else
+                                                                  "Deployment/web")):
+        proc = invoke("budget", "--manifests", ".")
+        json_proc = invoke("budget", "--manifests", ".", "--format", "json")
+    _outcome(proc)
+    assert_no_secret(json_proc.stdout + json_proc.stderr)
 
 
 def test_an_alias_bomb_is_refused_in_bounded_memory_and_time() -> None:
@@ -182,9 +202,11 @@ def test_junk_pgbouncer_ini_gets_one_line_and_no_password(ini: str, contains: st
 
 # -- generated inputs -----------------------------------------------------------------------------------------
 
+DSN = "postgresql://shop:s3cr3t@db:5432/shop"
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.integers(-3, 12),
                      st.floats(allow_nan=True), st.text(max_size=12),
-                     st.sampled_from(["25%", "0%", "150%", "-5%", "3", "1e3", "$(X)", "${X:-4}"]))
+                     st.sampled_from(["25%", "0%", "150%", "-5%", "3", "1e3", "$(X)", "${X:-4}", DSN,
+                                      f"gunicorn -w 2 --bind {DSN}", "password=s3cr3t"]))
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) |
                        st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 #: (field, where it is in a Deployment's spec) of the counts the oracle knows
@@ -215,7 +237,7 @@ def _count_ok(value: Any, low: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= 2**31 - 1
 
 
-@settings(SETTINGS, max_examples=scaled(150))
+@settings(SETTINGS, max_examples=scaled(300))
 @given(field=st.sampled_from(_FIELDS), value=_values)
 def test_generated_fields_of_a_sound_deployment(field: str, value: Any) -> None:
     GENERATED["deployment field"] += 1
@@ -231,7 +253,7 @@ def test_generated_fields_of_a_sound_deployment(field: str, value: Any) -> None:
         assert field in proc.stderr, proc.stderr
 
 
-@settings(SETTINGS, max_examples=scaled(100))
+@settings(SETTINGS, max_examples=scaled(200))
 @given(docs=st.lists(_values, min_size=1, max_size=4))
 def test_generated_yaml_documents(docs: list[Any]) -> None:
     GENERATED["yaml documents"] += 1
@@ -240,7 +262,7 @@ def test_generated_yaml_documents(docs: list[Any]) -> None:
     _outcome(proc)
 
 
-@settings(SETTINGS, max_examples=scaled(100))
+@settings(SETTINGS, max_examples=scaled(200))
 @given(data=st.binary(max_size=400) | st.text(st.sampled_from(string.printable + "&*!|>-:[]{}"), max_size=200)
        .map(str.encode))
 def test_generated_bytes(data: bytes) -> None:
@@ -261,7 +283,7 @@ _INI_LINES = st.one_of(
 )
 
 
-@settings(SETTINGS, max_examples=scaled(100))
+@settings(SETTINGS, max_examples=scaled(200))
 @given(lines=st.lists(_INI_LINES, max_size=10))
 def test_generated_pgbouncer_ini(lines: list[str]) -> None:
     GENERATED["pgbouncer.ini"] += 1
@@ -274,7 +296,7 @@ def test_generated_pgbouncer_ini(lines: list[str]) -> None:
 _COMPOSE_KEYS = ("deploy", "scale", "command", "environment", "entrypoint")
 
 
-@settings(SETTINGS, max_examples=scaled(100))
+@settings(SETTINGS, max_examples=scaled(200))
 @given(key=st.sampled_from(_COMPOSE_KEYS), value=_values)
 def test_generated_compose_fields(key: str, value: Any) -> None:
     GENERATED["compose field"] += 1

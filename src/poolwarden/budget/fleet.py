@@ -253,11 +253,25 @@ def workload_rows(result: FleetResult, report: BudgetReport) -> list[dict[str, A
     return rows
 
 
+def _masked(value: Any) -> Any:
+    """``value`` with every string passed through :func:`~poolwarden.dsn.mask_text`: a manifest may put a
+    DSN anywhere (an env value read as a count, a name), and the report never prints a password."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
 def attach(result: FleetResult, report: BudgetReport) -> None:
-    """Put the per-workload rows, the workloads without pools and the notes in ``report``."""
-    report.workloads = workload_rows(result, report)
-    report.no_pools = list(result.no_pools)
-    report.fleet_notes = list(result.notes)
+    """Put the per-workload rows, the workloads without pools and the notes in ``report`` (masked)."""
+    report.workloads = _masked(workload_rows(result, report))
+    report.no_pools = _masked(list(result.no_pools))
+    report.fleet_notes = _masked(list(result.notes))
+    report.problems = _masked(report.problems)
+    report.services = [dataclasses.replace(s, name=mask_text(s.name)) for s in report.services]
 
 
 def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[str, ...], config_file: Path | None,
@@ -280,16 +294,19 @@ def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[st
     if path is not None:
         raw, where = section(path, "budget")
         config = parse_fleet_config(raw if isinstance(raw, dict) else None, f"{relative(path)}: {where}")
-    fleet = read_fleet(list(paths))
-    facts = None
-    if code_paths:
-        from poolwarden.budget.code import scan
+    try:
+        fleet = read_fleet(list(paths))
+        facts = None
+        if code_paths:
+            from poolwarden.budget.code import scan
 
-        for target in code_paths:
-            if not os.path.exists(target):
-                raise UsageError(f"--code {target}: no such file or directory")
-        facts = scan(list(code_paths), cpus=cpus)
-    dep, result = apply_fleet(dep, fleet, config, facts, cpus=cpus)
+            for target in code_paths:
+                if not os.path.exists(target):
+                    raise UsageError(f"--code {target}: no such file or directory")
+            facts = scan(list(code_paths), cpus=cpus)
+        dep, result = apply_fleet(dep, fleet, config, facts, cpus=cpus)
+    except UsageError as exc:  # a message may quote a value of a manifest: never a password
+        raise UsageError(mask_text(str(exc))) from None
     return dep, result, facts
 
 
