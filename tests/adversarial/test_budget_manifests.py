@@ -165,6 +165,12 @@ def test_a_file_past_the_size_limit_is_refused_before_it_is_read() -> None:
     assert_clean_failure(proc, contains=("huge.yaml", "52428800 bytes"))
 
 
+def test_a_file_of_millions_of_tiny_nodes_is_refused_in_bounded_memory_and_time() -> None:
+    with _fleet({"tiny.yaml": "- 1\n" * (4 * 1024 * 1024)}) as root:  # 16 MiB, 4 million nodes
+        proc = run("budget", "--manifests", ".", cwd=root, timeout=TIMEOUT, memory=MEMORY)
+    assert_clean_failure(proc, contains=("tiny.yaml", "more than 400000 YAML nodes"))
+
+
 def test_a_symbolic_link_loop_ends_and_each_file_counts_once() -> None:
     with _fleet({"deploy/web.yaml": _yaml(_deployment())}) as root:
         os.symlink("..", root / "deploy" / "up")  # deploy/up -> the root: a loop
