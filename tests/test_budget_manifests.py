@@ -344,3 +344,14 @@ def test_django_without_its_pool_under_asgi_is_unbounded(tmp_path: Path, monkeyp
     assert code == 1
     assert any("legacy.asgi" not in p and "runs under ASGI (uvicorn) without Django's native pool" in p
                for p in data["problems"]), data["problems"]
+
+
+def test_an_hpa_in_the_default_namespace_and_its_min_replicas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hpa = ("---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web, namespace: default}\n"
+           "spec: {scaleTargetRef: {kind: Deployment, name: web}, minReplicas: 3, maxReplicas: 6}\n")
+    code, data, _ = _budget(tmp_path, monkeypatch, _deploy("web", ["gunicorn", "app:app"], replicas=1) + hpa,
+                            _pool("web"))
+    (row,) = data["workloads"]
+    # the HPA raises replicas 1 to its minReplicas 3 at once; worst 6 + ceil(25% of 6) = 8 pods x 1 x (5 + 10)
+    assert (row["replicas"], row["hpa_max"], row["rollout_pods"]) == (3, 6, 6 + 2)
+    assert row["worst"] == 8 * 1 * (5 + 10) and code == 0

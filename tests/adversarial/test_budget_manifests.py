@@ -311,3 +311,24 @@ def test_generated_compose_fields(key: str, value: Any) -> None:
     with _fleet({"compose.yaml": _yaml({"services": {"web": service, "x-note": value}})}, config=config):
         proc = invoke("budget", "--manifests", ".")
     _outcome(proc)
+
+
+FLEET = Path(__file__).resolve().parents[1] / "fleet"
+_FLEET_FILES = sorted(str(p.relative_to(FLEET)) for p in FLEET.rglob("*")
+                      if p.suffix in (".yaml", ".yml", ".ini"))
+
+
+@settings(SETTINGS, max_examples=scaled(200))
+@given(name=st.sampled_from(_FLEET_FILES), data=st.data())
+def test_the_real_fleet_truncated_or_with_a_byte_changed(name: str, data: Any) -> None:
+    GENERATED["real fleet damaged"] += 1
+    genuine = (FLEET / name).read_bytes()
+    at = data.draw(st.integers(0, len(genuine) - 1))
+    if data.draw(st.booleans()):
+        damaged = genuine[:at]
+    else:
+        damaged = genuine[:at] + bytes([data.draw(st.integers(0, 255))]) + genuine[at + 1:]
+    config = (FLEET / "poolwarden.toml").read_text()
+    with _fleet({Path(name).name: damaged}, config=config):
+        proc = invoke("budget", "--manifests", ".")
+    _outcome(proc)

@@ -66,6 +66,7 @@ class Objects:
         meta = doc.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         name, namespace = meta.get("name"), meta.get("namespace") or ""
+        namespace = "" if namespace == "default" else namespace  # absent is the default namespace
         if kind not in WORKLOAD_KINDS and kind not in (HPA_KIND, "ConfigMap"):
             if kind in _LISTED_APART:
                 self.skipped.append(f"{at}: {kind}/{name}: not counted (its pod count is not in the manifest, or "
@@ -143,6 +144,8 @@ def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
     spec = _mapping(obj.doc.get("spec"), f"{label} spec")
     if spec.get("replicas") is not None:
         replicas = Count(count(spec["replicas"], f"{label} spec.replicas"), f"{label} spec.replicas")
+        if hpa is not None and hpa[1] is not None and hpa[1].value > replicas.value:
+            replicas = hpa[1]  # the HPA scales it up to its minReplicas at once
     elif hpa is not None:
         replicas = hpa[1] or Count(1, f"1 ({label} has no spec.replicas; its HPA has no minReplicas: default 1)")
     else:
