@@ -16,18 +16,10 @@ import re
 import shlex
 from typing import Any
 
-from poolwarden.budget.workload import Container, Count, EnvValue, Surge, Workload, count
+from poolwarden.budget.workload import Container, Count, EnvValue, Surge, Workload, count, mapping
 from poolwarden.errors import UsageError
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)")
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UsageError(f"{where} is not a mapping")
-    return value
 
 
 def _interpolate(text: str) -> str | None:
@@ -89,15 +81,15 @@ def read_compose(doc: dict[str, Any], path: str) -> list[Any]:
         if str(name).startswith("x-"):
             continue
         label = f"{path}: services.{name}"
-        service = _mapping(raw, label)
-        deploy = _mapping(service.get("deploy"), f"{label}.deploy")
+        service = mapping(raw, label)
+        deploy = mapping(service.get("deploy"), f"{label}.deploy")
         if deploy.get("replicas") is not None:
             replicas = Count(count(deploy["replicas"], f"{label}.deploy.replicas"), f"{label}.deploy.replicas")
         elif service.get("scale") is not None:
             replicas = Count(count(service["scale"], f"{label}.scale"), f"{label}.scale")
         else:
             replicas = Count(1, f"1 ({label} has no deploy.replicas or scale: compose's default)")
-        update = _mapping(deploy.get("update_config"), f"{label}.deploy.update_config")
+        update = mapping(deploy.get("update_config"), f"{label}.deploy.update_config")
         if update.get("order") == "start-first":
             parallel = update.get("parallelism", 1)
             surge = Surge(count(parallel, f"{label}.deploy.update_config.parallelism", low=1)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from poolwarden.budget.workload import Container, Count, EnvValue, Surge, Workload, count, surge_value
+from poolwarden.budget.workload import Container, Count, EnvValue, Surge, Workload, count, mapping, surge_value
 from poolwarden.errors import UsageError
 
 WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
@@ -83,14 +83,6 @@ def _ident(kind: str, name: str, namespace: str) -> str:
     return f"{kind}/{name}" if namespace in ("", "default") else f"{namespace}/{kind}/{name}"
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise UsageError(f"{where} is not a mapping")
-    return value
-
-
 def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
@@ -106,11 +98,11 @@ def read_objects(objects: Objects) -> list[Workload]:
     for obj in objects.objects:
         label = f"{obj.path}: {obj.kind}/{obj.name}"
         if obj.kind == "ConfigMap":
-            data = _mapping(obj.doc.get("data"), f"{label} data")
+            data = mapping(obj.doc.get("data"), f"{label} data")
             config_maps[(obj.namespace, obj.name)] = ({str(k): v for k, v in data.items()}, label)
         elif obj.kind == HPA_KIND:
-            spec = _mapping(obj.doc.get("spec"), f"{label} spec")
-            target = _mapping(spec.get("scaleTargetRef"), f"{label} spec.scaleTargetRef")
+            spec = mapping(obj.doc.get("spec"), f"{label} spec")
+            target = mapping(spec.get("scaleTargetRef"), f"{label} spec.scaleTargetRef")
             if "maxReplicas" not in spec:
                 raise UsageError(f"{label} spec.maxReplicas is required")
             high = count(spec["maxReplicas"], f"{label} spec.maxReplicas", low=1)
@@ -141,7 +133,7 @@ def read_objects(objects: Objects) -> list[Workload]:
 def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
               config_maps: dict[tuple[str, str], tuple[dict[str, Any], str]]) -> Workload:
     label = f"{obj.path}: {obj.kind}/{obj.name}"
-    spec = _mapping(obj.doc.get("spec"), f"{label} spec")
+    spec = mapping(obj.doc.get("spec"), f"{label} spec")
     if spec.get("replicas") is not None:
         replicas = Count(count(spec["replicas"], f"{label} spec.replicas"), f"{label} spec.replicas")
         if hpa is not None and hpa[1] is not None and hpa[1].value > replicas.value:
@@ -151,12 +143,12 @@ def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
     else:
         replicas = Count(1, f"1 ({label} has no spec.replicas: Kubernetes' default)")
     surge = _surge(obj, spec, label)
-    template = _mapping(spec.get("template"), f"{label} spec.template")
-    pod = _mapping(template.get("spec"), f"{label} spec.template.spec")
+    template = mapping(spec.get("template"), f"{label} spec.template")
+    pod = mapping(template.get("spec"), f"{label} spec.template.spec")
     containers = []
     for i, raw in enumerate(_list(pod.get("containers"), f"{label} spec.template.spec.containers")):
         where = f"{label} spec.template.spec.containers[{i}]"
-        containers.append(_container(_mapping(raw, where), where, obj.namespace, config_maps))
+        containers.append(_container(mapping(raw, where), where, obj.namespace, config_maps))
     return Workload(_ident(obj.kind, obj.name, obj.namespace), obj.kind, obj.name, obj.path, replicas,
                     hpa[0] if hpa is not None else None, surge, tuple(containers))
 
@@ -164,13 +156,13 @@ def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
 def _surge(obj: _Object, spec: dict[str, Any], label: str) -> Surge:
     if obj.kind == "StatefulSet":
         return Surge(None, f"{label}: a StatefulSet replaces one pod at a time")
-    strategy = _mapping(spec.get("strategy"), f"{label} spec.strategy")
+    strategy = mapping(spec.get("strategy"), f"{label} spec.strategy")
     kind = strategy.get("type", "RollingUpdate")
     if kind == "Recreate":
         return Surge(None, f"{label} spec.strategy.type Recreate: old pods stop first")
     if kind != "RollingUpdate":
         raise UsageError(f"{label} spec.strategy.type = {str(kind)[:40]!r} is neither RollingUpdate nor Recreate")
-    rolling = _mapping(strategy.get("rollingUpdate"), f"{label} spec.strategy.rollingUpdate")
+    rolling = mapping(strategy.get("rollingUpdate"), f"{label} spec.strategy.rollingUpdate")
     if "maxSurge" in rolling and rolling["maxSurge"] is not None:
         where = f"{label} spec.strategy.rollingUpdate.maxSurge"
         return Surge(surge_value(rolling["maxSurge"], where), where)
@@ -182,21 +174,21 @@ def _container(raw: dict[str, Any], where: str, namespace: str,
     name = str(raw.get("name", ""))
     env: dict[str, EnvValue] = {}
     for j, ref in enumerate(_list(raw.get("envFrom"), f"{where}.envFrom")):
-        ref = _mapping(ref, f"{where}.envFrom[{j}]")
-        cm = _mapping(ref.get("configMapRef"), f"{where}.envFrom[{j}].configMapRef")
+        ref = mapping(ref, f"{where}.envFrom[{j}]")
+        cm = mapping(ref.get("configMapRef"), f"{where}.envFrom[{j}].configMapRef")
         prefix = str(ref.get("prefix") or "")
         if cm and (namespace, str(cm.get("name"))) in config_maps:
             data, origin = config_maps[(namespace, str(cm.get("name")))]
             for key, value in data.items():
                 env[prefix + key] = EnvValue(None if value is None else str(value), f"{origin} data.{key}")
     for j, item in enumerate(_list(raw.get("env"), f"{where}.env")):
-        item = _mapping(item, f"{where}.env[{j}]")
+        item = mapping(item, f"{where}.env[{j}]")
         var = item.get("name")
         if not isinstance(var, str):
             raise UsageError(f"{where}.env[{j}] has no name")
         at = f"{where}.env[{j}] {var}"
         if "valueFrom" in item:
-            env[var] = _value_from(_mapping(item["valueFrom"], f"{at} valueFrom"), at, namespace, config_maps)
+            env[var] = _value_from(mapping(item["valueFrom"], f"{at} valueFrom"), at, namespace, config_maps)
         else:
             value = item.get("value")
             env[var] = EnvValue(None if value is None else _expand(str(value), env), at)

@@ -113,6 +113,15 @@ def surge_value(value: Any, where: str) -> int | str:
     return count(value, where)
 
 
+def mapping(value: Any, where: str) -> dict[str, Any]:
+    """A mapping field of a manifest (absent or null: empty); anything else is an error naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} is not a mapping")
+    return value
+
+
 def _show(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
