@@ -355,3 +355,13 @@ def test_an_hpa_in_the_default_namespace_and_its_min_replicas(tmp_path: Path, mo
     # the HPA raises replicas 1 to its minReplicas 3 at once; worst 6 + ceil(25% of 6) = 8 pods x 1 x (5 + 10)
     assert (row["replicas"], row["hpa_max"], row["rollout_pods"]) == (3, 6, 6 + 2)
     assert row["worst"] == 8 * 1 * (5 + 10) and code == 0
+
+
+def test_a_fleet_without_pools_counts_nothing_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  redis: {image: 'redis:7'}\n")
+    monkeypatch.chdir(tmp_path)
+    from .adversarial.contract import assert_clean_failure, invoke
+
+    assert_clean_failure(invoke("budget", "--manifests", "."),
+                         contains="--manifests read 1 file(s), 1 document(s), and no workload holds a database pool "
+                                  "(no database pools: compose/redis (image redis:7))")

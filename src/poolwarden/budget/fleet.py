@@ -305,6 +305,11 @@ def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[st
                     raise UsageError(f"--code {target}: no such file or directory")
             facts = scan(list(code_paths), cpus=cpus)
         dep, result = apply_fleet(dep, fleet, config, facts, cpus=cpus)
+        if not dep.services and not dep.periodic and dep.pgbouncer is None and not code_paths:
+            held = f" (no database pools: {', '.join(result.no_pools[:4])})" if result.no_pools else ""
+            raise UsageError(f"nothing to count: --manifests read {fleet.files} file(s), {fleet.documents} "
+                             f"document(s), and no workload holds a database pool{held}: map one in "
+                             "[[budget.workload]] or give --code PATH")
     except UsageError as exc:  # a message may quote a value of a manifest: never a password
         raise UsageError(mask_text(str(exc))) from None
     return dep, result, facts
