@@ -303,7 +303,7 @@ def test_an_hpa_whose_target_is_missing_is_noted(tmp_path: Path, monkeypatch: py
     hpa = ("---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: gone}\n"
            "spec: {scaleTargetRef: {kind: Deployment, name: gone}, maxReplicas: 9}\n")
     code, data, _ = _budget(tmp_path, monkeypatch, _deploy("web", ["gunicorn", "app:app"]) + hpa, _pool("web"))
-    assert any("HorizontalPodAutoscaler of Deployment/gone" in note for note in data["fleet_notes"])
+    assert any("autoscaler of Deployment/gone" in note for note in data["fleet_notes"])
     assert code == 0
 
 
@@ -365,3 +365,25 @@ def test_a_fleet_without_pools_counts_nothing_and_says_so(tmp_path: Path, monkey
     assert_clean_failure(invoke("budget", "--manifests", "."),
                          contains="--manifests read 1 file(s), 1 document(s), and no workload holds a database pool "
                                   "(no database pools: compose/redis (image redis:7))")
+
+
+def test_argo_rollouts_blue_green_and_a_keda_scaled_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blue_green = _deploy("web", ["gunicorn", "-w", "2", "app:app"], replicas=3,
+                         extra="\n  strategy: {blueGreen: {activeService: web, previewService: web-preview}}")
+    blue_green = blue_green.replace("kind: Deployment", "kind: Rollout")
+    canary = _deploy("api", ["gunicorn", "app:app"], replicas=4, extra="\n  strategy: {canary: {maxSurge: 1}}")
+    canary = canary.replace("kind: Deployment", "kind: Rollout")
+    worker = _deploy("worker", ["celery", "-A", "app", "worker", "-c", "2"], replicas=1)
+    keda = ("---\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: worker-queue}\n"
+            "spec: {scaleTargetRef: {name: worker}, minReplicaCount: 0}\n")
+    config = _pool("Rollout/web") + _pool("Rollout/api") + _pool("worker")
+    code, data, _ = _budget(tmp_path, monkeypatch, blue_green + canary + worker + keda, config)
+    rows = _by_name(data)
+    # blueGreen: the preview set runs beside the active one: 3 + 3 pods x 2 processes x (5 + 10)
+    assert rows["Rollout/web"]["rollout_pods"] == 3 + 3 and rows["Rollout/web"]["worst"] == 6 * 2 * 15
+    # canary with maxSurge 1: 4 + 1 pods x 1 x (5 + 10)
+    assert rows["Rollout/api"]["worst"] == 5 * 1 * 15
+    # KEDA: maxReplicaCount absent, its default 100, + ceil(25% of 100) = 125 pods x 2 x (5 + 10)
+    assert rows["Deployment/worker"]["hpa_max"] == 100
+    assert rows["Deployment/worker"]["worst"] == (100 + 25) * 2 * 15
+    assert code == 1

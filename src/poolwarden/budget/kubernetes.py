@@ -3,7 +3,10 @@
 - ``Deployment`` / ``StatefulSet``: ``spec.replicas`` (1 when absent, said so; the HPA's
   ``minReplicas`` when an HPA targets it); the pod template's containers.
 - ``HorizontalPodAutoscaler`` (``autoscaling/v1`` and ``v2``): ``spec.maxReplicas`` and
-  ``spec.minReplicas`` (default 1), matched to its ``scaleTargetRef`` (kind and name, same namespace).
+  ``spec.minReplicas`` (default 1), matched to its ``scaleTargetRef`` (kind and name, same namespace);
+  KEDA's ``ScaledObject`` likewise (``maxReplicaCount``, default 100; ``minReplicaCount``).
+- Argo Rollouts' ``Rollout``: a ``blueGreen`` strategy runs a full preview set beside the active one
+  (a 100% surge); ``canary`` surges by its ``maxSurge`` (default 25%).
 - Rollout: a Deployment's ``spec.strategy``: ``Recreate`` stops the old pods first (no overlap);
   ``RollingUpdate`` (the default) adds ``rollingUpdate.maxSurge`` pods (default ``25%``, a percentage
   rounded up, as Kubernetes does). A StatefulSet replaces one pod at a time: no overlap.
@@ -25,8 +28,12 @@ from typing import Any
 from poolwarden.budget.workload import Container, Count, EnvValue, Surge, Workload, count, mapping, surge_value
 from poolwarden.errors import UsageError
 
-WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout"})
 HPA_KIND = "HorizontalPodAutoscaler"
+KEDA_KIND = "ScaledObject"
+#: (max key, its default, min key, its default) of each autoscaler kind
+_SCALERS = {HPA_KIND: ("maxReplicas", None, "minReplicas", 1),
+            KEDA_KIND: ("maxReplicaCount", 100, "minReplicaCount", 0)}
 _LISTED_APART = frozenset({"DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet"})
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 MAX_LIST_ITEMS = 100_000
@@ -67,7 +74,7 @@ class Objects:
         meta = meta if isinstance(meta, dict) else {}
         name, namespace = meta.get("name"), meta.get("namespace") or ""
         namespace = "" if namespace == "default" else namespace  # absent is the default namespace
-        if kind not in WORKLOAD_KINDS and kind not in (HPA_KIND, "ConfigMap"):
+        if kind not in WORKLOAD_KINDS and kind not in (*_SCALERS, "ConfigMap"):
             if kind in _LISTED_APART:
                 self.skipped.append(f"{at}: {kind}/{name}: not counted (its pod count is not in the manifest, or "
                                     "it runs once); declare it as a [[budget.service]] if it holds pools")
@@ -100,20 +107,9 @@ def read_objects(objects: Objects) -> list[Workload]:
         if obj.kind == "ConfigMap":
             data = mapping(obj.doc.get("data"), f"{label} data")
             config_maps[(obj.namespace, obj.name)] = ({str(k): v for k, v in data.items()}, label)
-        elif obj.kind == HPA_KIND:
-            spec = mapping(obj.doc.get("spec"), f"{label} spec")
-            target = mapping(spec.get("scaleTargetRef"), f"{label} spec.scaleTargetRef")
-            if "maxReplicas" not in spec:
-                raise UsageError(f"{label} spec.maxReplicas is required")
-            high = count(spec["maxReplicas"], f"{label} spec.maxReplicas", low=1)
-            low = None
-            if "minReplicas" in spec:
-                low = Count(count(spec["minReplicas"], f"{label} spec.minReplicas", low=1),
-                            f"{label} spec.minReplicas")
-            if low is not None and low.value > high:
-                raise UsageError(f"{label} spec.minReplicas = {low.value} is more than spec.maxReplicas = {high}")
-            key = (obj.namespace, str(target.get("kind")), str(target.get("name")))
-            hpas[key] = (Count(high, f"{label} spec.maxReplicas"), low)
+        elif obj.kind in _SCALERS:
+            key, scaler = _scaler(obj, label)
+            hpas[key] = scaler
     workloads: list[Workload] = []
     seen: dict[str, str] = {}
     for obj in objects.objects:
@@ -125,9 +121,29 @@ def read_objects(objects: Objects) -> list[Workload]:
             seen[ident] = obj.at
             hpa = hpas.pop((obj.namespace, obj.kind, obj.name), None)
             workloads.append(_workload(obj, hpa, config_maps))
-    objects.skipped.extend(f"HorizontalPodAutoscaler of {kind}/{name}: its target is not a Deployment or "
-                           "StatefulSet in the manifests, not counted" for _, kind, name in hpas)
+    objects.skipped.extend(f"autoscaler of {kind}/{name}: its target is not a Deployment, StatefulSet or "
+                           "Rollout in the manifests, not counted" for _, kind, name in hpas)
     return workloads
+
+
+def _scaler(obj: _Object, label: str) -> tuple[tuple[str, str, str], tuple[Count, Count | None]]:
+    """An HPA's (or a KEDA ScaledObject's) target and its (max, min) replicas."""
+    high_key, high_default, low_key, low_default = _SCALERS[obj.kind]
+    spec = mapping(obj.doc.get("spec"), f"{label} spec")
+    target = mapping(spec.get("scaleTargetRef"), f"{label} spec.scaleTargetRef")
+    if high_key in spec:
+        high = Count(count(spec[high_key], f"{label} spec.{high_key}", low=1), f"{label} spec.{high_key}")
+    elif high_default is not None:
+        high = Count(high_default, f"{high_default} ({label} has no spec.{high_key}: KEDA's default)")
+    else:
+        raise UsageError(f"{label} spec.{high_key} is required")
+    low = None
+    if low_key in spec:
+        low = Count(count(spec[low_key], f"{label} spec.{low_key}", low=low_default), f"{label} spec.{low_key}")
+        if low.value > high.value:
+            raise UsageError(f"{label} spec.{low_key} = {low.value} is more than spec.{high_key} = {high.value}")
+    kind = target.get("kind", "Deployment" if obj.kind == KEDA_KIND else None)  # KEDA's default target kind
+    return (obj.namespace, str(kind), str(target.get("name"))), (high, low)
 
 
 def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
@@ -156,6 +172,15 @@ def _workload(obj: _Object, hpa: tuple[Count, Count | None] | None,
 def _surge(obj: _Object, spec: dict[str, Any], label: str) -> Surge:
     if obj.kind == "StatefulSet":
         return Surge(None, f"{label}: a StatefulSet replaces one pod at a time")
+    if obj.kind == "Rollout":  # Argo Rollouts: blueGreen runs a full second set; canary surges like a Deployment
+        strategy = mapping(spec.get("strategy"), f"{label} spec.strategy")
+        if "blueGreen" in strategy:
+            return Surge("100%", f"{label} spec.strategy.blueGreen: the preview set runs beside the active one")
+        canary = mapping(strategy.get("canary"), f"{label} spec.strategy.canary")
+        if canary.get("maxSurge") is not None:
+            where = f"{label} spec.strategy.canary.maxSurge"
+            return Surge(surge_value(canary["maxSurge"], where), where)
+        return Surge("25%", f"{label}: canary maxSurge default 25%")
     strategy = mapping(spec.get("strategy"), f"{label} spec.strategy")
     kind = strategy.get("type", "RollingUpdate")
     if kind == "Recreate":
