@@ -212,7 +212,8 @@ DSN = "postgresql://shop:s3cr3t@db:5432/shop"
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.integers(-3, 12),
                      st.floats(allow_nan=True), st.text(max_size=12),
                      st.sampled_from(["25%", "0%", "150%", "-5%", "3", "1e3", "$(X)", "${X:-4}", DSN,
-                                      f"gunicorn -w 2 --bind {DSN}", "password=s3cr3t"]))
+                                      f"gunicorn -w 2 --bind {DSN}", "password=s3cr3t", "Rollout", "ScaledObject",
+                                      "List", "StatefulSet", "blueGreen"]))
 _values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) |
                        st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 #: (field, where it is in a Deployment's spec) of the counts the oracle knows
@@ -330,5 +331,25 @@ def test_the_real_fleet_truncated_or_with_a_byte_changed(name: str, data: Any) -
         damaged = genuine[:at] + bytes([data.draw(st.integers(0, 255))]) + genuine[at + 1:]
     config = (FLEET / "poolwarden.toml").read_text()
     with _fleet({Path(name).name: damaged}, config=config):
+        proc = invoke("budget", "--manifests", ".")
+    _outcome(proc)
+
+
+_KINDS = ("Deployment", "StatefulSet", "Rollout", "HorizontalPodAutoscaler", "ScaledObject", "ConfigMap", "List")
+_SPEC_KEYS = ("replicas", "strategy", "template", "scaleTargetRef", "maxReplicas", "minReplicas", "maxReplicaCount",
+              "minReplicaCount", "items", "data")
+_objects = st.fixed_dictionaries({
+    "kind": st.sampled_from(_KINDS),
+    "metadata": st.fixed_dictionaries({"name": st.sampled_from(["web", "worker", ""]) | _scalars},
+                                      optional={"namespace": st.sampled_from(["default", "prod"]) | _scalars}),
+    "spec": st.dictionaries(st.sampled_from(_SPEC_KEYS), _values, max_size=5),
+}, optional={"data": _values, "items": st.lists(_values, max_size=3)})
+
+
+@settings(SETTINGS, max_examples=scaled(200))
+@given(objects=st.lists(_objects, min_size=1, max_size=4))
+def test_generated_kubernetes_shaped_objects(objects: list[dict[str, Any]]) -> None:
+    GENERATED["kubernetes objects"] += 1
+    with _fleet({"k8s.yaml": _yaml(_deployment(), *objects)}):
         proc = invoke("budget", "--manifests", ".")
     _outcome(proc)
