@@ -387,3 +387,21 @@ def test_argo_rollouts_blue_green_and_a_keda_scaled_object(tmp_path: Path, monke
     assert rows["Deployment/worker"]["hpa_max"] == 100
     assert rows["Deployment/worker"]["worst"] == (100 + 25) * 2 * 15
     assert code == 1
+
+
+def test_combined_with_config_services_and_a_live_server(tmp_path: Path, postgres_cluster: Any) -> None:
+    fleet = tmp_path / "fleet"
+    shutil.copytree(FLEET / "compose", fleet)
+    config = fleet / "poolwarden.toml"
+    config.write_text(config.read_text() + "[[budget.service]]\nname = 'cron'\n[[budget.service.pool]]\n"
+                      "pool_size = 1\nmax_overflow = 0\n")
+    proc = cli("budget", "--manifests", ".", "--dsn", postgres_cluster.dsn(), "--format", "json", cwd=fleet)
+    data = json.loads(proc.stdout)
+    # the server's max_connections (40, the cluster's) replaces the config's 100: 40 - 3 reserved = 37 usable
+    assert data["max_connections"] == 40 and data["sources"]["max_connections"] == "server"
+    # the compose fleet (web 60 + worker 30, as above) and the config's own service cron (1 x 1 x (1 + 0))
+    assert data["worst_total"] == 60 + 30 + 1 and data["usable"] == 37
+    rows = _by_name(data)
+    # web has room 37 - (91 - 60) = 6 connections: 6 // (2 x 10) = 0 containers; r + 1 <= 0: none
+    assert rows["compose/web"]["max_replicas"] == 0
+    assert proc.returncode == 1
