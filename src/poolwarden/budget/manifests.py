@@ -42,6 +42,9 @@ MAX_FILE = 16 * 1024 * 1024
 MAX_NODES = 500_000
 #: the most YAML events (nodes, roughly) one file may hold: reading it takes a few seconds at most
 MAX_EVENTS = 400_000
+#: below this many characters a file cannot hold more than ~130,000 nodes (2 characters a node at least):
+#: its events are not counted first
+_COUNT_FROM = 256 * 1024
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 try:
@@ -187,7 +190,8 @@ def load_documents(data: bytes, where: str) -> Iterator[tuple[int, Any]]:
     anchors = "&" in text  # no anchor, no alias: nothing to expand
     number = 0
     try:
-        _count_events(text, where)
+        if len(text) > _COUNT_FROM:
+            _count_events(text, where)
         while loader.check_node():
             number += 1
             node = loader.get_node()
