@@ -49,6 +49,7 @@ class Service:
     replicas: int = 1
     processes: int = 1
     pools: tuple[Pool, ...] = ()
+    steady_replicas: int | None = None  # fewer replicas outside a rollout and below the HPA's max (--manifests)
 
     @property
     def worst(self) -> int:
@@ -56,7 +57,8 @@ class Service:
 
     @property
     def steady(self) -> int:
-        return self.replicas * self.processes * sum(p.steady_per_process for p in self.pools)
+        replicas = self.replicas if self.steady_replicas is None else self.steady_replicas
+        return replicas * self.processes * sum(p.steady_per_process for p in self.pools)
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,26 @@ class PgBouncerLayer:
     pools: int = 1  # database/user pairs
     reserve_pool_size: int = 0
     max_client_conn: int = 100
+    pool_mode: str = "session"
+    max_db_connections: int = 0  # 0: no limit
+    pool_sizes: tuple[int, ...] = ()  # per pool, from a pgbouncer.ini's [databases] (with reserve and limit)
+    origin: str = ""  # the pgbouncer.ini it was read from; "" from the config
+    instances: int = 1  # PgBouncer processes at most (its pods during a rollout, from --manifests)
+    steady_instances: int = 1  # ... outside a rollout: the client side's capacity
 
     @property
     def server_side(self) -> int:
-        return self.pools * (self.default_pool_size + self.reserve_pool_size)
+        if self.pool_sizes:
+            return self.instances * sum(self.pool_sizes)
+        per_pool = self.default_pool_size + self.reserve_pool_size
+        if self.max_db_connections:
+            per_pool = min(per_pool, self.max_db_connections)
+        return self.instances * self.pools * per_pool
+
+    @property
+    def client_capacity(self) -> int:
+        """Client connections all instances accept: each has its own max_client_conn."""
+        return self.steady_instances * self.max_client_conn
 
 
 @dataclass(frozen=True)
@@ -164,7 +182,8 @@ def parse_deployment(raw: dict[str, Any], where: str = "[budget]") -> Deployment
     job's ``every`` from 1 s to 365 days, its ``duration`` more than 0 up to 365 days, its
     ``offset`` from 0 up to (not including) ``every``."""
     top = _table(raw, {"max_connections": int, "superuser_reserved_connections": int, "reserved_connections": int,
-                       "alert_at": (int, float), "service": list, "periodic": list, "pgbouncer": dict}, where)
+                       "alert_at": (int, float), "service": list, "periodic": list, "pgbouncer": dict,
+                       "workload": list, "env": dict}, where)  # workload, env: read by budget.fleet
     services = []
     for i, svc in enumerate(top.get("service", [])):
         w = f"{where} service #{i + 1}"

@@ -44,6 +44,9 @@ class BudgetReport:
     pgbouncer: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)
+    workloads: list[dict[str, Any]] = field(default_factory=list)  # --manifests: see budget.fleet.workload_rows
+    no_pools: list[str] = field(default_factory=list)  # --manifests: workloads that hold no database pool
+    fleet_notes: list[str] = field(default_factory=list)  # --manifests: documents skipped and why
 
     @property
     def ok(self) -> bool:
@@ -86,16 +89,20 @@ def compute(dep: Deployment) -> BudgetReport:
         server = b.server_side + peak.connections
         bouncer_info = {"server_side": b.server_side, "client_side_worst": services_worst,
                         "max_client_conn": b.max_client_conn, "pools": b.pools,
-                        "default_pool_size": b.default_pool_size, "reserve_pool_size": b.reserve_pool_size}
+                        "default_pool_size": b.default_pool_size, "reserve_pool_size": b.reserve_pool_size,
+                        "pool_mode": b.pool_mode, "max_db_connections": b.max_db_connections,
+                        "origin": b.origin or "config", "pool_sizes": list(b.pool_sizes),
+                        "instances": b.instances, "client_capacity": b.client_capacity}
         fits = server <= usable
         if not fits:
             problems.append(f"PgBouncer may open {b.server_side} server connections "
-                            f"({b.pools} pools × {b.default_pool_size + b.reserve_pool_size})"
+                            f"({_bouncer_pools(bouncer_info)})"
                             f"{f' + {peak.connections} for periodic jobs' if peak.connections else ''}"
                             f" > {usable} usable")
-        if services_worst > b.max_client_conn:
+        if services_worst > b.client_capacity:
             problems.append(f"clients may open {services_worst} connections to PgBouncer > max_client_conn "
-                            f"{b.max_client_conn}")
+                            f"{b.max_client_conn}"
+                            + (f" x {b.steady_instances} instances" if b.steady_instances != 1 else ""))
         worst_for_server = server
     else:
         fits = worst_total <= usable
@@ -129,14 +136,17 @@ def render_text(report: BudgetReport) -> str:
         out.append("OVER BUDGET: " + "; ".join(report.problems) + ".")
     out.append(f"usable = max_connections {report.max_connections} − {report.reserved} reserved = {report.usable}"
                f"  (max_connections from {report.sources.get('max_connections', 'default')})")
-    if report.services:
+    fleet = {row["workload"] for row in report.workloads}
+    services = [s for s in report.services if s.name not in fleet]
+    if services:
         out.append("")
         out.append(f"{'service':<20} {'replicas':>8} {'procs':>6} {'worst':>7} {'steady':>7}   fits at most")
-        for s in report.services:
+        for s in services:
             engines = ", ".join(f"{k}: {v} engines" for k, v in s.max_engines.items())
             out.append(f"{s.name:<20} {s.replicas:>8} {s.processes:>6} {s.worst:>7} {s.steady:>7}   "
                        f"{s.max_replicas} replicas or {s.max_processes} processes"
                        + (f" ({engines})" if engines else ""))
+    out.extend(_workloads_text(report))
     p = report.periodic
     if p.connections:
         hh, mm = divmod(int(p.at_seconds // 60), 60)
@@ -151,7 +161,49 @@ def render_text(report: BudgetReport) -> str:
     if report.pgbouncer:
         b = report.pgbouncer
         out.append("")
-        out.append(f"PgBouncer: server side {b['server_side']} ({b['pools']} pools × "
-                   f"{b['default_pool_size'] + b['reserve_pool_size']}); clients up to {b['client_side_worst']} "
-                   f"of max_client_conn {b['max_client_conn']}")
+        capacity = f" x {b['client_capacity'] // b['max_client_conn']} instances" \
+            if b.get("client_capacity", b["max_client_conn"]) != b["max_client_conn"] else ""
+        out.append(f"PgBouncer: server side {b['server_side']} ({_bouncer_pools(b)}); clients up to "
+                   f"{b['client_side_worst']} "
+                   f"of max_client_conn {b['max_client_conn']}{capacity}"
+                   + (f"; pool_mode {b['pool_mode']} ({b['origin']})" if b.get("origin", "config") != "config" else ""))
+    if report.fleet_notes:
+        out.append("")
+        out.append("manifests:")
+        out.extend(f"  {line}" for line in report.fleet_notes)
     return "\n".join(out)
+
+
+def _bouncer_pools(b: dict[str, Any]) -> str:
+    """How the server side adds up: ``2 pools x 25``, or a pgbouncer.ini's ``pools 35 + 15``."""
+    instances = f"{b['instances']} instances × " if b.get("instances", 1) != 1 else ""
+    if b.get("pool_sizes"):
+        return instances + "pools " + " + ".join(str(n) for n in b["pool_sizes"])
+    return f"{instances}{b['pools']} pools × {b['default_pool_size'] + b['reserve_pool_size']}"
+
+
+def _workloads_text(report: BudgetReport) -> list[str]:
+    """The --manifests table: per workload, steady / HPA max / rollout pods, processes x pools, and sources."""
+    if not report.workloads and not report.no_pools:
+        return []
+    out = [""]
+    if report.workloads:
+        out.append(f"{'workload':<28} {'replicas':>8} {'HPA max':>7} {'rollout':>7} {'procs×conns':>11} "
+                   f"{'worst':>7} {'steady':>7}   fits at most")
+        for w in report.workloads:
+            hpa = "-" if w["hpa_max"] is None else str(w["hpa_max"])
+            shape = f"{w['processes']}×{w['per_process_worst']}"
+            out.append(f"{w['workload']:<28} {w['replicas']:>8} {hpa:>7} {w['rollout_pods']:>7} {shape:>11} "
+                       f"{w['worst']:>7} {w['steady']:>7}   {w['max_replicas']} replicas (during a rollout, "
+                       f"against {w['max_replicas_against']})")
+        for w in report.workloads:
+            src = w["sources"]
+            out.append(f"  {w['workload']}: replicas {w['replicas']} from {src['replicas']}")
+            if src["hpa_max"]:
+                out.append(f"    HPA max {w['hpa_max']} from {src['hpa_max']}")
+            out.append(f"    rollout: {src['surge']}")
+            out.append(f"    processes: {src['processes']}")
+            out.extend(f"    pools: {line}" for line in src["pools"])
+    if report.no_pools:
+        out.append("no database pools: " + ", ".join(report.no_pools))
+    return out

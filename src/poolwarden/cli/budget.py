@@ -31,6 +31,9 @@ Exit codes:
 @click.option("--cpus", type=click.IntRange(min=1), default=None,
               help="With --code: the CPU count of the machines that run the code, for what depends on it "
                    "(Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
+@click.option("--manifests", "manifest_paths", multiple=True, type=click.Path(path_type=str),
+              help="Read workloads from Kubernetes YAML / helm output, compose files and pgbouncer.ini "
+                   "(files or directories; repeatable).")
 @click.option("--prometheus", "prometheus_url", metavar="URL",
               help="Put the fleet's observed peaks (poolwarden_pool_*, db_client_connection_*, "
                    "pg_stat_activity_count) from this Prometheus server beside the worst case.")
@@ -46,8 +49,8 @@ Exit codes:
               help="Report format on stdout.")
 @guarded
 def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...], cpus: int | None,
-           prometheus_url: str | None, prometheus_label: str, prometheus_window: str, prometheus_step: str,
-           prometheus_timeout: float, fmt: str) -> None:
+           manifest_paths: tuple[str, ...], prometheus_url: str | None, prometheus_label: str,
+           prometheus_window: str, prometheus_step: str, prometheus_timeout: float, fmt: str) -> None:
     """The connection math of a deployment: exit 1 when the worst case does not fit or the
     steady state passes alert_at."""
     import json
@@ -56,13 +59,13 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
 
-    if cpus is not None and not code_paths:
+    if cpus is not None and not code_paths and not manifest_paths:
         raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
     if prometheus_url is None and (prometheus_label, prometheus_window, prometheus_step,
                                    prometheus_timeout) != ("job", "7d", "1m", 10.0):
         raise UsageError("--prometheus-label, --prometheus-window, --prometheus-step and --prometheus-timeout go "
                          "with --prometheus URL")
-    if config_file is None and code_paths:
+    if config_file is None and (code_paths or manifest_paths):
         from poolwarden.config import find
 
         found = find(Path.cwd(), "budget")
@@ -70,13 +73,18 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     else:
         deployment = load_deployment(config_file or find_budget_config(Path.cwd()))
     notes: list[str] = []
+    fleet = facts = None
+    if manifest_paths:
+        from poolwarden.budget.fleet import with_manifests
+
+        deployment, fleet, facts = with_manifests(deployment, manifest_paths, code_paths, config_file, cpus)
     if code_paths:
         from poolwarden.budget.code import apply, scan
 
         for target in code_paths:
             if not os.path.exists(target):
                 raise UsageError(f"--code {target}: no such file or directory")
-        facts = scan(list(code_paths), cpus=cpus)
+        facts = facts if facts is not None else scan(list(code_paths), cpus=cpus)
         deployment, notes = apply(deployment, facts, cpus=cpus)
         notes.extend(f"skipped {line}" for line in facts.skipped)
     live = None
@@ -85,6 +93,10 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
         deployment, live = with_server_limits(deployment, dsn)
     report = compute(deployment)
+    if fleet is not None:
+        from poolwarden.budget.fleet import attach
+
+        attach(fleet, report)
     observed = None
     if prometheus_url is not None:
         from poolwarden.budget.prometheus import PrometheusSettings, observe, observed_problems

@@ -1,0 +1,69 @@
+"""Which of the pools ``--code`` found a workload's container runs (``budget --manifests --code``).
+
+The rule, simple on purpose: the command names an app module (``gunicorn app.main:app``,
+``uvicorn app.main:app``, ``celery -A app.worker``); its top-level package (``app``) runs the
+pools found in files under a directory of that name, or in ``app.py``:
+
+- engine and pool constructors (SQLAlchemy, psycopg_pool, poolwarden's own): per process,
+  SQLAlchemy's defaults (5 + 10) where not literal; unpooled ones are listed, not counted;
+- Django ``DATABASES`` entries (PostgreSQL) of settings modules there, per alias: with the native
+  pool, ``min_size`` steady and ``max_size`` worst per process; without it, one connection per
+  thread (kept between requests when ``CONN_MAX_AGE`` ≠ 0, else steady 0). Under an ASGI server a
+  thread runs each concurrent request: without the native pool that is unbounded, and reported so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poolwarden.budget.containers import Runner
+from poolwarden.budget.fleet_config import PoolSpec
+
+if TYPE_CHECKING:
+    from poolwarden.budget.code import CodeFacts
+
+
+def _under(where: str, package: str) -> bool:
+    parts = where.rpartition(":")[0].replace("\\", "/").split("/")
+    return package in parts[:-1] or parts[-1] == f"{package}.py"
+
+
+def code_pools(runner: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec], list[str], list[str]]:
+    """(pools per process or thread, a line per pool saying where it came from, why it is unbounded)."""
+    if facts is None or runner.module is None:
+        return [], [], []
+    package = runner.module.split(".")[0]
+    origin = f"--code, package {package!r} of {runner.module}"
+    specs, sources, unbounded = [], [], []
+    for found in facts.pools:
+        if not _under(found.where, package):
+            continue
+        if found.unpooled:
+            sources.append(f"{found.name} at {found.where} is unpooled: not counted")
+            continue
+        size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
+        overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
+        specs.append(PoolSpec(f"{found.name}@{found.where}", size, overflow))
+        literal = "" if found.pool_size is not None else " (not literal: SQLAlchemy's defaults)"
+        sources.append(f"{found.name} at {found.where}: {size} + {overflow}{literal}, {origin}")
+    aliases: dict[str, PoolSpec] = {}
+    for db in facts.databases:
+        if not db.postgres or not _under(db.where, package):
+            continue
+        name = f"DATABASES[{db.alias!r}]@{db.where}"
+        if db.pooled:
+            low, high, how = db.pool_bounds()
+            spec = PoolSpec(name, low, high - low)
+            sources.append(f"{name}: native pool, per process: {how}, {origin}")
+        else:
+            steady = 1 if db.persistent else 0
+            spec = PoolSpec(name, steady, 1 - steady, per="thread")
+            sources.append(f"{name}: no pool, one connection per thread"
+                           f"{' kept open (CONN_MAX_AGE)' if steady else ''}, {origin}")
+            if runner.asgi:
+                unbounded.append(f"{name} runs under ASGI ({runner.program}) without Django's native pool: "
+                                 "a connection per concurrent request")
+        known = aliases.get(db.alias)  # several settings modules: the largest bound
+        if known is None or spec.pool_size + spec.max_overflow > known.pool_size + known.max_overflow:
+            aliases[db.alias] = spec
+    return [*specs, *aliases.values()], sources, unbounded
