@@ -353,3 +353,10 @@ def test_generated_kubernetes_shaped_objects(objects: list[dict[str, Any]]) -> N
     with _fleet({"k8s.yaml": _yaml(_deployment(), *objects)}):
         proc = invoke("budget", "--manifests", ".")
     _outcome(proc)
+
+
+def test_a_name_with_a_newline_stays_one_line(tmp_path: Path) -> None:
+    """A metadata.name holding a newline (found by the generated objects) cannot add a line to the error."""
+    (tmp_path / "k8s.yaml").write_text('kind: Deployment\nmetadata: {name: "web\\nforged: line"}\nspec: {}\n')
+    line = assert_clean_failure(run("budget", "--manifests", "k8s.yaml", cwd=tmp_path))
+    assert "web\\nforged: line" in line

@@ -18,20 +18,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> None:
-    """Print ``poolwarden: error: MESSAGE`` on stderr and exit 2."""
-    click.echo(f"poolwarden: error: {message}", err=True)
+    """Print ``poolwarden: error: MESSAGE`` on stderr, on one line whatever MESSAGE holds (a name
+    read from a file may hold a newline), and exit 2."""
+    from poolwarden.text import one_line
+
+    click.echo(f"poolwarden: error: {one_line(message)}", err=True)
     sys.exit(2)
 
 
 def _scrubbed(message: str, kwargs: dict[str, Any]) -> str:
     """``message`` with nothing left of the passwords of the command's DSNs (whatever raised it)."""
     from poolwarden.dsn import scrub
-    from poolwarden.text import one_line
 
     for key in ("dsn", "pgbouncer_dsn", "prometheus_url"):
         value = kwargs.get(key)
         if isinstance(value, str) and value:
-            message = one_line(scrub(message, value))
+            message = scrub(message, value)
     return message
 
 
