@@ -62,6 +62,7 @@ class Command:
     pool: Text | None = None  # celery -P
     config: str | None = None  # gunicorn -c FILE
     is_config: bool = False  # a gunicorn config module, not a command
+    app: str | None = None  # the module it runs: gunicorn / uvicorn ``pkg.main:app``, celery ``-A pkg.worker``
 
 
 _GUNICORN_OPTIONS = {"-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",
@@ -70,7 +71,9 @@ _GUNICORN_OPTIONS = {"-w": "workers", "--workers": "workers", "--threads": "thre
 _UVICORN_OPTIONS = {"--workers": "workers", "--limit-concurrency": "limit_concurrency"}
 _HYPERCORN_OPTIONS = {"-w": "workers", "--workers": "workers"}
 _CELERY_OPTIONS = {"-c": "concurrency", "--concurrency": "concurrency", "-P": "pool", "--pool": "pool",
-                   "--autoscale": "autoscale"}
+                   "--autoscale": "autoscale", "-A": "app", "--app": "app"}
+#: a server's application argument: ``module.path:variable`` (or a factory call)
+_APP_SPEC = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):[A-Za-z_]\w*(\(.*\))?$")
 _TEXT_FIELDS = frozenset({"worker_class", "pool"})
 
 
@@ -127,8 +130,12 @@ def _options(program: str, words: list[str], where: str) -> Command:
                 found[key] = Text(literal_word, where, number.env)
             elif key == "config":
                 found[key] = value
+            elif key == "app":
+                found[key] = value.partition(":")[0] or None
             else:
                 found[key] = shell_number(value, where)
+        elif program != "celery" and "app" not in found and _APP_SPEC.match(word):
+            found["app"] = _APP_SPEC.match(word).group("module")  # type: ignore[union-attr]
         i += 1
     return Command(program, where, **found)  # type: ignore[arg-type]
 

@@ -117,6 +117,9 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
     last = callee.rpartition(".")[2]
     env_call = callee in _GETENV or callee in _ENV_CALLS or (
         last in _TYPED_ENV and isinstance(node.func, ast.Attribute) and callee.count(".") == 1)
+    if not env_call and len(node.args) == 1 and isinstance(node.args[0], ast.Call):
+        inner = _read(node.args[0], names, cpus, depth + 1)  # int_or_none(os.environ.get("X")): a helper
+        return _Read(_MISSING, inner.env, line, inner.cpus)  # not literal, but the env var is named
     if not env_call or not node.args or not isinstance(node.args[0], ast.Constant) \
             or not isinstance(node.args[0].value, str):
         return _Read(_MISSING, None, line)
