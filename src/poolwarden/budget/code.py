@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from poolwarden.budget import commands as C
 from poolwarden.budget.commands import Command
@@ -356,10 +357,16 @@ def scan(paths: list[str], *, cpus: int | None = None) -> CodeFacts:
                        if p.library == "flask_sqlalchemy" and not p.one_shot else p for p in facts.pools]
     finally:
         sys.setrecursionlimit(saved)
-    for path in discover(paths, onerror=unlistable, accept=C.is_command_file):
-        text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
-        if text is not None:
-            facts.commands.extend(C.read_command_file(text, relative(str(path))))
+    for arg in paths:
+        for path in discover([arg], onerror=unlistable, accept=C.is_command_file):
+            if str(path) in seen:
+                continue
+            seen.add(str(path))
+            if any(part in K.TEST_PACKAGES for part in Path(_under(str(path), arg)).parts[:-1]):
+                continue  # a test fixture's Dockerfile or script runs no service of the project
+            text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
+            if text is not None:
+                facts.commands.extend(C.read_command_file(text, relative(str(path))))
     return facts
 
 
@@ -488,7 +495,8 @@ def _reach(facts: CodeFacts, found: list[CodePool], pools: list[Pool]) -> Callab
                 hit = facts.index.known(target)
                 if hit is not None:
                     todo.append(hit[0])
-        return [pool for module, held in by_module.items() if module in reached for pool in held]
+        held = [pool for module, held in by_module.items() if module in reached for pool in held]
+        return held or list(pools)  # imported dynamically, perhaps: a worst case counts them all
 
     return runs
 

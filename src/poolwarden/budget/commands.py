@@ -7,12 +7,15 @@ Read from
   ``worker_class``, ``worker_connections``, followed to literals as settings are
   (:mod:`poolwarden.budget.values`; ``multiprocessing.cpu_count() * 2 + 1`` with ``--cpus``);
 - command lines in Procfiles, Dockerfiles (``CMD`` / ``ENTRYPOINT``, shell or JSON form), shell
-  scripts and compose files (one-line ``command:``): ``gunicorn -w/--workers N --threads N
-  -k/--worker-class CLASS --worker-connections N -c FILE``, ``uvicorn --workers N
-  --limit-concurrency N``, ``hypercorn -w/--workers N``, ``daphne`` (ASGI, one process),
+  scripts (``*.sh``, ``entrypoint*`` / ``docker-entrypoint*``), supervisord configs
+  (``supervisord*.conf``: ``command=…``) and compose files (one-line ``command:``), except those
+  under a ``tests`` directory: ``gunicorn -w/--workers N --threads N -k/--worker-class CLASS
+  --worker-connections N -c FILE``, ``uvicorn --workers N --limit-concurrency N``,
+  ``hypercorn -w/--workers N``, ``daphne`` (ASGI, one process),
   ``celery ... worker -c/--concurrency N -P/--pool POOL --autoscale MAX,MIN``; ``python -m``
   forms too. ``$X`` is not literal (and named), ``${X:-4}``
-  is 4 (and names X).
+  is 4 (and names X). The module a command runs is kept (``app``): a server's ``module:variable``
+  argument, Celery's ``-A`` / ``--app``.
 
 :func:`parse_command` reads one argv; a command split over lines with ``\\`` is joined first.
 """
@@ -33,7 +36,9 @@ PROGRAMS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "celery"})
 #: gunicorn config module names: ``gunicorn.conf.py``, ``gunicorn_config.py``, ``conf/gunicorn.py``…
 _GUNICORN_CONFIG = re.compile(r"gunicorn.*\.py$")
 _COMMAND_FILES = re.compile(r"^(Procfile.*|Dockerfile.*|.*\.dockerfile|.*\.sh|(docker-)?compose.*\.ya?ml|"
-                            r"entrypoint.*)$", re.IGNORECASE)
+                            r"(docker-)?entrypoint.*|supervisord?.*\.conf)$", re.IGNORECASE)
+#: supervisord's ``command=…`` line (a program section of supervisord.conf)
+_SUPERVISOR_COMMAND = re.compile(r"^\s*command\s*=\s*")
 _SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
 _MAX_COMMAND_FILE = 256 * 1024
 
@@ -180,7 +185,7 @@ def read_command_file(text: str, path: str) -> list[Command]:
     for number, line in _logical_lines(text):
         if not any(p in line for p in PROGRAMS):
             continue
-        words = _words(line)
+        words = _words(_SUPERVISOR_COMMAND.sub("", line, count=1))
         if words:
             command = parse_command(words, f"{path}:{number}")
             if command is not None:

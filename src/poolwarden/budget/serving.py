@@ -283,7 +283,8 @@ def engine_services(commands: Sequence[Command], settings: Sequence[Number], cel
     command or a gunicorn config is there, ``worker`` when a ``celery … worker`` command is (its
     concurrency from the command, else the settings, else Celery's default). Each holds, per
     process, the engines ``runs(command)`` says its command's module reaches (all of them without
-    ``runs``); threads share a process's pools, so only processes multiply. Empty when the tree
+    ``runs``; a service that holds none is listed, not counted); threads share a process's pools,
+    so only processes multiply. Empty when the tree
     has no such command: the caller then counts one process and says so."""
     configs = [c for c in commands if c.is_config]
     servers = [c for c in commands if not c.is_config and c.program != "celery"]
