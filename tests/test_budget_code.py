@@ -240,7 +240,8 @@ def test_gunicorn_config_and_uvicorn_workers(tmp_path: Path, monkeypatch: pytest
 
 
 def test_one_process_only_when_the_tree_says_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    report = budget(tmp_path, monkeypatch, {"app/db.py": SQLA + "engine = create_engine('postgresql://h/d')\n"})
+    report = budget(tmp_path, monkeypatch, {"app/db.py": SQLA + "engine = create_engine('postgresql://h/d')\n",
+                                           "tests/mock/Dockerfile": 'CMD ["uvicorn", "main:app", "--workers", "9"]\n'})
     assert services(report) == {"code": (1, 15)}
     assert any("no gunicorn / uvicorn / hypercorn / daphne / celery worker command" in line
                for line in report["from_code"])
