@@ -98,6 +98,8 @@ FORMS = {
                     "import app.conf", "app.conf.POOL_SIZE", "DB_POOL"),
     "environs": ("from environs import Env\nenv = Env()\nPOOL_SIZE = env.int('DB_POOL', default=7)\n",
                  "from app.conf import POOL_SIZE as SIZE", "SIZE", "DB_POOL"),
+    "or default": ("import os\nPOOL_SIZE = int(os.environ.get('DB_POOL') or 7)\n",
+                   "from app.conf import POOL_SIZE", "POOL_SIZE", "DB_POOL"),
     "constant": ("POOL_SIZE = 7\n", "from app.conf import POOL_SIZE", "POOL_SIZE", None),
     "dataclass": ("from dataclasses import dataclass, field\n\n@dataclass\nclass Conf:\n"
                   "    pool_size: int = field(default=7)\n\nconf = Conf()\n",

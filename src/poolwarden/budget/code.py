@@ -4,8 +4,13 @@ The scan reuses the analyzer's walk (imports resolved the same way as ``check``)
 pool constructors with their literal ``pool_size`` / ``max_overflow`` (or ``max_size``, or
 psycopg2's ``minconn, maxconn``; poolwarden's own engines with their bounded defaults, and an
 ``EngineRegistry`` as its ``max_connections``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
-whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
-literal is reported as such and left to the config or the defaults.
+whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A pool argument read
+from settings is followed across modules to its literal default (:mod:`poolwarden.budget.settings`);
+a value that is not literal is reported as such and counted at the library's default.
+
+Engines that run once rather than in a service — migrations, scripts, tests, ``__main__`` blocks,
+NullPool — are listed apart (:func:`one_shot_reason`). Paths are reported relative to the current
+directory.
 
 A Django project is read too: its ``DATABASES`` entries (:mod:`poolwarden.budget.django`), the
 gunicorn / uvicorn / Celery commands and gunicorn config modules that say how many processes and
@@ -508,9 +513,12 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
     ``DATABASES`` entry) counts as a service ``web`` and, with Celery, ``worker``, one replica
     each, from its settings and the commands that run it (:mod:`poolwarden.budget.serving`;
     ``cpus`` for Celery's default concurrency); a service whose connections nothing bounds is
-    listed in ``Deployment.unbounded``. Otherwise the pooled engines found count as one service
-    ``code`` of one replica whose processes are Celery's ``worker_concurrency`` (if literal and
-    ≥ 1, else 1). Periodic jobs come from ``beat_schedule`` when the
+    listed in ``Deployment.unbounded``. Otherwise the pooled engines found (migrations and one-shot
+    engines left out) count in the services the tree's commands run
+    (:func:`poolwarden.budget.serving.engine_services`: ``web`` and ``worker``, each engine where
+    its module is imported by the module the command runs); only when the tree holds no command,
+    as one service ``code`` of one replica whose processes are Celery's ``worker_concurrency`` (if
+    literal and ≥ 1, else 1). Periodic jobs come from ``beat_schedule`` when the
     config declares none; their duration is unknown to code and assumed to be one minute; an
     interval outside 1 s … 365 days is not counted (and said so).
 

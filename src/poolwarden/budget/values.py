@@ -3,7 +3,8 @@
 A setting is often not written as a literal but read from the environment with a literal
 default: ``os.environ.get("X", "4")``, ``os.getenv("X", 4)``, ``int(...)`` around either,
 ``env.int("X", default=4)`` / ``env("X", cast=int, default=4)`` (django-environ),
-``config("X", cast=int, default=4)`` (python-decouple), a module-level name bound once to any of
+``config("X", cast=int, default=4)`` (python-decouple), ``os.environ.get("X") or 4`` (the first
+operand that is set, the environment taken as unset), a module-level name bound once to any of
 these, simple arithmetic over them, and ``os.cpu_count()`` / ``multiprocessing.cpu_count()``
 when the CPU count is known (``--cpus``). On a command line: ``4``, ``$X`` / ``${X}`` (not
 literal) and ``${X:-4}``. :func:`follow` takes the default as the value and remembers which
@@ -105,6 +106,16 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
         if a is None or b is None or (isinstance(node.op, ast.FloorDiv) and b == 0):
             return _Read(_MISSING, left.env or right.env, line, left.cpus or right.cpus)
         return _Read(_BINOPS[type(node.op)](a, b), left.env or right.env, line, left.cpus or right.cpus)
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):  # os.environ.get("X") or 40
+        env, last = None, _Read(_MISSING, None, line)
+        for operand in node.values:
+            last = _read(operand, names, cpus, depth + 1)
+            env = env or last.env
+            if last.value is _MISSING and last.env is None:
+                return _Read(_MISSING, env, line, last.cpus)
+            if last.value is not _MISSING and last.value:
+                return _Read(last.value, env, last.line, last.cpus)
+        return _Read(last.value, env, last.line, last.cpus)  # every operand falsy: the last one
     if not isinstance(node, ast.Call):
         return _Read(_MISSING, None, line)
     callee = dotted_text(node.func)
