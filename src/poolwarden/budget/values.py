@@ -107,15 +107,15 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
             return _Read(_MISSING, left.env or right.env, line, left.cpus or right.cpus)
         return _Read(_BINOPS[type(node.op)](a, b), left.env or right.env, line, left.cpus or right.cpus)
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):  # os.environ.get("X") or 40
-        env, last = None, _Read(_MISSING, None, line)
+        env, operand_read = None, _Read(_MISSING, None, line)
         for operand in node.values:
-            last = _read(operand, names, cpus, depth + 1)
-            env = env or last.env
-            if last.value is _MISSING and last.env is None:
-                return _Read(_MISSING, env, line, last.cpus)
-            if last.value is not _MISSING and last.value:
-                return _Read(last.value, env, last.line, last.cpus)
-        return _Read(last.value, env, last.line, last.cpus)  # every operand falsy: the last one
+            operand_read = _read(operand, names, cpus, depth + 1)
+            env = env or operand_read.env
+            if operand_read.value is _MISSING and operand_read.env is None:
+                return _Read(_MISSING, env, line, operand_read.cpus)
+            if operand_read.value is not _MISSING and operand_read.value:
+                return _Read(operand_read.value, env, operand_read.line, operand_read.cpus)
+        return _Read(operand_read.value, env, operand_read.line, operand_read.cpus)  # every operand falsy: the last one
     if not isinstance(node, ast.Call):
         return _Read(_MISSING, None, line)
     callee = dotted_text(node.func)
