@@ -292,3 +292,13 @@ def test_paths_relative_to_the_current_directory(tmp_path: Path, monkeypatch: py
     proc = invoke("budget", "--code", str(tmp_path / "svc"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "svc/app/db.py:2" in proc.stdout and "svc/Procfile:1" in proc.stdout and str(tmp_path) not in proc.stdout
+
+
+def test_script_variables_assigned_earlier_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = budget(tmp_path, monkeypatch, {
+        "app/db.py": SQLA + "engine = create_engine('postgresql://h/d', pool_size=2, max_overflow=1)\n",
+        "boot.sh": ('#!/bin/sh\nGUNICORN_WORKERS="${GUNICORN_WORKERS:-3}"\nexport THREADS=2\n'
+                    "exec gunicorn --workers $GUNICORN_WORKERS --threads ${THREADS} app.db:app\n"),
+    })
+    assert services(report) == {"web": (3, 9)}, report["from_code"]
+    assert any("workers 3 (boot.sh:4; env GUNICORN_WORKERS changes it)" in line for line in lines(report, "web:"))

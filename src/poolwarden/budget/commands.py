@@ -37,6 +37,8 @@ PROGRAMS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "celery"})
 _GUNICORN_CONFIG = re.compile(r"gunicorn.*\.py$")
 _COMMAND_FILES = re.compile(r"^(Procfile.*|Dockerfile.*|.*\.dockerfile|.*\.sh|(docker-)?compose.*\.ya?ml|"
                             r"(docker-)?entrypoint.*|supervisord?.*\.conf)$", re.IGNORECASE)
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_]\w*)=(?P<value>\S.*)$")
+_VARIABLE = re.compile(r"\$\{(?P<braced>[A-Za-z_]\w*)\}|\$(?P<bare>[A-Za-z_]\w*)\b")
 #: supervisord's ``command=…`` line (a program section of supervisord.conf)
 _SUPERVISOR_COMMAND = re.compile(r"^\s*command\s*=\s*")
 _SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
@@ -179,12 +181,38 @@ def _split(line: str) -> list[str]:
         return []
 
 
+def _assigned(line: str, assigned: dict[str, str]) -> None:
+    """Record a shell assignment ``X=4`` / ``X="${X:-4}"`` / ``export X=4`` (one word, no command after it)."""
+    match = _ASSIGNMENT.match(line)
+    if match is None:
+        return
+    words = _split(match.group("value"))
+    if len(words) == 1:
+        assigned[match.group("name")] = words[0]
+
+
+def _substituted(line: str, assigned: dict[str, str]) -> str:
+    """``$X`` / ``${X}`` replaced by what an earlier line of the script assigned to ``X``."""
+    if not assigned or "$" not in line:
+        return line
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("bare")
+        return assigned.get(name, match.group(0))
+
+    return _VARIABLE.sub(value, line)
+
+
 def read_command_file(text: str, path: str) -> list[Command]:
-    """The commands a Procfile, Dockerfile, shell script or compose file starts (one per line)."""
+    """The commands a Procfile, Dockerfile, shell script or compose file starts (one per line). In a
+    script, ``$X`` after an assignment ``X="${X:-4}"`` (or ``X=4``) reads as what was assigned."""
     found = []
+    assigned: dict[str, str] = {}
     for number, line in _logical_lines(text):
+        _assigned(line, assigned)
         if not any(p in line for p in PROGRAMS):
             continue
+        line = _substituted(line, assigned)
         words = _words(_SUPERVISOR_COMMAND.sub("", line, count=1))
         if words:
             command = parse_command(words, f"{path}:{number}")
