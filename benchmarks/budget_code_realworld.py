@@ -14,7 +14,7 @@ processes, how many engines were counted and how many listed as migrations / one
 
 ``--with-commands`` first copies each checkout to a temporary directory and adds the
 repository's process command files at the same commit — Dockerfiles, Procfiles, compose files,
-shell and entrypoint scripts, supervisord configs, gunicorn config modules — read from the bare
+shell and entrypoint scripts, supervisord configs, uWSGI ini files, gunicorn config modules — read from the bare
 git directory ``<checkouts>/.<name>.git`` beside it: what ``--code`` would read on a full clone.
 The checkouts are never written.
 """
@@ -33,7 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _COMMAND_FILE = re.compile(r"(^|/)(Procfile[^/]*|Dockerfile[^/]*|[^/]*\.dockerfile|[^/]*\.sh|(docker-)?compose[^/]*"
-                           r"\.ya?ml|(docker-)?entrypoint[^/]*|supervisord?[^/]*\.conf|[^/]*gunicorn[^/]*\.py)$",
+                           r"\.ya?ml|(docker-)?entrypoint[^/]*|supervisord?[^/]*\.conf|[^/]*uwsgi[^/]*\.ini|"
+                           r"[^/]*gunicorn[^/]*\.py)$",
                            re.IGNORECASE)
 
 

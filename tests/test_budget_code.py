@@ -245,7 +245,7 @@ def test_one_process_only_when_the_tree_says_nothing(tmp_path: Path, monkeypatch
     report = budget(tmp_path, monkeypatch, {"app/db.py": SQLA + "engine = create_engine('postgresql://h/d')\n",
                                            "tests/mock/Dockerfile": 'CMD ["uvicorn", "main:app", "--workers", "9"]\n'})
     assert services(report) == {"code": (1, 15)}
-    assert any("no gunicorn / uvicorn / hypercorn / daphne / celery worker command" in line
+    assert any("no gunicorn / uvicorn / hypercorn / daphne / uwsgi / celery worker command" in line
                for line in report["from_code"])
 
 
@@ -302,3 +302,20 @@ def test_script_variables_assigned_earlier_are_read(tmp_path: Path, monkeypatch:
     })
     assert services(report) == {"web": (3, 9)}, report["from_code"]
     assert any("workers 3 (boot.sh:4; env GUNICORN_WORKERS changes it)" in line for line in lines(report, "web:"))
+
+
+def test_uwsgi_ini_and_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """healthchecks' layout: a Dockerfile runs ``uwsgi docker/uwsgi.ini``, which says 4 processes of 1 thread."""
+    report = budget(tmp_path, monkeypatch, {
+        "hc/settings.py": ("import os\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql',\n"
+                           "    'CONN_MAX_AGE': int(os.getenv('DB_CONN_MAX_AGE', '0'))}}\n"),
+        "docker/Dockerfile": 'CMD [ "uwsgi", "/opt/hc/docker/uwsgi.ini"]\n',
+        "docker/uwsgi.ini": ("[uwsgi]\nmaster\nif-not-env = UWSGI_PROCESSES\nprocesses = 4\nendif =\n"
+                             "enable-threads\nthreads = 1\nmodule = hc.wsgi:application\n"),
+    })
+    assert services(report) == {"web": (4, 4)}, report["from_code"]
+    assert any("processes 4 (docker/uwsgi.ini:4; env UWSGI_PROCESSES changes it)" in line
+               for line in lines(report, "web:")), report["from_code"]
+    report = budget(tmp_path, monkeypatch, {"docker/uwsgi.ini": "[other]\nprocesses = 9\n",
+                                           "Procfile": "web: uwsgi --http :8000 -p 3 --threads 2 -w hc.wsgi\n"})
+    assert services(report) == {"web": (3, 6)}, report["from_code"]

@@ -105,7 +105,8 @@ def test_import_and_class_cycles_end(cycle: int, classes: bool, monkeypatch: pyt
 
 @given(words=st.lists(st.sampled_from(["gunicorn", "uvicorn", "celery", "worker", "-w", "-c", "--workers", "-A",
                                        "--app", "app.main:app", "app.tasks", "${W:-3}", "$W", "4", "0", "-1",
-                                       "'", '"', "&&", "command=", "[", "]", "-w4x", "--autoscale=", "x:y:z"]),
+                                       "'", '"', "&&", "command=", "[", "]", "-w4x", "--autoscale=", "x:y:z", "uwsgi",
+                                       "-p", "--processes", "processes =", "[uwsgi]", "\n"]),
                       max_size=12))
 @settings(SETTINGS, max_examples=scaled(40))
 def test_command_lines_never_break_the_report(words: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +115,7 @@ def test_command_lines_never_break_the_report(words: list[str], monkeypatch: pyt
     files = {"app/db.py": "from sqlalchemy import create_engine\nengine = create_engine('postgresql://h/d')\n",
              "app/main.py": "from app import db\n", "app/tasks.py": "from app import db\n",
              "Procfile": f"web: {line}\n", "supervisord.conf": f"command={line}\n",
-             "Dockerfile": f"CMD {json.dumps(words)}\n"}
+             "Dockerfile": f"CMD {json.dumps(words)}\n", "uwsgi.ini": f"[uwsgi]\n{line}\n"}
     tmp = tempfile.mkdtemp()
     try:
         write_tree(Path(tmp), files)

@@ -570,8 +570,8 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
             source = (f"worker_concurrency at {next(w for w, v in counts if v == processes)}" if counts
                       else "the commands found run none of the engines' modules" if described
                       else "no literal worker_concurrency found, and no gunicorn / uvicorn / hypercorn / daphne / "
-                           "celery worker command in a Dockerfile, Procfile, compose file or shell script, nor a "
-                           "gunicorn config module, in the tree")
+                           "uwsgi / celery worker command in a Dockerfile, Procfile, compose file, shell script, "
+                           "supervisord or uWSGI config, nor a gunicorn config module, in the tree")
             noun = "process" if processes == 1 else "processes"
             notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count as one service "
                          f"'code' with {processes} {noun} ({source}) and 1 replica")

@@ -90,7 +90,7 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
     """The web service's processes and threads from a gunicorn / uvicorn command and gunicorn config modules."""
     if command is None and not configs:
         return Runner("web", GUNICORN_DEFAULT_WORKERS, 1, False, False,
-                      "no gunicorn / uvicorn / hypercorn / daphne command or gunicorn config found: counted as "
+                      "no gunicorn / uvicorn / hypercorn / daphne / uwsgi command or gunicorn config found: counted as "
                       "gunicorn's defaults (1 sync worker, 1 thread)")
     program = command.program if command is not None else "gunicorn"
     conf = None if program != "gunicorn" else _pick(command, configs) if command is not None else configs[0]
@@ -103,6 +103,13 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
         return own if own is not None else (getattr(conf, name) if conf is not None else None)
 
     parts = []
+    if program == "uwsgi":  # prefork processes of `threads` threads each (WSGI)
+        processes, text = _count(command.workers if command is not None else None, 1, "uWSGI's default",
+                                 "processes")
+        parts.append(text)
+        threads, text = _count(command.threads if command is not None else None, 1, "uWSGI's default", "threads")
+        parts.append(text)
+        return _runner("web", processes, threads, False, False, head, parts)
     if program in ASGI_SERVERS:
         uv_workers = option("workers")
         default_text = ("uvicorn's default; env WEB_CONCURRENCY changes it" if program == "uvicorn"
