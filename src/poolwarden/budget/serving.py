@@ -24,8 +24,12 @@ keeps it in a thread-local):
   Concurrency from the command (``-c``, ``--autoscale`` max), else the settings, else Celery's
   default — the worker machine's CPU count, unknown here: ``--cpus`` or 1, said so.
 
-Engines and pools found in code (SQLAlchemy, psycopg_pool…) are counted in every process of
-every service: code does not say which process imports them.
+- **uWSGI**: ``processes`` of ``threads`` threads (1 and 1 by default), from its command line or
+  its ini file.
+
+In a Django project, engines and pools found in code (SQLAlchemy, psycopg_pool…) are counted in
+every process of every service. Outside Django, :func:`engine_services` counts them where the
+module a command runs imports them.
 """
 
 from __future__ import annotations
