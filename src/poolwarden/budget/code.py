@@ -4,8 +4,13 @@ The scan reuses the analyzer's walk (imports resolved the same way as ``check``)
 pool constructors with their literal ``pool_size`` / ``max_overflow`` (or ``max_size``, or
 psycopg2's ``minconn, maxconn``; poolwarden's own engines with their bounded defaults, and an
 ``EngineRegistry`` as its ``max_connections``), Celery's ``worker_concurrency``, and ``beat_schedule`` entries
-whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A value that is not
-literal is reported as such and left to the config or the defaults.
+whose ``schedule`` is a number of seconds or a literal ``timedelta(...)``. A pool argument read
+from settings is followed across modules to its literal default (:mod:`poolwarden.budget.settings`);
+a value that is not literal is reported as such and counted at the library's default.
+
+Engines that run once rather than in a service — migrations, scripts, tests, ``__main__`` blocks,
+NullPool — are listed apart (:func:`one_shot_reason`). Paths are reported relative to the current
+directory.
 
 A Django project is read too: its ``DATABASES`` entries (:mod:`poolwarden.budget.django`), the
 gunicorn / uvicorn / Celery commands and gunicorn config modules that say how many processes and
@@ -19,18 +24,23 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from poolwarden.budget import commands as C
 from poolwarden.budget.commands import Command
 from poolwarden.budget.django import Database, read_celery_concurrency, read_databases
 from poolwarden.budget.model import MAX_SPAN, MIN_EVERY, Deployment, Periodic, Pool, Service
-from poolwarden.budget.serving import django_services
-from poolwarden.budget.values import Number
+from poolwarden.budget.serving import django_services, engine_services
+from poolwarden.budget.settings import SettingsIndex
+from poolwarden.budget.values import Number, follow, module_names, shown
 from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
 from poolwarden.check.context import FileContext
+from poolwarden.check.dicts import Lookup, Opaque, lookup
 from poolwarden.check.files import discover
 from poolwarden.check.modules import module_name
 from poolwarden.check.rule import Rule
@@ -49,6 +59,11 @@ class CodePool:
     pool_size: int | None  # None: not literal (or not given)
     max_overflow: int | None
     unpooled: bool = False  # NullPool / StaticPool
+    one_shot: str = ""  # why it runs once, not in a service (a migration, a script, a test…); "" if it serves
+    size: Number | None = None  # pool_size as followed to settings (None: not given)
+    overflow: Number | None = None
+    library: str = "sqlalchemy"  # whose defaults apply: sqlalchemy | asyncpg | psycopg_pool | fixed
+    module: str = ""  # the dotted module it is made in
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,8 @@ class CodeFacts:
     commands: list[Command] = field(default_factory=list)  # gunicorn / uvicorn / celery worker, gunicorn configs
     celery_settings: list[Number] = field(default_factory=list)  # CELERY_WORKER_CONCURRENCY & co.
     celery_apps: list[str] = field(default_factory=list)  # where a Celery app is made
+    flask: dict[str, Number] = field(default_factory=dict)  # Flask-SQLAlchemy's pool config: pool_size / max_overflow
+    index: SettingsIndex = field(default_factory=SettingsIndex)  # the modules read, to follow settings
 
 
 _POOLWARDEN_ENGINES = frozenset({"poolwarden.runtime.engine.create_engine",
@@ -97,6 +114,45 @@ def _seconds(node: ast.expr, ctx: FileContext) -> float | None:
     return None
 
 
+#: SQLAlchemy's engines made from a config dict (Alembic's env.py makes its engine so)
+_FROM_CONFIG = frozenset({"sqlalchemy.engine_from_config", "sqlalchemy.engine.engine_from_config",
+                          "sqlalchemy.ext.asyncio.async_engine_from_config"})
+#: Flask-SQLAlchemy's app-config keys for the engine's pool (2.x), and its engine-options key
+FLASK_POOL_KEYS = {"SQLALCHEMY_POOL_SIZE": "pool_size", "SQLALCHEMY_MAX_OVERFLOW": "max_overflow"}
+_ONE_SHOT_DIRS = frozenset({"scripts", "bin"})
+
+
+def _flask_sqlalchemy(target: str, ctx: FileContext) -> bool:
+    """Flask-SQLAlchemy's extension, or a class of this module derived from it (as check's PW106 reads it)."""
+    if target in K.FLASK_SQLALCHEMY:
+        return True
+    module, _, name = target.rpartition(".")
+    bases = ctx.summary.classes.get(name, ()) if module == ctx.module else ()
+    return any(base in K.FLASK_SQLALCHEMY for base in bases)
+
+
+def one_shot_reason(ctx: FileContext, relative: str, unpooled: bool) -> str:
+    """Why an engine made here is not part of a running service, or "" (see :func:`apply`)."""
+    parts = relative.replace("\\", "/").split("/")
+    name, dirs = parts[-1], parts[:-1]
+    if ctx.is_test:
+        return "a test module"
+    if name == "env.py" and any("alembic" in d.lower() or "migration" in d.lower() for d in dirs):
+        return "Alembic migrations (env.py)"
+    if any(target == "alembic.context" or target.startswith("alembic.context.") for target in ctx.imports.values()):
+        return "Alembic migrations (imports alembic.context)"
+    if name == "manage.py" or "/management/commands/" in "/" + "/".join(dirs) + "/":
+        return "a one-shot command (manage.py / a management command)"
+    script_dir = next((d for d in dirs if d in _ONE_SHOT_DIRS), None)
+    if script_dir is not None:
+        return f"a script under {script_dir}/"
+    if ctx.main_guard:
+        return 'run by hand (under `if __name__ == "__main__":`)'
+    if unpooled:
+        return "NullPool / StaticPool / PgBouncer mode: one connection per use, not a pool"
+    return ""
+
+
 class _Collector(Rule):
     CODE = "PW900"  # internal: never reported
     NAME = "budget-scan"
@@ -104,6 +160,20 @@ class _Collector(Rule):
 
     def __init__(self, facts: CodeFacts) -> None:
         self.facts = facts
+        self.tree: ast.Module | None = None
+        self.relative = ""  # the file's path relative to the --code argument it was found under
+        self._names: dict[str, ast.expr] | None = None
+        self.cpus: int | None = None
+        self.pending: list[tuple[int, Callable[[], Number | None], Callable[[], Number | None]]] = []
+
+    def start(self, tree: ast.Module, relative: str) -> None:
+        """A new file: its tree (module names are read from it when a value is followed)."""
+        self.tree, self.relative, self._names = tree, relative, None
+
+    def names(self) -> dict[str, ast.expr]:
+        if self._names is None:
+            self._names = module_names(self.tree) if self.tree is not None else {}
+        return self._names
 
     def visit(self, node: ast.AST, ctx: FileContext) -> None:
         if isinstance(node, ast.Assign):
@@ -115,21 +185,33 @@ class _Collector(Rule):
         where = f"{ctx.path}:{node.lineno}"
         callee = ctx.call(node).target or ""
         keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
-        if callee in K.SQLALCHEMY_ENGINES:
+        if callee in K.SQLALCHEMY_ENGINES or callee in _FROM_CONFIG:
             poolclass = keywords.get("poolclass")
             unpooled = poolclass is not None and dotted_text(poolclass).rpartition(".")[2] in K.UNPOOLED
-            self._pool(where, node, keywords.get("pool_size"), keywords.get("max_overflow"), unpooled, ctx)
+            splats = [kw.value for kw in node.keywords if kw.arg is None]
+            self._pool(where, node, keywords.get("pool_size"), keywords.get("max_overflow"), unpooled, ctx,
+                       splats=splats)
+        elif _flask_sqlalchemy(callee, ctx):  # the engine is made from the app config and engine_options
+            options = keywords.get("engine_options")
+            given = {k.value: v for k, v in zip(options.keys, options.values, strict=True)
+                     if isinstance(k, ast.Constant)} if isinstance(options, ast.Dict) else {}
+            self._pool(where, node, given.get("pool_size"), given.get("max_overflow"), False, ctx,
+                       library="flask_sqlalchemy")
         elif callee in _POOLWARDEN_ENGINES:  # runtime.engine: bounded defaults, 5 + 0
             pgbouncer = keywords.get("pgbouncer")
             self._pool(where, node, keywords.get("pool_size", ast.Constant(5)),
                        keywords.get("max_overflow", ast.Constant(0)),
-                       isinstance(pgbouncer, ast.Constant) and pgbouncer.value is True, ctx)
+                       isinstance(pgbouncer, ast.Constant) and pgbouncer.value is True, ctx, library="fixed")
         elif callee == "poolwarden.runtime.tenants.EngineRegistry":  # capped across all its tenants
-            self._pool(where, node, keywords.get("max_connections", ast.Constant(20)), ast.Constant(0), False, ctx)
-        elif callee in K.ASYNCPG_POOLS or callee in K.SIZED_POOLS:
-            self._pool(where, node, keywords.get("max_size"), ast.Constant(0), False, ctx)
+            self._pool(where, node, keywords.get("max_connections", ast.Constant(20)), ast.Constant(0), False, ctx,
+                       library="fixed")
+        elif callee in K.ASYNCPG_POOLS:
+            self._pool(where, node, keywords.get("max_size"), ast.Constant(0), False, ctx, library="asyncpg")
+        elif callee in K.SIZED_POOLS:
+            self._pool(where, node, keywords.get("max_size", keywords.get("min_size")), ast.Constant(0), False, ctx,
+                       library="psycopg_pool")
         elif callee in K.LIBPQ_POOLS and len(node.args) >= 2:
-            self._pool(where, node, node.args[1], ast.Constant(0), False, ctx)
+            self._pool(where, node, node.args[1], ast.Constant(0), False, ctx, library="fixed")
         elif callee == _CELERY_APP:
             self.facts.celery_apps.append(where)
         name = dotted_text(node.func).rpartition(".")[2]
@@ -138,13 +220,73 @@ class _Collector(Rule):
         if "beat_schedule" in keywords and isinstance(keywords["beat_schedule"], ast.Dict):
             self._schedule(keywords["beat_schedule"], ctx)
 
+    def _follow(self, value: ast.expr | None, ctx: FileContext) -> Callable[[], Number | None]:
+        """``value`` followed to a literal: here, through settings and across modules. Deferred: the
+        settings module may be read after this one, so the answer is asked for once the scan is done."""
+        if value is None:
+            return lambda: None
+        literal = _literal_int(value)
+        where = f"{ctx.path}:{getattr(value, 'lineno', 0)}"
+        if literal is not None:
+            return lambda: Number(literal, where)
+        head = value
+        while isinstance(head, ast.Attribute):
+            head = head.value
+        if isinstance(head, ast.Name) and any(head.id in s.locals for s in ctx.scopes if s.node is not None):
+            text = shown(value)
+            return lambda: Number(None, where, None, text)  # a parameter or a local: not followed
+        index, names, cpus = self.facts.index, self.names(), self.cpus
+        module, root, imports, path = ctx.module, ctx.root, ctx.imports, ctx.path
+        return lambda: index.follow(value, module, root, imports, names, path, cpus=cpus)
+
+    def _splatted(self, splats: list[ast.expr], key: str, ctx: FileContext) -> Callable[[], Number | None]:
+        """``key`` in the ``**options`` of a call, read as check reads option dicts
+        (:func:`poolwarden.check.dicts.lookup`); the largest value it may take, each followed to settings."""
+        where = ctx.function.node or self.tree
+        helpers = {f.name: f for f in (self.tree.body if self.tree is not None else [])
+                   if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        found = Lookup()
+        for splat in splats:
+            found.add(lookup(splat, key, ctx, where, helpers))
+        if not found.values:
+            if found.opaque is Opaque.NONE:
+                return lambda: None
+            text, line = shown(splats[0]), f"{ctx.path}:{getattr(splats[0], 'lineno', 0)}"
+            return lambda: Number(None, line, None, f"**{text}")
+        each = [(self._follow(value.expr, ctx), shown(value.expr)) for value in found.values]
+
+        def largest() -> Number | None:  # a literal in the dict says where it is written, as settings do
+            numbers = [n if n.text else dataclasses.replace(n, text=text)
+                       for n, text in ((f(), text) for f, text in each) if n is not None]
+            unknown = next((n for n in numbers if n.value is None), None)
+            if unknown is not None or not numbers:
+                return unknown
+            return max(numbers, key=lambda n: n.value or 0)
+
+        return largest
+
     def _pool(self, where: str, node: ast.Call, size: ast.expr | None, overflow: ast.expr | None,
-              unpooled: bool, ctx: FileContext) -> None:
+              unpooled: bool, ctx: FileContext, library: str = "sqlalchemy",
+              splats: list[ast.expr] | None = None) -> None:
         label = f"{dotted_text(node.func)}()"
-        for key, value in (("pool_size", size), ("max_overflow", overflow)):
-            if value is not None and _literal_int(value) is None and not unpooled:
-                self.facts.not_literal.append(f"{where}: {key} of {label} is `{ast.unparse(value)}`")
-        self.facts.pools.append(CodePool(where, label, _literal_int(size), _literal_int(overflow), unpooled))
+        # a poolclass set in an options dict (often in one branch: `if USE_NULL_POOL:`) is not read:
+        # the worst case counts the pool
+        reason = one_shot_reason(ctx, self.relative, unpooled)
+        if not reason:
+            size_of = self._follow(size, ctx) if size is not None or not splats else \
+                self._splatted(splats, "pool_size", ctx)
+            overflow_of = self._follow(overflow, ctx) if overflow is not None or not splats else \
+                self._splatted(splats, "max_overflow", ctx)
+            self.pending.append((len(self.facts.pools), size_of, overflow_of))
+        self.facts.pools.append(CodePool(where, label, _literal_int(size) if size is not None else None,
+                                         _literal_int(overflow) if overflow is not None else None, unpooled,
+                                         reason, library=library, module=ctx.module))
+
+    def finish(self) -> None:
+        """Follow the pools' settings now that every module is known."""
+        for i, size, overflow in self.pending:
+            self.facts.pools[i] = dataclasses.replace(self.facts.pools[i], size=size(), overflow=overflow())
+        self.pending.clear()
 
     def _concurrency(self, value: ast.expr, node: ast.AST, ctx: FileContext) -> None:
         where = f"{ctx.path}:{getattr(node, 'lineno', 0)}"
@@ -190,28 +332,65 @@ def scan(paths: list[str], *, cpus: int | None = None) -> CodeFacts:
     def unlistable(path: str, exc: OSError) -> None:
         skip(path, S.unreadable(exc))
 
+    collector.cpus = cpus
+    seen: set[str] = set()
     saved = sys.getrecursionlimit()
     sys.setrecursionlimit(max(saved, 8000))  # as check's workers: deep but valid code is walked, not lost
     try:
-        for path in discover(paths, onerror=unlistable):
-            loaded = S.load(path)
-            if isinstance(loaded, S.Failure):
-                skip(path, loaded)
-                continue
-            module, is_package, root = module_name(path)
-            ctx = FileContext(str(path), module, is_package, root)
-            try:
-                Walker(ctx, [collector]).run(loaded.tree)
-                _settings(facts, loaded, ctx, cpus)
-            except RecursionError:
-                skip(path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse"))
+        for arg in paths:
+            for path in discover([arg], onerror=unlistable):
+                if str(path) in seen:
+                    continue
+                seen.add(str(path))
+                shown_path = relative(str(path))
+                loaded = S.load(path)
+                if isinstance(loaded, S.Failure):
+                    skip(shown_path, loaded)
+                    continue
+                module, is_package, root = module_name(path)
+                ctx = FileContext(shown_path, module, is_package, root)
+                collector.start(loaded.tree, _under(str(path), arg))
+                try:
+                    Walker(ctx, [collector]).run(loaded.tree)
+                    _settings(facts, loaded, ctx, cpus)
+                except RecursionError:
+                    skip(shown_path, S.Failure("too-deep", "cannot analyse: nesting too deep to analyse"))
+                facts.index.add(module, shown_path, str(path), ctx.imports, root)
+        collector.finish()
+        facts.pools = [dataclasses.replace(p, size=p.size or facts.flask.get("pool_size"),
+                                           overflow=p.overflow or facts.flask.get("max_overflow"))
+                       if p.library == "flask_sqlalchemy" and not p.one_shot else p for p in facts.pools]
     finally:
         sys.setrecursionlimit(saved)
-    for path in discover(paths, onerror=unlistable, accept=C.is_command_file):
-        text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
-        if text is not None:
-            facts.commands.extend(C.read_command_file(text, str(path)))
+    for arg in paths:
+        for path in discover([arg], onerror=unlistable, accept=C.is_command_file):
+            if str(path) in seen:
+                continue
+            seen.add(str(path))
+            if any(part in K.TEST_PACKAGES for part in Path(_under(str(path), arg)).parts[:-1]):
+                continue  # a test fixture's Dockerfile or script runs no service of the project
+            text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
+            if text is not None:
+                facts.commands.extend(C.read_command_file(text, relative(str(path))))
     return facts
+
+
+def relative(path: str) -> str:
+    """``path`` as the report shows it: relative to the current directory."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def _under(path: str, arg: str) -> str:
+    """``path`` relative to the ``--code`` argument it was found under (its own name for a file argument)."""
+    if os.path.isdir(arg):
+        try:
+            return os.path.relpath(path, arg)
+        except ValueError:
+            return os.path.basename(path)
+    return os.path.basename(path)
 
 
 def _settings(facts: CodeFacts, loaded: S.Parsed, ctx: FileContext, cpus: int | None) -> None:
@@ -222,10 +401,28 @@ def _settings(facts: CodeFacts, loaded: S.Parsed, ctx: FileContext, cpus: int | 
         facts.databases.extend(read_databases(loaded.tree, ctx.path))
     if b"CONCURRENCY" in loaded.source or b"worker_concurrency" in loaded.source:
         facts.celery_settings.extend(read_celery_concurrency(loaded.tree, ctx.path, cpus=cpus))
+    if b"SQLALCHEMY_" in loaded.source:
+        _flask_config(facts, loaded.tree, ctx.path, cpus)
     if C.is_gunicorn_config(ctx.path.replace("\\", "/").rpartition("/")[2]):
         found = C.read_gunicorn_config(loaded.tree, ctx.path, cpus=cpus)
         if found is not None:
             facts.commands.append(found)
+
+
+def _flask_config(facts: CodeFacts, tree: ast.Module, path: str, cpus: int | None) -> None:
+    """Module-level ``SQLALCHEMY_POOL_SIZE`` / ``SQLALCHEMY_MAX_OVERFLOW`` and the ``pool_size`` /
+    ``max_overflow`` of ``SQLALCHEMY_ENGINE_OPTIONS``: the pool of a Flask-SQLAlchemy engine."""
+    names = module_names(tree)
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        key = node.targets[0].id
+        if key in FLASK_POOL_KEYS:
+            facts.flask.setdefault(FLASK_POOL_KEYS[key], follow(node.value, names, path, cpus=cpus))
+        elif key == K.FLASK_ENGINE_OPTIONS and isinstance(node.value, ast.Dict):
+            for k, v in zip(node.value.keys, node.value.values, strict=True):
+                if isinstance(k, ast.Constant) and k.value in ("pool_size", "max_overflow"):
+                    facts.flask.setdefault(str(k.value), follow(v, names, path, cpus=cpus))
 
 
 def _engines(pools: list[CodePool], limit: int = 3) -> str:
@@ -233,21 +430,80 @@ def _engines(pools: list[CodePool], limit: int = 3) -> str:
     return shown + (f" and {len(pools) - limit} more" if len(pools) > limit else "")
 
 
+#: each library's pool bounds when the code leaves them out: (size, overflow, whose default)
+LIBRARY_DEFAULTS = {
+    "sqlalchemy": (5, 10, "SQLAlchemy's default"),
+    "flask_sqlalchemy": (5, 10, "SQLAlchemy's default, as Flask-SQLAlchemy passes none"),
+    "asyncpg": (10, 0, "asyncpg's default max_size"),
+    "psycopg_pool": (4, 0, "psycopg_pool's default max_size = min_size = 4"),
+    "fixed": (5, 0, "the default"),
+}
+
+
+def _bound(number: Number | None, default: int, default_text: str, key: str, least: int) -> tuple[int, str, bool]:
+    """(value, how it was found, literal at the call) of one pool argument."""
+    if number is None:
+        return default, f"{key} {default} ({default_text}: not given)", False
+    if number.value is None:
+        env = f"; env {number.env} changes it" if number.env else ""
+        return default, (f"{key} {default} ({default_text}: `{number.text}` at {number.where} is not literal"
+                         f"{env})"), False
+    if number.value < least:
+        return default, (f"{key} {default} ({default_text} instead of {number.describe()}, which bounds nothing: "
+                         "SQLAlchemy reads pool_size 0 and a negative max_overflow as no limit)"), False
+    if number.env is None and number.text == "":
+        return number.value, f"{key} {number.value}", True
+    return number.value, f"{key} {number.describe()}", False
+
+
 def _code_pools(pooled: list[CodePool]) -> tuple[list[Pool], list[str]]:
-    """The pooled engines found in code as pools, SQLAlchemy's defaults where not literal, and a line for each."""
+    """The pooled engines found in code as pools, each library's defaults where the value is not
+    literal (as far as settings go), and a line for each saying where every number came from."""
     pools, notes = [], []
     for i, found in enumerate(pooled):
-        size = found.pool_size if found.pool_size is not None and found.pool_size > 0 else 5
-        overflow = found.max_overflow if found.max_overflow is not None and found.max_overflow >= 0 else 10
+        size_default, overflow_default, whose = LIBRARY_DEFAULTS.get(found.library, LIBRARY_DEFAULTS["sqlalchemy"])
+        size_n = found.size if found.size is not None else (
+            Number(found.pool_size, found.where) if found.pool_size is not None else None)
+        overflow_n = found.overflow if found.overflow is not None else (
+            Number(found.max_overflow, found.where) if found.max_overflow is not None else None)
+        size, size_text, size_code = _bound(size_n, size_default, whose, "pool_size", 1)
+        overflow, overflow_text, overflow_code = _bound(overflow_n, overflow_default, whose, "max_overflow", 0)
         pools.append(Pool(name=f"{found.name}@{found.where}", pool_size=size, max_overflow=overflow))
-        origin = "code" if found.pool_size is not None else "default (not literal in code)"
-        if (found.pool_size is not None and found.pool_size <= 0) or (found.max_overflow or 0) < 0:
-            origin = (f"defaults instead of pool_size {found.pool_size}, max_overflow {found.max_overflow} "
-                      "from code, which bound nothing: SQLAlchemy reads pool_size 0 and a negative "
-                      "max_overflow as no limit")
-        notes.append(f"pool {i + 1}: {found.name} at {found.where}: pool_size {size}, max_overflow {overflow} "
-                     f"({origin})")
+        if size_code and overflow_code:
+            shown_line = f"pool_size {size}, max_overflow {overflow} (code)"
+        else:
+            shown_line = f"{size_text}; {overflow_text}"
+        notes.append(f"pool {i + 1}: {found.name} at {found.where}: {shown_line}")
     return pools, notes
+
+
+def _reach(facts: CodeFacts, found: list[CodePool], pools: list[Pool]) -> Callable[[Command], list[Pool]]:
+    """Which of ``pools`` (made in ``found``'s modules) a command's process holds: those whose module
+    its app module imports, directly or not; all of them when the command names no module read."""
+    by_module: dict[str, list[Pool]] = {}
+    for code_pool, pool in zip(found, pools, strict=True):
+        by_module.setdefault(code_pool.module, []).append(pool)
+
+    def runs(command: Command) -> list[Pool]:
+        start = facts.index.known(command.app) if command.app else None
+        if start is None:
+            return list(pools)
+        reached, todo = set(), [start[0]]
+        if command.program == "celery" and not start[1]:  # celery -A proj: proj/celery.py makes the app
+            todo.append(f"{start[0]}.celery")
+        while todo:
+            module = todo.pop()
+            if module in reached:
+                continue
+            reached.add(module)
+            for target in facts.index.imports_of(module):
+                hit = facts.index.known(target)
+                if hit is not None:
+                    todo.append(hit[0])
+        held = [pool for module, held in by_module.items() if module in reached for pool in held]
+        return held or list(pools)  # imported dynamically, perhaps: a worst case counts them all
+
+    return runs
 
 
 def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tuple[Deployment, list[str]]:
@@ -257,9 +513,12 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
     ``DATABASES`` entry) counts as a service ``web`` and, with Celery, ``worker``, one replica
     each, from its settings and the commands that run it (:mod:`poolwarden.budget.serving`;
     ``cpus`` for Celery's default concurrency); a service whose connections nothing bounds is
-    listed in ``Deployment.unbounded``. Otherwise the pooled engines found count as one service
-    ``code`` of one replica whose processes are Celery's ``worker_concurrency`` (if literal and
-    ≥ 1, else 1). Periodic jobs come from ``beat_schedule`` when the
+    listed in ``Deployment.unbounded``. Otherwise the pooled engines found (migrations and one-shot
+    engines left out) count in the services the tree's commands run
+    (:func:`poolwarden.budget.serving.engine_services`: ``web`` and ``worker``, each engine where
+    its module is imported by the module the command runs); only when the tree holds no command,
+    as one service ``code`` of one replica whose processes are Celery's ``worker_concurrency`` (if
+    literal and ≥ 1, else 1). Periodic jobs come from ``beat_schedule`` when the
     config declares none; their duration is unknown to code and assumed to be one minute; an
     interval outside 1 s … 365 days is not counted (and said so).
 
@@ -268,7 +527,7 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
     anything to count: a verdict on such a model would be an empty "OK".
     """
     notes: list[str] = []
-    pooled = [p for p in facts.pools if not p.unpooled]
+    pooled = [p for p in facts.pools if not p.unpooled and not p.one_shot]
     bare = [s.name for s in dep.services if not s.pools]
     pooled = [*pooled, *(CodePool(db.where, f"DATABASES[{db.alias!r}]", None, None)
                          for db in facts.databases if db.postgres and bare)]
@@ -293,22 +552,37 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
     elif not dep.services and pooled:
         pools, lines = _code_pools(pooled)
         notes.extend(lines)
-        counts = [(where, value) for where, value in facts.concurrency if value >= 1]
-        notes.extend(f"worker_concurrency = {value} at {where} is not a process count: ignored"
-                     for where, value in facts.concurrency if value < 1)
-        processes = max((value for _, value in counts), default=1)
-        source = (f"worker_concurrency at {next(w for w, v in counts if v == processes)}" if counts
-                  else "no literal worker_concurrency found")
-        noun = "process" if processes == 1 else "processes"
-        notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count as one service "
-                     f"'code' with {processes} {noun} ({source}) and 1 replica")
-        dep = dataclasses.replace(dep, services=(Service("code", 1, processes, tuple(pools)),))
+        settings = [*facts.celery_settings, *(Number(value, where) for where, value in facts.concurrency)]
+        services, described = engine_services(facts.commands, settings, facts.celery_apps, pools, cpus,
+                                              runs=_reach(facts, pooled, pools))
+        if services:
+            notes.extend(described)
+            names = " and ".join(f"'{s.name}'" for s in services)
+            notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count in {names}, "
+                         "1 replica" + (" each" if len(services) > 1 else ""))
+            dep = dataclasses.replace(dep, services=services)
+        else:
+            notes.extend(described)  # commands found whose modules import none of the engines
+            counts = [(where, value) for where, value in facts.concurrency if value >= 1]
+            notes.extend(f"worker_concurrency = {value} at {where} is not a process count: ignored"
+                         for where, value in facts.concurrency if value < 1)
+            processes = max((value for _, value in counts), default=1)
+            source = (f"worker_concurrency at {next(w for w, v in counts if v == processes)}" if counts
+                      else "the commands found run none of the engines' modules" if described
+                      else "no literal worker_concurrency found, and no gunicorn / uvicorn / hypercorn / daphne / "
+                           "uwsgi / celery worker command in a Dockerfile, Procfile, compose file, shell script, "
+                           "supervisord or uWSGI config, nor a gunicorn config module, in the tree")
+            noun = "process" if processes == 1 else "processes"
+            notes.append(f"the config declares no service: the {len(pooled)} engine(s) found count as one service "
+                         f"'code' with {processes} {noun} ({source}) and 1 replica")
+            dep = dataclasses.replace(dep, services=(Service("code", 1, processes, tuple(pools)),))
     elif facts.pools or postgres:
         found = f"{len(facts.pools)} engine(s)" + (f" and {len(postgres)} Django DATABASES entries" if postgres else "")
         notes.append(f"{found} found in code; the config's services are used")
-    notes.extend(f"not counted: {p.name} at {p.where} is unpooled (NullPool / StaticPool / PgBouncer mode): "
-                 "it opens a connection per checkout; declare its bound in the config" for p in facts.pools
-                 if p.unpooled)
+    notes.extend(f"not counted (migrations / one-shot): {p.name} at {p.where}: {p.one_shot}"
+                 + ("; declare its bound in the config if a service runs it" if p.one_shot.startswith("NullPool")
+                    else "")
+                 for p in facts.pools if p.one_shot)
     if not dep.periodic and facts.jobs:
         jobs = []
         for j in facts.jobs:
@@ -322,7 +596,8 @@ def apply(dep: Deployment, facts: CodeFacts, *, cpus: int | None = None) -> tupl
             notes.append(f"{len(jobs)} periodic job(s) from beat_schedule (duration assumed 1m each)")
     notes.extend(f"not literal: {line}" for line in facts.not_literal)
     if not dep.services and not dep.periodic and dep.pgbouncer is None:
-        unpooled = [p for p in facts.pools if p.unpooled]
-        what = f"only unpooled engines ({_engines(unpooled)})" if unpooled else "no engine, pool or beat schedule"
+        left = [p for p in facts.pools if p.one_shot]
+        what = (f"only migration / one-shot / unpooled engines ({_engines(left)})" if left
+                else "no engine, pool or beat schedule")
         raise UsageError(f"nothing to count: --code found {what}, and no config declares services or periodic jobs")
     return dep, [mask_text(line) for line in notes]  # a literal written in code may hold a DSN

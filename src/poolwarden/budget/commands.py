@@ -7,12 +7,17 @@ Read from
   ``worker_class``, ``worker_connections``, followed to literals as settings are
   (:mod:`poolwarden.budget.values`; ``multiprocessing.cpu_count() * 2 + 1`` with ``--cpus``);
 - command lines in Procfiles, Dockerfiles (``CMD`` / ``ENTRYPOINT``, shell or JSON form), shell
-  scripts and compose files (one-line ``command:``): ``gunicorn -w/--workers N --threads N
-  -k/--worker-class CLASS --worker-connections N -c FILE``, ``uvicorn --workers N
-  --limit-concurrency N``, ``hypercorn -w/--workers N``, ``daphne`` (ASGI, one process),
-  ``celery ... worker -c/--concurrency N -P/--pool POOL --autoscale MAX,MIN``; ``python -m``
+  scripts (``*.sh``, ``entrypoint*`` / ``docker-entrypoint*``), supervisord configs
+  (``supervisord*.conf``: ``command=…``) and compose files (one-line ``command:``), except those
+  under a ``tests`` directory: ``gunicorn -w/--workers N --threads N -k/--worker-class CLASS
+  --worker-connections N -c FILE``, ``uvicorn --workers N --limit-concurrency N``,
+  ``hypercorn -w/--workers N``, ``daphne`` (ASGI, one process),
+  ``celery ... worker -c/--concurrency N -P/--pool POOL --autoscale MAX,MIN``, ``uwsgi
+  -p/--processes N --threads N`` and uWSGI ini files (``*uwsgi*.ini``, ``[uwsgi]``: ``processes``,
+  ``threads``); ``python -m``
   forms too. ``$X`` is not literal (and named), ``${X:-4}``
-  is 4 (and names X).
+  is 4 (and names X). The module a command runs is kept (``app``): a server's ``module:variable``
+  argument, Celery's ``-A`` / ``--app``.
 
 :func:`parse_command` reads one argv; a command split over lines with ``\\`` is joined first.
 """
@@ -29,11 +34,15 @@ from dataclasses import dataclass
 
 from poolwarden.budget.values import Number, follow, literal, module_names, shell_number
 
-PROGRAMS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "celery"})
+PROGRAMS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne", "celery", "uwsgi"})
 #: gunicorn config module names: ``gunicorn.conf.py``, ``gunicorn_config.py``, ``conf/gunicorn.py``…
 _GUNICORN_CONFIG = re.compile(r"gunicorn.*\.py$")
 _COMMAND_FILES = re.compile(r"^(Procfile.*|Dockerfile.*|.*\.dockerfile|.*\.sh|(docker-)?compose.*\.ya?ml|"
-                            r"entrypoint.*)$", re.IGNORECASE)
+                            r"(docker-)?entrypoint.*|supervisord?.*\.conf|.*uwsgi.*\.ini)$", re.IGNORECASE)
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_]\w*)=(?P<value>\S.*)$")
+_VARIABLE = re.compile(r"\$\{(?P<braced>[A-Za-z_]\w*)\}|\$(?P<bare>[A-Za-z_]\w*)\b")
+#: supervisord's ``command=…`` line (a program section of supervisord.conf)
+_SUPERVISOR_COMMAND = re.compile(r"^\s*command\s*=\s*")
 _SEPARATORS = frozenset({"&&", "||", ";", "|", "&"})
 _MAX_COMMAND_FILE = 256 * 1024
 
@@ -62,6 +71,7 @@ class Command:
     pool: Text | None = None  # celery -P
     config: str | None = None  # gunicorn -c FILE
     is_config: bool = False  # a gunicorn config module, not a command
+    app: str | None = None  # the module it runs: gunicorn / uvicorn ``pkg.main:app``, celery ``-A pkg.worker``
 
 
 _GUNICORN_OPTIONS = {"-w": "workers", "--workers": "workers", "--threads": "threads", "-k": "worker_class",
@@ -70,7 +80,14 @@ _GUNICORN_OPTIONS = {"-w": "workers", "--workers": "workers", "--threads": "thre
 _UVICORN_OPTIONS = {"--workers": "workers", "--limit-concurrency": "limit_concurrency"}
 _HYPERCORN_OPTIONS = {"-w": "workers", "--workers": "workers"}
 _CELERY_OPTIONS = {"-c": "concurrency", "--concurrency": "concurrency", "-P": "pool", "--pool": "pool",
-                   "--autoscale": "autoscale"}
+                   "--autoscale": "autoscale", "-A": "app", "--app": "app"}
+#: a server's application argument: ``module.path:variable`` (or a factory call)
+_APP_SPEC = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):[A-Za-z_]\w*(\(.*\))?$")
+#: uWSGI: ``-p/--processes/--workers N --threads N``; ``-w/--wsgi/--module MODULE`` names the app
+_UWSGI_OPTIONS = {"-p": "workers", "--processes": "workers", "--workers": "workers", "--threads": "threads",
+                  "-w": "app", "--wsgi": "app", "--module": "app"}
+_UWSGI_INI_KEYS = {"processes": "workers", "workers": "workers", "threads": "threads", "module": "app",
+                   "wsgi": "app"}
 _TEXT_FIELDS = frozenset({"worker_class", "pool"})
 
 
@@ -103,7 +120,7 @@ def parse_command(argv: Sequence[str], where: str) -> Command | None:
 
 def _options(program: str, words: list[str], where: str) -> Command:
     table = {"gunicorn": _GUNICORN_OPTIONS, "uvicorn": _UVICORN_OPTIONS, "hypercorn": _HYPERCORN_OPTIONS,
-             "daphne": {}, "celery": _CELERY_OPTIONS}[program]
+             "daphne": {}, "celery": _CELERY_OPTIONS, "uwsgi": _UWSGI_OPTIONS}[program]
     found: dict[str, object] = {}
     i = 0
     while i < len(words):
@@ -127,8 +144,12 @@ def _options(program: str, words: list[str], where: str) -> Command:
                 found[key] = Text(literal_word, where, number.env)
             elif key == "config":
                 found[key] = value
+            elif key == "app":
+                found[key] = value.partition(":")[0] or None
             else:
                 found[key] = shell_number(value, where)
+        elif program not in ("celery", "uwsgi") and "app" not in found and _APP_SPEC.match(word):
+            found["app"] = _APP_SPEC.match(word).group("module")  # type: ignore[union-attr]
         i += 1
     return Command(program, where, **found)  # type: ignore[arg-type]
 
@@ -167,18 +188,73 @@ def _split(line: str) -> list[str]:
         return []
 
 
+def _assigned(line: str, assigned: dict[str, str]) -> None:
+    """Record a shell assignment ``X=4`` / ``X="${X:-4}"`` / ``export X=4`` (one word, no command after it)."""
+    match = _ASSIGNMENT.match(line)
+    if match is None:
+        return
+    words = _split(match.group("value"))
+    if len(words) == 1:
+        assigned[match.group("name")] = words[0]
+
+
+def _substituted(line: str, assigned: dict[str, str]) -> str:
+    """``$X`` / ``${X}`` replaced by what an earlier line of the script assigned to ``X``."""
+    if not assigned or "$" not in line:
+        return line
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("bare")
+        return assigned.get(name, match.group(0))
+
+    return _VARIABLE.sub(value, line)
+
+
 def read_command_file(text: str, path: str) -> list[Command]:
-    """The commands a Procfile, Dockerfile, shell script or compose file starts (one per line)."""
+    """The commands a Procfile, Dockerfile, shell script or compose file starts (one per line). In a
+    script, ``$X`` after an assignment ``X="${X:-4}"`` (or ``X=4``) reads as what was assigned."""
+    if path.lower().endswith(".ini"):
+        return read_uwsgi_ini(text, path)
     found = []
+    assigned: dict[str, str] = {}
     for number, line in _logical_lines(text):
+        _assigned(line, assigned)
         if not any(p in line for p in PROGRAMS):
             continue
-        words = _words(line)
+        line = _substituted(line, assigned)
+        words = _words(_SUPERVISOR_COMMAND.sub("", line, count=1))
         if words:
             command = parse_command(words, f"{path}:{number}")
             if command is not None:
                 found.append(command)
     return found
+
+
+def read_uwsgi_ini(text: str, path: str) -> list[Command]:
+    """The uWSGI server a ``[uwsgi]`` ini file describes (``processes`` / ``workers``, ``threads``,
+    ``module``), or nothing when it sets none of them. uWSGI reads any option from the environment
+    too (``UWSGI_PROCESSES``…): the notes name that variable."""
+    found: dict[str, object] = {}
+    section, first = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if section != "uwsgi" or not sep or key not in _UWSGI_INI_KEYS or key in found:
+            continue
+        first = first or number
+        field = _UWSGI_INI_KEYS[key]
+        if field == "app":
+            found[field] = value.partition(":")[0] or None
+        else:
+            read = shell_number(value, f"{path}:{number}")
+            found[field] = Number(read.value, read.where, read.env or f"UWSGI_{key.upper()}", read.text)
+    if not any(k in found for k in ("workers", "threads")):
+        return []
+    return [Command("uwsgi", f"{path}:{first}", **found)]  # type: ignore[arg-type]
 
 
 def is_command_file(name: str) -> bool:

@@ -116,11 +116,17 @@ def _key(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _dict(node: ast.expr) -> dict[str, ast.expr] | None:
+def _dict(node: ast.expr, names: dict[str, ast.expr] | None = None) -> dict[str, ast.expr] | None:
+    """A literal dict's string keys (a key may be a module constant: ``{DEFAULT_ALIAS: ...}``)."""
     if not isinstance(node, ast.Dict):
         return None
-    return {k: v for k, v in ((_key(k) if k is not None else None, v) for k, v in zip(node.keys, node.values,
-                                                                                        strict=True)) if k}
+
+    def key(k: ast.expr | None) -> str | None:
+        if isinstance(k, ast.Name) and names is not None and k.id in names:
+            k = names[k.id]
+        return _key(k) if k is not None else None
+
+    return {k: v for k, v in ((key(k), v) for k, v in zip(node.keys, node.values, strict=True)) if k}
 
 
 def _path(target: ast.expr) -> list[str] | None:
@@ -189,7 +195,7 @@ def read_databases(tree: ast.Module, path: str) -> list[Database]:
         if keys is None:
             continue
         if not keys:  # DATABASES = {...}
-            for alias, value in (_dict(node.value) or {}).items():
+            for alias, value in (_dict(node.value, names) or {}).items():
                 start(alias, value)
         elif len(keys) == 1:  # DATABASES["alias"] = ...
             start(keys[0], node.value)

@@ -24,13 +24,17 @@ keeps it in a thread-local):
   Concurrency from the command (``-c``, ``--autoscale`` max), else the settings, else Celery's
   default — the worker machine's CPU count, unknown here: ``--cpus`` or 1, said so.
 
-Engines and pools found in code (SQLAlchemy, psycopg_pool…) are counted in every process of
-every service: code does not say which process imports them.
+- **uWSGI**: ``processes`` of ``threads`` threads (1 and 1 by default), from its command line or
+  its ini file.
+
+In a Django project, engines and pools found in code (SQLAlchemy, psycopg_pool…) are counted in
+every process of every service. Outside Django, :func:`engine_services` counts them where the
+module a command runs imports them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from poolwarden.budget.commands import Command, Text
@@ -90,7 +94,7 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
     """The web service's processes and threads from a gunicorn / uvicorn command and gunicorn config modules."""
     if command is None and not configs:
         return Runner("web", GUNICORN_DEFAULT_WORKERS, 1, False, False,
-                      "no gunicorn / uvicorn / hypercorn / daphne command or gunicorn config found: counted as "
+                      "no gunicorn / uvicorn / hypercorn / daphne / uwsgi command or gunicorn config found: counted as "
                       "gunicorn's defaults (1 sync worker, 1 thread)")
     program = command.program if command is not None else "gunicorn"
     conf = None if program != "gunicorn" else _pick(command, configs) if command is not None else configs[0]
@@ -103,6 +107,13 @@ def web_runner(command: Command | None, configs: Sequence[Command]) -> Runner:
         return own if own is not None else (getattr(conf, name) if conf is not None else None)
 
     parts = []
+    if program == "uwsgi":  # prefork processes of `threads` threads each (WSGI)
+        processes, text = _count(command.workers if command is not None else None, 1, "uWSGI's default",
+                                 "processes")
+        parts.append(text)
+        threads, text = _count(command.threads if command is not None else None, 1, "uWSGI's default", "threads")
+        parts.append(text)
+        return _runner("web", processes, threads, False, False, head, parts)
     if program in ASGI_SERVERS:
         uv_workers = option("workers")
         default_text = ("uvicorn's default; env WEB_CONCURRENCY changes it" if program == "uvicorn"
@@ -259,6 +270,63 @@ def _worst(service: Service) -> tuple[int, int]:
     return service.worst, service.steady
 
 
+def _choose(runners: Sequence[Runner], databases: Sequence[Database], engines: Sequence[Pool],
+            services: list[Service], notes: list[str]) -> Runner:
+    """The runner of one role with the largest worst case, its service appended to ``services`` and
+    the others listed in ``notes``."""
+    built = [(build(r, databases, engines), r) for r in runners]
+    service, runner = max(built, key=lambda pair: _worst(pair[0]))
+    services.append(service)
+    notes.append(f"{runner.name}: {runner.text}")
+    same = [other.source for _, other in built if other is not runner and _shape(other) == _shape(runner)]
+    if same:
+        notes.append(f"{runner.name}: also found, the same count: {', '.join(same)}")
+    notes.extend(f"{runner.name}: also found, not counted (a smaller worst case): {other.text}"
+                 for _, other in built if other is not runner and _shape(other) != _shape(runner))
+    return runner
+
+
+def engine_services(commands: Sequence[Command], settings: Sequence[Number], celery_apps: Sequence[str],
+                    engines: Sequence[Pool], cpus: int | None,
+                    runs: Callable[[Command], Sequence[Pool]] | None = None) -> tuple[tuple[Service, ...], list[str]]:
+    """The services that run engines and pools found in code (SQLAlchemy, asyncpg, psycopg_pool…),
+    from the commands found in the tree: ``web`` when a gunicorn / uvicorn / hypercorn / daphne
+    command or a gunicorn config is there, ``worker`` when a ``celery … worker`` command is (its
+    concurrency from the command, else the settings, else Celery's default). Each holds, per
+    process, the engines ``runs(command)`` says its command's module reaches (all of them without
+    ``runs``; a service that holds none is listed, not counted); threads share a process's pools,
+    so only processes multiply. Empty when the tree
+    has no such command: the caller then counts one process and says so."""
+    configs = [c for c in commands if c.is_config]
+    servers = [c for c in commands if not c.is_config and c.program != "celery"]
+    workers = [c for c in commands if c.program == "celery"]
+    services: list[Service] = []
+    notes: list[str] = []
+    web = [web_runner(c, configs) for c in servers]
+    if configs and not any(c.program == "gunicorn" for c in servers):
+        web.append(web_runner(None, configs))
+    worker = [worker_runner(c, settings, celery_apps[0] if celery_apps else "?", cpus) for c in workers]
+    for runners, made_by in ((web, [*servers, *([None] if len(web) > len(servers) else [])]),
+                             (worker, list(workers))):
+        if not runners:
+            continue
+        held = [list(runs(c)) if runs is not None and c is not None else list(engines) for c in made_by]
+        built = [(Service(r.name, 1, r.processes, tuple(pools)), r) for r, pools in zip(runners, held, strict=True)
+                 if pools]
+        notes.extend(f"{r.name}: not counted: {r.source} runs {c.app if c is not None else '?'}, which imports "
+                     "none of the modules the engines are made in"
+                     for r, pools, c in zip(runners, held, made_by, strict=True) if not pools)
+        if not built:
+            continue
+        service, runner = max(built, key=lambda pair: _worst(pair[0]))
+        services.append(service)
+        notes.append(f"{runner.name}: {runner.text}: {_processes(runner.processes)} × the {len(service.pools)} "
+                     "engine(s) it reaches, each its own pool")
+        notes.extend(f"{runner.name}: also found, not counted (a smaller worst case): {other.text}"
+                     for other_service, other in built if other is not runner)
+    return tuple(services), notes
+
+
 def django_services(databases: Sequence[Database], commands: Sequence[Command], settings: Sequence[Number],
                     celery_apps: Sequence[str], engines: Sequence[Pool],
                     cpus: int | None) -> tuple[tuple[Service, ...], list[str], list[str]]:
@@ -284,15 +352,7 @@ def django_services(databases: Sequence[Database], commands: Sequence[Command], 
         roles.append(("worker", [worker_runner(c, settings, app, cpus) for c in workers] or
                       [worker_runner(None, settings, app, cpus)]))
     for _, runners in roles:
-        built = [(build(r, postgres, engines), r) for r in runners]
-        service, runner = max(built, key=lambda pair: _worst(pair[0]))
-        services.append(service)
-        notes.append(f"{runner.name}: {runner.text}")
-        same = [other.source for _, other in built if other is not runner and _shape(other) == _shape(runner)]
-        if same:
-            notes.append(f"{runner.name}: also found, the same count: {', '.join(same)}")
-        notes.extend(f"{runner.name}: also found, not counted (a smaller worst case): {other.text}"
-                     for _, other in built if other is not runner and _shape(other) != _shape(runner))
+        runner = _choose(runners, postgres, engines, services, notes)
         reason = unbounded(runner, postgres)
         if reason is not None:
             problems.append(reason)

@@ -3,7 +3,8 @@
 A setting is often not written as a literal but read from the environment with a literal
 default: ``os.environ.get("X", "4")``, ``os.getenv("X", 4)``, ``int(...)`` around either,
 ``env.int("X", default=4)`` / ``env("X", cast=int, default=4)`` (django-environ),
-``config("X", cast=int, default=4)`` (python-decouple), a module-level name bound once to any of
+``config("X", cast=int, default=4)`` (python-decouple), ``os.environ.get("X") or 4`` (the first
+operand that is set, the environment taken as unset), a module-level name bound once to any of
 these, simple arithmetic over them, and ``os.cpu_count()`` / ``multiprocessing.cpu_count()``
 when the CPU count is known (``--cpus``). On a command line: ``4``, ``$X`` / ``${X}`` (not
 literal) and ``${X:-4}``. :func:`follow` takes the default as the value and remembers which
@@ -105,6 +106,16 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
         if a is None or b is None or (isinstance(node.op, ast.FloorDiv) and b == 0):
             return _Read(_MISSING, left.env or right.env, line, left.cpus or right.cpus)
         return _Read(_BINOPS[type(node.op)](a, b), left.env or right.env, line, left.cpus or right.cpus)
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):  # os.environ.get("X") or 40
+        env, operand_read = None, _Read(_MISSING, None, line)
+        for operand in node.values:
+            operand_read = _read(operand, names, cpus, depth + 1)
+            env = env or operand_read.env
+            if operand_read.value is _MISSING and operand_read.env is None:
+                return _Read(_MISSING, env, line, operand_read.cpus)
+            if operand_read.value is not _MISSING and operand_read.value:
+                return _Read(operand_read.value, env, operand_read.line, operand_read.cpus)
+        return _Read(operand_read.value, env, operand_read.line, operand_read.cpus)  # every operand falsy: the last one
     if not isinstance(node, ast.Call):
         return _Read(_MISSING, None, line)
     callee = dotted_text(node.func)
@@ -117,6 +128,9 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
     last = callee.rpartition(".")[2]
     env_call = callee in _GETENV or callee in _ENV_CALLS or (
         last in _TYPED_ENV and isinstance(node.func, ast.Attribute) and callee.count(".") == 1)
+    if not env_call and len(node.args) == 1 and isinstance(node.args[0], ast.Call):
+        inner = _read(node.args[0], names, cpus, depth + 1)  # int_or_none(os.environ.get("X")): a helper
+        return _Read(_MISSING, inner.env, line, inner.cpus)  # not literal, but the env var is named
     if not env_call or not node.args or not isinstance(node.args[0], ast.Constant) \
             or not isinstance(node.args[0].value, str):
         return _Read(_MISSING, None, line)
