@@ -41,9 +41,11 @@ def _by_name(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {w["workload"]: w for w in data["workloads"]}
 
 
-def test_the_mixed_fleet_hpa_surge_gunicorn_threads_celery_autoscale_transaction_pgbouncer() -> None:
+def test_the_mixed_fleet_hpa_surge_gunicorn_threads_celery_autoscale_transaction_pgbouncer(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"  # a copy: under tests/, --code takes the fleet's code for test code (not counted)
+    shutil.copytree(FLEET, fleet)
     proc = cli("budget", "--manifests", "k8s", "--manifests", "pgbouncer/pgbouncer.ini", "--code", "code",
-               "--format", "json", cwd=FLEET)
+               "--format", "json", cwd=fleet)
     data = _json(proc)
     rows = _by_name(data)
     # web: HPA maxReplicas 10, 25% surge rounded up: ceil(10 * 25 / 100) = 3 → 13 pods at once;
@@ -59,7 +61,7 @@ def test_the_mixed_fleet_hpa_surge_gunicorn_threads_celery_autoscale_transaction
     worker_worst = (2 + 1) * 8 * (5 + 0)
     assert rows["Deployment/worker"]["worst"] == worker_worst
     # api: replicas 2 + maxSurge 2; WEB_CONCURRENCY=3 workers (GUNICORN_CMD_ARGS sets only threads);
-    # the engine --code found in code/app/db.py (package app of app.main): 7 + 3
+    # the engine --code found in code/app/db.py (package app of app.main, not read): 7 + 3
     api_worst = (2 + 2) * 3 * (7 + 3)
     assert rows["Deployment/api"]["worst"] == api_worst
     assert rows["Deployment/api"]["threads"] == 4
@@ -405,3 +407,26 @@ def test_combined_with_config_services_and_a_live_server(tmp_path: Path, postgre
     # web has room 37 - (91 - 60) = 6 connections: 6 // (2 x 10) = 0 containers; r + 1 <= 0: none
     assert rows["compose/web"]["max_replicas"] == 0
     assert proc.returncode == 1
+
+
+def test_code_pools_are_those_the_command_module_imports_migrations_left_out(tmp_path: Path) -> None:
+    """With --manifests --code, a container runs the engines its app module imports (as --code alone
+    decides), not every engine of its package: the Alembic env.py and an unimported module stay out."""
+    app = tmp_path / "app"
+    (app / "migrations").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "main.py").write_text("from app.db import engine\n")
+    (app / "db.py").write_text("import sqlalchemy\nengine = sqlalchemy.create_engine('postgresql://h/db', "
+                               "pool_size=6, max_overflow=2)\n")
+    (app / "reports.py").write_text("import sqlalchemy\nreports = sqlalchemy.create_engine('postgresql://h/db', "
+                                    "pool_size=40, max_overflow=40)\n")
+    (app / "migrations" / "env.py").write_text("import sqlalchemy\nfrom alembic import context\n"
+                                               "engine = sqlalchemy.create_engine('postgresql://h/db', "
+                                               "pool_size=50)\n")
+    (tmp_path / "web.yaml").write_text(
+        "kind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n"
+        "      - name: web\n        command: [gunicorn, 'app.main:app', '-w', '3']\n")
+    proc = cli("budget", "--manifests", "web.yaml", "--code", ".", "--format", "json", cwd=tmp_path)
+    rows = _by_name(_json(proc))
+    # 2 replicas + 25% surge rounded up (1) = 3 pods x 3 workers x (6 + 2): reports.py and env.py not counted
+    assert rows["Deployment/web"]["worst"] == (2 + 1) * 3 * (6 + 2)

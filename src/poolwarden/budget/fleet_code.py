@@ -1,8 +1,13 @@
 """Which of the pools ``--code`` found a workload's container runs (``budget --manifests --code``).
 
-The rule, simple on purpose: the command names an app module (``gunicorn app.main:app``,
-``uvicorn app.main:app``, ``celery -A app.worker``); its top-level package (``app``) runs the
-pools found in files under a directory of that name, or in ``app.py``:
+The command names an app module (``gunicorn app.main:app``, ``uvicorn app.main:app``,
+``celery -A app.worker``); the container runs the pools made in the modules that module imports,
+directly or not — the same rule as ``--code`` alone
+(:func:`poolwarden.budget.from_code.reached_modules`). When the app module is not among the
+modules read, its top-level package (``app``) runs the pools found in files under a directory of
+that name, or in ``app.py``. Migration and one-shot engines (Alembic's ``env.py``, scripts,
+``__main__`` blocks) never count. Django's settings are loaded by name, not imported: their
+``DATABASES`` count in the containers whose app module is in the settings' top-level package:
 
 - engine and pool constructors (SQLAlchemy, psycopg_pool, poolwarden's own): per process,
   SQLAlchemy's defaults (5 + 10) where not literal; unpooled ones are listed, not counted;
@@ -32,11 +37,23 @@ def code_pools(runner: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec],
     """(pools per process or thread, a line per pool saying where it came from, why it is unbounded)."""
     if facts is None or runner.module is None:
         return [], [], []
+    from poolwarden.budget.from_code import reached_modules
+
+    reached = reached_modules(facts, runner.module, runner.program)
     package = runner.module.split(".")[0]
-    origin = f"--code, package {package!r} of {runner.module}"
+    if reached is not None:
+        origin = f"--code, imported by {runner.module}"
+
+        def runs(where: str, module: str) -> bool:
+            return module in reached or not module  # a pool whose module is unknown: counted (worst case)
+    else:
+        origin = f"--code, package {package!r} of {runner.module}"
+
+        def runs(where: str, module: str) -> bool:
+            return _under(where, package)
     specs, sources, unbounded = [], [], []
     for found in facts.pools:
-        if not _under(found.where, package):
+        if found.one_shot or not runs(found.where, found.module):
             continue
         if found.unpooled:
             sources.append(f"{found.name} at {found.where} is unpooled: not counted")
@@ -48,7 +65,7 @@ def code_pools(runner: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec],
         sources.append(f"{found.name} at {found.where}: {size} + {overflow}{literal}, {origin}")
     aliases: dict[str, PoolSpec] = {}
     for db in facts.databases:
-        if not db.postgres or not _under(db.where, package):
+        if not db.postgres or not _under(db.where, package):  # settings: loaded by name, not imported
             continue
         name = f"DATABASES[{db.alias!r}]@{db.where}"
         if db.pooled:

@@ -79,7 +79,8 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
 
         deployment, fleet, facts = with_manifests(deployment, manifest_paths, code_paths, config_file, cpus)
     if code_paths:
-        from poolwarden.budget.code import apply, scan
+        from poolwarden.budget.code import scan
+        from poolwarden.budget.from_code import apply
 
         for target in code_paths:
             if not os.path.exists(target):
