@@ -5,13 +5,16 @@
 
 - poolwarden's own engines in PgBouncer mode: ``poolwarden.runtime.engine.create_engine(...,
   pgbouncer=True)`` (and ``create_async_engine``, ``PoolSettings``);
-- asyncpg's statement cache turned off: ``statement_cache_size=0`` (a keyword, or a ``connect_args`` key);
-- psycopg 3's automatic preparation turned off: ``prepare_threshold=None`` (keyword or key);
-- Django's ``DISABLE_SERVER_SIDE_CURSORS = True`` (a module-level setting or a ``DATABASES`` entry key).
+- Django's ``DISABLE_SERVER_SIDE_CURSORS = True`` (a module-level setting, or a literal ``True`` under that
+  key of a ``DATABASES`` entry): Django documents it for transaction pooling only.
 
-Each exists only to run behind a transaction pooler (the drivers' and Django's documentation say so).
-A DSN on port 6432 (PgBouncer's default port) is not a signal: it says nothing of the pool mode, and
-session pooling is PgBouncer's default. Test modules are left out by the caller.
+Both configure a whole engine or database for a transaction pooler. Weaker hints are not taken, as
+measured on the 14 labelled services and on poolwarden itself (BENCHMARKS.md): asyncpg's
+``statement_cache_size=0`` and psycopg's ``prepare_threshold=None`` configure one connection and are also
+set for PgBouncer's admin console (poolwarden's doctor), defensively ("cold async connects", onyx) or
+only when a pooler is detected at run time (skyvern); a DSN on port 6432 (PgBouncer's default port) says
+nothing of the pool mode, and session pooling is PgBouncer's default. Test modules are left out by the
+caller.
 """
 
 from __future__ import annotations
@@ -40,9 +43,6 @@ def _signal(node: ast.AST, ctx: FileContext) -> str:
                     and isinstance(node.func, (ast.Name, ast.Attribute)) \
                     and ctx.qualname(node.func) in K.POOLWARDEN_PGBOUNCER_CALLS:
                 return f"`{ast.unparse(node.func)}(pgbouncer=True)`"
-            found = _option(kw.arg, kw.value)
-            if found:
-                return found
     elif isinstance(node, ast.Dict):
         for key, value in zip(node.keys, node.values, strict=True):
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
@@ -56,10 +56,6 @@ def _signal(node: ast.AST, ctx: FileContext) -> str:
 
 
 def _option(name: str | None, value: ast.expr) -> str:
-    if name == K.ASYNCPG_CACHE_OPTION and _is(value, 0):
-        return f"`{name}=0` (asyncpg's statement cache off)"
-    if name == K.PSYCOPG_PREPARE_OPTION and _is(value, None):
-        return f"`{name}=None` (psycopg's prepared statements off)"
     if name == K.DJANGO_NO_SERVER_CURSORS and _is(value, True):
         return f"`{name}: True`"
     return ""

@@ -76,11 +76,10 @@ POOLWARDEN_PGBOUNCER_CALLS: Final = frozenset(
      "poolwarden.runtime.create_async_engine"}
 )
 PGBOUNCER_KEYWORD: Final = "pgbouncer"
-# Turning prepared statements or server-side cursors off is done for transaction pooling only:
-# asyncpg statement_cache_size=0, psycopg prepare_threshold=None, Django DISABLE_SERVER_SIDE_CURSORS = True.
+# Django documents DISABLE_SERVER_SIDE_CURSORS = True for transaction pooling only. (asyncpg's
+# statement_cache_size=0 and psycopg's prepare_threshold=None configure one connection: not signals.)
 DJANGO_NO_SERVER_CURSORS: Final = "DISABLE_SERVER_SIDE_CURSORS"
-POOLER_TOKEN_WORDS: Final = (b"pgbouncer", b"statement_cache_size", b"prepare_threshold",
-                              b"DISABLE_SERVER_SIDE_CURSORS")
+POOLER_TOKEN_WORDS: Final = (b"pgbouncer", b"DISABLE_SERVER_SIDE_CURSORS")
 
 # -- pgbouncer.ini --------------------------------------------------------------------------------------
 POOL_MODES: Final = ("session", "transaction", "statement")
