@@ -46,6 +46,7 @@ class CheckConfig:
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
     pooler: PoolMode | None = None  # the PgBouncer mode the code runs behind, when configured (PW111)
+    pgbouncer_ini: Path | None = None  # the pgbouncer.ini that decided it (a warm run re-probes it)
 
     @property
     def selected(self) -> list[str]:
@@ -109,6 +110,7 @@ def load_config(path: Path | None) -> CheckConfig:
             if config.pooler is not None:
                 raise ConfigError(f"{path}: {where}: give one of 'pgbouncer' and 'pgbouncer-ini', not both")
             config.pooler = _pooler(path, where, key, value)
+            config.pgbouncer_ini = path.parent / value if key == "pgbouncer-ini" else None
         elif key == "cache-dir":
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{path}: {where}: 'cache-dir' must be a non-empty string")

@@ -179,6 +179,8 @@ def check_paths(
             continue
     if recorder is not None:
         recorder.probes.files(found, stats)
+        if config.pgbouncer_ini is not None:  # read with the config (PW111's pooler): its change is a change
+            recorder.probes.stat(os.fspath(config.pgbouncer_ini))
     digest = run_digest(found, stats, config, codes, [r.path for r in walk_errors]) if cache is not None else ""
     if cache is not None:
         memo = cache.get_run(digest)

@@ -4,18 +4,22 @@
 a ``pool_mode=`` in a ``[databases]`` entry's connection string (a database pooled by transaction makes
 the file's verdict ``transaction``), and ``max_prepared_statements`` (PgBouncer >= 1.21 keeps
 protocol-level prepared statements working in transaction mode when it is above 0). Each answer names
-the line it came from. A file that cannot be read, or has no ``[pgbouncer]`` section, raises
-:class:`IniError` with a one-line message. ``%include`` lines are not followed.
+the line it came from. A file that cannot be read (missing, not a regular file — a FIFO is never
+opened —, over 1 MiB, not UTF-8), or has no ``[pgbouncer]`` section, raises :class:`IniError` with a
+one-line message. ``%include`` lines are not followed.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from poolwarden.check import knowledge as K
 from poolwarden.errors import UsageError
+
+_MAX_SIZE = 1 << 20  # a pgbouncer.ini is small; a bigger file is not one
 
 
 class IniError(UsageError):
@@ -35,9 +39,15 @@ def pool_mode(path: str | os.PathLike[str], shown: str | None = None) -> PoolMod
     """The pool mode of the pgbouncer.ini at ``path`` (``shown``: how messages name the file)."""
     name = shown if shown is not None else os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise IniError(f"{name}: cannot read the pgbouncer.ini: not a regular file")
+        if st.st_size > _MAX_SIZE:
+            raise IniError(f"{name}: cannot read the pgbouncer.ini: over {_MAX_SIZE:,} bytes")
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path; UnicodeDecodeError is one
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            ("not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a valid path")
         raise IniError(f"{name}: cannot read the pgbouncer.ini: {reason}") from None
     section = ""
     seen = False

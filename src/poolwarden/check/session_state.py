@@ -35,7 +35,7 @@ def session_state(text: str) -> list[SessionState]:
     """The session state each statement of ``text`` leaves (see the module doc), in order."""
     out: list[SessionState] = []
     for stmt in statements(text):
-        words = [t for t in stmt if t.kind != "punct" or t.value in "(),"]
+        words = [t for t in stmt if t.kind != "punct" or t.value in "(),."]
         lead = next((t for t in words if t.value != "("), None)
         if lead is None:
             continue
@@ -57,9 +57,7 @@ def _leading(verb: str, rest: list[Token]) -> SessionState | None:
         name = values[1] if head == "SESSION" and len(values) > 1 else head
         if head == "SESSION" and name in K.SET_TRANSACTION_SCOPED:
             return None
-        cited = rest[1] if head == "SESSION" and len(rest) > 1 else (rest[0] if rest else None)
-        label = cited.value.lower() if cited is not None and cited.kind in ("word", "ident") else "…"
-        return SessionState(f"`SET {label}`", K.BREAKS_SET)
+        return SessionState(f"`SET {_name(rest[1:] if head == 'SESSION' else rest)}`", K.BREAKS_SET)
     if verb == "LISTEN":
         return SessionState(f"`LISTEN {_name(rest)}`", K.BREAKS_LISTEN)
     if verb == "PREPARE" and values and values[0] != "TRANSACTION":
@@ -70,11 +68,11 @@ def _leading(verb: str, rest: list[Token]) -> SessionState | None:
             return SessionState(f"`DEALLOCATE {_name(rest[values.index(names[0]):])}`", K.BREAKS_PREPARE)
         return None
     if verb == "CREATE":
-        kinds = values[:4]
-        if any(v in K.TEMP_WORDS for v in kinds) and any(v in K.TEMP_OBJECTS for v in kinds) \
+        head = [v for v in values[:6] if v not in K.CREATE_PREFIX_WORDS]  # OR REPLACE, GLOBAL / LOCAL
+        if len(head) > 1 and head[0] in K.TEMP_WORDS and head[1] in K.TEMP_OBJECTS \
                 and not _has(values, ("ON", "COMMIT", "DROP")):
-            obj = next(v for v in kinds if v in K.TEMP_OBJECTS).lower()
-            return SessionState(f"a temporary {obj} (`CREATE TEMP {obj.upper()}`)", K.BREAKS_TEMP)
+            obj = head[1].lower()
+            return SessionState(f"a temporary {obj} (`CREATE TEMP {head[1]}`)", K.BREAKS_TEMP)
         return None
     if verb in ("SELECT", "WITH") and (_has(values, ("INTO", "TEMP")) or _has(values, ("INTO", "TEMPORARY"))):
         return SessionState("a temporary table (`SELECT ... INTO TEMP`)", K.BREAKS_TEMP)
@@ -134,7 +132,14 @@ def _has(values: list[str], seq: tuple[str, ...]) -> bool:
 
 
 def _name(rest: list[Token]) -> str:
-    token = rest[0] if rest else None
-    if token is None or token.kind not in ("word", "ident"):
-        return "…"
-    return token.value.lower() if token.kind == "word" else token.value
+    """The (dotted) name ``rest`` starts with, as cited in messages; ``…`` when it is not spelled out."""
+    parts: list[str] = []
+    for i, token in enumerate(rest):
+        if i % 2 == 1:
+            if token.kind == "punct" and token.value == ".":
+                continue
+            break
+        if token.kind not in ("word", "ident"):
+            break
+        parts.append(token.value.lower() if token.kind == "word" else token.value)
+    return ".".join(parts) if parts else "…"

@@ -29,6 +29,8 @@ SQL_TEXT_FUNCTIONS: Final = frozenset(
 SET_TRANSACTION_SCOPED: Final = frozenset({"LOCAL", "TRANSACTION", "CONSTRAINTS"})
 TEMP_WORDS: Final = frozenset({"TEMP", "TEMPORARY"})
 TEMP_OBJECTS: Final = frozenset({"TABLE", "VIEW", "SEQUENCE"})
+# CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP [RECURSIVE] VIEW ...: the words around TEMP and the object.
+CREATE_PREFIX_WORDS: Final = frozenset({"OR", "REPLACE", "GLOBAL", "LOCAL", "RECURSIVE"})
 # Server functions that take a lock held until the session ends (their `_xact_` forms end with the transaction).
 SESSION_LOCK_FUNCTIONS: Final = frozenset(
     {"pg_advisory_lock", "pg_try_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock_shared"}
