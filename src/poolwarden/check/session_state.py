@@ -68,11 +68,10 @@ def _leading(verb: str, rest: list[Token]) -> SessionState | None:
             return SessionState(f"`DEALLOCATE {_name(rest[values.index(names[0]):])}`", K.BREAKS_PREPARE)
         return None
     if verb == "CREATE":
-        head = [v for v in values[:6] if v not in K.CREATE_PREFIX_WORDS]  # OR REPLACE, GLOBAL / LOCAL
-        if len(head) > 1 and head[0] in K.TEMP_WORDS and head[1] in K.TEMP_OBJECTS \
+        kinds = [v for v in values[:6] if v not in K.CREATE_PREFIX_WORDS]  # OR REPLACE, GLOBAL / LOCAL
+        if len(kinds) > 1 and kinds[0] in K.TEMP_WORDS and kinds[1] in K.TEMP_OBJECTS \
                 and not _has(values, ("ON", "COMMIT", "DROP")):
-            obj = head[1].lower()
-            return SessionState(f"a temporary {obj} (`CREATE TEMP {head[1]}`)", K.BREAKS_TEMP)
+            return SessionState(f"a temporary {kinds[1].lower()} (`CREATE TEMP {kinds[1]}`)", K.BREAKS_TEMP)
         return None
     if verb in ("SELECT", "WITH") and (_has(values, ("INTO", "TEMP")) or _has(values, ("INTO", "TEMPORARY"))):
         return SessionState("a temporary table (`SELECT ... INTO TEMP`)", K.BREAKS_TEMP)
