@@ -35,12 +35,11 @@ def session_state(text: str) -> list[SessionState]:
     """The session state each statement of ``text`` leaves (see the module doc), in order."""
     out: list[SessionState] = []
     for stmt in statements(text):
-        words = [t for t in stmt if t.kind != "punct" or t.value in "(),."]
-        lead = next((t for t in words if t.value != "("), None)
-        if lead is None:
+        first = next((i for i, t in enumerate(stmt) if not (t.kind == "punct" and t.value == "(")), None)
+        if first is None:
             continue
-        first = words.index(lead)
-        found = _leading(lead.value, words[first + 1:]) if lead.kind == "word" else None
+        lead = stmt[first]
+        found = _leading(lead.value, stmt[first + 1:]) if lead.kind == "word" else None
         if found is not None:
             out.append(found)
         out.extend(_functions(stmt))
@@ -131,14 +130,22 @@ def _has(values: list[str], seq: tuple[str, ...]) -> bool:
 
 
 def _name(rest: list[Token]) -> str:
-    """The (dotted) name ``rest`` starts with, as cited in messages; ``…`` when it is not spelled out."""
+    """The name ``rest`` starts with, as cited in messages: dotted parts, an f-string's fields as ``{…}``;
+    ``…`` when it is not spelled out."""
     parts: list[str] = []
-    for i, token in enumerate(rest):
-        if i % 2 == 1:
-            if token.kind == "punct" and token.value == ".":
-                continue
+    i, want_name = 0, True  # a name part may follow the start, a "." or a field
+    while i < len(rest):
+        token = rest[i]
+        if token.kind in ("word", "ident") and want_name:
+            parts.append(token.value.lower() if token.kind == "word" else token.value)
+            want_name = False
+        elif token.kind == "punct" and token.value == "{" and i + 1 < len(rest) and rest[i + 1].value == "}":
+            parts.append("{…}")
+            i, want_name = i + 1, True
+        elif token.kind == "punct" and token.value == "." and parts and not want_name:
+            parts.append(".")
+            want_name = True
+        else:
             break
-        if token.kind not in ("word", "ident"):
-            break
-        parts.append(token.value.lower() if token.kind == "word" else token.value)
-    return ".".join(parts) if parts else "…"
+        i += 1
+    return "".join(parts).rstrip(".") or "…"
