@@ -7,7 +7,9 @@ returns, for each statement that leaves state past its transaction, what it is a
   ``SET CONSTRAINTS``), and ``set_config(name, value, false)`` anywhere in a statement;
 - the session advisory locks (``pg_advisory_lock``, ``pg_try_advisory_lock`` and their ``_shared``
   forms; the ``_xact_`` ones end with the transaction);
-- ``LISTEN``; ``PREPARE name`` and ``DEALLOCATE name`` (not ``PREPARE TRANSACTION``, ``DEALLOCATE ALL``);
+- ``LISTEN``; ``PREPARE name`` (not ``PREPARE TRANSACTION``; a prepared statement outlives a rollback, so
+  also one deallocated in the same transaction stays when an error comes first; ``DEALLOCATE`` removes
+  state and is not reported: the ``PREPARE`` it pairs with is);
 - ``CREATE TEMP|TEMPORARY TABLE|VIEW|SEQUENCE`` without ``ON COMMIT DROP``, ``SELECT ... INTO TEMP``;
 - ``DECLARE name ... CURSOR WITH HOLD``.
 
@@ -61,11 +63,6 @@ def _leading(verb: str, rest: list[Token]) -> SessionState | None:
         return SessionState(f"`LISTEN {_name(rest)}`", K.BREAKS_LISTEN)
     if verb == "PREPARE" and values and values[0] != "TRANSACTION":
         return SessionState(f"`PREPARE {_name(rest)}`", K.BREAKS_PREPARE)
-    if verb == "DEALLOCATE":
-        names = [v for v in values if v != "PREPARE"]
-        if names and names[0] != "ALL":
-            return SessionState(f"`DEALLOCATE {_name(rest[values.index(names[0]):])}`", K.BREAKS_PREPARE)
-        return None
     if verb == "CREATE":
         kinds = [v for v in values[:6] if v not in K.CREATE_PREFIX_WORDS]  # OR REPLACE, GLOBAL / LOCAL
         if len(kinds) > 1 and kinds[0] in K.TEMP_WORDS and kinds[1] in K.TEMP_OBJECTS \

@@ -4,7 +4,8 @@
 (or ``query=`` / ``statement=`` / ``sql=``) of an execute-like method (:data:`K.SQL_METHODS`) on a
 database handle or any receiver of a database-aware module, and of the functions that wrap SQL for a
 driver (``sqlalchemy.text``, psycopg's ``sql.SQL``, Django's ``RawSQL``). Literal strings, module-level
-constants, ``+`` concatenations and f-strings are read (an f-string's replacement fields become ``{}``).
+constants, a local the function last assigned a string to (``sql = "..."; cur.execute(sql)``), ``+``
+concatenations and f-strings are read (an f-string's replacement fields become ``{}``).
 
 :func:`statements` splits SQL text into statements of :class:`Token`: words, strings, quoted identifiers,
 numbers, parameters and punctuation, with comments (``--``, nested ``/* */``), whitespace and the bodies of
@@ -43,7 +44,7 @@ def sql_text(node: ast.Call, info: CallInfo, ctx: FileContext) -> str | None:
     """The SQL text ``node`` sends or wraps, as far as the code spells it (see the module doc), or None."""
     func = node.func
     if info.target in K.SQL_TEXT_FUNCTIONS:
-        return string_value(_first(node), ctx)
+        return _text(_first(node), ctx)
     if not isinstance(func, ast.Attribute) or func.attr not in K.SQL_METHODS or info.io is not None:
         return None
     if not (info.db or ctx.db_aware):
@@ -51,6 +52,12 @@ def sql_text(node: ast.Call, info: CallInfo, ctx: FileContext) -> str | None:
     arg = _first(node)
     if isinstance(arg, ast.Call) and ctx.call(arg).target in K.SQL_TEXT_FUNCTIONS:
         return None  # the wrapped text is read at the wrapping call
+    return _text(arg, ctx)
+
+
+def _text(arg: ast.expr | None, ctx: FileContext) -> str | None:
+    if isinstance(arg, ast.Name) and arg.id in ctx.function.strings:
+        return ctx.function.strings[arg.id]  # `sql = "..."; cursor.execute(sql)`
     return string_value(arg, ctx)
 
 

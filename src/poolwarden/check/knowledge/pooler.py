@@ -35,6 +35,14 @@ CREATE_PREFIX_WORDS: Final = frozenset({"OR", "REPLACE", "GLOBAL", "LOCAL", "REC
 SESSION_LOCK_FUNCTIONS: Final = frozenset(
     {"pg_advisory_lock", "pg_try_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock_shared"}
 )
+# ... called through SQLAlchemy's function namespace (``func.pg_advisory_lock(42)``: "<namespace>.<name>").
+SQL_FUNCTION_NAMESPACES: Final = frozenset(
+    {"sqlalchemy.func", "sqlalchemy.sql.func", "sqlalchemy.sql.expression.func", "sqlalchemy.sql.functions.func",
+     "sqlmodel.func"}
+)
+# Library calls that take a session advisory lock (django-pglocks' advisory_lock: pg_advisory_lock, or
+# pg_try_advisory_lock with wait=False, and the unlock at the block's exit).
+SESSION_LOCK_CALLS: Final = frozenset({"django_pglocks.advisory_lock"})
 # set_config(name, value, is_local): a false is_local sets the parameter for the session.
 SET_CONFIG_FUNCTION: Final = "set_config"
 FALSE_LITERALS: Final = frozenset({"false", "f", "off", "no", "0", "n"})

@@ -36,11 +36,13 @@ In code that runs behind a transaction-mode pooler (PgBouncer `pool_mode = trans
 statements and driver options that leave state on the server connection past the transaction:
 
 - `SET name = ...` / `SET SESSION name ...` (not `SET LOCAL`, `SET TRANSACTION`, `SET CONSTRAINTS`) and
-  `set_config(name, value, false)` — also inside an explicit transaction: it is still session state;
-- session advisory locks: `pg_advisory_lock`, `pg_try_advisory_lock` and their `_shared` forms (the
-  `_xact_` forms are fine);
+  `set_config(name, value, false)` (in SQL or as SQLAlchemy's `func.set_config`) — also inside an
+  explicit transaction: it is still session state;
+- session advisory locks: `pg_advisory_lock`, `pg_try_advisory_lock` and their `_shared` forms, in SQL
+  or through SQLAlchemy's `func` (the `_xact_` forms are fine), and django-pglocks' `advisory_lock()`;
 - `LISTEN`, and asyncpg's `add_listener()`;
-- `PREPARE name` / `DEALLOCATE name`, and server-side prepared statements the driver keeps on: asyncpg's
+- `PREPARE name` (it outlives a rollback; `DEALLOCATE` is not reported, its `PREPARE` is), and
+  server-side prepared statements the driver keeps on: asyncpg's
   `connect()` / `create_pool()` without `statement_cache_size=0`, SQLAlchemy's asyncpg dialect without
   `prepared_statement_cache_size=0` (in the URL or `connect_args`), psycopg 3's `connect()` and pools
   without `prepare_threshold=None` (SQLAlchemy `+psycopg` engines through `connect_args`), and
@@ -160,21 +162,32 @@ def report(conn: psycopg.Connection) -> None:
 """, note="behind the pooler because db.py makes a poolwarden engine with pgbouncer=True; inside a "
           "transaction, SET is still session state", db=_POOLER),
         example("""
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 
 def nightly(session, job_id: int) -> None:
     session.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": job_id})  # error
+    session.execute(select(func.pg_advisory_lock(job_id)))  # error
     session.execute(text(f"LISTEN job_{job_id}"))  # error
     session.execute(text("PREPARE q AS SELECT * FROM jobs WHERE id = $1"))  # error
 """, db=_POOLER),
         example("""
 import asyncpg
+from django.db import connection
+from django_pglocks import advisory_lock
 
 
 async def pool(dsn: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, max_size=10, timeout=5)  # error
-""", note="asyncpg's statement cache on, in a project whose settings turn Django's server-side cursors off",
+
+
+def renumber(project_id: int) -> None:
+    with advisory_lock(f"renumber-{project_id}"):  # error
+        sql = "SET statement_timeout = '5s'"
+        with connection.cursor() as cursor:
+            cursor.execute(sql)  # error
+""", note="a project whose settings turn Django's server-side cursors off: asyncpg's statement cache on, "
+          "django-pglocks' session lock, a SET through a local",
             settings="DISABLE_SERVER_SIDE_CURSORS = True\n"),
         example("""
 import psycopg
@@ -211,6 +224,14 @@ def load(conn: psycopg.Connection) -> None:
         func = node.func
         attr = func.attr if isinstance(func, ast.Attribute) else ""
         out: list[SessionState] = []
+        namespace, _, name = (target or "").rpartition(".")
+        if namespace in K.SQL_FUNCTION_NAMESPACES and (name in K.SESSION_LOCK_FUNCTIONS or (
+                name == K.SET_CONFIG_FUNCTION and len(node.args) == 3 and _is(node.args[2], False))):
+            what = f"`func.{name}()`"
+            return [SessionState(f"a session advisory lock ({what})", K.BREAKS_LOCK) if name != K.SET_CONFIG_FUNCTION
+                    else SessionState(f"{what} with is_local false", K.BREAKS_SET)]
+        if target in K.SESSION_LOCK_CALLS:
+            return [SessionState(f"a session advisory lock (`{ast.unparse(func)}()`)", K.BREAKS_LOCK)]
         if target in K.ASYNCPG_CONNECTS and _not_literal(kw.get(K.ASYNCPG_CACHE_OPTION), 0):
             out.append(_prepared(f"asyncpg's statement cache (`{ast.unparse(func)}()` without `statement_cache_size=0`)"))
         elif target in K.PSYCOPG_CONNECTS and _not_literal(kw.get(K.PSYCOPG_PREPARE_OPTION), None):
