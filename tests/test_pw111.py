@@ -24,6 +24,7 @@ BROKEN = [
     ("set search_path to app, public", "`SET search_path`"),
     ("SET SESSION statement_timeout TO '5s'", "`SET statement_timeout`"),
     ("SET ROLE app_reader", "`SET role`"),
+    ("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED", "`SET SESSION CHARACTERISTICS`"),
     ("SELECT set_config('app.tenant', %s, false)", "`set_config('app.tenant', …, false)`"),
     ("select set_config('a.b', 'c', 'off')", "`set_config('a.b', …, false)`"),
     ("SELECT pg_advisory_lock(42)", "a session advisory lock (`pg_advisory_lock()`)"),
@@ -144,6 +145,7 @@ CODE = textwrap.dedent("""\
         conn.execute(LOCK)
         conn.execute(f"SET search_path TO {schema}")
         conn.execute("SELECT 1 " + "; LISTEN jobs")
+        conn.execute("SET lock_timeout = '{}'".format(5))
         session.execute(text("SET LOCAL lock_timeout = '1s'"))
         conn.execute("SELECT 1", prepare=True)
 
@@ -168,20 +170,20 @@ def test_silent_without_a_pooler_fact(tmp_path: Path) -> None:
 
 def test_pgbouncer_true_engine_is_the_fact(tmp_path: Path) -> None:
     found = _project(tmp_path, {"app/db.py": POOLER})
-    assert [line for line, _ in found] == [9, 10, 11, 13, 17]
+    assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
     assert all("(`create_engine(pgbouncer=True)` at " in m and "app/db.py:3)" in m for _, m in found)
 
 
 def test_django_setting_is_the_fact_per_root(tmp_path: Path) -> None:
     found = _project(tmp_path, {"app/settings.py": "DISABLE_SERVER_SIDE_CURSORS = True\n",
                                 "other/jobs.py": CODE})
-    assert [line for line, _ in found] == [9, 10, 11, 13, 17]
+    assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
     assert all("app/settings.py" in m for _, m in found)  # other/ is its own root: not judged
 
 
 def test_config_says_transaction(tmp_path: Path) -> None:
     found = _project(tmp_path, config='[check]\npgbouncer = "transaction"\n')
-    assert [line for line, _ in found] == [9, 10, 11, 13, 17]
+    assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
     assert "(pgbouncer = 'transaction' in " in found[0][1]
 
 
@@ -194,14 +196,14 @@ def test_pgbouncer_ini_decides_and_is_cited(tmp_path: Path) -> None:
     (tmp_path / "deploy" / "pgbouncer.ini").write_text(
         "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\nlisten_port = 6432\npool_mode = transaction ; per tx\n")
     found = _project(tmp_path, config='[check]\npgbouncer-ini = "deploy/pgbouncer.ini"\n')
-    assert [line for line, _ in found] == [9, 10, 11, 13, 17]
+    assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
     assert "deploy/pgbouncer.ini:6)" in found[0][1]
 
 
 def test_max_prepared_statements_keeps_protocol_prepares(tmp_path: Path) -> None:
     (tmp_path / "pgbouncer.ini").write_text("[pgbouncer]\npool_mode = transaction\nmax_prepared_statements = 100\n")
     found = _project(tmp_path, config='[check]\npgbouncer-ini = "pgbouncer.ini"\n')
-    assert [line for line, _ in found] == [9, 10, 11]  # prepare=True and asyncpg's cache: fine on 1.21+
+    assert [line for line, _ in found] == [9, 10, 11, 12]  # prepare=True and asyncpg's cache: fine on 1.21+
 
 
 def test_pgbouncer_ini_modes(tmp_path: Path) -> None:

@@ -58,6 +58,8 @@ def _leading(verb: str, rest: list[Token]) -> SessionState | None:
         name = values[1] if head == "SESSION" and len(values) > 1 else head
         if head == "SESSION" and name in K.SET_TRANSACTION_SCOPED:
             return None
+        if head == "SESSION" and name in K.SET_SESSION_WORDS:  # SET SESSION CHARACTERISTICS / AUTHORIZATION
+            return SessionState(f"`SET SESSION {name}`", K.BREAKS_SET)
         return SessionState(f"`SET {_name(rest[1:] if head == 'SESSION' else rest)}`", K.BREAKS_SET)
     if verb == "LISTEN":
         return SessionState(f"`LISTEN {_name(rest)}`", K.BREAKS_LISTEN)

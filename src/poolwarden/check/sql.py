@@ -5,7 +5,8 @@
 database handle or any receiver of a database-aware module, and of the functions that wrap SQL for a
 driver (``sqlalchemy.text``, psycopg's ``sql.SQL``, Django's ``RawSQL``). Literal strings, module-level
 constants, a local the function last assigned a string to (``sql = "..."; cur.execute(sql)``), ``+``
-concatenations and f-strings are read (an f-string's replacement fields become ``{}``).
+concatenations, ``str.format`` / ``%`` templates (their text, placeholders kept) and f-strings are read
+(an f-string's replacement fields become ``{}``).
 
 :func:`statements` splits SQL text into statements of :class:`Token`: words, strings, quoted identifiers,
 numbers, parameters and punctuation, with comments (``--``, nested ``/* */``), whitespace and the bodies of
@@ -58,6 +59,10 @@ def sql_text(node: ast.Call, info: CallInfo, ctx: FileContext) -> str | None:
 def _text(arg: ast.expr | None, ctx: FileContext) -> str | None:
     if isinstance(arg, ast.Name) and arg.id in ctx.function.strings:
         return ctx.function.strings[arg.id]  # `sql = "..."; cursor.execute(sql)`
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and arg.func.attr in K.SQL_FORMAT_METHODS:
+        return _text(arg.func.value, ctx)  # "SET x = {}".format(v), sql.SQL("SET x = {}").format(...)
+    if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Mod):
+        return _text(arg.left, ctx)  # "SET x = %s" % v
     return string_value(arg, ctx)
 
 

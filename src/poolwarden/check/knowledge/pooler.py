@@ -18,6 +18,7 @@ SQL_METHODS: Final = frozenset(
      "stream", "stream_scalars", "raw"}
 )
 SQL_KEYWORDS: Final = ("query", "statement", "sql", "operation")
+SQL_FORMAT_METHODS: Final = frozenset({"format"})  # "SET x = {}".format(v): the template is the SQL text
 # Functions that wrap SQL text into an object a driver or ORM runs (their first argument is SQL text).
 SQL_TEXT_FUNCTIONS: Final = frozenset(
     {"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text", "sqlmodel.text",
@@ -27,6 +28,7 @@ SQL_TEXT_FUNCTIONS: Final = frozenset(
 # -- statements that leave session state (SQL keywords, upper case) -------------------------------------
 # `SET <name>` and `SET SESSION <name>` are session state; these second words make a `SET` that is not.
 SET_TRANSACTION_SCOPED: Final = frozenset({"LOCAL", "TRANSACTION", "CONSTRAINTS"})
+SET_SESSION_WORDS: Final = frozenset({"CHARACTERISTICS", "AUTHORIZATION"})  # SET SESSION <word>: cited whole
 TEMP_WORDS: Final = frozenset({"TEMP", "TEMPORARY"})
 TEMP_OBJECTS: Final = frozenset({"TABLE", "VIEW", "SEQUENCE"})
 # CREATE [OR REPLACE] [GLOBAL | LOCAL] TEMP [RECURSIVE] VIEW ...: the words around TEMP and the object.
