@@ -109,3 +109,14 @@ def test_cli_answers_with_the_pooler(tmp_path: Path) -> None:
     proc = invoke("check", str(tmp_path / "app"), "--no-cache", "--config", str(tmp_path / "poolwarden.toml"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "PW111 `SET statement_timeout` behind a transaction-mode pooler (pgbouncer = 'transaction'" in proc.stdout
+
+
+def test_pgbouncer_ini_option(tmp_path: Path) -> None:
+    COUNTS["cli"] += 2
+    _tree(tmp_path, "[check]\n")
+    assert_clean_failure(run("check", "app", "--pgbouncer-ini", "nope.ini", cwd=tmp_path),
+                         contains="--pgbouncer-ini: nope.ini: cannot read the pgbouncer.ini: No such file")
+    (tmp_path / "pgbouncer.ini").write_text("[pgbouncer]\npool_mode = transaction\n")
+    proc = run("check", "app", "--pgbouncer-ini", "pgbouncer.ini", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "behind a transaction-mode pooler (pgbouncer.ini:2)" in proc.stdout

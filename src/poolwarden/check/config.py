@@ -128,9 +128,10 @@ def load_config(path: Path | None) -> CheckConfig:
 
 
 def apply_options(config: CheckConfig, select: str | None, ignore: str | None,
-                  extend_select: str | None = None) -> None:
+                  extend_select: str | None = None, pgbouncer_ini: str | None = None) -> None:
     """Apply ``--select`` (replaces the configured selection), ``--extend-select`` and ``--ignore``
-    (add to theirs).
+    (add to theirs), and ``--pgbouncer-ini`` (replaces the configured pooler: ``pgbouncer`` /
+    ``pgbouncer-ini``; the path is relative to the current directory).
 
     Each is a comma-separated list of codes or prefixes; raises :class:`UsageError` naming the
     option for an unknown code, or for a ``--select`` that names no code at all.
@@ -149,6 +150,12 @@ def apply_options(config: CheckConfig, select: str | None, ignore: str | None,
         codes = _split(ignore)
         _validate_codes(codes, "--ignore")
         config.ignore = [*config.ignore, *codes]
+    if pgbouncer_ini is not None:
+        try:
+            config.pooler = pool_mode(pgbouncer_ini, _shown(Path(pgbouncer_ini)))
+        except UsageError as exc:
+            raise UsageError(f"--pgbouncer-ini: {exc}") from None
+        config.pgbouncer_ini = Path(pgbouncer_ini)
 
 
 def _pooler(path: Path, where: str, key: str, value: object) -> PoolMode:
