@@ -58,9 +58,10 @@ read. Test modules are not checked.
 
 When does code run behind a transaction pooler? Decided per project root, in this order:
 
-1. the check config says so: `pgbouncer = "transaction"` (or `"statement"`; `"session"` turns the rule
-   off whatever the code says), or `pgbouncer-ini = "deploy/pgbouncer.ini"`, whose `pool_mode` (in
-   `[pgbouncer]`, or a `pool_mode=` on a `[databases]` entry) decides;
+1. `check --pgbouncer-ini PATH` or the check config says so: `pgbouncer = "transaction"` (or
+   `"statement"`; `"session"` turns the rule off whatever the code says), or `pgbouncer-ini =
+   "deploy/pgbouncer.ini"`, whose `pool_mode` (in `[pgbouncer]`, or a `pool_mode=` on a `[databases]`
+   entry) decides, for every root;
 2. otherwise the code says so: poolwarden's `create_engine(..., pgbouncer=True)` (or
    `create_async_engine`, `PoolSettings`), or Django's `DISABLE_SERVER_SIDE_CURSORS = True` — each
    configures a whole engine or database for a transaction pooler. Weaker hints are not taken (measured
