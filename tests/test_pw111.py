@@ -175,10 +175,14 @@ def test_pgbouncer_true_engine_is_the_fact(tmp_path: Path) -> None:
 
 
 def test_django_setting_is_the_fact_per_root(tmp_path: Path) -> None:
-    found = _project(tmp_path, {"app/settings.py": "DISABLE_SERVER_SIDE_CURSORS = True\n",
-                                "other/jobs.py": CODE})
-    assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
-    assert all("app/settings.py" in m for _, m in found)  # other/ is its own root: not judged
+    for service, extra in (("svc1", {"app/settings.py": "DISABLE_SERVER_SIDE_CURSORS = True\n"}), ("svc2", {})):
+        for rel, src in {"app/__init__.py": "", "app/jobs.py": CODE, **extra}.items():
+            (tmp_path / service / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / service / rel).write_text(src)
+    found = run_check([tmp_path / "svc1", tmp_path / "svc2"])
+    lines = sorted((Path(f.path).parts[-3], f.line) for f in found if f.code == "PW111")
+    assert lines == [("svc1", n) for n in (9, 10, 11, 12, 14, 18)]  # svc2 is its own root: no pooler there
+    assert all("svc1/app/settings.py:1)" in f.message for f in found if f.code == "PW111")
 
 
 def test_config_says_transaction(tmp_path: Path) -> None:
