@@ -97,27 +97,21 @@ def _respell(sql: str, data: st.DataObject) -> str:
     return "".join(w + (data.draw(GAP) if i < len(out) - 1 else "") for i, w in enumerate(out))
 
 
-GENERATED = {"respelled": 0, "quoted": 0, "random": 0}
-
-
 @settings(deadline=None, max_examples=200)
 @given(st.sampled_from(HAZARDS), st.data())
 def test_respelled_hazards_are_found(sql: str, data: st.DataObject) -> None:
-    GENERATED["respelled"] += 1
     assert len(session_state(_respell(sql, data))) == 1
 
 
 @settings(deadline=None, max_examples=200)
 @given(st.sampled_from(SAFE), st.data())
 def test_respelled_safe_statements_stay_fine(sql: str, data: st.DataObject) -> None:
-    GENERATED["respelled"] += 1
     assert session_state(_respell(sql, data)) == []
 
 
 @settings(deadline=None, max_examples=200)
 @given(st.sampled_from(HAZARDS), st.sampled_from(["'{}'", "E'{}'", "$${}$$", "$q${}$q$", "/* {} */", "-- {}\n"]))
 def test_hazards_inside_quotes_or_comments_do_not_count(sql: str, wrapper: str) -> None:
-    GENERATED["quoted"] += 1
     body = sql.replace("'", "''") if wrapper.startswith(("'", "E'")) else sql.replace("*/", "")
     assert session_state("SELECT " + wrapper.format(body) + " AS x") == []
 
@@ -125,7 +119,6 @@ def test_hazards_inside_quotes_or_comments_do_not_count(sql: str, wrapper: str) 
 @settings(deadline=None, max_examples=300)
 @given(st.text(max_size=200))
 def test_any_text_tokenizes(text: str) -> None:
-    GENERATED["random"] += 1
     tokens(text)  # never raises, always ends
     session_state(text)
 
