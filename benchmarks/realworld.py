@@ -30,7 +30,7 @@ Check runs with the opt-in rules (``OPT_IN``: PW108) selected too; they get thei
 the ``total`` rows (per rule and per service) count only the rules on by default — what a user
 sees without selecting anything — with a last ``total with opt-in`` row in the per-rule table.
 
-Figures, per rule (PW101-PW110), per service and in total: ``precision`` = true positives /
+Figures, per rule (PW101-PW111), per service and in total: ``precision`` = true positives /
 labelled findings; ``FALSE/all`` = FALSE / labelled findings; ``recall`` = true positives /
 (true positives + misses). The ``TRUE`` column counts true positives (MISS labels now found
 included). The report names the poolwarden commit that made the findings (``git rev-parse
@@ -66,7 +66,7 @@ STAMP = ".poolwarden-realworld"  # in an exported tree: "<commit> <paths>"
 # busy machine, takes minutes, never this long.
 SUBPROCESS_TIMEOUT = 1800.0
 
-RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108", "PW109", "PW110")
+RULES = ("PW101", "PW102", "PW103", "PW104", "PW105", "PW106", "PW107", "PW108", "PW109", "PW110", "PW111")
 # Off by default in `poolwarden check`: scored in their own rows, never in the default totals.
 OPT_IN = ("PW108",)
 VERDICTS = ("TRUE", "FALSE", "DEBATABLE", "MISS")

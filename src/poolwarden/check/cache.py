@@ -206,6 +206,7 @@ def _encode_summary(s: ModuleSummary) -> list[Any]:
         s.atomic_requests,
         [list(r) for r in s.receivers],
         [s.asgi, s.asgi_app, s.wsgi_app, s.settings_timeout, s.settings_writes],
+        s.pooler,
     ]
 
 
@@ -314,14 +315,14 @@ def decode_result(v: Any) -> FileResult:
 
 def _decode_summary(v: Any) -> ModuleSummary:
     module, path, root, imports, functions, classes, aliases, decorated, attr_types, instances, stars, timeout, \
-        atomic, receivers, django = _list(v, 15)
+        atomic, receivers, django, pooler = _list(v, 16)
     asgi, asgi_app, wsgi_app, settings_timeout, writes = _list(django, 5)
     summary = ModuleSummary(_str(module), _str(path), _str(root), _str_map(imports), aliases=_str_map(aliases),
                             attr_types=_str_map(attr_types), instances=_str_map(instances),
                             star_imports=[_str(m) for m in _list(stars)], sets_connect_timeout=_bool(timeout),
                             atomic_requests=_bool(atomic), asgi=_str(asgi), asgi_app=_bool(asgi_app),
                             wsgi_app=_bool(wsgi_app), settings_timeout=_bool(settings_timeout),
-                            settings_writes=[_str(w) for w in _list(writes)])
+                            settings_writes=[_str(w) for w in _list(writes)], pooler=_str(pooler))
     # The hot loop of a warm run: checks inlined (one entry per function of every walked module).
     for name, f in _dict(functions).items():
         line, is_async, db, io, acquired, pooled, calls, return_refs, ends_tx, tail_ref, kind, raise_db, contained, \
@@ -365,7 +366,7 @@ def run_digest(found: Sequence[Path], stats: dict[Path, os.stat_result], config:
     h = hashlib.sha256()
     settings = [sorted(codes), sorted(config.selected), sorted(config.ignore),
                 sorted((k, sorted(v)) for k, v in config.per_file_ignores.items()), config.max_file_size,
-                os.getcwd(), str(config.root), list(unreadable)]
+                os.getcwd(), str(config.root), list(unreadable), repr(config.pooler)]
     h.update(json.dumps(settings, default=str).encode("utf-8", "surrogateescape"))
     for path in found:
         st = stats.get(path)

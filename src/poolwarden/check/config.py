@@ -3,7 +3,10 @@
 Recognised keys: ``select``, ``extend-select`` (added to ``select``: how the opt-in rules such as
 PW108 are turned on without restating the rest), ``ignore``, ``exclude``, ``per-file-ignores`` (glob -> codes,
 globs relative to the config file's directory), ``cache-dir``, ``max-file-size`` (bytes, or a
-string such as ``"2MB"``; 0: no limit). An unknown section or key, a value of the wrong type, an
+string such as ``"2MB"``; 0: no limit), and the PgBouncer pooling mode the checked code runs behind
+(PW111): ``pgbouncer`` (``"session"``, ``"transaction"`` or ``"statement"``) or ``pgbouncer-ini`` (a
+pgbouncer.ini, relative to the config file, whose ``pool_mode`` decides; a missing file or one without a
+``[pgbouncer]`` section is a :class:`ConfigError`). An unknown section or key, a value of the wrong type, an
 empty or unknown rule code or an empty ``select`` is a :class:`ConfigError` naming the file and the
 key, so a typo never silently disables a rule.
 """
@@ -15,11 +18,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from poolwarden.check import knowledge as K
+from poolwarden.check.pgbouncer_ini import PoolMode, pool_mode
 from poolwarden.check.source import DEFAULT_MAX_FILE_SIZE, parse_size
 from poolwarden.config import did_you_mean, find, section
 from poolwarden.errors import UsageError
 
-_KEYS = ("select", "extend-select", "ignore", "exclude", "per-file-ignores", "cache-dir", "max-file-size")
+_KEYS = ("select", "extend-select", "ignore", "exclude", "per-file-ignores", "cache-dir", "max-file-size",
+         "pgbouncer", "pgbouncer-ini")
 
 
 class ConfigError(UsageError):
@@ -39,6 +45,8 @@ class CheckConfig:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; a bigger file is skipped with PW000; 0: no limit
     root: Path = field(default_factory=Path.cwd)
     source: Path | None = None
+    pooler: PoolMode | None = None  # the PgBouncer mode the code runs behind, when configured (PW111)
+    pgbouncer_ini: Path | None = None  # the pgbouncer.ini that decided it (a warm run re-probes it)
 
     @property
     def selected(self) -> list[str]:
@@ -98,6 +106,11 @@ def load_config(path: Path | None) -> CheckConfig:
                 config.max_file_size = parse_size(value)
             except ValueError as exc:
                 raise ConfigError(f"{path}: {where}: 'max-file-size' {exc}") from None
+        elif key in ("pgbouncer", "pgbouncer-ini"):
+            if config.pooler is not None:
+                raise ConfigError(f"{path}: {where}: give one of 'pgbouncer' and 'pgbouncer-ini', not both")
+            config.pooler = _pooler(path, where, key, value)
+            config.pgbouncer_ini = path.parent / value if key == "pgbouncer-ini" else None
         elif key == "cache-dir":
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{path}: {where}: 'cache-dir' must be a non-empty string")
@@ -115,9 +128,10 @@ def load_config(path: Path | None) -> CheckConfig:
 
 
 def apply_options(config: CheckConfig, select: str | None, ignore: str | None,
-                  extend_select: str | None = None) -> None:
+                  extend_select: str | None = None, pgbouncer_ini: str | None = None) -> None:
     """Apply ``--select`` (replaces the configured selection), ``--extend-select`` and ``--ignore``
-    (add to theirs).
+    (add to theirs), and ``--pgbouncer-ini`` (replaces the configured pooler: ``pgbouncer`` /
+    ``pgbouncer-ini``; the path is relative to the current directory).
 
     Each is a comma-separated list of codes or prefixes; raises :class:`UsageError` naming the
     option for an unknown code, or for a ``--select`` that names no code at all.
@@ -136,6 +150,36 @@ def apply_options(config: CheckConfig, select: str | None, ignore: str | None,
         codes = _split(ignore)
         _validate_codes(codes, "--ignore")
         config.ignore = [*config.ignore, *codes]
+    if pgbouncer_ini is not None:
+        try:
+            config.pooler = pool_mode(pgbouncer_ini, _shown(Path(pgbouncer_ini)))
+        except UsageError as exc:
+            raise UsageError(f"--pgbouncer-ini: {exc}") from None
+        config.pgbouncer_ini = Path(pgbouncer_ini)
+
+
+def _pooler(path: Path, where: str, key: str, value: object) -> PoolMode:
+    """The pooling mode the ``pgbouncer`` / ``pgbouncer-ini`` key says (see the module doc)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{path}: {where}: {key!r} must be a non-empty string")
+    if key == "pgbouncer":
+        if value not in K.POOL_MODES:
+            raise ConfigError(f"{path}: {where}: 'pgbouncer' must be one of {', '.join(map(repr, K.POOL_MODES))}, "
+                              f"not {value!r}")
+        return PoolMode(value, f"pgbouncer = {value!r} in {_shown(path)} {where}")
+    ini = path.parent / value
+    try:
+        return pool_mode(ini, _shown(ini))
+    except UsageError as exc:
+        raise ConfigError(f"{path}: {where}: 'pgbouncer-ini': {exc}") from None
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when under it (as findings name files)."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _split(value: str) -> list[str]:

@@ -31,6 +31,7 @@ from poolwarden.check.files import discover
 from poolwarden.check.finding import Finding, Severity, Span
 from poolwarden.check.mentions import serves_asgi, sets_atomic_requests, sets_connect_timeout, sets_settings_timeout
 from poolwarden.check.modules import module_name, prescan
+from poolwarden.check.pooler_signals import pooler_signal
 from poolwarden.check.project import ProjectIndex
 from poolwarden.check.registry import ALL_RULES, reported_codes, select_rules
 from poolwarden.check.rule import Rule
@@ -93,6 +94,7 @@ def analyze_parsed(
         ctx.summary.asgi, ctx.summary.asgi_app, ctx.summary.wsgi_app = serves_asgi(parsed.source, parsed.tree, ctx)
         ctx.summary.settings_timeout = sets_settings_timeout(parsed.source, parsed.tree)
         ctx.summary.settings_writes = database_writes(parsed.source, parsed.tree)
+        ctx.summary.pooler = pooler_signal(parsed.source, parsed.tree, ctx)
     result.findings = ctx.findings
     result.pendings = ctx.pendings
     result.summary = ctx.summary
@@ -177,6 +179,8 @@ def check_paths(
             continue
     if recorder is not None:
         recorder.probes.files(found, stats)
+        if config.pgbouncer_ini is not None:  # read with the config (PW111's pooler): its change is a change
+            recorder.probes.stat(os.fspath(config.pgbouncer_ini))
     digest = run_digest(found, stats, config, codes, [r.path for r in walk_errors]) if cache is not None else ""
     if cache is not None:
         memo = cache.get_run(digest)
@@ -286,7 +290,7 @@ def _finish(ordered: list[FileResult], rules: Sequence[Rule], config: CheckConfi
             cached: int) -> CheckResult:
     """Join the per-file results: resolve deferred findings, apply ignores and suppressions."""
     reported = reported_codes(config.selected, config.ignore)
-    index = ProjectIndex(r.summary for r in ordered if r.summary is not None)
+    index = ProjectIndex((r.summary for r in ordered if r.summary is not None), pooler=config.pooler)
     by_code = {r.CODE: r for r in rules}
     out = CheckResult(files=files, lines=sum(r.lines for r in ordered), cached=cached)
     for res in ordered:

@@ -69,7 +69,7 @@ def _package_above(directory: str) -> bool:
     return _is_regular_package(parent) or _package_above(parent)
 
 
-_DB, _LOOP, _SETTINGS = 1, 2, 4
+_DB, _LOOP, _SETTINGS, _POOLER = 1, 2, 4, 8
 
 
 def _package(path: Path, module: str) -> str:
@@ -90,13 +90,16 @@ def _scan(job: tuple[str, str, int]) -> tuple[int, list[str]] | None:
         flags |= _LOOP
     if _holds(text, K.SETTINGS_TOKEN_WORDS) and K.SETTINGS_TOKENS.search(text):
         flags |= _SETTINGS
+    if _holds(text, K.POOLER_TOKEN_WORDS):
+        flags |= _POOLER  # may say the project runs behind a transaction pooler (PW111)
     return flags, list(_imported_modules(text, package))
 
 
 def prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, str],
              max_size: int, pool: Executor | None = None) -> tuple[set[Path], set[Path]]:
     """The files worth walking — DB code, its importers (transitively), what they import,
-    event-loop code with its direct importers, and Django settings modules — and the files that
+    event-loop code with its direct importers, Django settings modules and modules that may say the
+    project runs behind a transaction pooler — and the files that
     import DB code directly."""
     db_seed: set[Path] = set()
     loop: set[Path] = set()
@@ -112,8 +115,8 @@ def prescan(paths: Sequence[Path], modules: dict[Path, str], roots: dict[Path, s
             db_seed.add(path)
         if flags & _LOOP:
             loop.add(path)
-        if flags & _SETTINGS:
-            settings.add(path)  # a Django settings module: its DATABASES are PW106's
+        if flags & (_SETTINGS | _POOLER):
+            settings.add(path)  # a Django settings module: its DATABASES are PW106's; pooler signals PW111's
         imports[path] = set(import_names)
     by_module = {(roots[p], m): p for p, m in modules.items()}
     importers: dict[Path, set[Path]] = {}

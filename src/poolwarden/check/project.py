@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from poolwarden.check import knowledge as K
+from poolwarden.check.pgbouncer_ini import PoolMode
 from poolwarden.check.summary import FunctionFacts, ModuleSummary
 
 _MAX_DEPTH = 12
@@ -39,8 +40,9 @@ class ProjectIndex:
     ``buggy/`` and ``fixed/`` variants) never see each other's functions.
     """
 
-    def __init__(self, summaries: Iterable[ModuleSummary]) -> None:
+    def __init__(self, summaries: Iterable[ModuleSummary], pooler: PoolMode | None = None) -> None:
         summaries = every = list(summaries)
+        self._pooler_config = pooler
         self.modules: dict[str, ModuleSummary] = {}
         self.functions: dict[str, tuple[FunctionFacts, ModuleSummary]] = {}
         by_last: dict[str, list[ModuleSummary]] = {}
@@ -63,6 +65,7 @@ class ProjectIndex:
         self._subs: dict[str, list[str]] | None = None
         self._calls_by_name: dict[str, list[tuple[str, str, bool]]] | None = None
         self._asgi: dict[str, str] = {}
+        self._pooler: dict[str, PoolMode | None] = {}
 
     def _add_signals(self, summaries: list[ModuleSummary]) -> None:
         """A Django signal's ``send`` / ``send_robust`` as a function of the index that calls each of its
@@ -191,6 +194,21 @@ class ProjectIndex:
                     found = f"`{maker.module}` makes the ASGI application and no module makes a WSGI one"
             self._asgi[root] = found
         return self._asgi[root] or None
+
+    def pooler(self, root: str) -> PoolMode | None:
+        """The transaction-mode pooler the code under ``root`` runs behind, and why (see PW111), or None.
+
+        The check config decides when it names a mode (``pgbouncer`` / ``pgbouncer-ini``): a transaction
+        or statement mode for every root, and session mode for none, whatever the code says. Otherwise
+        the first module of the root (by name) whose code signals one (:mod:`check.pooler_signals`)."""
+        config = self._pooler_config
+        if config is not None:
+            return config if config.mode in K.POOLER_MODES else None
+        if root not in self._pooler:
+            ordered = sorted((s for s in self.modules.values() if s.root == root and s.pooler),
+                             key=lambda s: (s.module, s.path))
+            self._pooler[root] = PoolMode("transaction", ordered[0].pooler) if ordered else None
+        return self._pooler[root]
 
     def settings_timeout(self, root: str) -> bool:
         """Whether some module under ``root`` gives Django's connections a connect timeout outside the

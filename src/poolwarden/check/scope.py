@@ -157,6 +157,7 @@ class Scope:
     exits: dict[bool, list[tuple[bool, str | None]]] = field(default_factory=lambda: {False: [], True: []})
     decorators: tuple[str, ...] = ()
     view: bool | None = None  # a Django / DRF view (FileContext.in_view), once asked
+    strings: dict[str, str] = field(default_factory=dict)  # local -> the text last assigned to it (``sql = "..."``)
 
     @property
     def is_cli_command(self) -> bool:

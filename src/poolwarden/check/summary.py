@@ -84,6 +84,7 @@ class ModuleSummary:
     wsgi_app: bool = False  # ... its WSGI application (get_wsgi_application())
     settings_timeout: bool = False  # it gives Django's connections a connect timeout (see check.mentions)
     settings_writes: list[str] = field(default_factory=list)  # DATABASES settings it writes (default/CONN_MAX_AGE)
+    pooler: str = ""  # why it says the project runs behind a transaction pooler (see check.pooler_signals)
 
 
 @dataclass(slots=True)

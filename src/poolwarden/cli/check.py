@@ -42,11 +42,13 @@ Exit codes:
                    "text or json.")
 @click.option("--stdin-filename", metavar="NAME",
               help="Read the source from stdin (also PATH '-') and report, configure and ignore it as NAME.")
+@click.option("--pgbouncer-ini", metavar="PATH",
+              help="The pgbouncer.ini the code runs behind: its pool_mode decides PW111 (over the config's).")
 @guarded
 def check(paths: Sequence[str], fmt: str, select: str | None, extend_select: str | None, ignore: str | None,
           diff_rev: str | None,
           no_cache: bool, config_file: Path | None, jobs: int | None, exit_zero: bool,
-          statistics: bool, stdin_filename: str | None) -> None:
+          statistics: bool, stdin_filename: str | None, pgbouncer_ini: str | None) -> None:
     """Static analysis for connection-pool bugs (rules PW1xx). Needs no database."""
     from poolwarden.check import check_paths, check_source, find_config, load_config
     from poolwarden.check.config import apply_options
@@ -73,9 +75,10 @@ def check(paths: Sequence[str], fmt: str, select: str | None, extend_select: str
     if not stdin:
         targets = canonical_targets(targets)
     # made before anything is read
-    memo = None if stdin or no_cache else Recorder(targets, select, ignore, config_file, extend_select)
+    memo = None if stdin or no_cache or pgbouncer_ini is not None else Recorder(targets, select, ignore, config_file,
+                                                                               extend_select)
     config = load_config(config_file if config_file is not None else find_config(Path(targets[0])))
-    apply_options(config, select, ignore, extend_select)
+    apply_options(config, select, ignore, extend_select, pgbouncer_ini)
     changed = changed_lines_for(diff_rev, targets) if diff_rev is not None else None
     if stdin:
         limit = config.max_file_size

@@ -18,6 +18,7 @@ every module below is ``K.NAME`` after ``from poolwarden.check import knowledge 
 - :mod:`.loops`: event loops and the calls that make or run them
 - :mod:`.orm`: Django's ORM and DRF: which calls run SQL, which only build it
 - :mod:`.django`: Django's database settings, their defaults, and what tells a project serves ASGI
+- :mod:`.pooler`: what a transaction-mode pooler breaks (SQL, driver options), what tells code runs behind one
 """
 
 from __future__ import annotations
@@ -30,5 +31,6 @@ from poolwarden.check.knowledge.kinds import *  # noqa: F403
 from poolwarden.check.knowledge.loops import *  # noqa: F403
 from poolwarden.check.knowledge.methods import *  # noqa: F403
 from poolwarden.check.knowledge.orm import *  # noqa: F403
+from poolwarden.check.knowledge.pooler import *  # noqa: F403
 from poolwarden.check.knowledge.pools import *  # noqa: F403
 from poolwarden.check.knowledge.values import *  # noqa: F403

@@ -13,6 +13,7 @@ from poolwarden.check.rules.pw107_engine_per_call import EnginePerCall
 from poolwarden.check.rules.pw108_skipped_db_work import SkippedDbWork
 from poolwarden.check.rules.pw109_persistent_connections import PersistentConnections
 from poolwarden.check.rules.pw110_default_django_pool import DefaultDjangoPool
+from poolwarden.check.rules.pw111_session_state_behind_pooler import SessionStateBehindPooler
 
 RULES: tuple[type[Rule], ...] = (
     SwallowedDbError,
@@ -25,6 +26,7 @@ RULES: tuple[type[Rule], ...] = (
     SkippedDbWork,
     PersistentConnections,
     DefaultDjangoPool,
+    SessionStateBehindPooler,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "EventLoopPerCall",
     "IoInTransaction",
     "PersistentConnections",
+    "SessionStateBehindPooler",
     "SkippedDbWork",
     "SwallowedDbError",
     "UnboundedPool",

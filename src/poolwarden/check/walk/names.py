@@ -116,6 +116,11 @@ class Names(Traversal):
         elif name in scope.kinds and name not in scope.globals:
             del scope.kinds[name]
         scope.made_by.pop(name, None)
+        text = string_value(value, ctx) if isinstance(value, (ast.Constant, ast.JoinedStr, ast.BinOp)) else None
+        if text is not None:
+            scope.strings[name] = text  # the SQL a later `cursor.execute(sql)` sends (check.sql)
+        else:
+            scope.strings.pop(name, None)
         if kind is None and isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) \
                 and value.value.id == scope.self_name and ctx.hint(name) is None:
             ref = ctx.qualname(value)  # `manager = self.manager`: the local is the attribute
