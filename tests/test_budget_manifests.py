@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from poolwarden.budget.manifests import load_documents
-from poolwarden.budget.pgbouncer_ini import pool_mode
 from poolwarden.budget.workload import Surge
 from poolwarden.errors import UsageError
+from poolwarden.pgbouncer_ini import pool_mode
 
 from .conftest import cli
 

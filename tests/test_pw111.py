@@ -191,7 +191,7 @@ def test_config_says_session_whatever_the_code(tmp_path: Path) -> None:
 def test_pgbouncer_ini_decides_and_is_cited(tmp_path: Path) -> None:
     (tmp_path / "deploy").mkdir()
     (tmp_path / "deploy" / "pgbouncer.ini").write_text(
-        "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\nlisten_port = 6432\npool_mode = transaction ; per tx\n")
+        "[databases]\napp = host=db dbname=app\n\n[pgbouncer]\nlisten_port = 6432\npool_mode = transaction\n")
     found = _project(tmp_path, config='[check]\npgbouncer-ini = "deploy/pgbouncer.ini"\n')
     assert [line for line, _ in found] == [9, 10, 11, 12, 14, 18]
     assert "deploy/pgbouncer.ini:6)" in found[0][1]
@@ -234,3 +234,15 @@ def test_warm_run_sees_the_ini_change(tmp_path: Path) -> None:
     os.utime(tmp_path / "pgbouncer.ini", (past + 1, past + 1))
     second = cli("check", "app", "--select", "PW111", cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
+
+
+def test_an_inline_comment_is_refused_as_pgbouncer_does(tmp_path: Path) -> None:
+    """PgBouncer 1.18 refuses ``pool_mode = transaction ; per tx`` ("invalid value ... for parameter
+    pool_mode"; tried on the Debian build): the one reader check and budget share refuses it too."""
+    from poolwarden.errors import UsageError
+    from poolwarden.pgbouncer_ini import read_file
+
+    ini = tmp_path / "pgbouncer.ini"
+    ini.write_text("[pgbouncer]\npool_mode = transaction ; per tx\n")
+    with pytest.raises(UsageError, match="pool_mode = 'transaction ; per tx' is not a pool_mode"):
+        read_file(ini)

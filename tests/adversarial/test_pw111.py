@@ -38,7 +38,7 @@ def _tree(tmp_path: Path, config: str) -> Path:
     ('[check]\npgbouncer-ini = ["a.ini"]\n', "'pgbouncer-ini' must be a non-empty string"),
     ('[check]\npgbouncer-ini = "missing.ini"\n', "missing.ini: cannot read the pgbouncer.ini: No such file"),
     ('[check]\npgbouncer-ini = "app"\n', "app: cannot read the pgbouncer.ini: not a regular file"),
-    ('[check]\npgbouncer-ini = "app/jobs.py"\n', "not a pgbouncer.ini: no [pgbouncer] section"),
+    ('[check]\npgbouncer-ini = "app/jobs.py"\n', "app/jobs.py:1: a line before any [section]"),
     ('[check]\npgbouncer-ini = "bad\\u0000.ini"\n', "cannot read the pgbouncer.ini: not a valid path"),
     ('[check]\npgbouncer = "transaction"\npgbouncer-ini = "x.ini"\n', "give one of 'pgbouncer' and 'pgbouncer-ini'"),
     ('[check]\npgbouncr = "transaction"\n', "unknown key 'pgbouncr' (did you mean 'pgbouncer'?)"),
@@ -96,9 +96,11 @@ def test_any_ini_text(tmp_path_factory: pytest.TempPathFactory, lines: list[str]
     path.write_text('[check]\npgbouncer-ini = "pgbouncer.ini"\n')
     try:
         config = load_config(path)
-    except ConfigError as exc:
-        assert "no [pgbouncer] section" in str(exc)
-        assert not any(line.strip().lower() == "[pgbouncer]" for line in lines)
+    except ConfigError as exc:  # PgBouncer's own strictness: one line naming the file and what is wrong
+        message = str(exc)
+        assert "pgbouncer.ini" in message and "\n" not in message, message
+        if "no [pgbouncer] section" in message:
+            assert not any(line.strip().lower() == "[pgbouncer]" for line in lines)
         return
     assert config.pooler is not None and config.pooler.where
 

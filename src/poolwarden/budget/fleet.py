@@ -30,10 +30,11 @@ from poolwarden.budget.containers import SERVERS, Runner, runner
 from poolwarden.budget.fleet_code import code_pools
 from poolwarden.budget.fleet_config import FleetConfig, PoolSpec
 from poolwarden.budget.manifests import Fleet, relative
-from poolwarden.budget.model import Deployment, Pool, Service
+from poolwarden.budget.model import Deployment, PgBouncerLayer, Pool, Service
 from poolwarden.budget.workload import Container, Workload
 from poolwarden.dsn import mask_text
 from poolwarden.errors import UsageError
+from poolwarden.pgbouncer_ini import PgBouncerIni
 
 if TYPE_CHECKING:
     from poolwarden.budget.code import CodeFacts
@@ -192,7 +193,7 @@ def apply_fleet(dep: Deployment, fleet: Fleet, config: FleetConfig, facts: CodeF
     if fleet.pgbouncer is not None:
         if dep.pgbouncer is not None:
             result.notes.append(f"{fleet.pgbouncer.where} replaces the config's [budget.pgbouncer]")
-        layer = fleet.pgbouncer.layer()
+        layer = pgbouncer_layer(fleet.pgbouncer)
         if len(bouncers) == 1:  # PgBouncer runs in the fleet: every pod opens its own server pools
             pods = bouncers[0]
             layer = dataclasses.replace(layer, instances=pods.rollout_pods, steady_instances=pods.replicas.value)
@@ -316,3 +317,12 @@ def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[st
 
 
 __all__ = ["FleetResult", "apply_fleet", "attach", "relative", "with_manifests", "workload_rows"]
+
+
+def pgbouncer_layer(ini: PgBouncerIni) -> PgBouncerLayer:
+    """The budget's view of a pgbouncer.ini: its server pools and its client capacity."""
+    s = ini.settings
+    return PgBouncerLayer(default_pool_size=s["default_pool_size"], pools=max(1, len(ini.databases)),
+                          reserve_pool_size=s["reserve_pool_size"], max_client_conn=s["max_client_conn"],
+                          pool_mode=ini.pool_mode, max_db_connections=s["max_db_connections"],
+                          pool_sizes=tuple(size for _, size, _ in ini.databases), origin=ini.where)

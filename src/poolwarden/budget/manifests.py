@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from poolwarden.budget.pgbouncer_ini import PgBouncerIni, read_pgbouncer_ini
 from poolwarden.budget.workload import Workload
 from poolwarden.errors import UsageError
+from poolwarden.pgbouncer_ini import PgBouncerIni, read_pgbouncer_ini
 
 #: the largest manifest file read (bytes): a fleet's files are kilobytes; helm output a few megabytes
 MAX_FILE = 16 * 1024 * 1024

@@ -1,7 +1,10 @@
-"""``pgbouncer.ini``: the settings that bound PgBouncer's connections, on both sides.
+"""``pgbouncer.ini``, read once for every command: the settings that bound PgBouncer's connections
+on both sides (``budget``) and the pooling mode code runs behind (``check``'s PW111).
 
 Read from ``[pgbouncer]``: ``pool_mode`` (default ``session``), ``default_pool_size`` (20),
-``reserve_pool_size`` (0), ``max_db_connections`` (0: no limit), ``max_client_conn`` (100); and
+``reserve_pool_size`` (0), ``max_db_connections`` (0: no limit), ``max_client_conn`` (100),
+``max_prepared_statements`` (0; PgBouncer >= 1.21 keeps protocol-level prepared statements working
+in transaction mode above 0); and
 from ``[databases]``: each entry's own ``pool_size``, ``reserve_pool``/``reserve_pool_size``,
 ``max_db_connections`` and ``pool_mode`` (the connection string is read for these keys only and
 never printed). Each entry is one server pool (one user each; PgBouncer makes one pool per
@@ -13,22 +16,26 @@ a key given twice, a number that is not one, an unknown ``pool_mode`` are
 :class:`~poolwarden.errors.UsageError`\\ s naming the file and line or key. ``%include`` is refused
 (not followed): give the settings in one file.
 
-:func:`pool_mode` is the small entry point ``check`` uses to know whether code runs behind a
-transaction-mode pooler.
+:func:`read_file` reads one from disk: a file that is missing, not a regular file (a FIFO is never
+opened) or over 1 MiB is refused in one line. Each value's line is kept (:attr:`PgBouncerIni.lines`)
+for messages that cite it.
 """
 
 from __future__ import annotations
 
 import configparser
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from poolwarden.budget.model import PgBouncerLayer
 from poolwarden.errors import UsageError
 
 POOL_MODES = frozenset({"session", "transaction", "statement"})
-_INT_KEYS = {"default_pool_size": 20, "reserve_pool_size": 0, "max_db_connections": 0, "max_client_conn": 100}
+_INT_KEYS = {"default_pool_size": 20, "reserve_pool_size": 0, "max_db_connections": 0, "max_client_conn": 100,
+             "max_prepared_statements": 0}
+MAX_SIZE = 1 << 20  # a pgbouncer.ini is small; a bigger file is not one
 _MAX = 2**31 - 1
 _PAIR = re.compile(r"([A-Za-z_]+)\s*=\s*('(?:[^']|'')*'|\S*)")
 
@@ -42,13 +49,7 @@ class PgBouncerIni:
     settings: dict[str, int] = field(default_factory=dict)  # the _INT_KEYS, defaults filled in
     sources: dict[str, str] = field(default_factory=dict)  # key -> "path: [pgbouncer] key" or "default"
     databases: tuple[tuple[str, int, str], ...] = ()  # (name, server connections it may open, pool_mode)
-
-    def layer(self) -> PgBouncerLayer:
-        s = self.settings
-        return PgBouncerLayer(default_pool_size=s["default_pool_size"], pools=max(1, len(self.databases)),
-                              reserve_pool_size=s["reserve_pool_size"], max_client_conn=s["max_client_conn"],
-                              pool_mode=self.pool_mode, max_db_connections=s["max_db_connections"],
-                              pool_sizes=tuple(size for _, size, _ in self.databases), origin=self.where)
+    lines: dict[tuple[str, str], int] = field(default_factory=dict)  # (section, key) -> its line (1-based)
 
     @property
     def modes(self) -> set[str]:
@@ -123,15 +124,40 @@ def read_pgbouncer_ini(data: bytes, where: str) -> PgBouncerIni:
             opens = size + reserve if limit == 0 else min(size + reserve, limit)
             own = _mode(pairs["pool_mode"], f"{at} pool_mode") if "pool_mode" in pairs else mode
             databases.append((name, opens, own))
-    return PgBouncerIni(where, mode, settings, sources, tuple(databases))
+    return PgBouncerIni(where, mode, settings, sources, tuple(databases), _lines(text))
+
+
+def _lines(text: str) -> dict[tuple[str, str], int]:
+    """Where each ``key =`` of each section is (sections and keys lower-cased, as read)."""
+    found: dict[tuple[str, str], int] = {}
+    section = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip().lower()
+        elif "=" in line and line[0] not in ";#":
+            found.setdefault((section, line.partition("=")[0].strip().lower()), number)
+    return found
+
+
+def read_file(path: str | os.PathLike[str], shown: str | None = None) -> PgBouncerIni:
+    """The pgbouncer.ini at ``path`` (``shown``: how messages name it). Raises :class:`UsageError`."""
+    name = shown if shown is not None else os.fspath(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{name}: cannot read the pgbouncer.ini: not a regular file")
+        if st.st_size > MAX_SIZE:
+            raise UsageError(f"{name}: cannot read the pgbouncer.ini: over {MAX_SIZE:,} bytes")
+        data = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+        raise UsageError(f"{name}: cannot read the pgbouncer.ini: {reason}") from None
+    return read_pgbouncer_ini(data, name)
 
 
 def pool_mode(path: str | Path) -> str:
     """The default ``pool_mode`` of the pgbouncer.ini at ``path`` (``session`` when unset).
     Raises :class:`UsageError` when the file cannot be read or is not a valid pgbouncer.ini.
     :attr:`PgBouncerIni.modes` also has the modes ``[databases]`` entries set for themselves."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return read_pgbouncer_ini(data, str(path)).pool_mode
+    return read_file(path).pool_mode
