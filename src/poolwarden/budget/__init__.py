@@ -1,6 +1,7 @@
-"""``poolwarden budget``: the connection math of a whole deployment, as a CI gate."""
+"""``poolwarden budget``: the connection math of a whole deployment, as a CI gate (:func:`run`)."""
 
 from poolwarden.budget.model import Deployment, load_deployment
 from poolwarden.budget.report import BudgetReport, compute
+from poolwarden.budget.run import BudgetOptions, BudgetRun, run
 
-__all__ = ["BudgetReport", "Deployment", "compute", "load_deployment"]
+__all__ = ["BudgetOptions", "BudgetReport", "BudgetRun", "Deployment", "compute", "load_deployment", "run"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -29,8 +28,8 @@ Exit codes:
 @click.option("--code", "code_paths", multiple=True, type=click.Path(path_type=str),
               help="Read pool settings, Celery concurrency and beat schedules from this code (repeatable).")
 @click.option("--cpus", type=click.IntRange(min=1), default=None,
-              help="With --code: the CPU count of the machines that run the code, for what depends on it "
-                   "(Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
+              help="With --code or --manifests: the CPU count of the machines that run the code, for what "
+                   "depends on it (Celery's default concurrency, gunicorn workers = cpu_count() * 2 + 1).")
 @click.option("--manifests", "manifest_paths", multiple=True, type=click.Path(path_type=str),
               help="Read workloads from Kubernetes YAML / helm output, compose files and pgbouncer.ini "
                    "(files or directories; repeatable).")
@@ -55,56 +54,21 @@ def budget(config_file: Path | None, dsn: str | None, code_paths: tuple[str, ...
     steady state passes alert_at."""
     import json
 
-    from poolwarden.budget import compute, load_deployment
-    from poolwarden.budget.model import Deployment, find_budget_config
     from poolwarden.budget.report import render_text
+    from poolwarden.budget.run import BudgetOptions, run
 
-    if cpus is not None and not code_paths and not manifest_paths:
-        raise UsageError("--cpus counts what code leaves to the CPU count: give it with --code PATH")
     if prometheus_url is None and (prometheus_label, prometheus_window, prometheus_step,
                                    prometheus_timeout) != ("job", "7d", "1m", 10.0):
         raise UsageError("--prometheus-label, --prometheus-window, --prometheus-step and --prometheus-timeout go "
                          "with --prometheus URL")
-    if config_file is None and (code_paths or manifest_paths):
-        from poolwarden.config import find
-
-        found = find(Path.cwd(), "budget")
-        deployment = load_deployment(found) if found is not None else Deployment()
-    else:
-        deployment = load_deployment(config_file or find_budget_config(Path.cwd()))
-    notes: list[str] = []
-    fleet = facts = None
-    if manifest_paths:
-        from poolwarden.budget.fleet import with_manifests
-
-        deployment, fleet, facts = with_manifests(deployment, manifest_paths, code_paths, config_file, cpus)
-    if code_paths:
-        from poolwarden.budget.code import scan
-        from poolwarden.budget.from_code import apply
-
-        for target in code_paths:
-            if not os.path.exists(target):
-                raise UsageError(f"--code {target}: no such file or directory")
-        facts = facts if facts is not None else scan(list(code_paths), cpus=cpus)
-        deployment, notes = apply(deployment, facts, cpus=cpus)
-        notes.extend(f"skipped {line}" for line in facts.skipped)
-    live = None
-    if dsn is not None:
-        from poolwarden.budget.live import with_server_limits
-
-        deployment, live = with_server_limits(deployment, dsn)
-    report = compute(deployment)
-    if fleet is not None:
-        from poolwarden.budget.fleet import attach
-
-        attach(fleet, report)
-    observed = None
+    prometheus = None
     if prometheus_url is not None:
-        from poolwarden.budget.prometheus import PrometheusSettings, observe, observed_problems
+        from poolwarden.budget.prometheus import PrometheusSettings
 
-        observed = observe(deployment, PrometheusSettings(prometheus_url, prometheus_label, prometheus_window,
-                                                          prometheus_step, prometheus_timeout))
-        report.problems.extend(observed_problems(report, observed))
+        prometheus = PrometheusSettings(prometheus_url, prometheus_label, prometheus_window, prometheus_step,
+                                        prometheus_timeout)
+    result = run(BudgetOptions(config_file, dsn, code_paths, manifest_paths, cpus, prometheus))
+    report, notes, live, observed = result.report, result.notes, result.live, result.observed
     if fmt == "json":
         data = report.as_dict()
         data["live_connections"] = live
