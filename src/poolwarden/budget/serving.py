@@ -286,6 +286,12 @@ def _choose(runners: Sequence[Runner], databases: Sequence[Database], engines: S
     return runner
 
 
+def _roles(commands: Sequence[Command]) -> tuple[list[Command], list[Command], list[Command]]:
+    """(gunicorn config modules, server commands, celery worker commands)."""
+    return ([c for c in commands if c.is_config], [c for c in commands if not c.is_config and c.program != "celery"],
+            [c for c in commands if c.program == "celery"])
+
+
 def engine_services(commands: Sequence[Command], settings: Sequence[Number], celery_apps: Sequence[str],
                     engines: Sequence[Pool], cpus: int | None,
                     runs: Callable[[Command], Sequence[Pool]] | None = None) -> tuple[tuple[Service, ...], list[str]]:
@@ -297,9 +303,7 @@ def engine_services(commands: Sequence[Command], settings: Sequence[Number], cel
     ``runs``; a service that holds none is listed, not counted); threads share a process's pools,
     so only processes multiply. Empty when the tree
     has no such command: the caller then counts one process and says so."""
-    configs = [c for c in commands if c.is_config]
-    servers = [c for c in commands if not c.is_config and c.program != "celery"]
-    workers = [c for c in commands if c.program == "celery"]
+    configs, servers, workers = _roles(commands)
     services: list[Service] = []
     notes: list[str] = []
     web = [web_runner(c, configs) for c in servers]
@@ -338,9 +342,7 @@ def django_services(databases: Sequence[Database], commands: Sequence[Command], 
     config when several run at once."""
     notes = [describe_database(db) for db in databases]
     postgres = [db for db in databases if db.postgres]
-    configs = [c for c in commands if c.is_config]
-    servers = [c for c in commands if not c.is_config and c.program != "celery"]
-    workers = [c for c in commands if c.program == "celery"]
+    configs, servers, workers = _roles(commands)
     services: list[Service] = []
     problems: list[str] = []
     web = [web_runner(c, configs) for c in servers]

@@ -33,7 +33,7 @@ import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from poolwarden.budget.values import NOT_LITERAL, Number, literal, module_names, shown
+from poolwarden.budget.values import NOT_LITERAL, Number, as_int, literal, module_names, shown
 from poolwarden.check import source as S
 from poolwarden.check.scope import dotted_text
 
@@ -312,13 +312,5 @@ def _value_line(node: ast.expr, names: Mapping[str, ast.expr]) -> int:
 
 
 def _as_count(value: object) -> int | None:
-    if isinstance(value, bool) or value is NOT_LITERAL:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
+    return None if value is NOT_LITERAL else as_int(value)
     return None

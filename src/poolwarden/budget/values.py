@@ -94,7 +94,7 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
         return _Read(node.value, None, line)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _read(node.operand, names, cpus, depth + 1)
-        number = _as_int(inner.value)
+        number = as_int(inner.value)
         if number is None:
             return _Read(_MISSING, inner.env, line, inner.cpus)
         return _Read(-number if isinstance(node.op, ast.USub) else number, inner.env, line, inner.cpus)
@@ -102,7 +102,7 @@ def _read(node: ast.expr, names: Mapping[str, ast.expr], cpus: int | None, depth
         return _read(names[node.id], names, cpus, depth + 1)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _read(node.left, names, cpus, depth + 1), _read(node.right, names, cpus, depth + 1)
-        a, b = _as_int(left.value), _as_int(right.value)
+        a, b = as_int(left.value), as_int(right.value)
         if a is None or b is None or (isinstance(node.op, ast.FloorDiv) and b == 0):
             return _Read(_MISSING, left.env or right.env, line, left.cpus or right.cpus)
         return _Read(_BINOPS[type(node.op)](a, b), left.env or right.env, line, left.cpus or right.cpus)
@@ -154,7 +154,8 @@ def _convert(value: object, kind: str) -> object:
         return _MISSING
 
 
-def _as_int(value: object) -> int | None:
+def as_int(value: object) -> int | None:
+    """An int, or a string that spells one; None for anything else (a bool is not a count)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -170,7 +171,7 @@ def _as_int(value: object) -> int | None:
 def follow(node: ast.expr, names: Mapping[str, ast.expr], path: str, *, cpus: int | None = None) -> Number:
     """The integer ``node`` holds as far as literals go (see the module's docstring)."""
     got = _read(node, names, cpus)
-    value = _as_int(got.value) if got.value is not _MISSING else None
+    value = as_int(got.value) if got.value is not _MISSING else None
     return Number(value, f"{path}:{got.line or getattr(node, 'lineno', 0)}", got.env, shown(node),
                   got.cpus)
 
@@ -190,10 +191,10 @@ def shell_number(token: str, where: str) -> Number:
     token = token.strip()
     match = _SHELL_VAR.match(token)
     if match is None:
-        return Number(_as_int(token), where, None, _short(mask_text(token)))
+        return Number(as_int(token), where, None, _short(mask_text(token)))
     var = match.group("braced") or match.group("bare")
     default = match.group("default")
-    return Number(_as_int(default) if default is not None else None, where, var, _short(mask_text(token)))
+    return Number(as_int(default) if default is not None else None, where, var, _short(mask_text(token)))
 
 
 def shown(node: ast.expr, limit: int = 80) -> str:
