@@ -229,6 +229,8 @@ def _apply(base: Path, edit: tuple[str, ...]) -> None:
     chosen = existing[int(pick) % len(existing)] if existing else target
     if op == "write":
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not target.is_dir() and not target.is_file():
+            target.unlink()  # a FIFO an earlier edit made: opening it to write would block until a reader came
         if not target.is_dir():
             target.write_text(text)
     elif op in ("append", "rewrite") and chosen.is_file() and not chosen.is_symlink():
@@ -270,3 +272,17 @@ def test_after_any_edit_the_memo_answers_as_the_analyzer_does_or_not_at_all(
         ANSWERED["edits to the tree"] += 1
         assert got == full(*argv, "--no-cache", cwd=base), edits
     shutil.rmtree(base.parent, ignore_errors=True)
+
+
+def test_a_write_after_a_fifo_on_the_same_path_does_not_block(tmp_path: Path) -> None:
+    """The edit generator may make a FIFO then write to the same path: the write replaces it (it
+    once blocked forever waiting for a reader)."""
+    import threading
+
+    (tmp_path / "app").mkdir()
+    _apply(tmp_path, ("fifo", "app", "x.py", "", "0"))
+    writer = threading.Thread(target=_apply, args=(tmp_path, ("write", "app", "x.py", "print()\n", "0")), daemon=True)
+    writer.start()
+    writer.join(timeout=10)
+    assert not writer.is_alive(), "writing over the FIFO blocked"
+    assert (tmp_path / "app" / "x.py").read_text() == "print()\n"
