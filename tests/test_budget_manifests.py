@@ -430,3 +430,19 @@ def test_code_pools_are_those_the_command_module_imports_migrations_left_out(tmp
     rows = _by_name(_json(proc))
     # 2 replicas + 25% surge rounded up (1) = 3 pods x 3 workers x (6 + 2): reports.py and env.py not counted
     assert rows["Deployment/web"]["worst"] == (2 + 1) * 3 * (6 + 2)
+
+
+def test_an_app_module_that_imports_no_pool_falls_back_to_its_package(tmp_path: Path) -> None:
+    """An app factory that imports its database module by string reaches no engine by imports: the
+    engines of its package count (a worst case), not nothing (which would be exit 2)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "main.py").write_text("import importlib\ndb = importlib.import_module('app.db')\n")
+    (app / "db.py").write_text("import sqlalchemy\nengine = sqlalchemy.create_engine('postgresql://h/db', "
+                               "pool_size=6, max_overflow=2)\n")
+    (tmp_path / "web.yaml").write_text(
+        "kind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers:\n"
+        "      - name: web\n        command: [gunicorn, 'app.main:app', '-w', '3']\n")
+    rows = _by_name(_json(cli("budget", "--manifests", "web.yaml", "--code", ".", "--format", "json", cwd=tmp_path)))
+    assert rows["Deployment/web"]["worst"] == (2 + 1) * 3 * (6 + 2)

@@ -4,8 +4,9 @@ The command names an app module (``gunicorn app.main:app``, ``uvicorn app.main:a
 ``celery -A app.worker``); the container runs the pools made in the modules that module imports,
 directly or not — the same rule as ``--code`` alone
 (:func:`poolwarden.budget.from_code.reached_modules`). When the app module is not among the
-modules read, its top-level package (``app``) runs the pools found in files under a directory of
-that name, or in ``app.py``. Migration and one-shot engines (Alembic's ``env.py``, scripts,
+modules read, or imports none of the pools' modules (an app factory importing by string), its
+top-level package (``app``) runs the pools found in files under a directory of that name, or in
+``app.py``. Migration and one-shot engines (Alembic's ``env.py``, scripts,
 ``__main__`` blocks) never count. Django's settings are loaded by name, not imported: their
 ``DATABASES`` count in the containers whose app module is in the settings' top-level package:
 
@@ -41,6 +42,8 @@ def code_pools(runner: Runner, facts: CodeFacts | None) -> tuple[list[PoolSpec],
 
     reached = reached_modules(facts, runner.module, runner.program)
     package = runner.module.split(".")[0]
+    if reached is not None and not any(p.module in reached for p in facts.pools if not p.one_shot):
+        reached = None  # it imports none of them: imported dynamically, perhaps (an app factory's strings)
     if reached is not None:
         origin = f"--code, imported by {runner.module}"
 
