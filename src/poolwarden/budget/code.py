@@ -38,6 +38,7 @@ from poolwarden.check import knowledge as K
 from poolwarden.check import source as S
 from poolwarden.check.context import FileContext
 from poolwarden.check.dicts import Lookup, Opaque, lookup
+from poolwarden.check.display import display_path
 from poolwarden.check.files import discover
 from poolwarden.check.modules import module_name
 from poolwarden.check.rule import Rule
@@ -337,7 +338,7 @@ def scan(paths: list[str], *, cpus: int | None = None) -> CodeFacts:
                 if str(path) in seen:
                     continue
                 seen.add(str(path))
-                shown_path = relative(str(path))
+                shown_path = display_path(str(path))
                 loaded = S.load(path)
                 if isinstance(loaded, S.Failure):
                     skip(shown_path, loaded)
@@ -366,16 +367,8 @@ def scan(paths: list[str], *, cpus: int | None = None) -> CodeFacts:
                 continue  # a test fixture's Dockerfile or script runs no service of the project
             text = C.read_limit(str(path)) if C.is_command_file(path.name) else None
             if text is not None:
-                facts.commands.extend(C.read_command_file(text, relative(str(path))))
+                facts.commands.extend(C.read_command_file(text, display_path(str(path))))
     return facts
-
-
-def relative(path: str) -> str:
-    """``path`` as the report shows it: relative to the current directory."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return path
 
 
 def _under(path: str, arg: str) -> str:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 from poolwarden.budget.containers import SERVERS, Runner, runner
 from poolwarden.budget.fleet_code import code_pools
 from poolwarden.budget.fleet_config import FleetConfig, PoolSpec
-from poolwarden.budget.manifests import Fleet, relative
+from poolwarden.budget.manifests import Fleet
 from poolwarden.budget.model import Deployment, PgBouncerLayer, Pool, Service
 from poolwarden.budget.workload import Container, Workload
+from poolwarden.check.display import display_path
 from poolwarden.dsn import mask_text
 from poolwarden.errors import UsageError
 from poolwarden.pgbouncer_ini import PgBouncerIni
@@ -294,7 +295,7 @@ def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[st
     config = FleetConfig()
     if path is not None:
         raw, where = section(path, "budget")
-        config = parse_fleet_config(raw if isinstance(raw, dict) else None, f"{relative(path)}: {where}")
+        config = parse_fleet_config(raw if isinstance(raw, dict) else None, f"{display_path(str(path))}: {where}")
     try:
         fleet = read_fleet(list(paths))
         facts = None
@@ -316,7 +317,7 @@ def with_manifests(dep: Deployment, paths: tuple[str, ...], code_paths: tuple[st
     return dep, result, facts
 
 
-__all__ = ["FleetResult", "apply_fleet", "attach", "relative", "with_manifests", "workload_rows"]
+__all__ = ["FleetResult", "apply_fleet", "attach", "with_manifests", "workload_rows"]
 
 
 def pgbouncer_layer(ini: PgBouncerIni) -> PgBouncerLayer:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from poolwarden.budget.model import _positive, _show, _table
+from poolwarden.budget.model import checked_count, checked_table, show_value
 from poolwarden.errors import UsageError
 
 POOL_KEYS = ("pool_size", "max_overflow", "engines")
@@ -64,18 +64,19 @@ def parse_fleet_config(raw: dict[str, Any] | None, where: str = "[budget]") -> F
         raise UsageError(f"{where}: 'workload' must be an array of tables")
     for i, item in enumerate(workloads):
         w = f"{where} workload #{i + 1}"
-        t = _table(item, {"manifest": str, "container": str, "pool": list}, w, required=("manifest",))
+        t = checked_table(item, {"manifest": str, "container": str, "pool": list}, w, required=("manifest",))
         pools = []
         for j, pool in enumerate(t.get("pool", [])):
             pw = f"{w} pool #{j + 1}"
-            p = _table(pool, {"name": str, "pool_size": int, "max_overflow": int, "engines": int, "per": str}, pw)
+            p = checked_table(pool, {"name": str, "pool_size": int, "max_overflow": int, "engines": int,
+                                     "per": str}, pw)
             if p.get("per", "process") not in ("process", "thread"):
-                raise UsageError(f"{pw}: 'per' = {_show(p['per'])} must be \"process\" or \"thread\"")
+                raise UsageError(f"{pw}: 'per' = {show_value(p['per'])} must be \"process\" or \"thread\"")
             pools.append(PoolSpec(
                 name=p.get("name", f"pool{j + 1}"),
-                pool_size=_positive(p.get("pool_size", 5), pw, "pool_size", allow_zero=True),
-                max_overflow=_positive(p.get("max_overflow", 10), pw, "max_overflow", allow_zero=True),
-                engines=_positive(p.get("engines", 1), pw, "engines"),
+                pool_size=checked_count(p.get("pool_size", 5), pw, "pool_size", allow_zero=True),
+                max_overflow=checked_count(p.get("max_overflow", 10), pw, "max_overflow", allow_zero=True),
+                engines=checked_count(p.get("engines", 1), pw, "engines"),
                 per=p.get("per", "process"),
             ))
         maps.append(WorkloadMap(t["manifest"], f"{w} ({t['manifest']})", t.get("container"), tuple(pools)))
@@ -86,10 +87,10 @@ def parse_fleet_config(raw: dict[str, Any] | None, where: str = "[budget]") -> F
         raise UsageError(f"{env_where} must be a table")
     for var, target in table.items():
         if not isinstance(target, str):
-            raise UsageError(f"{env_where}: '{var}' = {_show(target)} must be a string like \"pool_size\"")
+            raise UsageError(f"{env_where}: '{var}' = {show_value(target)} must be a string like \"pool_size\"")
         pool, _, key = target.rpartition(".")
         if key not in POOL_KEYS:
-            raise UsageError(f"{env_where}: '{var}' = {_show(target)}: unknown pool setting {_show(key)} "
+            raise UsageError(f"{env_where}: '{var}' = {show_value(target)}: unknown pool setting {show_value(key)} "
                              f"(expected one of: {', '.join(POOL_KEYS)}, optionally after 'POOL.')")
         env.append((var, pool or None, key))
     return FleetConfig(tuple(maps), tuple(env), env_where)

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from poolwarden.budget.workload import Workload
+from poolwarden.check.display import display_path
 from poolwarden.errors import UsageError
 from poolwarden.pgbouncer_ini import PgBouncerIni, read_pgbouncer_ini
 
@@ -64,16 +65,6 @@ class Fleet:
     documents: int = 0
 
 
-def relative(path: Path | str) -> str:
-    """``path`` relative to the current directory when under it, else as given."""
-    text = os.fspath(path)
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:  # another drive (Windows)
-        return text
-    return text if rel.startswith("..") else rel
-
-
 def discover(paths: list[str]) -> Iterator[Path]:
     """The manifest files under ``paths`` in a stable order; a missing path is an error."""
     for raw in paths:
@@ -103,7 +94,8 @@ def _walk(top: Path) -> Iterator[Path]:
             seen.add(key)
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
-            raise UsageError(f"--manifests {relative(directory)}: cannot list: {exc.strerror or exc}") from None
+            shown = display_path(str(directory))
+            raise UsageError(f"--manifests {shown}: cannot list: {exc.strerror or exc}") from None
         subdirs = []
         for entry in entries:
             if entry.name.startswith("."):
@@ -119,7 +111,7 @@ def _walk(top: Path) -> Iterator[Path]:
 
 
 def _read_bytes(path: Path) -> bytes:
-    where = relative(path)
+    where = display_path(str(path))
     try:
         size = path.stat().st_size
         if size > MAX_FILE:
@@ -220,7 +212,7 @@ def read_fleet(paths: list[str]) -> Fleet:
     objects = Objects()
     for path in discover(paths):
         fleet.files += 1
-        where = relative(path)
+        where = display_path(str(path))
         data = _read_bytes(path)
         if path.suffix == ".ini":
             if fleet.pgbouncer is not None:

@@ -126,23 +126,25 @@ MAX_CONNECTIONS = 262_143
 MIN_EVERY, MAX_SPAN = 1.0, 365 * 86_400.0
 
 
-def _show(value: object, limit: int = 60) -> str:
+def show_value(value: object, limit: int = 60) -> str:
     """``repr(value)`` on one line, cut to ``limit`` characters: values and keys quoted in messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _table(data: dict[str, Any], keys: dict[str, type | tuple[type, ...]], where: str,
-           required: tuple[str, ...] = ()) -> dict[str, Any]:
+def checked_table(data: dict[str, Any], keys: dict[str, type | tuple[type, ...]], where: str,
+                  required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``data`` when it is a table whose keys are among ``keys``, each value of its type (a bool is
+    no int), with every ``required`` key; else :class:`UsageError` naming ``where`` and the key."""
     if not isinstance(data, dict):
-        raise UsageError(f"{where} must be a table, not {_show(data)}")
+        raise UsageError(f"{where} must be a table, not {show_value(data)}")
     for key, value in data.items():
         if key not in keys:
-            raise UsageError(f"{where}: unknown key {_show(key)} (expected one of: {', '.join(keys)})")
+            raise UsageError(f"{where}: unknown key {show_value(key)} (expected one of: {', '.join(keys)})")
         expected = keys[key]
         wrong = not isinstance(value, expected) or (isinstance(value, bool) and bool not in _types(expected))
         if expected is not object and wrong:
-            raise UsageError(f"{where}: '{key}' = {_show(value)} has the wrong type")
+            raise UsageError(f"{where}: '{key}' = {show_value(value)} has the wrong type")
     for key in required:
         if key not in data:
             raise UsageError(f"{where}: '{key}' is required")
@@ -153,7 +155,8 @@ def _types(expected: type | tuple[type, ...]) -> tuple[type, ...]:
     return expected if isinstance(expected, tuple) else (expected,)
 
 
-def _positive(value: int, where: str, key: str, allow_zero: bool = False) -> int:
+def checked_count(value: int, where: str, key: str, allow_zero: bool = False) -> int:
+    """``value`` when > 0 (≥ 0 with ``allow_zero``); else :class:`UsageError` naming the key."""
     if value < 0 or (value == 0 and not allow_zero):
         raise UsageError(f"{where}: '{key}' = {value} must be {'≥ 0' if allow_zero else '> 0'}")
     return value
@@ -163,13 +166,13 @@ def _span(raw: object, where: str, key: str, low: float, *, low_open: bool = Fal
     """A duration (parsed as every duration is) within [low, a year] (``(low, a year]`` if ``low_open``)."""
     seconds = parse_duration(raw, f"{where}: '{key}'")
     if not math.isfinite(seconds):
-        raise UsageError(f"{where}: '{key}' = {_show(raw)} is not a finite duration")
+        raise UsageError(f"{where}: '{key}' = {show_value(raw)} is not a finite duration")
     if seconds < low or (low_open and seconds == low):
         bound = f"more than {low:g} s" if low_open else f"at least {low:g} s"
-        raise UsageError(f"{where}: '{key}' = {_show(raw)} is {seconds:g} s; it must be {bound} "
+        raise UsageError(f"{where}: '{key}' = {show_value(raw)} is {seconds:g} s; it must be {bound} "
                          f"(budget models schedules between 1 s and 365 days)")
     if seconds > MAX_SPAN:
-        raise UsageError(f"{where}: '{key}' = {_show(raw)} is {seconds:g} s; it must be at most 365 days")
+        raise UsageError(f"{where}: '{key}' = {show_value(raw)} is {seconds:g} s; it must be at most 365 days")
     return seconds
 
 
@@ -181,62 +184,63 @@ def parse_deployment(raw: dict[str, Any], where: str = "[budget]") -> Deployment
     ``max_overflow``, ``reserved_*``, ``reserve_pool_size``) or ≥ 1 (everything else); a periodic
     job's ``every`` from 1 s to 365 days, its ``duration`` more than 0 up to 365 days, its
     ``offset`` from 0 up to (not including) ``every``."""
-    top = _table(raw, {"max_connections": int, "superuser_reserved_connections": int, "reserved_connections": int,
-                       "alert_at": (int, float), "service": list, "periodic": list, "pgbouncer": dict,
-                       "workload": list, "env": dict}, where)  # workload, env: read by budget.fleet
+    # workload, env: read by budget.fleet (--manifests)
+    top = checked_table(raw, {"max_connections": int, "superuser_reserved_connections": int,
+                              "reserved_connections": int, "alert_at": (int, float), "service": list,
+                              "periodic": list, "pgbouncer": dict, "workload": list, "env": dict}, where)
     services = []
     for i, svc in enumerate(top.get("service", [])):
         w = f"{where} service #{i + 1}"
-        s = _table(svc, {"name": str, "replicas": int, "processes": int, "pool": list}, w, required=("name",))
-        w = f"{where} service {_show(s['name'])}"
+        s = checked_table(svc, {"name": str, "replicas": int, "processes": int, "pool": list}, w, required=("name",))
+        w = f"{where} service {show_value(s['name'])}"
         pools = []
         for j, pool in enumerate(s.get("pool", [])):
             pw = f"{w} pool #{j + 1}"
-            p = _table(pool, {"name": str, "pool_size": int, "max_overflow": int, "engines": int}, pw)
+            p = checked_table(pool, {"name": str, "pool_size": int, "max_overflow": int, "engines": int}, pw)
             pools.append(Pool(
                 name=p.get("name", f"pool{j + 1}"),
-                pool_size=_positive(p.get("pool_size", 5), pw, "pool_size", allow_zero=True),
-                max_overflow=_positive(p.get("max_overflow", 10), pw, "max_overflow", allow_zero=True),
-                engines=_positive(p.get("engines", 1), pw, "engines"),
+                pool_size=checked_count(p.get("pool_size", 5), pw, "pool_size", allow_zero=True),
+                max_overflow=checked_count(p.get("max_overflow", 10), pw, "max_overflow", allow_zero=True),
+                engines=checked_count(p.get("engines", 1), pw, "engines"),
             ))
-        services.append(Service(s["name"], _positive(s.get("replicas", 1), w, "replicas"),
-                                _positive(s.get("processes", 1), w, "processes"), tuple(pools)))
+        services.append(Service(s["name"], checked_count(s.get("replicas", 1), w, "replicas"),
+                                checked_count(s.get("processes", 1), w, "processes"), tuple(pools)))
     periodic = []
     for i, job in enumerate(top.get("periodic", [])):
         w = f"{where} periodic #{i + 1}"
-        jt = _table(job, {"name": str, "every": object, "duration": object, "connections": int, "offset": object},
-                    w, required=("name", "every", "duration"))
-        w = f"{where} periodic {_show(jt['name'])}"
+        jt = checked_table(job, {"name": str, "every": object, "duration": object, "connections": int,
+                                 "offset": object}, w, required=("name", "every", "duration"))
+        w = f"{where} periodic {show_value(jt['name'])}"
         every = _span(jt["every"], w, "every", MIN_EVERY)
         duration = _span(jt["duration"], w, "duration", 0.0, low_open=True)
         offset = _span(jt.get("offset", 0), w, "offset", 0.0)
         if offset >= every:
-            raise UsageError(f"{w}: 'offset' = {_show(jt['offset'])} must be less than 'every' = "
-                             f"{_show(jt['every'])} (it is the schedule's phase within a period)")
+            raise UsageError(f"{w}: 'offset' = {show_value(jt['offset'])} must be less than 'every' = "
+                             f"{show_value(jt['every'])} (it is the schedule's phase within a period)")
         periodic.append(Periodic(jt["name"], every, duration,
-                                 _positive(jt.get("connections", 1), w, "connections"), offset))
+                                 checked_count(jt.get("connections", 1), w, "connections"), offset))
     bouncer = None
     if "pgbouncer" in top:
         w = f"{where} pgbouncer"
-        b = _table(top["pgbouncer"], {"default_pool_size": int, "pools": int, "reserve_pool_size": int,
+        b = checked_table(top["pgbouncer"], {"default_pool_size": int, "pools": int, "reserve_pool_size": int,
                                       "max_client_conn": int}, w)
         for key, zero in (("default_pool_size", False), ("pools", False), ("reserve_pool_size", True),
                           ("max_client_conn", False)):
             if key in b:
-                _positive(b[key], w, key, allow_zero=zero)
+                checked_count(b[key], w, key, allow_zero=zero)
         bouncer = PgBouncerLayer(**b)
     sources = {k: ("config" if k in top else "default")
                for k in ("max_connections", "superuser_reserved_connections", "reserved_connections")}
     alert = float(top.get("alert_at", 0.7))
     if not 0 < alert <= 1:
-        raise UsageError(f"{where}: 'alert_at' = {_show(top['alert_at'])} must be in (0, 1]")
+        raise UsageError(f"{where}: 'alert_at' = {show_value(top['alert_at'])} must be in (0, 1]")
     max_connections = top.get("max_connections", 100)
     if not 1 <= max_connections <= MAX_CONNECTIONS:
         raise UsageError(f"{where}: 'max_connections' = {max_connections} must be between 1 and {MAX_CONNECTIONS} "
                          "(PostgreSQL's limit)")
-    superuser = _positive(top.get("superuser_reserved_connections", 3), where, "superuser_reserved_connections",
+    superuser = checked_count(top.get("superuser_reserved_connections", 3), where, "superuser_reserved_connections",
                           allow_zero=True)
-    reserved = _positive(top.get("reserved_connections", 0), where, "reserved_connections", allow_zero=True)
+    reserved = checked_count(top.get("reserved_connections", 0), where, "reserved_connections", allow_zero=True)
     if superuser + reserved >= max_connections:
         raise UsageError(f"{where}: 'superuser_reserved_connections' + 'reserved_connections' = {superuser + reserved} "
                          f"must be less than 'max_connections' = {max_connections} (PostgreSQL refuses to start "
@@ -252,7 +256,7 @@ def check_countable(dep: Deployment) -> None:
     origin = f"{dep.origin}: " if dep.origin else ""
     bare = [s.name for s in dep.services if not s.pools]
     if bare:
-        names = ", ".join(_show(n) for n in bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
+        names = ", ".join(show_value(n) for n in bare[:3]) + (f" and {len(bare) - 3} more" if len(bare) > 3 else "")
         raise UsageError(f"{origin}service {names} declares no pool, so it would count no connection: "
                          "add its [[…service.pool]] table(s) (or let --code read them, with no [[…service]] "
                          "in the config)")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from poolwarden.budget.model import show_value
 from poolwarden.errors import UsageError
 
 #: Kubernetes counts (replicas, maxReplicas, maxSurge) are int32
@@ -97,7 +98,7 @@ class Workload:
 def count(value: Any, where: str, *, low: int = 0, high: int = INT32) -> int:
     """An integer field of a manifest, checked: an int (not a bool, not a string) in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageError(f"{where} = {_show(value)} is not an integer")
+        raise UsageError(f"{where} = {show_value(value)} is not an integer")
     if not low <= value <= high:
         raise UsageError(f"{where} = {value} is out of range ({low} … {high})")
     return value
@@ -108,7 +109,7 @@ def surge_value(value: Any, where: str) -> int | str:
     if isinstance(value, str):
         match = _PERCENT.match(value.strip())
         if match is None or int(match.group(1)) > 10_000:
-            raise UsageError(f"{where} = {_show(value)} is neither a count nor a percentage like '25%'")
+            raise UsageError(f"{where} = {show_value(value)} is neither a count nor a percentage like '25%'")
         return f"{int(match.group(1))}%"
     return count(value, where)
 
@@ -120,8 +121,3 @@ def mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UsageError(f"{where} is not a mapping")
     return value
-
-
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
