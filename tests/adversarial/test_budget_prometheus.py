@@ -304,3 +304,19 @@ def test_shown_url_never_holds_the_credentials(user: str, password: str, rest: s
         assert password not in str(exc)
     else:
         assert password not in base
+
+
+def test_a_workload_read_from_manifests_matches_its_object_name(server: str, tmp_path: Path) -> None:
+    """With --manifests, a service is named ``Deployment/web``; the series' ``job="web"`` is its peak
+    (before, nothing from a manifest could match a label, so every observed group was left over)."""
+    (tmp_path / "web.yaml").write_text(
+        "kind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n"
+        "      - name: web\n        command: [gunicorn, 'app:app', '-w', '1']\n")
+    (tmp_path / "poolwarden.toml").write_text(
+        '[budget]\nmax_connections = 100\n[[budget.workload]]\nmanifest = "Deployment/web"\n'
+        '[[budget.workload.pool]]\nname = "main"\npool_size = 5\nmax_overflow = 10\n')
+    proc = run("budget", "--manifests", "web.yaml", "--prometheus", f"{server}/ok", "--format", "json",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    services = {s["service"]: s for s in json.loads(proc.stdout)["observed"]["services"]}
+    assert services["Deployment/web"]["peak_open"] == 6, services

@@ -160,16 +160,19 @@ def _normal(name: str) -> str:
 
 
 def _match(workloads: list[str], services: list[str]) -> dict[str, str]:
-    """workload -> service: exact names first, then names equal ignoring case and ``-_.``; one
-    workload per service."""
+    """workload -> service: exact names first, then names equal ignoring case and ``-_.``, then the
+    name of a service read from manifests (``web`` of ``Deployment/web``, ``prod/Deployment/web``
+    or ``compose/web``); one workload per service."""
     matched: dict[str, str] = {}
     taken: set[str] = set()
-    for exact in (True, False):
+    for how in ("exact", "normal", "object"):
         for w in workloads:
             if w in matched or not w:
                 continue
             for s in services:
-                if s not in taken and (w == s if exact else _normal(w) == _normal(s)):
+                same = (w == s if how == "exact" else _normal(w) == _normal(s) if how == "normal"
+                        else "/" in s and _normal(w) == _normal(s.rpartition("/")[2]))
+                if s not in taken and same:
                     matched[w] = s
                     taken.add(s)
                     break
