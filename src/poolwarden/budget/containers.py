@@ -27,7 +27,6 @@ from poolwarden.budget.workload import Container
 
 GREENLETS = 1000  # gunicorn's worker_connections default
 _SHELL_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)|\$\{([A-Za-z_]\w*):?-[^}]*\}")
-_APP = re.compile(r"^([A-Za-z_][\w.]*)(?::[A-Za-z_][\w.]*(?:\(.*\))?)?$")
 SERVERS = frozenset({"gunicorn", "uvicorn", "hypercorn", "daphne"})
 
 
@@ -84,26 +83,6 @@ def _env_number(container: Container, name: str) -> Number | None:
     return Number(None, found.source, text=f"{name}={found.value}" if found.value is not None else found.why)
 
 
-def _app_module(program: str, argv: list[str]) -> str | None:
-    start = next((i for i, w in enumerate(argv) if w.rpartition("/")[2] == program), None)
-    if start is None:
-        return None
-    rest = argv[start + 1:]
-    if program == "celery":
-        for i, word in enumerate(rest):
-            if word in ("-A", "--app") and i + 1 < len(rest):
-                return rest[i + 1].split(":")[0]
-            if word.startswith("--app="):
-                return word[6:].split(":")[0]
-            if word.startswith("-A") and len(word) > 2:
-                return word[2:].split(":")[0]
-        return None
-    for word in rest:
-        if ":" in word and not word.startswith("-") and _APP.match(word):
-            return word.split(":")[0]
-    return None
-
-
 def runner(container: Container, *, cpus: int | None = None) -> Runner:
     """What ``container`` runs (see the module's docstring)."""
     argv = words(container)
@@ -111,7 +90,7 @@ def runner(container: Container, *, cpus: int | None = None) -> Runner:
     if command is None:
         return Runner(1, 1, None, f"no gunicorn / uvicorn / hypercorn / daphne / celery worker command in "
                                   f"{container.source}: 1 process of 1 thread")
-    module = _app_module(command.program, argv)
+    module = command.app
     if command.program == "gunicorn":
         return _gunicorn(command, container, module)
     if command.program in ("uvicorn", "hypercorn"):
