@@ -25,13 +25,12 @@ Usage: ``.venv/bin/python benchmarks/monitor_overhead.py [--loops 2000] [--round
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy
-from ratios import print_ratio_table
+from ratios import print_added_table, print_ratio_table
 
 from poolwarden.runtime.engine import create_engine
 from poolwarden.runtime.monitor import instrument
@@ -114,13 +113,8 @@ def hook_cost(rounds: int, loops: int) -> None:
             if monitor is not None:
                 monitor.close()
     engine.dispose()
-    base = statistics.median(cpu[0]) / loops * 1e6
-    print("\nHook cost without a network (in-memory SQLite, same loop, CPU µs per checkout):")
-    print("| variant | CPU µs / checkout | added µs |")
-    print("|---|---:|---:|")
-    for (name, _), t in zip(variants, cpu, strict=True):
-        per = statistics.median(t) / loops * 1e6
-        print(f"| {name} | {per:.1f} | {'—' if t is cpu[0] else f'{per - base:+.1f}'} |")
+    print_added_table("Hook cost without a network (in-memory SQLite, same loop, CPU µs per checkout):",
+                      [name for name, _ in variants], cpu, scale=1e6 / loops)
 
 
 if __name__ == "__main__":

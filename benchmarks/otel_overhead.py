@@ -33,7 +33,7 @@ from monitor_overhead import loop
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from ratios import print_ratio_table
+from ratios import print_added_table, print_ratio_table
 
 from poolwarden.runtime.engine import create_engine
 from poolwarden.runtime.monitor import Gauges, PoolMonitor, instrument, otel_metrics
@@ -155,20 +155,11 @@ def hook_cost(rounds: int, loops: int) -> None:
             books[i].append(bookkeeping_cost(loops, make))
     monitor.close()
     engine.dispose()
-    base = statistics.median(cpu[0]) / loops * 1e6
-    print("\nHook cost without a network (in-memory SQLite, same loop, CPU µs per checkout):")
-    print("| variant | CPU µs / checkout | added µs |")
-    print("|---|---:|---:|")
-    for (name, _), t in zip(variants, cpu, strict=True):
-        per = statistics.median(t) / loops * 1e6
-        print(f"| {name} | {per:.1f} | {'—' if t is cpu[0] else f'{per - base:+.1f}'} |")
-    print("\nThe monitor's own bookkeeping for one checkout and return (no pool, no database), CPU µs:")
-    print("| variant | CPU µs / checkout | added µs |")
-    print("|---|---:|---:|")
-    base = statistics.median(books[0])
-    for (name, _), t in zip(variants, books, strict=True):
-        per = statistics.median(t)
-        print(f"| {name} | {per:.2f} | {'—' if t is books[0] else f'{per - base:+.2f}'} |")
+    names = [name for name, _ in variants]
+    print_added_table("Hook cost without a network (in-memory SQLite, same loop, CPU µs per checkout):", names, cpu,
+                      scale=1e6 / loops)
+    print_added_table("The monitor's own bookkeeping for one checkout and return (no pool, no database), CPU µs:",
+                      names, books, digits=2)
     print(f"One SDK Histogram.record (same run, median of {rounds} rounds): {statistics.median(records):.1f} µs CPU")
 
 

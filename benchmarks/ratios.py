@@ -21,3 +21,16 @@ def print_ratio_table(names: Sequence[str], times: Sequence[Sequence[tuple[float
             ratio = statistics.median(x[k] for x in t) / statistics.median(b[k] for b in base)
             row.append(f"| {per:.1f} | {'—' if t is base else f'{(ratio - 1) * 100:+.1f}%'} ")
         print("".join(row) + "|")
+
+
+def print_added_table(title: str, names: Sequence[str], samples: Sequence[Sequence[float]], *, scale: float = 1.0,
+                      digits: int = 1) -> None:
+    """A markdown table of each variant's median (times ``scale``: µs per checkout) and what it adds
+    over the first row's, under ``title``."""
+    print(f"\n{title}")
+    print("| variant | CPU µs / checkout | added µs |")
+    print("|---|---:|---:|")
+    base = statistics.median(samples[0]) * scale
+    for i, (name, t) in enumerate(zip(names, samples, strict=True)):
+        per = statistics.median(t) * scale
+        print(f"| {name} | {per:.{digits}f} | {'—' if i == 0 else f'{per - base:+.{digits}f}'} |")
